@@ -1,0 +1,164 @@
+"""Shared fixtures: one app per test session, a clean database for every test.
+
+Tests run on SQLite by default and on PostgreSQL when ``TEST_DATABASE_URL`` is set (CI sets it).
+The schema is built by the real migrations, so every test run also exercises them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient, FlaskCliRunner
+from flask_migrate import upgrade
+from sqlalchemy import inspect, text
+
+from tests import factories
+from webapp import create_app
+from webapp.extensions import db
+from webapp.models import Operator, OperatorRole
+
+TEST_PASSWORD = "correct-horse-battery-staple"
+CSRF_INPUT = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"|name="csrf_token" value="([^"]+)"')
+
+
+def is_postgres(url: str) -> bool:
+    return url.startswith(("postgres://", "postgresql://", "postgresql+psycopg2://"))
+
+
+@pytest.fixture(autouse=True)
+def _require_postgres(request: pytest.FixtureRequest) -> None:
+    """PostgreSQL-only tests skip without a server, except under CI, where they must run."""
+    if request.node.get_closest_marker("postgres") is None:
+        return
+    if is_postgres(os.environ.get("TEST_DATABASE_URL", "")):
+        return
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail("CI=true but TEST_DATABASE_URL does not point at PostgreSQL")
+    pytest.skip("needs TEST_DATABASE_URL pointing at PostgreSQL")
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    url = os.environ.get("TEST_DATABASE_URL", "").strip()
+    if url:
+        return url
+    return f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite3'}"
+
+
+def test_env(database_url: str, **overrides: str) -> dict[str, str]:
+    """The environment a test app is built from: independent of the developer's own shell."""
+    return {"APP_ENV": "testing", "DATABASE_URL": database_url, "SECRET_KEY": "test-secret", **overrides}
+
+
+@pytest.fixture(scope="session")
+def app(database_url: str) -> Iterator[Flask]:
+    app = create_app(env=test_env(database_url))
+    with app.app_context():
+        reset_schema()
+        upgrade()
+    yield app
+    with app.app_context():
+        db.engine.dispose()
+
+
+def reset_schema() -> None:
+    """Drop everything so the migrations start from an empty database."""
+    with db.engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("DROP SCHEMA public CASCADE"))
+            connection.execute(text("CREATE SCHEMA public"))
+            connection.execute(text("CREATE EXTENSION IF NOT EXISTS pg_stat_statements"))
+            return
+        for table in reversed(inspect(connection).get_table_names()):
+            connection.execute(text(f'DROP TABLE "{table}"'))
+
+
+def truncate_all() -> None:
+    tables = [table.name for table in reversed(db.metadata.sorted_tables)]
+    with db.engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        else:
+            for table in tables:
+                connection.execute(text(f'DELETE FROM "{table}"'))
+
+
+@pytest.fixture(autouse=True)
+def _clean_database(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Every test that touches the app starts from empty tables."""
+    if "app" not in request.fixturenames:
+        yield
+        return
+    app: Flask = request.getfixturevalue("app")
+    with app.app_context():
+        truncate_all()
+    yield
+    with app.app_context():
+        db.session.remove()
+
+
+@pytest.fixture
+def app_context(app: Flask) -> Iterator[None]:
+    with app.app_context():
+        yield
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app: Flask) -> FlaskCliRunner:
+    return app.test_cli_runner()
+
+
+class Auth:
+    """Signs a test client in as an operator of a given role, through the real login form."""
+
+    def __init__(self, app: Flask, client: FlaskClient) -> None:
+        self.app = app
+        self.client = client
+
+    def create_operator(self, role: OperatorRole = OperatorRole.ADMIN, email: str | None = None) -> Operator:
+        with self.app.app_context():
+            operator = factories.make_operator(role=role, email=email, password=TEST_PASSWORD)
+            db.session.refresh(operator)
+            db.session.expunge(operator)
+            return operator
+
+    def login(self, role: OperatorRole = OperatorRole.ADMIN, email: str | None = None) -> Operator:
+        operator = self.create_operator(role, email)
+        self.login_as(operator.email)
+        return operator
+
+    def login_as(self, email: str, password: str = TEST_PASSWORD) -> None:
+        response = self.client.post(
+            "/login", data={"email": email, "password": password, "csrf_token": self.csrf_token("/login")}
+        )
+        assert response.status_code == 302, response.get_data(as_text=True)
+
+    def csrf_token(self, path: str = "/login") -> str:
+        """Read the CSRF token from a rendered form, as a browser would."""
+        return csrf_token_from(self.client.get(path).get_data(as_text=True))
+
+
+def csrf_token_from(html: str) -> str:
+    match = CSRF_INPUT.search(html)
+    assert match, "no csrf_token field on the page"
+    return match.group(1) or match.group(2)
+
+
+@pytest.fixture
+def auth(app: Flask, client: FlaskClient) -> Auth:
+    return Auth(app, client)
+
+
+@pytest.fixture
+def project_root() -> Path:
+    return Path(__file__).resolve().parent.parent

@@ -1,0 +1,57 @@
+"""Test data factories: each makes a valid row, overridable field by field, and flushes it."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+from webapp.extensions import db
+from webapp.models import Operator, OperatorRole, Post, Tag, Task, User
+
+_sequence = itertools.count(1)
+
+
+def _next() -> int:
+    return next(_sequence)
+
+
+def _save(obj: Any) -> Any:
+    db.session.add(obj)
+    db.session.commit()
+    return obj
+
+
+def make_user(**fields: Any) -> User:
+    n = _next()
+    fields.setdefault("email", f"user{n}@example.org")
+    fields.setdefault("username", f"user{n}")
+    fields.setdefault("full_name", f"User Number{n}")
+    return _save(User(**fields))
+
+
+def make_tag(**fields: Any) -> Tag:
+    fields.setdefault("name", f"tag-{_next()}")
+    fields.setdefault("color", "#17a2b8")
+    return _save(Tag(**fields))
+
+
+def make_task(**fields: Any) -> Task:
+    if "owner" not in fields and "owner_id" not in fields:
+        fields["owner"] = make_user()
+    fields.setdefault("title", f"Task {_next()}")
+    return _save(Task(**fields))
+
+
+def make_post(**fields: Any) -> Post:
+    if "author" not in fields and "author_id" not in fields:
+        fields["author"] = make_user()
+    fields.setdefault("title", f"Post {_next()}")
+    return _save(Post(**fields))
+
+
+def make_operator(
+    role: OperatorRole = OperatorRole.ADMIN, email: str | None = None, password: str = "a-long-test-password"
+) -> Operator:
+    operator = Operator(email=email or f"operator{_next()}@example.org", role=role)
+    operator.set_password(password)
+    return _save(operator)

@@ -1,0 +1,86 @@
+"""Configuration from the environment: good values load, bad ones fail clearly at startup."""
+
+from pathlib import Path
+
+import pytest
+
+from webapp.config import ConfigError, load_config, normalize_database_url
+
+
+def base_env(**overrides: str) -> dict[str, str]:
+    return {"APP_ENV": "production", "SECRET_KEY": "s3cret", "DATABASE_URL": "postgres://u:p@db/app", **overrides}
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["postgres://u:p@db:5432/app", "postgresql://u:p@db:5432/app", "postgresql+psycopg2://u:p@db:5432/app"],
+)
+def test_postgres_urls_are_normalized_to_psycopg2(url: str) -> None:
+    assert normalize_database_url(url) == "postgresql+psycopg2://u:p@db:5432/app"
+
+
+def test_unknown_database_scheme_names_the_variable_and_value() -> None:
+    with pytest.raises(ConfigError, match=r"DATABASE_URL='mysql://x/y'.*unsupported scheme"):
+        load_config(base_env(DATABASE_URL="mysql://x/y"))
+
+
+def test_garbage_database_url_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="DATABASE_URL='not a url' is not a database URL"):
+        load_config(base_env(DATABASE_URL="not a url"))
+
+
+def test_missing_secret_key_in_production_is_a_clear_error(tmp_path: Path) -> None:
+    env = base_env()
+    del env["SECRET_KEY"]
+    with pytest.raises(ConfigError, match="SECRET_KEY is not set"):
+        load_config(env, instance_path=tmp_path)
+
+
+def test_development_generates_and_keeps_a_secret_key(tmp_path: Path) -> None:
+    env = {"APP_ENV": "development"}
+    first = load_config(env, instance_path=tmp_path)["SECRET_KEY"]
+    second = load_config(env, instance_path=tmp_path)["SECRET_KEY"]
+    assert first == second and len(first) >= 32
+
+
+def test_default_database_is_sqlite_under_instance(tmp_path: Path) -> None:
+    config = load_config({"APP_ENV": "development"}, instance_path=tmp_path)
+    assert config["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{tmp_path.resolve() / 'webapp.sqlite3'}"
+
+
+def test_pool_settings_come_from_the_environment() -> None:
+    config = load_config(
+        base_env(DB_POOL_SIZE="7", DB_MAX_OVERFLOW="3", DB_POOL_TIMEOUT="4", DB_POOL_RECYCLE="600")
+    )
+    assert config["SQLALCHEMY_ENGINE_OPTIONS"] == {
+        "pool_pre_ping": True, "pool_size": 7, "max_overflow": 3, "pool_timeout": 4, "pool_recycle": 600,
+    }
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("DB_POOL_SIZE", "ten", "DB_POOL_SIZE='ten' is not a whole number"),
+        ("DB_POOL_SIZE", "0", "DB_POOL_SIZE='0' must be at least 1"),
+        ("DB_MAX_OVERFLOW", "-2", "DB_MAX_OVERFLOW='-2' must be at least 0"),
+        ("DB_POOL_TIMEOUT", "1.5", "DB_POOL_TIMEOUT='1.5' is not a whole number"),
+        ("SESSION_COOKIE_SECURE", "maybe", "SESSION_COOKIE_SECURE='maybe' is not a boolean"),
+        ("APP_ENV", "staging", "APP_ENV='staging' must be development, testing or production"),
+        ("DISPLAY_TIMEZONE", "Mars/Olympus", "DISPLAY_TIMEZONE='Mars/Olympus' is not a known time zone"),
+    ],
+)
+def test_bad_values_name_the_variable(variable: str, value: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
+        load_config(base_env(**{variable: value}))
+
+
+def test_cookies_are_secure_by_default_in_production() -> None:
+    config = load_config(base_env())
+    assert config["SESSION_COOKIE_SECURE"] is True
+    assert config["SESSION_COOKIE_SAMESITE"] == "Lax"
+    assert config["SESSION_COOKIE_HTTPONLY"] is True
+
+
+def test_sqlite_gets_no_pool_sizing() -> None:
+    config = load_config(base_env(DATABASE_URL="sqlite:///x.db", DB_POOL_SIZE="3"))
+    assert config["SQLALCHEMY_ENGINE_OPTIONS"] == {"pool_pre_ping": True}

@@ -1,0 +1,49 @@
+"""Role checks enforced on the server for every request (hiding buttons is only a courtesy)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+
+from flask import abort, jsonify, redirect, request, url_for
+from flask_login import current_user
+from werkzeug.wrappers import Response
+
+from webapp.models.enums import OperatorRole
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def current_operator_has(role: OperatorRole) -> bool:
+    return bool(current_user.is_authenticated and current_user.has_role(role))
+
+
+def wants_json() -> bool:
+    return request.path.endswith(".json") or request.accept_mimetypes.best == "application/json"
+
+
+def login_redirect() -> Response:
+    """401 for JSON clients, a redirect to the sign-in page (coming back here) for browsers."""
+    if wants_json():
+        response = jsonify(error="authentication required")
+        response.status_code = 401
+        return response
+    return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+
+
+def role_required(role: OperatorRole) -> Callable[[F], F]:
+    """Decorate a view: signed-out visitors go to the sign-in page, lesser roles get 403."""
+
+    def decorator(view: F) -> F:
+        @wraps(view)
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            if not current_user.is_authenticated:
+                return login_redirect()
+            if not current_user.has_role(role):
+                abort(403)
+            return view(*args, **kwargs)
+
+        return wrapped  # type: ignore[return-value]
+
+    return decorator

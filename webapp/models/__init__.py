@@ -1,0 +1,29 @@
+"""Every model, importable from one place (and registered on the metadata for migrations)."""
+
+from webapp.models.audit import AuditEntry
+from webapp.models.enums import (
+    AuditAction,
+    OperatorRole,
+    PostStatus,
+    TaskPriority,
+    TaskStatus,
+)
+from webapp.models.operators import Operator
+from webapp.models.posts import Post
+from webapp.models.tags import Tag
+from webapp.models.tasks import Task
+from webapp.models.users import User
+
+__all__ = [
+    "AuditAction",
+    "AuditEntry",
+    "Operator",
+    "OperatorRole",
+    "Post",
+    "PostStatus",
+    "Tag",
+    "Task",
+    "TaskPriority",
+    "TaskStatus",
+    "User",
+]

@@ -1,0 +1,47 @@
+"""The audit trail: one append-only row per change made through the admin."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, String, func
+from sqlalchemy.orm import Mapped, mapped_column
+
+from webapp.extensions import db
+from webapp.database import JSONDocument
+from webapp.models.enums import AuditAction, enum_column_type
+
+
+class AuditEntry(db.Model):  # type: ignore[name-defined,misc]
+    """Who changed what, when, from where.
+
+    ``operator_email`` is copied so the entry stays readable after the operator is removed;
+    ``changes`` maps each changed field to ``[old, new]`` and never holds secrets.
+    """
+
+    __tablename__ = "audit_entries"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now(), nullable=False)
+    operator_id: Mapped[int | None] = mapped_column(
+        ForeignKey("operators.id", ondelete="SET NULL"), index=True
+    )
+    operator_email: Mapped[str] = mapped_column(String(254), nullable=False, default="")
+    action: Mapped[AuditAction] = mapped_column(
+        enum_column_type(AuditAction, "audit_action"), nullable=False
+    )
+    model: Mapped[str] = mapped_column(String(50), nullable=False)
+    object_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    summary: Mapped[str] = mapped_column(String(500), nullable=False, default="")
+    changes: Mapped[dict[str, Any]] = mapped_column(JSONDocument, nullable=False, default=dict)
+    remote_addr: Mapped[str | None] = mapped_column(String(45))
+
+    __table_args__ = (
+        Index("ix_audit_entries_model_object", "model", "object_id"),
+        Index("ix_audit_entries_created_at", "created_at"),
+        Index("ix_audit_entries_action", "action"),
+    )
+
+    def __repr__(self) -> str:
+        return f"<AuditEntry {self.id} {self.action.value} {self.model}:{self.object_id}>"

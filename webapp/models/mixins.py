@@ -1,0 +1,143 @@
+"""Reusable column sets: each mixin is one behaviour, declared once and shared by the models."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Column, ForeignKey, Index, Integer, String, Table, func, text
+from sqlalchemy.orm import Mapped, declared_attr, mapped_column, relationship
+from sqlalchemy.sql.elements import ColumnElement
+
+from webapp.database import utcnow
+
+if TYPE_CHECKING:
+    from webapp.models.tags import Tag
+
+
+class TimestampMixin:
+    """``created_at`` set by the database on insert; ``updated_at`` moved on every update.
+
+    Both are timezone-aware UTC. Set-based ``UPDATE`` statements built with ``update()`` also move
+    ``updated_at`` because the Python-side ``onupdate`` applies to Core statements too.
+    """
+
+    created_at: Mapped[datetime] = mapped_column(
+        server_default=func.now(), default=utcnow, nullable=False
+    )
+    updated_at: Mapped[datetime] = mapped_column(
+        server_default=func.now(), default=utcnow, onupdate=utcnow, nullable=False
+    )
+
+
+class SoftDeleteMixin:
+    """Rows are hidden, not removed: ``deleted_at`` is null while the row is live.
+
+    ``deletion_batch`` groups the rows deleted by one operator action (a user and the tasks and
+    posts that cascaded with it), so a restore brings back exactly that set and not rows that had
+    been deleted on their own before.
+    """
+
+    deleted_at: Mapped[datetime | None] = mapped_column(default=None)
+    deletion_batch: Mapped[str | None] = mapped_column(String(36), default=None)
+
+    @declared_attr
+    def deleted_by_id(cls) -> Mapped[int | None]:
+        return mapped_column(ForeignKey("operators.id", ondelete="SET NULL"), default=None)
+
+    @property
+    def is_deleted(self) -> bool:
+        return self.deleted_at is not None
+
+    @classmethod
+    def live(cls) -> ColumnElement[bool]:
+        """Criterion for rows that are not deleted: ``select(Task).where(Task.live())``."""
+        return cls.deleted_at.is_(None)
+
+    @classmethod
+    def trashed(cls) -> ColumnElement[bool]:
+        return cls.deleted_at.is_not(None)
+
+    @staticmethod
+    def new_deletion_batch() -> str:
+        return str(uuid.uuid4())
+
+
+def live_rows_index(name: str, *columns: str, **kwargs: Any) -> Index:
+    """A partial index over live rows only, which is what every normal list reads.
+
+    PostgreSQL and SQLite both support partial indexes; the condition is written once here.
+    """
+    condition = text("deleted_at IS NULL")
+    return Index(name, *columns, postgresql_where=condition, sqlite_where=condition, **kwargs)
+
+
+def trash_index(name: str) -> Index:
+    """A small partial index that serves the Trash view (deleted rows, newest deletion first)."""
+    condition = text("deleted_at IS NOT NULL")
+    return Index(name, "deleted_at", postgresql_where=condition, sqlite_where=condition)
+
+
+class TaggableMixin:
+    """A many-to-many ``tags`` relationship through the model's own association table.
+
+    ``tasks`` get ``task_tags``, ``posts`` get ``post_tags``: (<model>_id, tag_id) primary key,
+    both foreign keys cascading on delete, and an index on ``tag_id`` for "filter by tag".
+    """
+
+    @declared_attr
+    def tags(cls) -> Mapped[list[Tag]]:
+        return relationship(
+            "Tag", secondary=_tag_link_table(cls), order_by="Tag.name", lazy="select"
+        )
+
+    @classmethod
+    def tag_link_table(cls) -> Table:
+        """The association table, for set-based SQL (bulk tag/untag, counts per tag)."""
+        return cls.tags.property.secondary  # type: ignore[attr-defined,no-any-return]
+
+    @classmethod
+    def tag_link_column(cls) -> Column[int]:
+        """The association table's column that points at this model."""
+        return cls.tag_link_table().c[f"{_singular(cls.__tablename__)}_id"]  # type: ignore[attr-defined]
+
+
+def _singular(table_name: str) -> str:
+    return table_name.removesuffix("s")
+
+
+def _tag_link_table(cls: type) -> Table:
+    owner_table: str = cls.__tablename__  # type: ignore[attr-defined]
+    owner_column = f"{_singular(owner_table)}_id"
+    name = f"{_singular(owner_table)}_tags"
+    metadata = cls.metadata  # type: ignore[attr-defined]
+    if name in metadata.tables:
+        return metadata.tables[name]  # type: ignore[no-any-return]
+    return Table(
+        name,
+        metadata,
+        Column(
+            owner_column,
+            Integer,
+            ForeignKey(f"{owner_table}.id", ondelete="CASCADE"),
+            primary_key=True,
+        ),
+        Column("tag_id", Integer, ForeignKey("tags.id", ondelete="CASCADE"), primary_key=True),
+        Index(f"ix_{name}_tag_id", "tag_id"),
+    )
+
+
+class VersionMixin:
+    """Optimistic locking: SQLAlchemy adds ``WHERE version = <loaded>`` to every ORM update and
+    bumps the number, so a stale writer gets ``StaleDataError`` instead of overwriting.
+
+    Set-based updates bypass the ORM; they must bump ``version`` themselves so that a form opened
+    before a bulk action still detects the change.
+    """
+
+    version: Mapped[int] = mapped_column(nullable=False, server_default=text("1"))
+
+    @declared_attr.directive
+    def __mapper_args__(cls) -> dict[str, Any]:
+        return {"version_id_col": cls.__table__.c.version}  # type: ignore[attr-defined]

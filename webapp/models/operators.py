@@ -1,0 +1,46 @@
+"""Operators: the people who sign in to the admin (distinct from the users they manage)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask_login import UserMixin
+from sqlalchemy import Index, String, func, true
+from sqlalchemy.orm import Mapped, mapped_column
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from webapp.extensions import db
+from webapp.models.enums import OperatorRole, enum_column_type
+from webapp.models.mixins import TimestampMixin
+
+
+class Operator(UserMixin, TimestampMixin, db.Model):  # type: ignore[name-defined,misc]
+    __tablename__ = "operators"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), nullable=False)
+    password_hash: Mapped[str] = mapped_column(String(255), nullable=False)
+    role: Mapped[OperatorRole] = mapped_column(
+        enum_column_type(OperatorRole, "operator_role"),
+        nullable=False,
+        default=OperatorRole.VIEWER,
+    )
+    is_active: Mapped[bool] = mapped_column(nullable=False, default=True, server_default=true())
+    last_login_at: Mapped[datetime | None] = mapped_column()
+
+    __table_args__ = (Index("uq_operators_email_lower", func.lower(email), unique=True),)
+
+    def set_password(self, password: str) -> None:
+        self.password_hash = generate_password_hash(password)
+
+    def check_password(self, password: str) -> bool:
+        return check_password_hash(self.password_hash, password)
+
+    def has_role(self, role: OperatorRole) -> bool:
+        return self.is_active and self.role.at_least(role)
+
+    def __str__(self) -> str:
+        return self.email
+
+    def __repr__(self) -> str:
+        return f"<Operator {self.id} {self.email} {self.role.value}>"

@@ -1,0 +1,54 @@
+"""The people whose records operators manage (not the operators themselves)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Index, String, Text, func, true
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from webapp.extensions import db
+from webapp.models.mixins import (
+    SoftDeleteMixin,
+    TimestampMixin,
+    VersionMixin,
+    live_rows_index,
+    trash_index,
+)
+
+if TYPE_CHECKING:
+    from webapp.models.posts import Post
+    from webapp.models.tasks import Task
+
+
+class User(TimestampMixin, SoftDeleteMixin, VersionMixin, db.Model):  # type: ignore[name-defined,misc]
+    """Email and username are unique case-insensitively across live *and* deleted users.
+
+    A deliberate choice: a soft-deleted user can then always be restored without colliding with a
+    newcomer; the form that meets a taken address says it belongs to a deleted user.
+    """
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), nullable=False)
+    username: Mapped[str] = mapped_column(String(150), nullable=False)
+    full_name: Mapped[str] = mapped_column(String(200), nullable=False, default="", server_default="")
+    is_active: Mapped[bool] = mapped_column(nullable=False, default=True, server_default=true())
+    bio: Mapped[str | None] = mapped_column(Text)
+
+    tasks: Mapped[list[Task]] = relationship(back_populates="owner", passive_deletes=True)
+    posts: Mapped[list[Post]] = relationship(back_populates="author", passive_deletes=True)
+
+    __table_args__ = (
+        Index("uq_users_email_lower", func.lower(email), unique=True),
+        Index("uq_users_username_lower", func.lower(username), unique=True),
+        live_rows_index("ix_users_live_created_at", "created_at"),
+        trash_index("ix_users_deleted_at"),
+    )
+
+    def __str__(self) -> str:
+        return f"{self.full_name} <{self.email}>" if self.full_name else self.email
+
+    def __repr__(self) -> str:
+        return f"<User {self.id} {self.email}>"
