@@ -27,3 +27,44 @@ def test_signed_in_operator_sees_admin_pages(client: FlaskClient, auth: Auth, ap
     auth.login()
     response = client.get(path)
     assert response.status_code == 200, response.get_data(as_text=True)[:2000]
+
+
+def test_creating_and_editing_through_the_admin_is_audited(client: FlaskClient, auth: Auth, app) -> None:
+    from sqlalchemy import select
+
+    from webapp.extensions import db
+    from webapp.models import AuditAction, AuditEntry, Tag
+
+    operator = auth.login()
+    created = client.post(
+        "/admin/tag/new/",
+        data={"name": "urgent", "color": "#dc3545", "csrf_token": auth.csrf_token("/admin/tag/new/")},
+    )
+    assert created.status_code == 302, created.get_data(as_text=True)[:3000]
+    with app.app_context():
+        tag_id = db.session.scalar(select(Tag.id))
+    edited = client.post(
+        f"/admin/tag/edit/?id={tag_id}",
+        data={"name": "very urgent", "color": "#dc3545", "csrf_token": auth.csrf_token(f"/admin/tag/edit/?id={tag_id}")},
+    )
+    assert edited.status_code == 302
+    with app.app_context():
+        entries = db.session.scalars(select(AuditEntry).order_by(AuditEntry.id)).all()
+        assert [entry.action for entry in entries] == [AuditAction.CREATE, AuditAction.UPDATE]
+        assert entries[0].changes == {"name": [None, "urgent"], "color": [None, "#dc3545"]}
+        assert entries[1].changes == {"name": ["urgent", "very urgent"]}
+        assert {entry.operator_email for entry in entries} == {operator.email}
+        assert entries[0].remote_addr == "127.0.0.1"
+
+
+def test_post_without_csrf_token_is_refused_and_changes_nothing(client: FlaskClient, auth: Auth, app) -> None:
+    from sqlalchemy import func, select
+
+    from webapp.extensions import db
+    from webapp.models import Tag
+
+    auth.login()
+    response = client.post("/admin/tag/new/", data={"name": "sneaky", "color": "#000000"})
+    assert response.status_code == 400
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Tag)) == 0

@@ -13,6 +13,7 @@ from flask_admin import AdminIndexView, BaseView
 from flask_admin.contrib.sqla import ModelView
 from flask_login import current_user
 
+from webapp.admin.auditing import AuditedViewMixin
 from webapp.admin.datetimes import FilterConverter, ModelConverter
 from webapp.auth.permissions import current_operator_has, login_redirect
 from webapp.models.enums import OperatorRole
@@ -57,8 +58,9 @@ class AdminHomeView(ProtectedViewMixin, AdminIndexView):
     """The admin home page."""
 
 
-class AdminModelView(ProtectedViewMixin, ModelView):
-    """A model view whose buttons follow the operator's role (the server checks regardless)."""
+class AdminModelView(ProtectedViewMixin, AuditedViewMixin, ModelView):
+    """A model view whose buttons follow the operator's role (the server checks regardless) and
+    whose every change is audited."""
 
     page_size = 50
     filter_converter = FilterConverter()

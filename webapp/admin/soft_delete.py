@@ -8,6 +8,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from webapp.database import utcnow
+from webapp.extensions import db
 
 
 class SoftDeleteViewMixin:
@@ -18,7 +19,6 @@ class SoftDeleteViewMixin:
     """
 
     model: Any
-    session: Any
 
     def get_query(self) -> Any:
         return super().get_query().filter(self.model.live())  # type: ignore[misc]
@@ -27,7 +27,7 @@ class SoftDeleteViewMixin:
         return super().get_count_query().filter(self.model.live())  # type: ignore[misc]
 
     def get_one(self, id: Any) -> Any:
-        return self.session.scalar(
+        return db.session.scalar(
             select(self.model).where(self.model.id == id, self.model.live())
         )
 
@@ -37,9 +37,9 @@ class SoftDeleteViewMixin:
             model.deleted_at = utcnow()
             model.deletion_batch = model.new_deletion_batch()
             model.deleted_by_id = current_user.id
-            self.session.commit()
+            db.session.commit()
         except Exception as error:  # noqa: BLE001 - reported to the operator, then rolled back
-            self.session.rollback()
+            db.session.rollback()
             self.handle_view_exception(error)  # type: ignore[attr-defined]
             return False
         self.after_model_delete(model)  # type: ignore[attr-defined]

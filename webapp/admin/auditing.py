@@ -1,0 +1,36 @@
+"""Audit entries for every change made through an admin form, written in the same transaction."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from webapp import audit
+from webapp.extensions import db
+from webapp.models import AuditAction
+
+
+class AuditedViewMixin:
+    """Hooks Flask-Admin's model-change callbacks, which run after the form is applied to the row
+    and before the session commits: the entry and the change land together or not at all."""
+
+
+    def update_model(self, form: Any, model: Any) -> bool:
+        # Assigning a collection (tags) lazy-loads the old one, and that load would autoflush the
+        # scalar fields the form already set, wiping their history before we can read the diff.
+        with db.session.no_autoflush:
+            return super().update_model(form, model)  # type: ignore[misc,no-any-return]
+
+    def on_model_change(self, form: Any, model: Any, is_created: bool) -> None:
+        super().on_model_change(form, model, is_created)  # type: ignore[misc]
+        if is_created:
+            db.session.flush()  # the entry needs the new row's id
+            audit.record(AuditAction.CREATE, model, changes=audit.creation_values(model))
+            return
+        changes = audit.pending_changes(model)
+        if changes:
+            fields = ", ".join(sorted(changes))
+            audit.record(AuditAction.UPDATE, model, summary=f"Changed {fields} of “{model}”", changes=changes)
+
+    def on_model_delete(self, model: Any) -> None:
+        super().on_model_delete(model)  # type: ignore[misc]
+        audit.record(AuditAction.DELETE, model)

@@ -1,0 +1,156 @@
+"""Recording the audit trail: who changed what, in the same transaction as the change itself.
+
+Single changes go through :func:`record` (with :func:`pending_changes` or :func:`creation_values`
+for the field diff); bulk actions go through :func:`record_bulk`, one ``INSERT … SELECT`` that
+writes an entry per affected row without loading the rows.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from flask import has_request_context, request
+from flask_login import current_user
+from sqlalchemy import String, cast, insert, inspect, literal, select
+from sqlalchemy.sql import ColumnElement
+
+from webapp.database import JSONDocument
+from webapp.extensions import db
+from webapp.models import AuditAction, AuditEntry
+
+# Never written to the audit trail, whatever the model.
+SECRET_FIELDS = frozenset({"password", "password_hash"})
+# Bookkeeping that every update moves; recording it would only add noise.
+IGNORED_FIELDS = frozenset({"version", "updated_at", "created_at"})
+
+
+def model_name(obj_or_class: Any) -> str:
+    cls = obj_or_class if isinstance(obj_or_class, type) else type(obj_or_class)
+    return cls.__name__
+
+
+def json_safe(value: Any) -> Any:
+    """Audit values are JSON: timestamps as ISO text, enums by value, related rows by their label."""
+    if isinstance(value, enum.Enum):  # before str: our enums are str subclasses
+        return value.value
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, dict):
+        return {str(key): json_safe(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple, set)):
+        return [json_safe(item) for item in value]
+    return str(value)
+
+
+def _recorded_attributes(obj: Any) -> Iterable[Any]:
+    for attribute in inspect(obj).attrs:
+        if attribute.key not in SECRET_FIELDS and attribute.key not in IGNORED_FIELDS:
+            yield attribute
+
+
+def _is_collection(obj: Any, key: str) -> bool:
+    relationship = inspect(type(obj)).relationships.get(key)
+    return relationship is not None and relationship.uselist
+
+
+def _labels(items: Iterable[Any]) -> list[str]:
+    return sorted(str(item) for item in items)
+
+
+def pending_changes(obj: Any) -> dict[str, list[Any]]:
+    """``{field: [old, new]}`` for every attribute changed in the session and not yet flushed."""
+    changes: dict[str, list[Any]] = {}
+    for attribute in _recorded_attributes(obj):
+        history = attribute.history
+        if not history.has_changes():
+            continue
+        if _is_collection(obj, attribute.key):
+            kept = list(history.unchanged or ())
+            old, new = _labels(kept + list(history.deleted)), _labels(kept + list(history.added))
+        else:
+            old = json_safe(history.deleted[0]) if history.deleted else None
+            new = json_safe(history.added[0]) if history.added else None
+        if old != new:
+            changes[attribute.key] = [old, new]
+    return changes
+
+
+def creation_values(obj: Any) -> dict[str, list[Any]]:
+    """``{field: [None, value]}`` for a new row's filled-in attributes."""
+    values: dict[str, list[Any]] = {}
+    for attribute in _recorded_attributes(obj):
+        value = attribute.value
+        if _is_collection(obj, attribute.key):
+            value = _labels(value) or None
+        elif inspect(type(obj)).relationships.get(attribute.key) is not None:
+            continue  # the foreign key column already says it
+        else:
+            value = json_safe(value)
+        if value not in (None, "", [], {}) and attribute.key != "id":
+            values[attribute.key] = [None, value]
+    return values
+
+
+def _actor() -> tuple[int | None, str]:
+    if has_request_context() and current_user.is_authenticated:
+        return current_user.id, current_user.email
+    return None, ""
+
+
+def _client_address() -> str | None:
+    return request.remote_addr if has_request_context() else None
+
+
+def record(
+    action: AuditAction, obj: Any, summary: str | None = None, changes: dict[str, list[Any]] | None = None
+) -> AuditEntry:
+    """Add one entry to the current session; it commits (or rolls back) with the change."""
+    operator_id, operator_email = _actor()
+    entry = AuditEntry(
+        operator_id=operator_id,
+        operator_email=operator_email,
+        action=action,
+        model=model_name(obj),
+        object_id=str(inspect(obj).identity[0] if inspect(obj).identity else obj.id),
+        summary=(summary or f"{action.label} {model_name(obj).lower()} “{obj}”")[:500],
+        changes=changes or {},
+        remote_addr=_client_address(),
+    )
+    db.session.add(entry)
+    return entry
+
+
+def record_bulk(
+    action: AuditAction,
+    model: type,
+    criterion: ColumnElement[bool],
+    summary: str,
+    changes: dict[str, list[Any]] | None = None,
+) -> int:
+    """Write one entry per row of ``model`` matching ``criterion``, in a single statement.
+
+    Call it in the same transaction as the bulk change, before the change when the change makes
+    the criterion stop matching (e.g. restoring rows selected by ``deleted_at IS NOT NULL``).
+    """
+    operator_id, operator_email = _actor()
+    rows = select(
+        literal(operator_id, db.Integer),
+        literal(operator_email, String),
+        literal(action.value, String),
+        literal(model_name(model), String),
+        cast(model.id, String),  # type: ignore[attr-defined]
+        literal(summary[:500], String),
+        literal(changes or {}, JSONDocument),
+        literal(_client_address(), String),
+    ).where(criterion)
+    columns = ["operator_id", "operator_email", "action", "model", "object_id", "summary", "changes", "remote_addr"]
+    result = db.session.execute(insert(AuditEntry).from_select(columns, rows))
+    return result.rowcount or 0
