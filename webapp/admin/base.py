@@ -6,9 +6,10 @@ Model views below declare columns, filters and search; behaviour shared by sever
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
-from flask import abort
+from flask import abort, request
 from flask_admin import AdminIndexView, BaseView
 from flask_admin.contrib.sqla import ModelView
 from flask_login import current_user
@@ -27,19 +28,23 @@ WRITE_ENDPOINTS = frozenset(
 class ProtectedViewMixin:
     """Signed-out visitors are sent to sign in; an operator below the required role gets 403.
 
-    ``required_role`` may be raised per view (operators: admin only); write endpoints need at
-    least ``write_role``.
+    ``required_role`` may be raised per view (operators: admin only); Flask-Admin's write endpoints
+    need at least ``write_role``; endpoints a view adds with ``@expose`` declare their role in
+    ``endpoint_roles`` (undeclared ones need only ``required_role``, so declare every write).
     """
 
     required_role: OperatorRole = OperatorRole.VIEWER
     write_role: OperatorRole = OperatorRole.EDITOR
+    endpoint_roles: ClassVar[Mapping[str, OperatorRole]] = {}
 
     def is_accessible(self) -> bool:
         return current_operator_has(self.required_role)
 
     def role_for_endpoint(self, name: str) -> OperatorRole:
+        if name in self.endpoint_roles:
+            return _highest(self.required_role, self.endpoint_roles[name])
         if name in WRITE_ENDPOINTS:
-            return max(self.required_role, self.write_role, key=lambda role: role.rank)
+            return _highest(self.required_role, self.write_role)
         return self.required_role
 
     def _handle_view(self, name: str, **kwargs: Any) -> Any:
@@ -48,6 +53,10 @@ class ProtectedViewMixin:
         if not current_operator_has(self.role_for_endpoint(name)):
             abort(403)
         return None
+
+
+def _highest(*roles: OperatorRole) -> OperatorRole:
+    return max(roles, key=lambda role: role.rank)
 
 
 class ProtectedView(ProtectedViewMixin, BaseView):
@@ -61,6 +70,9 @@ class AdminHomeView(ProtectedViewMixin, AdminIndexView):
 class AdminModelView(ProtectedViewMixin, AuditedViewMixin, ModelView):
     """A model view whose buttons follow the operator's role (the server checks regardless) and
     whose every change is audited."""
+
+    # Bulk actions (``@action``) need ``write_role`` unless listed here (e.g. purge: admin).
+    action_roles: ClassVar[Mapping[str, OperatorRole]] = {}
 
     page_size = 50
     filter_converter = FilterConverter()
@@ -86,3 +98,17 @@ class AdminModelView(ProtectedViewMixin, AuditedViewMixin, ModelView):
     @property
     def can_export(self) -> bool:  # type: ignore[override]
         return current_operator_has(self.write_role)
+
+    def role_for_action(self, name: str) -> OperatorRole:
+        return _highest(self.required_role, self.action_roles.get(name, self.write_role))
+
+    def is_action_allowed(self, name: str) -> bool:
+        return current_operator_has(self.role_for_action(name)) and super().is_action_allowed(name)
+
+    def handle_action(self, return_view: str | None = None) -> Any:
+        # Flask-Admin answers a forbidden action with a flash and a redirect; a forged POST
+        # deserves a plain 403.
+        action = request.form.get("action", "")
+        if action and not current_operator_has(self.role_for_action(action)):
+            abort(403)
+        return super().handle_action(return_view)
