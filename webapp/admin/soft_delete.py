@@ -8,17 +8,18 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from webapp.database import utcnow
+from webapp.extensions import db
 
 
 class SoftDeleteViewMixin:
     """Filters deleted rows out of lists, counts, exports and direct URLs; delete sets deleted_at.
 
     Flask-Admin's ``get_one`` (used by edit and details pages) does not go through ``get_query``,
-    so it is overridden as well: a deleted row's URL must not show or edit it.
+    so it is overridden as well: a deleted row's URL must not show or edit it. Views are given
+    ``db`` (not a session), so ``self.session`` is the extension: queries go through ``db.session``.
     """
 
     model: Any
-    session: Any
 
     def get_query(self) -> Any:
         return super().get_query().filter(self.model.live())  # type: ignore[misc]
@@ -27,7 +28,7 @@ class SoftDeleteViewMixin:
         return super().get_count_query().filter(self.model.live())  # type: ignore[misc]
 
     def get_one(self, id: Any) -> Any:
-        return self.session.scalar(
+        return db.session.scalar(
             select(self.model).where(self.model.id == id, self.model.live())
         )
 
@@ -37,9 +38,9 @@ class SoftDeleteViewMixin:
             model.deleted_at = utcnow()
             model.deletion_batch = model.new_deletion_batch()
             model.deleted_by_id = current_user.id
-            self.session.commit()
+            db.session.commit()
         except Exception as error:  # noqa: BLE001 - reported to the operator, then rolled back
-            self.session.rollback()
+            db.session.rollback()
             self.handle_view_exception(error)  # type: ignore[attr-defined]
             return False
         self.after_model_delete(model)  # type: ignore[attr-defined]
