@@ -2,12 +2,16 @@
 
 import logging
 import time
+from contextlib import closing
 
+import psycopg2
 import pytest
 from flask import Flask
+from sqlalchemy import text
 from flask.testing import FlaskClient
 
 from tests.conftest import Auth, csrf_token_from, test_env as app_env
+from tests.e2e.stack import libpq_url
 from webapp import create_app
 from webapp.extensions import db
 from webapp.models import OperatorRole
@@ -108,3 +112,23 @@ def test_exhausted_pool_gives_503_within_the_pool_timeout_then_recovers(database
     assert response.status_code == 503
     assert 1 <= waited < 5
     assert auth.client.get("/admin/user/").status_code == 200
+
+
+@pytest.mark.postgres
+def test_connection_dropped_after_the_response_neither_fails_the_request_nor_leaks_it(database_url: str) -> None:
+    app = create_app(env=app_env(database_url, DB_POOL_SIZE="1", DB_MAX_OVERFLOW="0", DB_POOL_TIMEOUT="1"))
+
+    @app.route("/served-then-dropped")
+    def served_then_dropped() -> str:
+        # The response is ready, the session's transaction is still open: then the server goes.
+        backend = db.session.scalar(text("SELECT pg_backend_pid()"))
+        with closing(psycopg2.connect(libpq_url(database_url))) as other, other.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(%s)", (backend,))
+        return "served"
+
+    client = app.test_client()
+    assert client.get("/served-then-dropped").get_data(as_text=True) == "served"
+    # The single pooled connection came back: the next request gets a fresh one, not a 503.
+    assert client.get("/readyz").status_code == 200
+    with app.app_context():
+        db.engine.dispose()

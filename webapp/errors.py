@@ -14,6 +14,7 @@ from werkzeug.exceptions import HTTPException, ServiceUnavailable
 from werkzeug.wrappers import Response
 
 from webapp.auth.permissions import wants_json
+from webapp.extensions import db
 from webapp.request_logging import current_request_id
 
 logger = logging.getLogger(__name__)
@@ -22,8 +23,10 @@ logger = logging.getLogger(__name__)
 PAGES = {
     403: ("Not allowed", "Your role does not give access to this page or action."),
     404: ("Page not found", "There is nothing at this address. It may have been moved or deleted."),
-    500: ("Something went wrong", "The request failed on our side and nothing was changed by it."),
-    503: ("Temporarily unavailable", "The database cannot be reached right now. Please try again in a moment."),
+    500: ("Something went wrong",
+          "The request failed on our side. If it happens again, quote the reference below."),
+    503: ("Temporarily unavailable",
+          "The database cannot be reached right now. Please try again in a moment."),
 }
 RETRY_AFTER_SECONDS = 5
 # A lost connection (server restarted, connection killed), a refused one and a pool with no free
@@ -58,9 +61,28 @@ def render_database_unavailable(error: Exception) -> Response:
     return render_error(ServiceUnavailable())
 
 
+def release_session_after_lost_connection(error: BaseException | None) -> None:
+    """End the request's session even when its connection died after the response was made.
+
+    Flask-SQLAlchemy's own teardown rolls back with ``session.remove()``; on a connection the
+    server has just dropped that rollback raises, the exception escapes the WSGI call and
+    gunicorn answers its own 500 for a request that had already been served. The failed rollback
+    has already invalidated the connection and returned it to the pool, so the second
+    ``remove()`` only discards the session.
+    """
+    try:
+        db.session.remove()
+    except DATABASE_UNAVAILABLE as lost:
+        logger.warning("connection lost at the end of a request: %s", type(lost).__name__)
+        db.session.remove()
+
+
 def init_error_pages(app: Flask) -> None:
     # Covers unhandled exceptions too: Flask logs them with the traceback, then hands this
     # handler an InternalServerError.
     app.register_error_handler(HTTPException, render_error)
     for error_class in DATABASE_UNAVAILABLE:
         app.register_error_handler(error_class, render_database_unavailable)
+    # Flask runs teardowns in reverse order of registration: this one, registered after
+    # Flask-SQLAlchemy's, runs first and leaves that one nothing to do.
+    app.teardown_appcontext(release_session_after_lost_connection)
