@@ -6,9 +6,11 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from flask_migrate import upgrade
+from sqlalchemy import text
 
 from tests.conftest import test_env as app_env
 from webapp import create_app
+from webapp.extensions import db
 
 UNREACHABLE_DATABASE = "postgresql://postgres@127.0.0.1:1/nowhere"
 
@@ -51,3 +53,14 @@ def test_readyz_waits_for_pending_migrations_then_becomes_ready(tmp_path: Path) 
 @pytest.mark.parametrize("path", ["/healthz", "/readyz"])
 def test_probes_need_no_sign_in(client: FlaskClient, path: str) -> None:
     assert client.get(path).status_code == 200
+
+
+def test_readyz_stays_ready_when_a_newer_release_has_already_migrated(tmp_path: Path) -> None:
+    app = fresh_app(f"sqlite:///{tmp_path / 'ahead.sqlite3'}")
+    with app.app_context():
+        upgrade()
+        with db.engine.begin() as connection:
+            connection.execute(text("UPDATE alembic_version SET version_num = '9999_next_release'"))
+    response = app.test_client().get("/readyz")
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "ready", "migrations": "ahead"}

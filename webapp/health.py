@@ -7,6 +7,8 @@ Both are public and say only ready or not and why in a word: no versions, hosts 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from alembic.script import ScriptDirectory
 from flask import Blueprint, current_app, jsonify
 from sqlalchemy import inspect, text
@@ -17,26 +19,30 @@ from webapp.extensions import db
 
 health_blueprint = Blueprint("health", __name__)
 
-HEADS_KEY = "webapp.migration_heads"
+SCRIPTS_KEY = "webapp.migration_scripts"
 
 
-def migration_heads() -> frozenset[str]:
-    """The head revisions of the migration scripts this code ships with.
+@dataclass(frozen=True)
+class MigrationScripts:
+    heads: frozenset[str]
+    known: frozenset[str]
+
+
+def migration_scripts() -> MigrationScripts:
+    """The revisions this code ships with.
 
     Parsing every script is the slow part of the check and cannot change while the process
     runs, so it is done once per app.
     """
-    heads = current_app.extensions.get(HEADS_KEY)
-    if heads is None:
-        directory = current_app.extensions["migrate"].directory
-        heads = frozenset(ScriptDirectory(directory).get_heads())
-        current_app.extensions[HEADS_KEY] = heads
-    return heads
-
-
-def known_revisions() -> frozenset[str]:
-    directory = current_app.extensions["migrate"].directory
-    return frozenset(script.revision for script in ScriptDirectory(directory).walk_revisions())
+    scripts = current_app.extensions.get(SCRIPTS_KEY)
+    if scripts is None:
+        directory = ScriptDirectory(current_app.extensions["migrate"].directory)
+        scripts = MigrationScripts(
+            heads=frozenset(directory.get_heads()),
+            known=frozenset(script.revision for script in directory.walk_revisions()),
+        )
+        current_app.extensions[SCRIPTS_KEY] = scripts
+    return scripts
 
 
 def applied_revisions() -> frozenset[str]:
@@ -65,11 +71,12 @@ def readyz() -> Response:
         applied = applied_revisions()
     except SQLAlchemyError:
         return probe("unavailable", 503, reason="database unreachable")
-    if applied == migration_heads():
+    scripts = migration_scripts()
+    if applied == scripts.heads:
         return probe("ready", 200)
     # A revision this code does not know means a newer release has already migrated during a
     # rolling deploy: this process keeps serving until it is replaced, rather than every old
     # instance leaving the load balancer at once before the new ones are up.
-    if applied and not applied <= known_revisions():
+    if applied and not applied <= scripts.known:
         return probe("ready", 200, migrations="ahead")
     return probe("unavailable", 503, reason="migrations pending")

@@ -275,8 +275,13 @@ class Stack:
         self.cert, key = make_certificate(self.directory)
         config = nginx_config(self.directory, self.nginx_port, self.gunicorn_port, self.cert, key)
         self.nginx = self.spawn([NGINX, "-c", str(config), "-p", str(self.directory)], "nginx.out")
-        wait_for(lambda: len(self.worker_pids()) == WORKERS, 60, "gunicorn workers")
-        wait_for(lambda: self.browser().get(f"{PREFIX}/readyz").status == 200, 60, "the stack to be ready")
+        try:
+            wait_for(lambda: len(self.worker_pids()) == WORKERS, 60, "gunicorn workers")
+            wait_for(lambda: self.browser().get(f"{PREFIX}/readyz").status == 200, 60, "the stack to be ready")
+        except AssertionError as error:
+            logs = "\n".join(f"--- {name}\n{self.log(name)[-3000:]}" for name in ("gunicorn.log", "nginx.out", "error.log")
+                             if (self.directory / name).exists())
+            raise AssertionError(f"{error}\n{logs}") from None
 
     def spawn(self, command: list[str], log_name: str, **kwargs: Any) -> subprocess.Popen:
         with open(self.directory / log_name, "w") as log:
