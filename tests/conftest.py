@@ -30,16 +30,19 @@ def is_postgres(url: str) -> bool:
     return url.startswith(("postgres://", "postgresql://", "postgresql+psycopg2://"))
 
 
-@pytest.fixture(autouse=True)
-def _require_postgres(request: pytest.FixtureRequest) -> None:
+def require_postgres() -> None:
     """PostgreSQL-only tests skip without a server, except under CI, where they must run."""
-    if request.node.get_closest_marker("postgres") is None:
-        return
     if is_postgres(os.environ.get("TEST_DATABASE_URL", "")):
         return
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail("CI=true but TEST_DATABASE_URL does not point at PostgreSQL")
     pytest.skip("needs TEST_DATABASE_URL pointing at PostgreSQL")
+
+
+@pytest.fixture(autouse=True)
+def _require_postgres(request: pytest.FixtureRequest) -> None:
+    if request.node.get_closest_marker("postgres") is not None:
+        require_postgres()
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,14 @@ from pathlib import Path
 
 import pytest
 
-from webapp.config import ConfigError, load_config, normalize_database_url
+from webapp.config import (
+    MAX_DEFAULT_WORKERS,
+    ConfigError,
+    ServerSettings,
+    load_config,
+    load_server_settings,
+    normalize_database_url,
+)
 
 
 def base_env(**overrides: str) -> dict[str, str]:
@@ -54,6 +61,7 @@ def test_pool_settings_come_from_the_environment() -> None:
     )
     assert config["SQLALCHEMY_ENGINE_OPTIONS"] == {
         "pool_pre_ping": True, "pool_size": 7, "max_overflow": 3, "pool_timeout": 4, "pool_recycle": 600,
+        "connect_args": {"connect_timeout": 4},
     }
 
 
@@ -84,3 +92,43 @@ def test_cookies_are_secure_by_default_in_production() -> None:
 def test_sqlite_gets_no_pool_sizing() -> None:
     config = load_config(base_env(DATABASE_URL="sqlite:///x.db", DB_POOL_SIZE="3"))
     assert config["SQLALCHEMY_ENGINE_OPTIONS"] == {"pool_pre_ping": True}
+
+
+def test_log_format_defaults_to_text_and_accepts_json() -> None:
+    assert load_config(base_env())["LOG_FORMAT"] == "text"
+    assert load_config(base_env(LOG_FORMAT="JSON"))["LOG_FORMAT"] == "json"
+
+
+def test_unknown_log_format_names_the_variable() -> None:
+    with pytest.raises(ConfigError, match="LOG_FORMAT='xml' must be one of: text, json"):
+        load_config(base_env(LOG_FORMAT="xml"))
+
+
+def test_server_settings_default_to_all_interfaces_and_workers_from_the_cpu_count() -> None:
+    settings = load_server_settings({}, cpu_count=2)
+    assert settings == ServerSettings(bind="0.0.0.0:8000", workers=5, log_format="text")
+
+
+def test_default_worker_count_is_capped_on_large_machines() -> None:
+    assert load_server_settings({}, cpu_count=64).workers == MAX_DEFAULT_WORKERS
+
+
+def test_server_settings_come_from_the_environment() -> None:
+    settings = load_server_settings(
+        {"BIND_HOST": "127.0.0.1", "PORT": "9001", "WEB_CONCURRENCY": "3", "LOG_FORMAT": "json"}
+    )
+    assert settings == ServerSettings(bind="127.0.0.1:9001", workers=3, log_format="json")
+    assert load_server_settings({"BIND_HOST": "::1", "PORT": "9001"}).bind == "[::1]:9001"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("PORT", "http", "PORT='http' is not a whole number"),
+        ("PORT", "70000", "PORT=70000 must be at most 65535"),
+        ("WEB_CONCURRENCY", "0", "WEB_CONCURRENCY='0' must be at least 1"),
+    ],
+)
+def test_bad_server_settings_name_the_variable(variable: str, value: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_server_settings({variable: value})

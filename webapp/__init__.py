@@ -27,12 +27,24 @@ def create_app(config: Mapping[str, Any] | None = None, env: Mapping[str, str] |
     app.config.update(load_config(env, instance_path=app.instance_path))
     app.config.update(config or {})
 
+    register_request_logging(app)
     register_extensions(app)
     register_blueprints(app)
+    register_health(app)
     register_admin(app)
+    register_error_pages(app)
     register_template_helpers(app)
     register_commands(app)
+    # Last: ProxyFix must be the outermost WSGI layer, so that everything inside it (the request
+    # log included) sees the client's address, scheme, host and prefix.
+    register_proxy(app)
     return app
+
+
+def register_request_logging(app: Flask) -> None:
+    from webapp.request_logging import init_request_logging
+
+    init_request_logging(app)
 
 
 def register_extensions(app: Flask) -> None:
@@ -51,10 +63,22 @@ def register_blueprints(app: Flask) -> None:
     init_auth(app)
 
 
+def register_health(app: Flask) -> None:
+    from webapp.health import health_blueprint
+
+    app.register_blueprint(health_blueprint)
+
+
 def register_admin(app: Flask) -> None:
     from webapp.admin import init_admin
 
     init_admin(app)
+
+
+def register_error_pages(app: Flask) -> None:
+    from webapp.errors import init_error_pages
+
+    init_error_pages(app)
 
 
 def register_template_helpers(app: Flask) -> None:
@@ -67,3 +91,9 @@ def register_commands(app: Flask) -> None:
     from webapp.cli import register_cli
 
     register_cli(app)
+
+
+def register_proxy(app: Flask) -> None:
+    from webapp.proxy import init_proxy
+
+    init_proxy(app)

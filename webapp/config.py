@@ -11,6 +11,7 @@ import os
 import secrets
 import zoneinfo
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,10 @@ from sqlalchemy.exc import ArgumentError
 
 SUPPORTED_DRIVERS = {"postgresql+psycopg2", "sqlite"}
 DEVELOPMENT_ENVS = {"development", "testing"}
+LOG_FORMATS = ("text", "json")
+# Each worker may hold DB_POOL_SIZE + DB_MAX_OVERFLOW connections: the default worker count is
+# capped so that a large machine does not exhaust PostgreSQL's max_connections on its own.
+MAX_DEFAULT_WORKERS = 8
 
 
 class ConfigError(RuntimeError):
@@ -70,6 +75,13 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raise ConfigError(f"{name}={raw!r} is not a boolean (use true or false)")
 
 
+def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...], default: str) -> str:
+    value = env.get(name, "").strip().lower() or default
+    if value not in choices:
+        raise ConfigError(f"{name}={value!r} must be one of: {', '.join(choices)}")
+    return value
+
+
 def _secret_key(env: Mapping[str, str], app_env: str, instance_path: Path) -> str:
     key = env.get("SECRET_KEY", "").strip()
     if key:
@@ -103,11 +115,15 @@ def _engine_options(env: Mapping[str, str], url: str) -> dict[str, Any]:
     options: dict[str, Any] = {"pool_pre_ping": True}
     if url.startswith("sqlite"):
         return options
+    pool_timeout = _int(env, "DB_POOL_TIMEOUT", 10, minimum=1)
     options.update(
         pool_size=_int(env, "DB_POOL_SIZE", 5, minimum=1),
         max_overflow=_int(env, "DB_MAX_OVERFLOW", 10),
-        pool_timeout=_int(env, "DB_POOL_TIMEOUT", 10, minimum=1),
+        pool_timeout=pool_timeout,
         pool_recycle=_int(env, "DB_POOL_RECYCLE", 1800, minimum=-1),
+        # Without it, opening a connection to an unreachable host waits for the TCP timeout
+        # (minutes): the request would hang instead of getting a 503 within the pool timeout.
+        connect_args={"connect_timeout": pool_timeout},
     )
     return options
 
@@ -143,4 +159,29 @@ def load_config(
         "SLOW_QUERY_MS": _int(env, "SLOW_QUERY_MS", 200),
         "TRUSTED_PROXY_COUNT": _int(env, "TRUSTED_PROXY_COUNT", 0),
         "DISPLAY_TIMEZONE": _timezone(env),
+        "LOG_FORMAT": _choice(env, "LOG_FORMAT", LOG_FORMATS, "text"),
     }
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """What gunicorn.conf.py needs; the app itself never reads these."""
+
+    bind: str
+    workers: int
+    log_format: str
+
+
+def load_server_settings(env: Mapping[str, str] | None = None, cpu_count: int | None = None) -> ServerSettings:
+    """gunicorn's settings, validated like the app's so a typo fails before any worker starts."""
+    env = os.environ if env is None else env
+    cpus = cpu_count or os.cpu_count() or 1
+    host = env.get("BIND_HOST", "").strip() or "0.0.0.0"
+    port = _int(env, "PORT", 8000, minimum=1)
+    if port > 65535:
+        raise ConfigError(f"PORT={port!r} must be at most 65535")
+    return ServerSettings(
+        bind=f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
+        workers=_int(env, "WEB_CONCURRENCY", min(2 * cpus + 1, MAX_DEFAULT_WORKERS), minimum=1),
+        log_format=_choice(env, "LOG_FORMAT", LOG_FORMATS, "text"),
+    )

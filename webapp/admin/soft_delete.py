@@ -15,7 +15,8 @@ class SoftDeleteViewMixin:
     """Filters deleted rows out of lists, counts, exports and direct URLs; delete sets deleted_at.
 
     Flask-Admin's ``get_one`` (used by edit and details pages) does not go through ``get_query``,
-    so it is overridden as well: a deleted row's URL must not show or edit it.
+    so it is overridden as well: a deleted row's URL must not show or edit it. Views are given
+    ``db`` (not a session), so ``self.session`` is the extension: queries go through ``db.session``.
     """
 
     model: Any

@@ -29,7 +29,8 @@ def login_redirect() -> Response:
         response = jsonify(error="authentication required")
         response.status_code = 401
         return response
-    return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+    # script_root: mounted under a prefix (/ops), the page to come back to is /ops/admin/.
+    return redirect(url_for("auth.login", next=request.script_root + request.full_path.rstrip("?")))
 
 
 def role_required(role: OperatorRole) -> Callable[[F], F]:

@@ -1,0 +1,54 @@
+"""gunicorn settings for the web process (Procfile: ``gunicorn --config gunicorn.conf.py wsgi:app``).
+
+Values come from webapp/config.py like every other setting; any gunicorn option can still be
+overridden per deploy with ``GUNICORN_CMD_ARGS`` (e.g. ``--threads 4``), which gunicorn applies
+after this file.
+"""
+
+from webapp.config import load_server_settings
+from webapp.request_logging import gunicorn_logging
+
+_settings = load_server_settings()
+
+bind = _settings.bind
+workers = _settings.workers
+
+# A worker silent for longer than this is killed and replaced. It is well above DB_POOL_TIMEOUT,
+# so a request waiting for a database connection ends as a 503 page, not a killed worker.
+timeout = 30
+# On SIGTERM (deploy, scale down) workers finish their requests for up to this long; it stays
+# below the 30 s most platforms wait before they send SIGKILL.
+graceful_timeout = 25
+# Behind nginx, upstream connections are reused (keepalive in the upstream block).
+keepalive = 5
+
+# The app writes the access log itself (webapp/request_logging.py): one line per request with
+# the request id and its duration, text or JSON (LOG_FORMAT). gunicorn's would duplicate it.
+accesslog = None
+logconfig_dict = gunicorn_logging(_settings.log_format)
+
+# The scheme comes from X-Forwarded-Proto through ProxyFix (TRUSTED_PROXY_COUNT), one place
+# only; gunicorn's own handling would otherwise trust any client on 127.0.0.1.
+forwarded_allow_ips = ""
+
+# Managed by signals (HUP, TERM, TTIN/TTOU); gunicorn's control socket sits at one path per user,
+# where two gunicorns on the same host would collide.
+control_socket_disable = True
+
+# The app is imported once in the master, so a configuration error stops the deploy at once
+# instead of every worker crashing in a loop, and workers share its memory.
+preload_app = True
+
+
+def post_fork(server, worker):
+    """Give each worker its own connection pool.
+
+    With preload_app the engine was created in the master; a pooled connection inherited across
+    fork would be one socket used by several processes. ``close=False`` leaves the parent's
+    connections alone instead of closing them from the child.
+    """
+    from webapp.extensions import db
+
+    app = server.app.wsgi()
+    with app.app_context():
+        db.engine.dispose(close=False)

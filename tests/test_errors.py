@@ -1,0 +1,134 @@
+"""Error pages: the admin's look, no internals, JSON for JSON clients, 503 when the database is out."""
+
+import logging
+import time
+from contextlib import closing
+
+import psycopg2
+import pytest
+from flask import Flask
+from sqlalchemy import text
+from flask.testing import FlaskClient
+
+from tests.conftest import Auth, csrf_token_from, test_env as app_env
+from tests.e2e.stack import libpq_url
+from webapp import create_app
+from webapp.extensions import db
+from webapp.models import OperatorRole
+
+UNREACHABLE_DATABASE = "postgresql://postgres@127.0.0.1:1/nowhere"
+
+
+def test_unknown_page_gets_the_admin_styled_404(client: FlaskClient) -> None:
+    response = client.get("/no/such/page")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 404
+    assert "Page not found" in page
+    assert "Operations admin" in page and "bootstrap.min.css" in page
+    assert response.headers["X-Request-ID"] in page
+
+
+def test_json_clients_get_json_errors(client: FlaskClient) -> None:
+    response = client.get("/no/such/page", headers={"Accept": "application/json"})
+    assert response.status_code == 404
+    assert response.get_json() == {
+        "error": "Page not found", "status": 404, "request_id": response.headers["X-Request-ID"],
+    }
+
+
+def test_viewer_on_a_write_page_gets_the_403_page(client: FlaskClient, auth: Auth) -> None:
+    auth.login(OperatorRole.VIEWER)
+    response = client.get("/admin/user/new/")
+    assert response.status_code == 403
+    assert "Not allowed" in response.get_data(as_text=True)
+
+
+def test_unhandled_exception_shows_no_internals_but_logs_them(
+    database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = create_app(env=app_env(database_url), config={"PROPAGATE_EXCEPTIONS": False})
+
+    @app.route("/explode")
+    def explode() -> str:
+        raise RuntimeError("SELECT secret FROM vault")
+
+    logging.getLogger("webapp").addHandler(caplog.handler)
+    try:
+        response = app.test_client().get("/explode")
+    finally:
+        logging.getLogger("webapp").removeHandler(caplog.handler)
+    page = response.get_data(as_text=True)
+    assert response.status_code == 500
+    assert "Something went wrong" in page
+    assert "SELECT secret" not in page and "Traceback" not in page and "RuntimeError" not in page
+    logged = [record for record in caplog.records if record.exc_info]
+    assert len(logged) == 1 and "SELECT secret FROM vault" in str(logged[0].exc_info[1])
+    assert logged[0].request_id == response.headers["X-Request-ID"]
+
+
+def unreachable_app() -> Flask:
+    return create_app(env=app_env(UNREACHABLE_DATABASE))
+
+
+def test_sign_in_with_the_database_down_gets_503_not_a_traceback() -> None:
+    client = unreachable_app().test_client()
+    token = csrf_token_from(client.get("/login").get_data(as_text=True))
+    response = client.post("/login", data={"email": "a@example.org", "password": "x" * 12, "csrf_token": token})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 503
+    assert response.headers["Retry-After"]
+    assert "Temporarily unavailable" in page
+    assert "psycopg2" not in page and "127.0.0.1" not in page and "Traceback" not in page
+
+
+def test_json_client_with_the_database_down_gets_a_json_503() -> None:
+    client = unreachable_app().test_client()
+    token = csrf_token_from(client.get("/login").get_data(as_text=True))
+    response = client.post(
+        "/login",
+        data={"email": "a@example.org", "password": "x" * 12, "csrf_token": token},
+        headers={"Accept": "application/json"},
+    )
+    assert response.status_code == 503
+    assert response.get_json()["error"] == "Temporarily unavailable"
+
+
+@pytest.mark.postgres
+def test_exhausted_pool_gives_503_within_the_pool_timeout_then_recovers(database_url: str, app: Flask) -> None:
+    small_pool = create_app(
+        env=app_env(database_url, DB_POOL_SIZE="1", DB_MAX_OVERFLOW="0", DB_POOL_TIMEOUT="1")
+    )
+    auth = Auth(small_pool, small_pool.test_client())
+    auth.login(OperatorRole.VIEWER)
+    with small_pool.app_context():
+        held = db.engine.connect()
+        try:
+            started = time.monotonic()
+            response = auth.client.get("/admin/user/")
+            waited = time.monotonic() - started
+        finally:
+            held.close()
+        db.engine.dispose()
+    assert response.status_code == 503
+    assert 1 <= waited < 5
+    assert auth.client.get("/admin/user/").status_code == 200
+
+
+@pytest.mark.postgres
+def test_connection_dropped_after_the_response_neither_fails_the_request_nor_leaks_it(database_url: str) -> None:
+    app = create_app(env=app_env(database_url, DB_POOL_SIZE="1", DB_MAX_OVERFLOW="0", DB_POOL_TIMEOUT="1"))
+
+    @app.route("/served-then-dropped")
+    def served_then_dropped() -> str:
+        # The response is ready, the session's transaction is still open: then the server goes.
+        backend = db.session.scalar(text("SELECT pg_backend_pid()"))
+        with closing(psycopg2.connect(libpq_url(database_url))) as other, other.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(%s)", (backend,))
+        return "served"
+
+    client = app.test_client()
+    assert client.get("/served-then-dropped").get_data(as_text=True) == "served"
+    # The single pooled connection came back: the next request gets a fresh one, not a 503.
+    assert client.get("/readyz").status_code == 200
+    with app.app_context():
+        db.engine.dispose()

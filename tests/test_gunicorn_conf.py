@@ -1,0 +1,41 @@
+"""gunicorn.conf.py: settings from the environment, and no pooled connection crosses a fork."""
+
+import runpy
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from flask import Flask
+
+from webapp.extensions import db
+
+
+def load_gunicorn_conf(project_root: Path, monkeypatch: pytest.MonkeyPatch, **env: str) -> dict:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return runpy.run_path(str(project_root / "gunicorn.conf.py"))
+
+
+def test_gunicorn_reads_bind_and_workers_from_the_environment(
+    project_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    conf = load_gunicorn_conf(project_root, monkeypatch, BIND_HOST="127.0.0.1", PORT="8123", WEB_CONCURRENCY="3")
+    assert conf["bind"] == "127.0.0.1:8123"
+    assert conf["workers"] == 3
+    assert conf["accesslog"] is None
+    assert conf["forwarded_allow_ips"] == ""
+    assert conf["timeout"] > conf["graceful_timeout"] > 0
+
+
+def test_post_fork_gives_the_worker_a_fresh_pool_without_closing_the_masters_connections(
+    project_root: Path, monkeypatch: pytest.MonkeyPatch, app: Flask
+) -> None:
+    post_fork = load_gunicorn_conf(project_root, monkeypatch)["post_fork"]
+    with app.app_context():
+        inherited_pool = db.engine.pool
+        inherited = db.engine.connect()
+        # gunicorn's arbiter: server.app.wsgi() returns the preloaded application.
+        post_fork(SimpleNamespace(app=SimpleNamespace(wsgi=lambda: app)), None)
+        assert db.engine.pool is not inherited_pool
+        assert not inherited.closed
+        inherited.close()
