@@ -15,7 +15,7 @@ from typing import Any
 from flask_admin.contrib.sqla.form import AdminModelConverter
 from flask_admin.model.form import converts
 from sqlalchemy import func, select
-from wtforms import Field, Form, HiddenField, SelectField, TextAreaField, ValidationError
+from wtforms import Field, Form, HiddenField, SelectChoice, SelectField, TextAreaField, ValidationError
 from wtforms.validators import Regexp
 
 from webapp.admin.datetimes import LocalDateTimeField
@@ -29,7 +29,8 @@ class EnumSelectField(SelectField):
 
     def __init__(self, enum_class: type[LabelledEnum], **kwargs: Any) -> None:
         kwargs.pop("choices", None)
-        super().__init__(choices=enum_class.choices(), coerce=self._coercer(enum_class), **kwargs)
+        choices = [SelectChoice(value, label) for value, label in enum_class.choices()]
+        super().__init__(choices=choices, coerce=self._coercer(enum_class), **kwargs)
 
     @staticmethod
     def _coercer(enum_class: type[LabelledEnum]) -> Any:
