@@ -142,6 +142,12 @@ class AdminModelView(ProtectedViewMixin, StreamingExportMixin, AuditedViewMixin,
     def can_export(self) -> bool:  # type: ignore[override]
         return current_operator_has(self.write_role)
 
+    def search_placeholder(self) -> str | None:
+        if not self.column_searchable_list:
+            return None
+        labels = ", ".join(self.get_column_name(name).lower() for name in self.column_searchable_list)
+        return f"Search {labels}"
+
     def eager_loads(self) -> list[Any]:
         """One join for each many-to-one shown in the list (owner), one extra ``SELECT … IN`` per
         collection (tags): a constant number of statements whatever the page size."""

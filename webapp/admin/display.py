@@ -12,6 +12,7 @@ import json
 from datetime import datetime
 from typing import Any
 
+from flask import url_for
 from markupsafe import Markup
 
 from webapp.formatting import format_datetime, format_datetime_full, format_number
@@ -55,6 +56,16 @@ def paragraphs(value: str) -> Markup:
 
 def number(value: int | float) -> str:
     return format_number(value)
+
+
+def person_link(view: Any, context: Any, model: Any, name: str) -> Markup | str:
+    """A task's owner or a post's author: the name, the email on hover, a link to the user."""
+    person = getattr(model, name)
+    if person is None:
+        return ""
+    return Markup('<a href="{}" title="{}">{}</a>').format(
+        url_for("user.details_view", id=person.id), person.email, person.full_name or person.email
+    )
 
 
 def _view_formatter(function: Any) -> Any:

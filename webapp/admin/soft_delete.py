@@ -62,6 +62,9 @@ class SoftDeleteViewMixin:
         outcome = self._run(lambda: trash.soft_delete(self.model, ids, current_user.id))
         if outcome is None:
             return
+        if not outcome.affected:
+            flash(f"Nothing was moved: the selected {self.noun}s are already in the trash.", "warning")
+            return
         with_them = trash.describe(outcome.cascaded.items())
         flash(
             Markup('Moved {}{} to the trash. <a href="{}" class="alert-link">Open the trash</a> to restore.').format(

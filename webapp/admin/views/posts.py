@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from webapp.admin.base import AdminModelView
 from webapp.admin.concurrency import VersionedViewMixin
+from webapp.admin.display import person_link
 from webapp.admin.filters import PersonFilter, TagFilter
 from webapp.admin.forms import YearBetween
 from webapp.admin.pickers import tag_picker, user_picker
@@ -16,6 +17,7 @@ class PostView(SoftDeleteViewMixin, TaggableViewMixin, VersionedViewMixin, Admin
     column_list = ("title", "author", "status", "tags", "published_at", "created_at")
     column_details_list = ("title", "author", "status", "tags", "published_at", "content", "created_at", "updated_at")
     column_labels = {"published_at": "Published", "created_at": "Created", "updated_at": "Updated"}
+    column_formatters = {"author": person_link}
     column_sortable_list = ("title", "status", "published_at", "created_at")
     column_searchable_list = ("title", "content")
     column_filters = (

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from webapp.admin.base import AdminModelView
 from webapp.admin.concurrency import VersionedViewMixin
+from webapp.admin.display import person_link
 from webapp.admin.filters import PersonFilter, TagFilter
 from webapp.admin.forms import YearBetween
 from webapp.admin.pickers import tag_picker, user_picker
@@ -19,6 +20,7 @@ class TaskView(SoftDeleteViewMixin, TaggableViewMixin, VersionedViewMixin, Admin
         "created_at", "updated_at",
     )
     column_labels = {"due_at": "Due", "created_at": "Created", "updated_at": "Updated", "metadata_": "Metadata"}
+    column_formatters = {"owner": person_link}
     column_sortable_list = ("title", "status", "priority", "due_at", "created_at")
     column_searchable_list = ("title", "description")
     column_filters = (
