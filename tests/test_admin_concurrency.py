@@ -10,11 +10,10 @@ from flask.testing import FlaskClient
 from sqlalchemy import event, update
 
 from tests import factories
-from tests.admin_support import post_form, text_of
+from tests.admin_support import count_rows, post_form, text_of
 from tests.conftest import Auth
 from webapp.extensions import db
 from webapp.models import AuditEntry, Task
-from tests.admin_support import count_rows
 
 pytestmark = pytest.mark.usefixtures("app_context")
 

@@ -64,6 +64,7 @@ def test_bulk_add_and_remove_tag_on_500_rows_take_one_statement_each(
         task.tags.append(tag)
     db.session.commit()
     ids = [task.id for task in tasks]
+    updated_before = tasks[-1].updated_at
     auth.login()
 
     with recorded_statements() as statements:
@@ -77,6 +78,7 @@ def test_bulk_add_and_remove_tag_on_500_rows_take_one_statement_each(
     assert count_rows(AuditEntry, AuditEntry.action == AuditAction.TAG) == 400
     db.session.rollback()
     assert {task.version for task in already} == {1} and {task.version for task in tasks[100:]} == {2}
+    assert tasks[-1].updated_at > updated_before
 
     with recorded_statements() as statements:
         removed = bulk_tag(client, auth, ids[:250], tag, "remove")
