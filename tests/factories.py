@@ -55,3 +55,13 @@ def make_operator(
     operator = Operator(email=email or f"operator{_next()}@example.org", role=role)
     operator.set_password(password)
     return _save(operator)
+
+
+def make_tasks(count: int, **fields: Any) -> list[Task]:
+    """Many tasks in one commit, for bulk-action and page-size tests."""
+    if "owner" not in fields and "owner_id" not in fields:
+        fields["owner"] = make_user()
+    tasks = [Task(title=f"Bulk task {_next()}", **fields) for _ in range(count)]
+    db.session.add_all(tasks)
+    db.session.commit()
+    return tasks

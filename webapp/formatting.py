@@ -19,6 +19,13 @@ def format_datetime(value: datetime | None) -> str:
     return local_time(value).strftime("%Y-%m-%d %H:%M")
 
 
+def format_datetime_full(value: datetime | None) -> str:
+    """Seconds and the zone's abbreviation: the exact value, for hover titles and exports."""
+    if value is None:
+        return ""
+    return local_time(value).strftime("%Y-%m-%d %H:%M:%S %Z")
+
+
 def format_number(value: int | float | None) -> str:
     if value is None:
         return ""
@@ -27,4 +34,5 @@ def format_number(value: int | float | None) -> str:
 
 def register_formatting(app: Flask) -> None:
     app.add_template_filter(format_datetime, "datetime")
+    app.add_template_filter(format_datetime_full, "datetime_full")
     app.add_template_filter(format_number, "number")

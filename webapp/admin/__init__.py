@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 from flask_admin import Admin
+from flask_admin.menu import MenuLink
 from flask_admin.theme import Bootstrap4Theme
 
 from webapp.admin.base import AdminHomeView
@@ -12,6 +13,7 @@ from webapp.extensions import db
 from webapp.models import Post, Tag, Task, User
 
 RECORDS = "Records"
+TRASH = "Trash"
 
 
 def init_admin(app: Flask) -> Admin:
@@ -25,4 +27,6 @@ def init_admin(app: Flask) -> Admin:
     admin.add_view(TaskView(Task, db, name="Tasks", category=RECORDS, endpoint="task"))
     admin.add_view(PostView(Post, db, name="Posts", category=RECORDS, endpoint="post"))
     admin.add_view(TagView(Tag, db, name="Tags", category=RECORDS, endpoint="tag"))
+    for name, endpoint in (("Deleted users", "user"), ("Deleted tasks", "task"), ("Deleted posts", "post")):
+        admin.add_link(MenuLink(name, endpoint=f"{endpoint}.trash_view", category=TRASH))
     return admin

@@ -1,8 +1,9 @@
 """Timestamps in forms and filters: operators type local time, the database keeps aware UTC.
 
 Flask-Admin picks form fields and filters by the column type's *name*, and our ``UTCDateTime``
-type is unknown to it; these converters teach it, and make every parsed value timezone-aware in
-the configured display time zone (naive values would be ambiguous and are refused by the type).
+type is unknown to it; the converters (``forms.ModelConverter``, ``filters.FilterConverter``) use
+these classes, which make every parsed value timezone-aware in the configured display time zone
+(naive values would be ambiguous and are refused by the type).
 """
 
 from __future__ import annotations
@@ -13,10 +14,7 @@ from typing import Any
 
 from flask import current_app
 from flask_admin.contrib.sqla import filters as sqla_filters
-from flask_admin.contrib.sqla.form import AdminModelConverter
 from flask_admin.form import DateTimeField
-from flask_admin.model.filters import convert
-from flask_admin.model.form import converts
 
 from webapp.formatting import local_time
 
@@ -56,18 +54,13 @@ def _localized(filter_class: type) -> type:
     return type(f"Local{filter_class.__name__}", (LocalizedFilterMixin, filter_class), {})
 
 
+# Ranges are what operators ask of dates ("created last week", "due before Friday"); exact
+# equality on a timestamp never matches anything typed by hand.
 LOCAL_DATETIME_FILTERS = tuple(
-    _localized(filter_class) for filter_class in sqla_filters.FilterConverter.datetime_filters
+    _localized(filter_class)
+    for filter_class in (
+        sqla_filters.DateTimeBetweenFilter,
+        sqla_filters.DateTimeGreaterFilter,
+        sqla_filters.DateTimeSmallerFilter,
+    )
 )
-
-
-class FilterConverter(sqla_filters.FilterConverter):
-    @convert("utcdatetime")
-    def conv_utc_datetime(self, column: Any, name: str, **kwargs: Any) -> list[Any]:
-        return [filter_class(column, name, **kwargs) for filter_class in LOCAL_DATETIME_FILTERS]
-
-
-class ModelConverter(AdminModelConverter):
-    @converts("UTCDateTime")
-    def convert_utc_datetime(self, field_args: dict[str, Any], **extra: Any) -> LocalDateTimeField:
-        return LocalDateTimeField(**field_args)

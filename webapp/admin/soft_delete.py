@@ -1,25 +1,41 @@
-"""Soft delete for model views: "delete" hides a row; the normal list never shows hidden rows."""
+"""Soft delete for model views: "delete" moves rows to a trash, from which they are restored or purged.
+
+Deleted rows leave the list, its count, filters and exports (``get_query``/``get_count_query``) and
+the edit and details URLs (``AdminModelView.get_one`` goes through ``get_query``). The trash lists
+them with when and by whom; restore is for editors, purge (permanent) for admins after a
+confirmation page that counts everything that goes with them. The SQL lives in ``webapp.trash``.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, ClassVar
 
+from flask import flash, redirect, request, url_for
+from flask_admin import expose
+from flask_admin.actions import action
+from flask_admin.helpers import flash_errors, get_redirect_target
 from flask_login import current_user
+from markupsafe import Markup
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import joinedload
 
-from webapp.database import utcnow
+from webapp import trash
+from webapp.admin.selection import as_ids, posted_ids, sample
 from webapp.extensions import db
+from webapp.models import Operator
+from webapp.models.enums import OperatorRole
+
+TRASH_PAGE_SIZE = 50
 
 
 class SoftDeleteViewMixin:
-    """Filters deleted rows out of lists, counts, exports and direct URLs; delete sets deleted_at.
-
-    Flask-Admin's ``get_one`` (used by edit and details pages) does not go through ``get_query``,
-    so it is overridden as well: a deleted row's URL must not show or edit it. Views are given
-    ``db`` (not a session), so ``self.session`` is the extension: queries go through ``db.session``.
-    """
-
     model: Any
+    endpoint_roles: ClassVar[dict[str, OperatorRole]] = {
+        "restore_view": OperatorRole.EDITOR,
+        "purge_view": OperatorRole.ADMIN,
+    }
 
     def get_query(self) -> Any:
         return super().get_query().filter(self.model.live())  # type: ignore[misc]
@@ -27,21 +43,151 @@ class SoftDeleteViewMixin:
     def get_count_query(self) -> Any:
         return super().get_count_query().filter(self.model.live())  # type: ignore[misc]
 
-    def get_one(self, id: Any) -> Any:
-        return db.session.scalar(
-            select(self.model).where(self.model.id == id, self.model.live())
+    # -- moving to the trash -------------------------------------------------------------------
+
+    @expose("/delete/", methods=("POST",))
+    def delete_view(self) -> Any:
+        form = self.delete_form()  # type: ignore[attr-defined]
+        if self.validate_form(form):  # type: ignore[attr-defined]
+            self.move_to_trash(as_ids([form.id.data]))
+        else:
+            flash_errors(form, message="Could not move the record to the trash. %(error)s")
+        return redirect(get_redirect_target() or url_for(".index_view"))
+
+    @action("delete", "Move to trash", "Move the selected records to the trash?")
+    def action_delete(self, ids: list[str]) -> None:
+        self.move_to_trash(as_ids(ids))
+
+    def move_to_trash(self, ids: list[int]) -> None:
+        outcome = self._run(lambda: trash.soft_delete(self.model, ids, current_user.id))
+        if outcome is None:
+            return
+        if not outcome.affected:
+            flash(f"Nothing was moved: the selected {self.noun}s are already in the trash.", "warning")
+            return
+        with_them = trash.describe(outcome.cascaded.items())
+        flash(
+            Markup('Moved {}{} to the trash. <a href="{}" class="alert-link">Open the trash</a> to restore.').format(
+                trash.plural(outcome.affected, self.model),
+                f", with {with_them}," if with_them else "",
+                url_for(".trash_view"),
+            ),
+            "success",
         )
 
-    def delete_model(self, model: Any) -> bool:
+    # -- a deleted row's URLs ------------------------------------------------------------------
+
+    @expose("/edit/", methods=("GET", "POST"))
+    def edit_view(self) -> Any:
+        return self._unless_trashed() or super().edit_view()  # type: ignore[misc]
+
+    @expose("/details/")
+    def details_view(self) -> Any:
+        return self._unless_trashed() or super().details_view()  # type: ignore[misc]
+
+    def _unless_trashed(self) -> Any:
+        """A deleted row is not shown or edited until restored; say so instead of "not found"."""
         try:
-            self.on_model_delete(model)  # type: ignore[attr-defined]
-            model.deleted_at = utcnow()
-            model.deletion_batch = model.new_deletion_batch()
-            model.deleted_by_id = current_user.id
+            pk = int(request.args.get("id", ""))
+        except ValueError:
+            return None
+        trashed = db.session.scalar(select(self.model.id).where(self.model.id == pk, self.model.trashed()))
+        if trashed is None:
+            return None
+        flash(f"This {self.noun} is in the trash. Restore it before viewing or editing it.", "warning")
+        return redirect(url_for(".trash_view"))
+
+    # -- the trash -----------------------------------------------------------------------------
+
+    @property
+    def noun(self) -> str:
+        return self.model.__name__.lower()
+
+    @expose("/trash/")
+    def trash_view(self) -> Any:
+        page = max(request.args.get("page", 0, type=int), 0)
+        search = request.args.get("search", "").strip()
+        rows = self.trashed_rows(page, search)
+        return self.render(  # type: ignore[attr-defined]
+            "admin/records/trash.html",
+            rows=rows[:TRASH_PAGE_SIZE],
+            has_next=len(rows) > TRASH_PAGE_SIZE,
+            page=page,
+            search=search,
+            parents=[relationship.key for relationship in trash.parents(self.model)],
+            return_url=request.full_path.rstrip("?"),
+        )
+
+    def trashed_rows(self, page: int, search: str) -> list[Any]:
+        """One page of deleted rows, newest deletion first, with the deleting operator's email:
+        one statement (the partial index on ``deleted_at`` serves it), no count."""
+        query = (
+            db.session.query(self.model, Operator.email)
+            .outerjoin(Operator, Operator.id == self.model.deleted_by_id)
+            .filter(self.model.trashed())
+            .options(*(joinedload(rel.class_attribute) for rel in trash.parents(self.model)))
+        )
+        if search and self._search_supported:  # type: ignore[attr-defined]
+            query, *_ = self._apply_search(query, None, {}, {}, search)  # type: ignore[attr-defined]
+        query = query.order_by(self.model.deleted_at.desc(), self.model.id.desc())
+        return query.offset(page * TRASH_PAGE_SIZE).limit(TRASH_PAGE_SIZE + 1).all()
+
+    @expose("/trash/restore/", methods=("POST",))
+    def restore_view(self) -> Any:
+        ids = posted_ids()
+        outcome = self._run(lambda: trash.restore(self.model, ids)) if ids else None
+        if not ids:
+            flash("Select at least one record to restore.", "warning")
+        elif outcome is not None:
+            self._flash_restored(outcome)
+        return redirect(get_redirect_target() or url_for(".trash_view"))
+
+    def _flash_restored(self, outcome: trash.Outcome) -> None:
+        with_them = trash.describe(outcome.cascaded.items())
+        message = f"Restored {trash.plural(outcome.affected, self.model)}"
+        message += f", with {with_them} deleted together with them." if with_them else "."
+        flash(message, "success")
+        if outcome.skipped:
+            parents = " or ".join(relationship.key for relationship in trash.parents(self.model))
+            flash(
+                f"{trash.plural(outcome.skipped, self.model)} stayed in the trash because their {parents} "
+                f"is deleted: restore the {parents} first.",
+                "warning",
+            )
+
+    @expose("/trash/purge/", methods=("POST",))
+    def purge_view(self) -> Any:
+        ids = posted_ids()
+        if not ids:
+            flash("Select at least one record to delete permanently.", "warning")
+            return redirect(url_for(".trash_view"))
+        if request.form.get("confirm") != "yes":
+            return self.render(  # type: ignore[attr-defined]
+                "admin/records/purge_confirm.html",
+                ids=ids,
+                plan=trash.purge_plan(self.model, ids),
+                sample=sample(self.model, ids, self.model.trashed()),
+                plural=trash.plural,
+                return_url=url_for(".trash_view"),
+            )
+        outcome = self._run(lambda: trash.purge(self.model, ids))
+        if outcome is not None:
+            with_them = trash.describe(outcome.cascaded.items())
+            flash(
+                f"Permanently deleted {trash.plural(outcome.affected, self.model)}"
+                + (f", with {with_them}." if with_them else "."),
+                "success",
+            )
+        return redirect(url_for(".trash_view"))
+
+    def _run(self, operation: Callable[[], trash.Outcome]) -> trash.Outcome | None:
+        """All or nothing: the rows, their cascade and their audit entries commit together."""
+        try:
+            outcome = operation()
             db.session.commit()
-        except Exception as error:  # noqa: BLE001 - reported to the operator, then rolled back
+        except SQLAlchemyError as error:
             db.session.rollback()
             self.handle_view_exception(error)  # type: ignore[attr-defined]
-            return False
-        self.after_model_delete(model)  # type: ignore[attr-defined]
-        return True
+            return None
+        return outcome
+

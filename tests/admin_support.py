@@ -1,0 +1,42 @@
+"""Helpers for admin tests: posting forms the way a browser does, and watching the SQL they cause."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from flask.testing import FlaskClient
+from sqlalchemy import event, func, select
+
+from tests.conftest import Auth
+from webapp.extensions import db
+
+
+def post_form(client: FlaskClient, auth: Auth, path: str, data: dict[str, Any], token_page: str | None = None) -> Any:
+    """POST with a CSRF token read from a rendered page (the form's own page unless it has none)."""
+    token = auth.csrf_token(token_page or path)
+    return client.post(path, data={**data, "csrf_token": token})
+
+
+@contextmanager
+def recorded_statements() -> Iterator[list[str]]:
+    """Every SQL statement the app sends while the block runs (needs an app context)."""
+    statements: list[str] = []
+
+    def remember(connection: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", remember)
+    try:
+        yield statements
+    finally:
+        event.remove(db.engine, "before_cursor_execute", remember)
+
+
+def count_rows(model: Any, *criteria: Any) -> int:
+    return db.session.scalar(select(func.count()).select_from(model).where(*criteria)) or 0
+
+
+def text_of(response: Any) -> str:
+    return response.get_data(as_text=True)

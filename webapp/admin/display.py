@@ -1,0 +1,136 @@
+"""Values as people read them: on lists, on details pages, and in CSV exports.
+
+Lists are for scanning (short dates with the exact value on hover, labels instead of stored
+values, icons for booleans, long text cut short); details pages show everything; exports are plain
+text a spreadsheet can take (and that cannot smuggle a formula into it).
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from datetime import datetime
+from typing import Any
+
+from flask import url_for
+from markupsafe import Markup
+
+from webapp.formatting import format_datetime, format_datetime_full, format_number
+from webapp.models.enums import LabelledEnum
+
+LIST_TEXT_LIMIT = 80
+# Spreadsheets run cells starting with these as formulas (CSV injection).
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def timestamp(value: datetime) -> Markup:
+    return Markup('<time datetime="{}" title="{}">{}</time>').format(
+        value.isoformat(), format_datetime_full(value), format_datetime(value)
+    )
+
+
+def icon(value: bool) -> Markup:
+    name, label = ("fa-check-circle text-success", "Yes") if value else ("fa-minus-circle text-muted", "No")
+    return Markup('<span class="fa {}" title="{}" aria-label="{}"></span>').format(name, label, label)
+
+
+def enum_label(value: enum.Enum) -> str:
+    return value.label if isinstance(value, LabelledEnum) else value.name.replace("_", " ").capitalize()
+
+
+def shortened(value: str) -> Markup | str:
+    if len(value) <= LIST_TEXT_LIMIT:
+        return value
+    return Markup('<span title="{}">{}…</span>').format(value, value[: LIST_TEXT_LIMIT - 1].rstrip())
+
+
+def pretty_json(value: dict[str, Any]) -> Markup:
+    if not value:
+        return Markup('<span class="text-muted">{}</span>').format("(empty)")
+    return Markup("<pre class=\"mb-0\">{}</pre>").format(json.dumps(value, indent=2, ensure_ascii=False))
+
+
+def paragraphs(value: str) -> Markup:
+    return Markup('<div class="text-prewrap">{}</div>').format(value)
+
+
+def number(value: int | float) -> str:
+    return format_number(value)
+
+
+def person_link(view: Any, context: Any, model: Any, name: str) -> Markup | str:
+    """A task's owner or a post's author: the name, the email on hover, a link to the user."""
+    person = getattr(model, name)
+    if person is None:
+        return ""
+    return Markup('<a href="{}" title="{}">{}</a>').format(
+        url_for("user.details_view", id=person.id), person.email, person.full_name or person.email
+    )
+
+
+def _view_formatter(function: Any) -> Any:
+    """Flask-Admin calls type formatters as ``(view, value, name)``; ours only need the value."""
+    return lambda view, value, name: function(value)
+
+
+def _empty(view: Any, value: None, name: str) -> str:
+    return ""
+
+
+def _list_of(display: Any) -> Any:
+    return lambda view, values, name: ", ".join(str(display(item)) for item in values)
+
+
+def _as_is(view: Any, value: Markup, name: str) -> Markup:
+    return value
+
+
+# Order matters: Flask-Admin takes the first type that matches (and applies it to the output of
+# column formatters too): HTML built by a column formatter is a str, bool is an int, our enums
+# are str.
+LIST_FORMATTERS: dict[type, Any] = {
+    Markup: _as_is,
+    type(None): _empty,
+    bool: _view_formatter(icon),
+    enum.Enum: _view_formatter(enum_label),
+    datetime: _view_formatter(timestamp),
+    int: _view_formatter(number),
+    float: _view_formatter(number),
+    str: _view_formatter(shortened),
+    dict: _view_formatter(lambda value: shortened(json.dumps(value, ensure_ascii=False))),
+    list: _list_of(str),
+}
+
+DETAIL_FORMATTERS: dict[type, Any] = {
+    **LIST_FORMATTERS,
+    str: _view_formatter(paragraphs),
+    dict: _view_formatter(pretty_json),
+}
+
+
+def export_text(value: Any) -> str:
+    """One CSV cell: readable, complete, and never starting like a formula."""
+    text = _export_plain(value)
+    if isinstance(value, (int, float)) or not text.startswith(FORMULA_PREFIXES):
+        return text
+    return "'" + text
+
+
+EXPORT_FORMATTERS: dict[type, Any] = {object: _view_formatter(export_text)}
+
+
+def _export_plain(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, enum.Enum):
+        return enum_label(value)
+    if isinstance(value, datetime):
+        return format_datetime_full(value)
+    if isinstance(value, dict):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, (list, tuple)):
+        return ", ".join(str(item) for item in value)
+    return str(value)
+

@@ -1,0 +1,148 @@
+"""Tags on a model view: coloured badges in the list, and "Add tag…"/"Remove tag…" bulk actions.
+
+An action that needs input cannot ask for it in Flask-Admin's action dropdown, so, as Django's
+admin does, the action answers with an intermediate page that carries the selected ids and posts,
+with its CSRF token, to ``bulk_tag_view``. The ids travel in the POST body, not in a redirect URL:
+ten thousand of them would overflow the request line of gunicorn or any proxy.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+from flask import abort, flash, redirect, request, url_for
+from flask_admin import expose
+from flask_admin.actions import action
+from flask_admin.helpers import get_redirect_target
+from flask_admin.model.fields import AjaxSelectField
+from markupsafe import Markup
+from sqlalchemy.exc import SQLAlchemyError
+from wtforms import Form
+from wtforms.validators import InputRequired
+
+from webapp import tagging
+from webapp.admin.selection import as_ids, posted_ids, sample
+from webapp.extensions import db
+from webapp.models import Tag
+from webapp.models.enums import OperatorRole
+from webapp.models.tags import COLOR_PATTERN
+from webapp.trash import plural
+
+FALLBACK_COLOUR = "#6c757d"
+
+
+def text_colour(background: str) -> str:
+    """Dark text on light badges (yellow, cyan), white on dark ones, by perceived brightness."""
+    red, green, blue = (int(background[i : i + 2], 16) for i in (1, 3, 5))
+    return "#212529" if (red * 299 + green * 587 + blue * 114) / 1000 > 150 else "#ffffff"
+
+
+def tag_badge(tag: Tag, href: str | None = None) -> Markup:
+    colour = tag.color if re.fullmatch(COLOR_PATTERN, tag.color or "") else FALLBACK_COLOUR
+    style = f"background-color: {colour}; color: {text_colour(colour)}"
+    if href:
+        return Markup('<a class="badge tag-badge" style="{}" href="{}" title="Only “{}”">{}</a>').format(
+            style, href, tag.name, tag.name
+        )
+    return Markup('<span class="badge tag-badge" style="{}">{}</span>').format(style, tag.name)
+
+
+def tag_filter_url(endpoint: str, tag_id: int) -> str:
+    """A list filtered by one tag (``TagFilter`` named "Tag", operation "is")."""
+    return url_for(endpoint, flt0_tag_is=tag_id)
+
+
+class TagChoiceForm(Form):
+    """The tag an intermediate page asks for; ``tag`` is bound to the view's picker per request."""
+
+
+def tag_choice_form(picker: Any, formdata: Any) -> Form:
+    form_class = type(
+        "BoundTagChoiceForm",
+        (TagChoiceForm,),
+        {"tag": AjaxSelectField(picker, "Tag", validators=[InputRequired("Choose a tag.")])},
+    )
+    return form_class(formdata)
+
+
+class TaggableViewMixin:
+    model: Any
+    endpoint_roles: ClassVar[dict[str, OperatorRole]] = {"bulk_tag_view": OperatorRole.EDITOR}
+
+    OPERATIONS: ClassVar[dict[str, Callable[..., int]]] = {
+        "add": tagging.add_tag,
+        "remove": tagging.remove_tag,
+    }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        formatters = dict(getattr(self, "column_formatters", None) or {})
+        formatters.setdefault("tags", self._tags_formatter)
+        self.column_formatters = formatters
+        super().__init__(*args, **kwargs)
+
+    @staticmethod
+    def _tags_formatter(view: Any, context: Any, model: Any, name: str) -> Markup:
+        return Markup(" ").join(tag_badge(tag, tag_filter_url(".index_view", tag.id)) for tag in model.tags)
+
+    @action("add_tag", "Add tag…")
+    def action_add_tag(self, ids: list[str]) -> Any:
+        return self.tag_chooser(as_ids(ids), "add", self.tag_choice_form(None))
+
+    @action("remove_tag", "Remove tag…")
+    def action_remove_tag(self, ids: list[str]) -> Any:
+        return self.tag_chooser(as_ids(ids), "remove", self.tag_choice_form(None))
+
+    def tag_choice_form(self, formdata: Any) -> Form:
+        return tag_choice_form(self._form_ajax_refs["tags"], formdata)  # type: ignore[attr-defined]
+
+    def tag_chooser(self, ids: list[int], mode: str, form: Form) -> Any:
+        noun = self.model.__name__.lower()
+        heading = "Add a tag to" if mode == "add" else "Remove a tag from"
+        return self.render(  # type: ignore[attr-defined]
+            "admin/records/chooser.html",
+            heading=f"{heading} {plural(len(ids), self.model)}",
+            explanation=(
+                f"Choose the tag to add. {noun.capitalize()}s that already carry it are left as they are."
+                if mode == "add"
+                else f"Choose the tag to remove. {noun.capitalize()}s without it are left as they are."
+            ),
+            form=form,
+            ids=ids,
+            sample=sample(self.model, ids, self.model.live()),
+            hidden={"mode": mode},
+            submit_label="Add tag" if mode == "add" else "Remove tag",
+            action_url=url_for(".bulk_tag_view"),
+            return_url=get_redirect_target() or url_for(".index_view"),
+        )
+
+    @expose("/bulk-tag/", methods=("POST",))
+    def bulk_tag_view(self) -> Any:
+        mode = request.form.get("mode", "")
+        if mode not in self.OPERATIONS:
+            abort(400)
+        ids = posted_ids()
+        if not ids:
+            flash("Select at least one record first.", "warning")
+            return redirect(get_redirect_target() or url_for(".index_view"))
+        form = self.tag_choice_form(request.form)
+        if not form.validate():
+            return self.tag_chooser(ids, mode, form)
+        tag: Tag = form.tag.data  # type: ignore[attr-defined]
+        try:
+            changed = self.OPERATIONS[mode](self.model, ids, tag)
+            db.session.commit()
+        except SQLAlchemyError as error:
+            db.session.rollback()
+            self.handle_view_exception(error)  # type: ignore[attr-defined]
+            return self.tag_chooser(ids, mode, form)
+        unchanged = len(ids) - changed
+        if mode == "add":
+            message = f"Tagged {plural(changed, self.model)} “{tag.name}”"
+            message += f"; {unchanged:,} already had it." if unchanged else "."
+        else:
+            message = f"Removed “{tag.name}” from {plural(changed, self.model)}"
+            message += f"; {unchanged:,} did not have it." if unchanged else "."
+        flash(message, "success")
+        return redirect(get_redirect_target() or url_for(".index_view"))

@@ -1,0 +1,35 @@
+"""Posts: written by a user, tagged, drafted then published."""
+
+from __future__ import annotations
+
+from webapp.admin.base import AdminModelView
+from webapp.admin.concurrency import VersionedViewMixin
+from webapp.admin.display import person_link
+from webapp.admin.filters import PersonFilter, TagFilter
+from webapp.admin.forms import YearBetween
+from webapp.admin.pickers import tag_picker, user_picker
+from webapp.admin.soft_delete import SoftDeleteViewMixin
+from webapp.admin.tagging import TaggableViewMixin
+from webapp.models import Post
+
+
+class PostView(SoftDeleteViewMixin, TaggableViewMixin, VersionedViewMixin, AdminModelView):
+    column_list = ("title", "author", "status", "tags", "published_at", "created_at")
+    column_details_list = ("title", "author", "status", "tags", "published_at", "content", "created_at", "updated_at")
+    column_labels = {"published_at": "Published", "created_at": "Created", "updated_at": "Updated"}
+    column_formatters = {"author": person_link}
+    column_sortable_list = ("title", "status", "published_at", "created_at")
+    column_searchable_list = ("title", "content")
+    column_filters = (
+        "status",
+        PersonFilter(Post.author_id, "Author"),
+        TagFilter(Post),
+        "published_at",
+        "created_at",
+        "updated_at",
+    )
+    column_default_sort = [("created_at", True), ("id", True)]
+    form_columns = ("title", "author", "status", "tags", "published_at", "content")
+    form_args = {"published_at": {"validators": [YearBetween()]}}
+    form_widget_args = {"content": {"rows": 10}}
+    form_ajax_refs = {"author": user_picker("author"), "tags": tag_picker()}

@@ -1,0 +1,125 @@
+"""Tags: coloured labels on tasks and posts, with how many live records use each."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from flask import flash, g, redirect, request, url_for
+from flask_admin import expose
+from flask_admin.actions import action
+from markupsafe import Markup
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
+
+from webapp import tagging
+from webapp.admin.base import AdminModelView
+from webapp.admin.display import number
+from webapp.admin.forms import HEX_COLOUR, UniqueIgnoringCase
+from webapp.admin.pickers import tag_picker
+from webapp.admin.selection import as_ids, posted_ids, sample
+from webapp.admin.tagging import tag_badge, tag_choice_form, tag_filter_url
+from webapp.extensions import db
+from webapp.models import OperatorRole, Tag
+from webapp.trash import describe
+
+USAGE_COLUMNS = {model.__tablename__: model for model in tagging.taggable_models()}
+
+
+def _badge(view: Any, context: Any, tag: Tag, name: str) -> Markup:
+    return tag_badge(tag)
+
+
+def _swatch(view: Any, context: Any, tag: Tag, name: str) -> Markup:
+    return Markup('<span class="colour-swatch" style="background-color: {}"></span> <code>{}</code>').format(
+        tag.color, tag.color
+    )
+
+
+def _usage(view: Any, context: Any, tag: Tag, name: str) -> Markup:
+    count = g.get("tag_usage", {}).get(tag.id, {}).get(USAGE_COLUMNS[name], 0)
+    href = tag_filter_url(f"{USAGE_COLUMNS[name].__name__.lower()}.index_view", tag.id)
+    return Markup('<a href="{}">{}</a>').format(href, number(count))
+
+
+class TagView(AdminModelView):
+    column_list = ("name", "color", *USAGE_COLUMNS, "created_at")
+    column_details_list = ("name", "color", "created_at", "updated_at")
+    column_export_list = ("name", "color", "created_at")
+    column_labels = {"color": "Colour", "created_at": "Created", "updated_at": "Updated"}
+    column_labels.update({name: f"Live {name}" for name in USAGE_COLUMNS})
+    column_formatters = {"name": _badge, "color": _swatch, **{name: _usage for name in USAGE_COLUMNS}}
+    column_sortable_list = ("name", "created_at")
+    column_searchable_list = ("name",)
+    column_filters = ("created_at",)
+    column_default_sort = [("name", False)]
+    form_columns = ("name", "color")
+    form_args = {
+        "name": {"validators": [UniqueIgnoringCase(Tag.name)], "filters": [lambda value: value.strip() if value else value]},
+        "color": {"label": "Colour", "validators": [HEX_COLOUR], "description": "Six hex digits, like #17a2b8."},
+    }
+    form_ajax_refs = {"target": tag_picker("target")}
+    # Deleting a tag strips it from every record, and merging rewrites them: admin decisions.
+    # Bulk delete would go row by row (Flask-Admin's loop); merge covers the bulk case.
+    action_disallowed_list = ["delete"]
+    endpoint_roles: ClassVar[dict[str, OperatorRole]] = {
+        "delete_view": OperatorRole.ADMIN,
+        "merge_view": OperatorRole.ADMIN,
+    }
+    action_roles: ClassVar[dict[str, OperatorRole]] = {"merge": OperatorRole.ADMIN}
+
+    def get_list(self, *args: Any, **kwargs: Any) -> Any:
+        count, rows = super().get_list(*args, **kwargs)
+        if kwargs.get("execute", True):
+            g.tag_usage = tagging.usage_counts([tag.id for tag in rows])
+        return count, rows
+
+    def on_model_delete(self, model: Tag) -> None:
+        super().on_model_delete(model)
+        tagging.detach_everywhere(model)
+
+    @action("merge", "Merge into another tag…")
+    def action_merge(self, ids: list[str]) -> Any:
+        return self.merge_chooser(as_ids(ids), tag_choice_form(self._form_ajax_refs["target"], None))
+
+    def merge_chooser(self, ids: list[int], form: Any) -> Any:
+        return self.render(
+            "admin/records/chooser.html",
+            heading=f"Merge {len(ids):,} tag{'s' if len(ids) != 1 else ''} into another",
+            explanation=(
+                "Every task and post carrying a selected tag will carry the tag you choose instead; "
+                "the selected tags are then deleted. This cannot be undone."
+            ),
+            form=form,
+            ids=ids,
+            sample=sample(Tag, ids, Tag.id.is_not(None)),
+            hidden={},
+            submit_label="Merge",
+            action_url=url_for(".merge_view"),
+            return_url=url_for(".index_view"),
+        )
+
+    @expose("/merge/", methods=("POST",))
+    def merge_view(self) -> Any:
+        ids = posted_ids()
+        form = tag_choice_form(self._form_ajax_refs["target"], request.form)
+        if not ids or not form.validate():
+            return self.merge_chooser(ids, form)
+        target: Tag = form.tag.data  # type: ignore[attr-defined]
+        sources = list(db.session.scalars(select(Tag).where(Tag.id.in_(ids), Tag.id != target.id)))
+        if not sources:
+            form.tag.errors = ["Choose a tag other than the ones being merged."]  # type: ignore[attr-defined]
+            return self.merge_chooser(ids, form)
+        names = ", ".join(f"“{source.name}”" for source in sources)
+        try:
+            gained: dict[type, int] = {}
+            for source in sources:
+                for model, count in tagging.merge_tags(source, target).items():
+                    gained[model] = gained.get(model, 0) + count
+            db.session.commit()
+        except SQLAlchemyError as error:
+            db.session.rollback()
+            self.handle_view_exception(error)
+            return self.merge_chooser(ids, form)
+        moved = describe(gained.items())
+        flash(f"Merged {names} into “{target.name}”" + (f"; {moved} gained it." if moved else "."), "success")
+        return redirect(url_for(".index_view"))

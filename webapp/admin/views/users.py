@@ -1,0 +1,35 @@
+"""Users: the people whose records operators manage."""
+
+from __future__ import annotations
+
+from wtforms.validators import Email, Regexp
+
+from webapp.admin.base import AdminModelView
+from webapp.admin.concurrency import VersionedViewMixin
+from webapp.admin.forms import UniqueIgnoringCase
+from webapp.admin.soft_delete import SoftDeleteViewMixin
+from webapp.models import User
+
+
+class UserView(SoftDeleteViewMixin, VersionedViewMixin, AdminModelView):
+    column_list = ("email", "username", "full_name", "is_active", "created_at")
+    column_details_list = ("email", "username", "full_name", "is_active", "bio", "created_at", "updated_at")
+    column_labels = {"is_active": "Active", "created_at": "Created", "updated_at": "Updated"}
+    column_sortable_list = ("email", "username", "full_name", "created_at")
+    column_searchable_list = ("email", "username", "full_name")
+    column_filters = ("is_active", "created_at", "updated_at")
+    column_default_sort = [("created_at", True), ("id", True)]
+    form_columns = ("email", "username", "full_name", "is_active", "bio")
+    form_args = {
+        "email": {
+            "validators": [Email("Enter an email address like name@example.org."), UniqueIgnoringCase(User.email)],
+            "filters": [lambda value: value.strip() if value else value],
+        },
+        "username": {
+            "validators": [
+                Regexp(r"^[\w.@+-]+$", message="Use letters, digits and . @ + - _ only."),
+                UniqueIgnoringCase(User.username),
+            ],
+            "filters": [lambda value: value.strip() if value else value],
+        },
+    }

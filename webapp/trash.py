@@ -1,0 +1,212 @@
+"""Soft delete, restore and purge as set-based SQL, with the cascade from parents to children.
+
+A soft-deletable parent (a user) takes its live soft-deletable children (tasks, posts) to the
+trash in the same transaction and under the same ``deletion_batch``; restoring the parent brings
+back exactly that batch, never children that had been deleted on their own before. The cascade
+follows the one-to-many relationships between soft-deletable models, the same paths the schema's
+``ON DELETE CASCADE`` takes for a purge.
+
+Every function works in the caller's transaction and writes the audit entries (one per affected
+row, cascaded rows included) before changing the rows; the caller commits or rolls back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Select, delete, func, inspect, select, update
+from sqlalchemy.orm import RelationshipProperty
+from sqlalchemy.sql import ColumnElement
+
+from webapp import audit
+from webapp.database import utcnow
+from webapp.extensions import db
+from webapp.models import AuditAction
+from webapp.models.mixins import SoftDeleteMixin, TaggableMixin
+
+
+@dataclass(frozen=True)
+class Cascade:
+    """A soft-deletable child reached from a parent through a foreign key (``Task.owner_id``)."""
+
+    child: type[Any]
+    foreign_key: Any
+    relationship: str  # the child's name for the parent, e.g. "owner"
+
+
+@dataclass
+class Outcome:
+    """What a trash operation did, for the message shown to the operator."""
+
+    affected: int = 0
+    cascaded: dict[type[Any], int] = field(default_factory=dict)
+    skipped: int = 0
+
+
+def is_soft_deletable(model: type[Any]) -> bool:
+    return issubclass(model, SoftDeleteMixin)
+
+
+def cascades(model: type[Any]) -> list[Cascade]:
+    """The soft-deletable children of ``model``, read from its one-to-many relationships."""
+    found = []
+    for relationship in inspect(model).relationships:
+        child = relationship.mapper.class_
+        if relationship.direction.name != "ONETOMANY" or not is_soft_deletable(child):
+            continue
+        (foreign_key,) = relationship.remote_side
+        found.append(Cascade(child, getattr(child, foreign_key.key), _back_name(relationship)))
+    return found
+
+
+def parents(model: type[Any]) -> list[RelationshipProperty[Any]]:
+    """Many-to-one relationships of ``model`` to soft-deletable parents (a task's owner)."""
+    return [
+        relationship
+        for relationship in inspect(model).relationships
+        if relationship.direction.name == "MANYTOONE" and is_soft_deletable(relationship.mapper.class_)
+    ]
+
+
+def _back_name(relationship: RelationshipProperty[Any]) -> str:
+    return relationship.back_populates or relationship.key
+
+
+def _ids_where(model: type[Any], criterion: ColumnElement[bool]) -> Select[Any]:
+    return select(model.id).where(criterion)
+
+
+def _count(model: type[Any], criterion: ColumnElement[bool]) -> int:
+    return db.session.scalar(select(func.count()).select_from(model).where(criterion)) or 0
+
+
+def _bump(model: type[Any]) -> dict[str, Any]:
+    """Set-based updates bypass the ORM's version counter; bump it so open forms see the change."""
+    return {"version": model.version + 1} if hasattr(model, "version") else {}
+
+
+def _update(model: type[Any], criterion: ColumnElement[bool], **values: Any) -> int:
+    statement = update(model).where(criterion).values(**values, **_bump(model))
+    result = db.session.execute(statement, execution_options={"synchronize_session": False})
+    return result.rowcount or 0  # type: ignore[attr-defined]
+
+
+def soft_delete(model: type[Any], ids: Sequence[Any], operator_id: int | None) -> Outcome:
+    """Move the live rows among ``ids`` to the trash, with their live children."""
+    now, batch = utcnow(), SoftDeleteMixin.new_deletion_batch()
+    marks = {"deleted_at": now, "deletion_batch": batch, "deleted_by_id": operator_id}
+    changes = {"deleted_at": [None, now.isoformat()]}
+    chosen = model.id.in_(ids) & model.live()
+    audit.record_bulk(AuditAction.DELETE, model, chosen, "Moved to the trash", changes)
+    outcome = Outcome(affected=_update(model, chosen, **marks))
+    parents_in_batch = _ids_where(model, model.deletion_batch == batch)
+    for cascade in cascades(model):
+        child = cascade.child
+        following = cascade.foreign_key.in_(parents_in_batch) & child.live()
+        summary = f"Moved to the trash with its {cascade.relationship}"
+        audit.record_bulk(AuditAction.DELETE, child, following, summary, changes)
+        outcome.cascaded[child] = _update(child, following, **marks)
+    return outcome
+
+
+def restorable(model: type[Any]) -> ColumnElement[bool]:
+    """Trashed rows whose soft-deletable parents are live: a task of a deleted user waits for
+    its owner, or it would reappear under an owner nobody can see."""
+    criterion = model.trashed()
+    for relationship in parents(model):
+        criterion = criterion & relationship.class_attribute.has(relationship.mapper.class_.live())
+    return criterion
+
+
+def restore(model: type[Any], ids: Sequence[Any]) -> Outcome:
+    """Bring back the trashed rows among ``ids`` and exactly the children deleted with them."""
+    chosen = model.id.in_(ids) & restorable(model)
+    requested = _count(model, model.id.in_(ids) & model.trashed())
+    clear = {"deleted_at": None, "deletion_batch": None, "deleted_by_id": None}
+    changes = {"deleted_at": ["(in the trash)", None]}
+    outcome = Outcome()
+    # Children first: their criterion reads the parents' batch, which the parent update clears.
+    for cascade in cascades(model):
+        child = cascade.child
+        parent_batches = select(model.deletion_batch).where(chosen)
+        returning = (
+            child.trashed()
+            & child.deletion_batch.in_(parent_batches)
+            & cascade.foreign_key.in_(_ids_where(model, chosen))
+        )
+        summary = f"Restored with its {cascade.relationship}"
+        audit.record_bulk(AuditAction.RESTORE, child, returning, summary, changes)
+        outcome.cascaded[child] = _update(child, returning, **clear)
+    audit.record_bulk(AuditAction.RESTORE, model, chosen, "Restored from the trash", changes)
+    outcome.affected = _update(model, chosen, **clear)
+    outcome.skipped = requested - outcome.affected
+    return outcome
+
+
+@dataclass
+class PurgePlan:
+    """What a purge would remove, for the confirmation page."""
+
+    total: int
+    cascaded: dict[type[Any], int]
+    tag_links: int
+
+
+def _tag_link_count(model: type[Any], ids: Select[Any]) -> int:
+    if not issubclass(model, TaggableMixin):
+        return 0
+    link_column = model.tag_link_column()
+    count = select(func.count()).select_from(link_column.table).where(link_column.in_(ids))
+    return db.session.scalar(count) or 0
+
+
+def purge_plan(model: type[Any], ids: Sequence[Any]) -> PurgePlan:
+    chosen = model.id.in_(ids) & model.trashed()
+    chosen_ids = _ids_where(model, chosen)
+    total = _count(model, chosen)
+    cascaded: dict[type[Any], int] = {}
+    tag_links = _tag_link_count(model, chosen_ids)
+    for cascade in cascades(model):
+        child_ids = _ids_where(cascade.child, cascade.foreign_key.in_(chosen_ids))
+        cascaded[cascade.child] = _count(cascade.child, cascade.foreign_key.in_(chosen_ids))
+        tag_links += _tag_link_count(cascade.child, child_ids)
+    return PurgePlan(total, cascaded, tag_links)
+
+
+def _delete_rows(model: type[Any], ids: Select[Any], summary: str) -> int:
+    """Delete rows and their tag links explicitly: SQLite does not enforce ``ON DELETE CASCADE``
+    unless a pragma is set on every connection, and the result must not depend on it."""
+    audit.record_bulk(AuditAction.PURGE, model, model.id.in_(ids), summary)
+    if issubclass(model, TaggableMixin):
+        db.session.execute(delete(model.tag_link_table()).where(model.tag_link_column().in_(ids)))
+    result = db.session.execute(
+        delete(model).where(model.id.in_(ids)), execution_options={"synchronize_session": False}
+    )
+    return result.rowcount or 0  # type: ignore[attr-defined]
+
+
+def purge(model: type[Any], ids: Sequence[Any]) -> Outcome:
+    """Delete trashed rows for good, with every child row (live or trashed) that hangs off them."""
+    chosen_ids = _ids_where(model, model.id.in_(ids) & model.trashed())
+    outcome = Outcome()
+    for cascade in cascades(model):
+        child_ids = _ids_where(cascade.child, cascade.foreign_key.in_(chosen_ids))
+        summary = f"Permanently deleted with its {cascade.relationship}"
+        outcome.cascaded[cascade.child] = _delete_rows(cascade.child, child_ids, summary)
+    outcome.affected = _delete_rows(model, chosen_ids, "Permanently deleted from the trash")
+    return outcome
+
+
+def describe(counts: Iterable[tuple[type[Any], int]]) -> str:
+    """``"3 tasks and 1 post"`` for the operator's message; empty when nothing cascaded."""
+    parts = [plural(count, model) for model, count in counts if count]
+    if len(parts) > 1:
+        return ", ".join(parts[:-1]) + " and " + parts[-1]
+    return parts[0] if parts else ""
+
+
+def plural(count: int, model: type[Any]) -> str:
+    noun = model.__name__.lower()
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
