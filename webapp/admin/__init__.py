@@ -20,7 +20,7 @@ def init_admin(app: Flask) -> Admin:
     admin = Admin(
         app,
         name="Operations admin",
-        theme=Bootstrap4Theme(fluid=True, base_template="admin/base.html"),
+        theme=Bootstrap4Theme(fluid=True, base_template="admin/page.html"),
         index_view=AdminHomeView(name="Home", url="/admin"),
     )
     admin.add_view(UserView(User, db, name="Users", category=RECORDS, endpoint="user"))

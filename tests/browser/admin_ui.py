@@ -1,0 +1,71 @@
+"""How an operator works Flask-Admin's widgets, written once for every journey.
+
+Each helper acts through what is on screen (labels, menus, the select2 picker's own input), so a
+broken script or a widget that never opens fails the journey the way it would fail a person.
+"""
+
+from __future__ import annotations
+
+import re
+
+from playwright.sync_api import Locator, Page, expect
+
+LIST_TAB = re.compile(r"List \(([\d,]+)\)")
+
+
+def pick(page: Page, field: str, typed: str, choice: str) -> None:
+    """Type into a select2 search-as-you-type picker and click the offered ``choice``."""
+    container = page.locator(f"#s2id_{field}")
+    if "select2-container-multi" in (container.get_attribute("class") or ""):
+        container.locator("input.select2-input").click()
+    else:
+        container.locator("a.select2-choice").click()
+    page.keyboard.type(typed)
+    page.locator("#select2-drop .select2-result-selectable", has_text=choice).click()
+
+
+def picked(page: Page, field: str) -> Locator:
+    """What a picker shows as chosen: one label, or one chip per value of a multiple picker."""
+    return page.locator(f"#s2id_{field} .select2-chosen, #s2id_{field} .select2-search-choice")
+
+
+def rows(page: Page) -> Locator:
+    return page.locator("table.model-list > tbody > tr:has(td.col-title)")
+
+
+def row(page: Page, title: str) -> Locator:
+    exact = re.compile(rf"^\s*{re.escape(title)}\s*$")
+    return rows(page).filter(has=page.locator("td.col-title", has_text=exact))
+
+
+def titles(page: Page) -> list[str]:
+    return [text.strip() for text in rows(page).locator("td.col-title").all_inner_texts()]
+
+
+def badges(row_locator: Locator) -> list[str]:
+    return sorted(text.strip() for text in row_locator.locator(".tag-badge").all_inner_texts())
+
+
+def listed_count(page: Page) -> int:
+    """The count Flask-Admin prints on the list tab ("List (1,234)")."""
+    tab = page.locator(".nav-tabs .nav-link.active")
+    expect(tab).to_have_text(LIST_TAB)
+    match = LIST_TAB.search(tab.inner_text())
+    assert match is not None
+    return int(match.group(1).replace(",", ""))
+
+
+def select_rows(page: Page, *titles_to_select: str) -> None:
+    for title in titles_to_select:
+        row(page, title).locator("input.action-checkbox").check()
+
+
+def run_action(page: Page, label: str) -> None:
+    """Choose a bulk action from the "With selected" menu."""
+    page.get_by_role("button", name="With selected").or_(page.get_by_text("With selected", exact=True)).click()
+    page.locator(".dropdown-menu.show").get_by_text(label, exact=True).click()
+
+
+def flash(page: Page) -> Locator:
+    """The alert a redirect after a change shows (success, warning or error)."""
+    return page.locator(".alert")
