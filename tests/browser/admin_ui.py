@@ -24,6 +24,11 @@ def pick(page: Page, field: str, typed: str, choice: str) -> None:
     page.locator("#select2-drop .select2-result-selectable", has_text=choice).click()
 
 
+def choose_in_open_picker(page: Page, label: str) -> None:
+    exact = re.compile(rf"^\s*{re.escape(label)}\s*$")
+    page.locator("#select2-drop .select2-result-selectable").filter(has_text=exact).click()
+
+
 def picked(page: Page, field: str) -> Locator:
     """What a picker shows as chosen: one label, or one chip per value of a multiple picker."""
     return page.locator(f"#s2id_{field} .select2-chosen, #s2id_{field} .select2-search-choice")
@@ -62,8 +67,25 @@ def select_rows(page: Page, *titles_to_select: str) -> None:
 
 def run_action(page: Page, label: str) -> None:
     """Choose a bulk action from the "With selected" menu."""
-    page.get_by_role("button", name="With selected").or_(page.get_by_text("With selected", exact=True)).click()
+    page.get_by_role("button", name="With selected").click()
     page.locator(".dropdown-menu.show").get_by_text(label, exact=True).click()
+
+
+def add_filter(page: Page, column: str, value: str) -> None:
+    """Add a filter from the "Add Filter" menu, choose its value in the select2 of options, apply."""
+    page.get_by_role("link", name="Add Filter").click()
+    page.locator(".field-filters").get_by_text(column, exact=True).click()
+    added = page.locator("table.filters tr").last
+    expect(added).to_contain_text(column)
+    added.locator(".select2-container").last.locator("a.select2-choice").click()
+    choose_in_open_picker(page, value)
+    page.get_by_role("button", name="Apply").click()
+
+
+def search(page: Page, text: str) -> None:
+    box = page.get_by_placeholder(re.compile("^Search"))
+    box.fill(text)
+    box.press("Enter")
 
 
 def flash(page: Page) -> Locator:
