@@ -20,7 +20,9 @@ from typing import Any, ClassVar
 from sqlalchemy import Select, func, literal_column, select
 from sqlalchemy.orm import Query, Session
 
-DEFAULT_EXACT_COUNT_LIMIT = 10_000
+# What a count costs is the rows PostgreSQL examines, not the rows it counts: on a million tasks,
+# counting the 3,400 matches of a two-word search took 130 ms. Above a thousand, "about" will do.
+DEFAULT_EXACT_COUNT_LIMIT = 1_000
 
 
 class ListCount(int):
