@@ -6,7 +6,7 @@ APP_ENV ?= development
 PORT ?= 5000
 export APP_ENV
 
-.PHONY: run test install install-dev migrate seed clean
+.PHONY: run test install install-dev migrate seed bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,30 @@ run: seed
 ## Run the whole suite (on PostgreSQL when TEST_DATABASE_URL is set).
 test: install-dev
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## Benchmark the admin on a large PostgreSQL database (see docs/performance.md):
+##   BENCH_DATABASE_URL=postgresql://… make bench
+## Migrates it, makes sure the benchmark operator exists, serves it with gunicorn on a loopback
+## port, runs bench/run.py against that server, and stops the server again.
+BENCH_PORT ?= 8765
+BENCH_WORKERS ?= 2
+BENCH_EMAIL ?= bench@example.com
+BENCH_PASSWORD ?= bench-password-2026
+BENCH_ARGS ?= --requests 20
+bench: install
+	@test -n "$(BENCH_DATABASE_URL)" || { echo "Set BENCH_DATABASE_URL to a seeded PostgreSQL database." >&2; exit 2; }
+	DATABASE_URL="$(BENCH_DATABASE_URL)" $(BIN)/flask --app wsgi db upgrade
+	$(BIN)/python bench/ensure_operator.py --database-url "$(BENCH_DATABASE_URL)" --email "$(BENCH_EMAIL)" --password "$(BENCH_PASSWORD)"
+	@set -e; pidfile=$$(mktemp); \
+	APP_ENV=production SECRET_KEY=bench-only SESSION_COOKIE_SECURE=false DATABASE_URL="$(BENCH_DATABASE_URL)" \
+		$(BIN)/gunicorn --bind 127.0.0.1:$(BENCH_PORT) --workers $(BENCH_WORKERS) --pid $$pidfile \
+		--timeout 600 --access-logfile /dev/null --daemon wsgi:app; \
+	for _ in $$(seq 1 50); do [ -s $$pidfile ] && break; sleep 0.2; done; \
+	master=$$(cat $$pidfile); \
+	status=0; $(BIN)/python bench/run.py --url http://127.0.0.1:$(BENCH_PORT) --email "$(BENCH_EMAIL)" \
+		--password "$(BENCH_PASSWORD)" --database-url "$(BENCH_DATABASE_URL)" --server-pid $$master \
+		$(BENCH_ARGS) || status=$$?; \
+	kill $$master; rm -f $$pidfile; exit $$status
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -21,8 +21,13 @@ target_metadata = db.metadata
 
 
 def include_object(obj, name, type_, reflected, compare_to):
-    """Alembic's own version table is not part of the models."""
-    return not (type_ == "table" and name == "alembic_version")
+    """Alembic's own version table is not part of the models, and an index the models declare
+    for one database only (``info={"only_on": ...}``, e.g. trigram indexes) is not expected on
+    the others."""
+    if type_ == "table" and name == "alembic_version":
+        return False
+    only_on = obj.info.get("only_on") if type_ == "index" and not reflected else None
+    return only_on is None or only_on == db.engine.dialect.name
 
 
 def run_migrations_offline() -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
+from sqlalchemy import insert
+
 from webapp.extensions import db
 from webapp.models import Operator, OperatorRole, Post, Tag, Task, User
 
@@ -40,6 +42,14 @@ def make_task(**fields: Any) -> Task:
         fields["owner"] = make_user()
     fields.setdefault("title", f"Task {_next()}")
     return _save(Task(**fields))
+
+
+def make_many_tasks(count: int, **fields: Any) -> None:
+    """Insert ``count`` tasks in one statement: for tests that need volume (statistics, estimates)."""
+    if "owner_id" not in fields:
+        fields["owner_id"] = make_user().id
+    db.session.execute(insert(Task), [{"title": f"Task {_next()}", **fields} for _ in range(count)])
+    db.session.commit()
 
 
 def make_post(**fields: Any) -> Post:

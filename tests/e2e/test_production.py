@@ -157,7 +157,7 @@ def test_static_files_are_served_by_nginx_with_caching(stack: Stack) -> None:
     assert not reply.header("X-Request-ID"), "served from disk, not by the app"
 
 
-def test_create_edit_soft_delete_round_trip_through_the_proxy(stack: Stack, operator: Browser) -> None:
+def test_create_edit_soft_delete_restore_round_trip_through_the_proxy(stack: Stack, operator: Browser) -> None:
     email = new_email("round-trip")
     created = create_user(operator, email)
     assert created.status == 302 and created.header("Location").startswith(USERS)
@@ -182,8 +182,18 @@ def test_create_edit_soft_delete_round_trip_through_the_proxy(stack: Stack, oper
     assert deleted_at is not None, "soft delete keeps the row"
     assert email not in operator.get(USERS).text
     assert operator.get(f"{USERS}edit/?id={user_id}").status == 302, "a deleted row is not editable"
-    # Restore plugs in here once the trash view exists (another issue): post the restore action
-    # for user_id through the proxy, then assert deleted_at is NULL and the list shows the email.
+
+    trash_page = f"{USERS}trash/"
+    trash_listing = operator.get(trash_page)
+    assert trash_listing.status == 200 and email in trash_listing.text
+    restored = operator.post(
+        f"{USERS}trash/restore/",
+        {"rowid": str(user_id), "url": trash_page, "csrf_token": csrf_token_from(trash_listing.text)},
+        referer=trash_page,
+    )
+    assert restored.status == 302 and restored.header("Location") == trash_page
+    assert stack.database.query("SELECT deleted_at FROM users WHERE id = %s", user_id) == [(None,)]
+    assert email in operator.get(USERS).text
 
 
 def test_error_pages_through_the_proxy_keep_the_prefix(stack: Stack, operator: Browser) -> None:

@@ -79,6 +79,24 @@ def trash_index(name: str) -> Index:
     return Index(name, "deleted_at", postgresql_where=condition, sqlite_where=condition)
 
 
+def trigram_index(name: str, column: str, *, live_only: bool = True) -> Index:
+    """A GIN trigram index that lets ``ILIKE '%term%'`` (admin search, pickers) use an index.
+
+    PostgreSQL only (``pg_trgm``, created by a migration): ``ddl_if`` keeps SQLite's
+    ``create_all`` from building a useless b-tree in its place, and ``info`` tells Alembic's
+    autogenerate to skip it on other databases. ``live_only`` matches lists that read live rows;
+    pickers that search every row need ``live_only=False``.
+    """
+    options: dict[str, Any] = {
+        "postgresql_using": "gin",
+        "postgresql_ops": {column: "gin_trgm_ops"},
+        "info": {"only_on": "postgresql"},
+    }
+    if live_only:
+        options["postgresql_where"] = text("deleted_at IS NULL")
+    return Index(name, column, **options).ddl_if(dialect="postgresql")
+
+
 class TaggableMixin:
     """A many-to-many ``tags`` relationship through the model's own association table.
 

@@ -17,6 +17,7 @@ from webapp.models.mixins import (
     VersionMixin,
     live_rows_index,
     trash_index,
+    trigram_index,
 )
 
 if TYPE_CHECKING:
@@ -44,6 +45,8 @@ class Post(TimestampMixin, SoftDeleteMixin, TaggableMixin, VersionMixin, db.Mode
         live_rows_index("ix_posts_live_created_at", "created_at"),
         Index("ix_posts_created_at", "created_at"),
         trash_index("ix_posts_deleted_at"),
+        trigram_index("ix_posts_live_title_trgm", "title"),
+        trigram_index("ix_posts_live_content_trgm", "content"),
     )
 
     def __str__(self) -> str:

@@ -18,6 +18,7 @@ from webapp.models.mixins import (
     VersionMixin,
     live_rows_index,
     trash_index,
+    trigram_index,
 )
 
 if TYPE_CHECKING:
@@ -55,6 +56,8 @@ class Task(TimestampMixin, SoftDeleteMixin, TaggableMixin, VersionMixin, db.Mode
         live_rows_index("ix_tasks_live_created_at", "created_at"),
         Index("ix_tasks_created_at", "created_at"),
         trash_index("ix_tasks_deleted_at"),
+        trigram_index("ix_tasks_live_title_trgm", "title"),
+        trigram_index("ix_tasks_live_description_trgm", "description"),
     )
 
     def __str__(self) -> str:

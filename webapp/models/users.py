@@ -14,6 +14,7 @@ from webapp.models.mixins import (
     VersionMixin,
     live_rows_index,
     trash_index,
+    trigram_index,
 )
 
 if TYPE_CHECKING:
@@ -45,6 +46,10 @@ class User(TimestampMixin, SoftDeleteMixin, VersionMixin, db.Model):  # type: ig
         Index("uq_users_username_lower", func.lower(username), unique=True),
         live_rows_index("ix_users_live_created_at", "created_at"),
         trash_index("ix_users_deleted_at"),
+        # Not partial: owner/author pickers search users without the live-rows condition.
+        trigram_index("ix_users_email_trgm", "email", live_only=False),
+        trigram_index("ix_users_username_trgm", "username", live_only=False),
+        trigram_index("ix_users_full_name_trgm", "full_name", live_only=False),
     )
 
     def __str__(self) -> str:

@@ -1,0 +1,486 @@
+"""Benchmark the admin against a running server, the way an operator uses it.
+
+    python bench/run.py --url http://127.0.0.1:8000 --email bench@example.com --password … \\
+        --database-url postgresql://postgres@127.0.0.1:5432/webapp_bench --requests 20
+
+It signs in through the real login form (CSRF token included), then for every page in ``PAGES``
+prints p50/p95 latency over N requests, the response size, the SQL statements and database time
+per request (deltas of ``pg_stat_statements`` for the benchmark database, without the benchmark's
+own queries), and the "floor": the same page's own SQL timed directly, without the app. Then the
+bulk actions on ``--bulk-rows`` selected rows through the real action endpoint, and the CSV export
+(time to first byte, total, the server workers' peak memory from /proc).
+
+Paths, filters and action names are data (the tables below), so the benchmark follows the admin
+as its URLs change. Only the standard library and psycopg2 are needed on the client side.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import re
+import statistics
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import urlencode, urljoin, urlsplit
+
+import psycopg2
+
+# Runnable as ``python bench/run.py`` from a checkout: the cursor format lives in the app.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from webapp.admin.keyset import encode_cursor  # noqa: E402
+
+# Every statement the benchmark itself sends starts with this, so its own work is left out of
+# the server's figures.
+OWN = "/* bench */ "
+PAGE_SIZE = 50
+
+# Values the page paths and floor SQL refer to as {name}, read from the benchmark database
+# (besides {deep_page} and {deep_offset}, from --deep-page). "Deep" is the last row before the
+# deep page, whose sort key the keyset "next" link carries.
+PLACEHOLDERS = {
+    "tag_id": "SELECT id FROM tags ORDER BY lower(name) = 'urgent' DESC, id LIMIT 1",
+    "task_id": "SELECT max(id) FROM tasks WHERE deleted_at IS NULL",
+    "deep_created_at": "SELECT created_at FROM tasks WHERE deleted_at IS NULL "
+    "ORDER BY created_at DESC, id DESC LIMIT 1 OFFSET {deep_offset} - 1",
+    "deep_id": "SELECT id FROM tasks WHERE deleted_at IS NULL "
+    "ORDER BY created_at DESC, id DESC LIMIT 1 OFFSET {deep_offset} - 1",
+}
+
+def searched(*words: str) -> str:
+    """The WHERE clause Flask-Admin builds for a search: every word, in title or description."""
+    return " AND ".join(f"(t.title ILIKE '%{word}%' OR t.description ILIKE '%{word}%')" for word in words)
+
+
+# The SQL a task list page needs at minimum, in one statement: its rows, owners and tags.
+LIST_FLOOR = (
+    "SELECT p.*, u.email, (SELECT array_agg(g.name) FROM task_tags tt JOIN tags g ON g.id = tt.tag_id "
+    "WHERE tt.task_id = p.id) FROM (SELECT t.* FROM tasks t WHERE t.deleted_at IS NULL {where} "
+    "ORDER BY t.created_at DESC, t.id DESC LIMIT 50 OFFSET {offset}) p JOIN users u ON u.id = p.owner_id "
+    "ORDER BY p.created_at DESC, p.id DESC"
+)
+
+
+def list_floor(where: str = "", offset: str = "0") -> tuple[str, ...]:
+    return (LIST_FLOOR.format(where=where, offset=offset),)
+
+
+@dataclass(frozen=True)
+class Page:
+    name: str
+    path: str
+    floor: tuple[str, ...]
+
+
+PAGES = [
+    Page("task list, default sort", "/admin/task/", list_floor()),
+    Page("filtered by status", "/admin/task/?flt0_0=ACTIVE", list_floor("AND t.status = 'active'")),
+    Page(
+        "filtered by one tag",
+        "/admin/task/?flt0_tags={tag_id}",
+        list_floor("AND EXISTS (SELECT 1 FROM task_tags x WHERE x.task_id = t.id AND x.tag_id = {tag_id})"),
+    ),
+    Page(
+        "title search, two common words",
+        "/admin/task/?" + urlencode({"search": "Automate nightly"}),
+        list_floor("AND " + searched("Automate", "nightly")),
+    ),
+    Page("title search, no match", "/admin/task/?search=zebra", list_floor("AND " + searched("zebra"))),
+    Page("deep page (offset)", "/admin/task/?page={deep_page}", list_floor(offset="{deep_offset}")),
+    Page(
+        "deep page, keyset (next link)",
+        "/admin/task/?after={deep_cursor}",
+        list_floor("AND (t.created_at, t.id) < ('{deep_created_at}', {deep_id})"),
+    ),
+    Page(
+        "edit form (owner picker)",
+        "/admin/task/edit/?id={task_id}",
+        (
+            "SELECT t.*, u.email FROM tasks t JOIN users u ON u.id = t.owner_id WHERE t.id = {task_id}",
+            "SELECT g.* FROM task_tags tt JOIN tags g ON g.id = tt.tag_id WHERE tt.task_id = {task_id}",
+        ),
+    ),
+]
+
+
+@dataclass(frozen=True)
+class BulkAction:
+    """One list action on the selected rows; ``form`` answers the page an action asks input on."""
+
+    name: str
+    list_path: str
+    action: str
+    form: dict[str, str] = field(default_factory=dict)
+
+
+# Run in order on the same rows, so the data set ends as it began. A step whose action the list
+# page does not offer is skipped, and so is every step after it.
+BULK_ACTIONS = [
+    BulkAction("add tag", "/admin/task/", "add_tag", {"tag": "{bulk_tag_id}"}),
+    BulkAction("remove tag", "/admin/task/", "remove_tag", {"tag": "{bulk_tag_id}"}),
+    BulkAction("soft delete", "/admin/task/", "soft_delete"),
+    BulkAction("restore", "/admin/task_trash/", "restore"),
+]
+EXPORT_PATH = "/admin/task/export/csv/"
+
+
+class Browser:
+    """One signed-in operator: a keep-alive connection and the session cookie."""
+
+    def __init__(self, base_url: str, timeout: float) -> None:
+        parts = urlsplit(base_url)
+        self.base_url = base_url.rstrip("/")
+        self.connection = http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=timeout)
+        self.cookies: dict[str, str] = {}
+
+    def request(self, method: str, path: str, form: Sequence[tuple[str, str]] | None = None) -> tuple[int, dict[str, str], bytes]:
+        response = self.open(method, path, form)
+        return response.status, dict(response.getheaders()), response.read()
+
+    def open(self, method: str, path: str, form: Sequence[tuple[str, str]] | None = None) -> http.client.HTTPResponse:
+        headers = {"Cookie": "; ".join(f"{k}={v}" for k, v in self.cookies.items())}
+        body = None
+        if form is not None:
+            body = urlencode(form).encode()
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+            headers["Referer"] = self.base_url + path
+        try:
+            self.connection.request(method, path, body=body, headers=headers)
+            response = self.connection.getresponse()
+        except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+            self.connection.close()  # the server closed a kept-alive connection: retry once
+            self.connection.request(method, path, body=body, headers=headers)
+            response = self.connection.getresponse()
+        for name, value in response.getheaders():
+            if name.lower() == "set-cookie":
+                cookie_name, _, rest = value.partition("=")
+                self.cookies[cookie_name] = rest.split(";", 1)[0]
+        return response
+
+    def sign_in(self, email: str, password: str) -> None:
+        _status, _headers, body = self.request("GET", "/login")
+        token = csrf_token(body.decode())
+        status, headers, _body = self.request("POST", "/login", [("email", email), ("password", password), ("csrf_token", token)])
+        if status != 302 or "/login" in headers.get("Location", ""):
+            raise SystemExit(f"sign-in as {email} failed (HTTP {status}); check --email/--password")
+
+
+def csrf_token(html: str) -> str:
+    match = re.search(r'name="csrf_token"[^>]*value="([^"]+)"|value="([^"]+)"[^>]*name="csrf_token"', html)
+    if not match:
+        raise SystemExit("no CSRF token on the page")
+    return match.group(1) or match.group(2)
+
+
+class FormReader(HTMLParser):
+    """The first POST form of a page: its action and its fields' current values."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.action: str | None = None
+        self.fields: dict[str, str] = {}
+        self._inside = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        attributes = {name: value or "" for name, value in attrs}
+        if tag == "form" and self.action is None and attributes.get("method", "").lower() == "post":
+            self.action, self._inside = attributes.get("action", ""), True
+        elif self._inside and tag in {"input", "select", "textarea"} and attributes.get("name"):
+            self.fields.setdefault(attributes["name"], attributes.get("value", ""))
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "form":
+            self._inside = False
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    entries: dict[int, tuple[int, float]]
+    # Changes when someone resets the statistics or entries are evicted: the delta is then void.
+    epoch: tuple[object, ...]
+
+
+class StatementCounter:
+    """The benchmark database's share of ``pg_stat_statements``, minus the benchmark's own.
+
+    The statistics are shared by every database of the server, and anyone may reset them or
+    crowd entries out; a window in which that happened is measured again.
+    """
+
+    QUERY = (
+        OWN + "SELECT queryid, calls, total_exec_time FROM pg_stat_statements "
+        "WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+        "AND query NOT LIKE '/* bench */%' "
+        "AND query !~* '^\\s*(BEGIN|COMMIT|ROLLBACK|SET|SHOW|RESET|DISCARD)'"
+    )
+
+    def __init__(self, connection: psycopg2.extensions.connection) -> None:
+        self.connection = connection
+        with connection.cursor() as cursor:
+            cursor.execute(OWN + "CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+
+    def snapshot(self) -> Snapshot:
+        with self.connection.cursor() as cursor:
+            cursor.execute(OWN + "SELECT dealloc, stats_reset FROM pg_stat_statements_info")
+            epoch = tuple(cursor.fetchone())
+            cursor.execute(self.QUERY)
+            return Snapshot({queryid: (calls, total) for queryid, calls, total in cursor.fetchall()}, epoch)
+
+    @staticmethod
+    def delta(before: Snapshot, after: Snapshot) -> tuple[int, float] | None:
+        if before.epoch != after.epoch:
+            return None
+        calls = sum(c - before.entries.get(q, (0, 0.0))[0] for q, (c, _t) in after.entries.items())
+        total = sum(t - before.entries.get(q, (0, 0.0))[1] for q, (_c, t) in after.entries.items())
+        return calls, total
+
+
+@dataclass
+class PageResult:
+    name: str
+    status: str
+    p50_ms: float = 0.0
+    p95_ms: float = 0.0
+    kilobytes: float = 0.0
+    statements: float = 0.0
+    db_ms: float = 0.0
+    floor_ms: float = 0.0
+
+
+def percentile(samples: Sequence[float], fraction: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+
+def fill(template: str, values: dict[str, str]) -> str:
+    return template.format(**values)
+
+
+def measure_page(browser: Browser, counter: StatementCounter, db, page: Page, values: dict[str, str], requests: int) -> PageResult:
+    path = fill(page.path, values)
+    status, _headers, body = browser.request("GET", path)  # warm-up, and a check that it works
+    if status != 200:
+        return PageResult(page.name, f"HTTP {status}")
+    for _attempt in range(3):
+        timings, sizes = [], []
+        before = counter.snapshot()
+        for _ in range(requests):
+            started = time.perf_counter()
+            status, _headers, body = browser.request("GET", path)
+            timings.append((time.perf_counter() - started) * 1000)
+            sizes.append(len(body))
+        delta = StatementCounter.delta(before, counter.snapshot())
+        if delta is not None:
+            break
+    else:
+        return PageResult(page.name, "pg_stat_statements was reset during every attempt")
+    calls, db_ms = delta
+    return PageResult(
+        page.name, "ok", percentile(timings, 0.5), percentile(timings, 0.95), statistics.mean(sizes) / 1024,
+        calls / requests, db_ms / requests, floor_ms(db, [fill(sql, values) for sql in page.floor], requests),
+    )
+
+
+def floor_ms(db, statements: Sequence[str], requests: int) -> float:
+    """p50 of running the page's own SQL directly, summed over its statements."""
+    total = 0.0
+    with db.cursor() as cursor:
+        for sql in statements:
+            cursor.execute(OWN + sql)  # warm-up
+            cursor.fetchall()
+            timings = []
+            for _ in range(requests):
+                started = time.perf_counter()
+                cursor.execute(OWN + sql)
+                cursor.fetchall()
+                timings.append((time.perf_counter() - started) * 1000)
+            total += percentile(timings, 0.5)
+    return total
+
+
+def resolve_placeholders(db, deep_page: int) -> dict[str, str]:
+    values = {"deep_page": str(deep_page), "deep_offset": str(deep_page * PAGE_SIZE)}
+    with db.cursor() as cursor:
+        for name, sql in PLACEHOLDERS.items():
+            cursor.execute(OWN + fill(sql, values))
+            row = cursor.fetchone()
+            if row is None or row[0] is None:
+                raise SystemExit(f"the benchmark database has no data for {{{name}}}: seed it first")
+            values[name] = row[0].isoformat() if hasattr(row[0], "isoformat") else str(row[0])
+        cursor.execute(OWN + "SELECT created_at, id FROM tasks WHERE id = %s", (values["deep_id"],))
+        values["deep_cursor"] = encode_cursor(cursor.fetchone())
+    return values
+
+
+def print_table(headers: Sequence[str], rows: Iterator[Sequence[str]]) -> None:
+    print("| " + " | ".join(headers) + " |")
+    print("|" + "|".join("---" for _ in headers) + "|")
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
+
+
+def report_pages(results: Sequence[PageResult]) -> None:
+    print_table(
+        ["page", "p50 ms", "p95 ms", "KB", "statements/req", "db ms/req", "SQL floor ms"],
+        (
+            [r.name, f"{r.p50_ms:.1f}", f"{r.p95_ms:.1f}", f"{r.kilobytes:.1f}", f"{r.statements:.1f}", f"{r.db_ms:.2f}", f"{r.floor_ms:.2f}"]
+            if r.status == "ok"
+            else [r.name, r.status, "", "", "", "", ""]
+            for r in results
+        ),
+    )
+
+
+def offered_actions(browser: Browser, list_path: str) -> set[str]:
+    _status, _headers, body = browser.request("GET", list_path)
+    return set(re.findall(r"modelActions\.execute\('([^']+)'\)", body.decode()))
+
+
+def run_action(browser: Browser, step: BulkAction, ids: Sequence[int], values: dict[str, str]) -> tuple[str, float]:
+    """POST the action with the selected ids; if it answers with a form (e.g. "which tag?"),
+    fill it in and submit it. Returns the outcome and the seconds it took."""
+    _status, _headers, body = browser.request("GET", step.list_path)
+    form = [("action", step.action), ("csrf_token", csrf_token(body.decode()))] + [("rowid", str(i)) for i in ids]
+    started = time.perf_counter()
+    status, headers, body = browser.request("POST", urljoin(step.list_path, "action/"), form)
+    if status == 302 and step.form:
+        location = urlsplit(headers["Location"])
+        target = location.path + (f"?{location.query}" if location.query else "")
+        status, headers, body = browser.request("GET", target)
+        reader = FormReader()
+        reader.feed(body.decode())
+        reader.fields.update({name: fill(value, values) for name, value in step.form.items()})
+        action_path = urljoin(target, reader.action or target)
+        status, headers, body = browser.request("POST", action_path, list(reader.fields.items()))
+    elapsed = time.perf_counter() - started
+    return ("ok" if status in (200, 302) else f"HTTP {status}"), elapsed
+
+
+def measure_bulk(browser: Browser, db, rows: int) -> list[tuple[str, str, float]]:
+    """Bulk actions on ``rows`` live tasks that lack the chosen tag; the steps undo each other."""
+    with db.cursor() as cursor:
+        cursor.execute(OWN + "SELECT id FROM tags ORDER BY id DESC LIMIT 1")
+        tag_id = cursor.fetchone()[0]
+        cursor.execute(
+            OWN + "SELECT t.id FROM tasks t WHERE t.deleted_at IS NULL AND NOT EXISTS "
+            "(SELECT 1 FROM task_tags x WHERE x.task_id = t.id AND x.tag_id = %s) ORDER BY t.id LIMIT %s",
+            (tag_id, rows),
+        )
+        ids = [row[0] for row in cursor.fetchall()]
+    values = {"bulk_tag_id": str(tag_id)}
+    results: list[tuple[str, str, float]] = []
+    available = True
+    for step in BULK_ACTIONS:
+        available = available and step.action in offered_actions(browser, step.list_path)
+        if not available:
+            results.append((step.name, f"skipped: '{step.action}' not offered on {step.list_path}", 0.0))
+            continue
+        outcome, seconds = run_action(browser, step, ids, values)
+        results.append((step.name, outcome, seconds))
+        available = outcome == "ok"
+    return results
+
+
+def worker_memory(pids: Sequence[int]) -> dict[int, tuple[int, int]]:
+    """(VmRSS, VmHWM) in kB per process, from /proc."""
+    memory = {}
+    for pid in pids:
+        status = Path(f"/proc/{pid}/status").read_text()
+        fields = dict(re.findall(r"^(VmRSS|VmHWM):\s+(\d+) kB", status, re.MULTILINE))
+        memory[pid] = (int(fields["VmRSS"]), int(fields["VmHWM"]))
+    return memory
+
+
+def children_of(pid: int) -> list[int]:
+    children = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                children.append(int(entry.name))
+    return children
+
+
+def measure_export(browser: Browser, path: str, pids: Sequence[int]) -> dict[str, float]:
+    started = time.perf_counter()
+    response = browser.open("GET", path)
+    first = response.read(1)
+    first_byte = time.perf_counter() - started
+    size, lines = len(first), first.count(b"\n")
+    while chunk := response.read(1 << 16):
+        size += len(chunk)
+        lines += chunk.count(b"\n")
+    total = time.perf_counter() - started
+    memory = worker_memory(pids) if pids else {}
+    return {
+        "status": response.status,
+        "first_byte_s": first_byte,
+        "total_s": total,
+        "megabytes": size / 1e6,
+        "rows": max(lines - 1, 0),
+        "peak_worker_mb": max((hwm for _rss, hwm in memory.values()), default=0) / 1024,
+    }
+
+
+def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--url", required=True, help="the running server, e.g. http://127.0.0.1:8000")
+    parser.add_argument("--email", required=True, help="an operator who may edit (editor or admin)")
+    parser.add_argument("--password", required=True)
+    parser.add_argument("--database-url", required=True, help="the database the server uses (PostgreSQL)")
+    parser.add_argument("--requests", type=int, default=20, help="requests per page (default 20)")
+    parser.add_argument("--deep-page", type=int, default=10_000, help="page number of the deep page (default 10,000)")
+    parser.add_argument("--pages", nargs="*", help="only the pages whose name contains one of these words")
+    parser.add_argument("--bulk-rows", type=int, default=10_000, help="rows selected for bulk actions (0: skip)")
+    parser.add_argument("--export", action=argparse.BooleanOptionalAction, default=True, help="measure the CSV export")
+    parser.add_argument("--server-pid", type=int, action="append", default=[],
+                        help="gunicorn master (its workers are found) or the server process; repeatable")
+    parser.add_argument("--timeout", type=float, default=600, help="seconds to wait for one response")
+    arguments = parser.parse_args(argv)
+    if arguments.requests < 1 or arguments.deep_page < 1:
+        parser.error("--requests and --deep-page must be at least 1")
+    return arguments
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    arguments = parse_arguments(argv)
+    database_url = arguments.database_url.replace("postgresql+psycopg2://", "postgresql://")
+    db = psycopg2.connect(database_url)
+    db.autocommit = True
+    counter = StatementCounter(db)
+    values = resolve_placeholders(db, arguments.deep_page)
+    browser = Browser(arguments.url, arguments.timeout)
+    browser.sign_in(arguments.email, arguments.password)
+    pages = [p for p in PAGES if not arguments.pages or any(word in p.name for word in arguments.pages)]
+
+    print(f"## Pages ({arguments.requests} requests each, page size {PAGE_SIZE})\n")
+    report_pages([measure_page(browser, counter, db, page, values, arguments.requests) for page in pages])
+
+    if arguments.bulk_rows:
+        print(f"\n## Bulk actions on {arguments.bulk_rows:,} selected rows\n")
+        results = measure_bulk(browser, db, arguments.bulk_rows)
+        print_table(["action", "outcome", "seconds"], ([name, outcome, f"{seconds:.2f}"] for name, outcome, seconds in results))
+
+    if arguments.export:
+        pids = [child for pid in arguments.server_pid for child in (children_of(pid) or [pid])]
+        figures = measure_export(browser, EXPORT_PATH, pids)
+        print("\n## CSV export\n")
+        print_table(
+            ["HTTP", "rows", "MB", "first byte s", "total s", "peak worker MB (VmHWM)"],
+            iter([[str(figures["status"]), f"{figures['rows']:,}", f"{figures['megabytes']:.1f}",
+                   f"{figures['first_byte_s']:.2f}", f"{figures['total_s']:.2f}",
+                   f"{figures['peak_worker_mb']:.0f}" if pids else "n/a"]]),
+        )
+    db.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
