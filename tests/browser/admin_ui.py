@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import Dialog, Locator, Page, expect
 
 LIST_TAB = re.compile(r"List \(([\d,]+)\)")
 
@@ -34,13 +34,14 @@ def picked(page: Page, field: str) -> Locator:
     return page.locator(f"#s2id_{field} .select2-chosen, #s2id_{field} .select2-search-choice")
 
 
-def rows(page: Page) -> Locator:
-    return page.locator("table.model-list > tbody > tr:has(td.col-title)")
+def rows(page: Page, column: str = "title") -> Locator:
+    return page.locator(f"table.model-list > tbody > tr:has(td.col-{column})")
 
 
-def row(page: Page, title: str) -> Locator:
-    exact = re.compile(rf"^\s*{re.escape(title)}\s*$")
-    return rows(page).filter(has=page.locator("td.col-title", has_text=exact))
+def row(page: Page, text: str, column: str = "title") -> Locator:
+    """The list row whose ``column`` reads exactly ``text``."""
+    exact = re.compile(rf"^\s*{re.escape(text)}\s*$")
+    return rows(page, column).filter(has=page.locator(f"td.col-{column}", has_text=exact))
 
 
 def titles(page: Page) -> list[str]:
@@ -69,6 +70,29 @@ def run_action(page: Page, label: str) -> None:
     """Choose a bulk action from the "With selected" menu."""
     page.get_by_role("button", name="With selected").click()
     page.locator(".dropdown-menu.show").get_by_text(label, exact=True).click()
+
+
+def accept_next_dialog(page: Page) -> list[str]:
+    """Say OK to the next ``confirm()`` (Playwright dismisses dialogs otherwise); returns its text."""
+    messages: list[str] = []
+
+    def accept(dialog: Dialog) -> None:
+        messages.append(dialog.message)
+        dialog.accept()
+
+    page.once("dialog", accept)
+    return messages
+
+
+def delete_row(page: Page, row_locator: Locator) -> list[str]:
+    """The row's own delete button, confirmed."""
+    confirmation = accept_next_dialog(page)
+    row_locator.get_by_title("Delete Record").click()
+    return confirmation
+
+
+def trash_row(page: Page, text: str) -> Locator:
+    return page.locator("#trash-form tbody tr").filter(has=page.get_by_role("cell", name=text, exact=True))
 
 
 def add_filter(page: Page, column: str, value: str) -> None:

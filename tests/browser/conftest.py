@@ -21,6 +21,7 @@ from flask import Flask
 from playwright.sync_api import BrowserContext, ConsoleMessage, Page, Request, expect
 from werkzeug.serving import make_server
 
+from tests.browser.scenario import Scenario, seed_operations_team
 from tests.conftest import TEST_PASSWORD, Auth
 from webapp.models import Operator, OperatorRole
 
@@ -126,6 +127,13 @@ def new_context(
         return context
 
     return watched_context
+
+
+@pytest.fixture
+def scenario(app: Flask) -> Scenario:
+    """The operations team's records, seeded afresh for each journey (tables are emptied before)."""
+    with app.app_context():
+        return seed_operations_team()
 
 
 SignIn = Callable[..., Operator]

@@ -1,13 +1,12 @@
 """Journey 5: select tasks, "Add tag…", choose the tag, confirm; exactly those rows gain the badge."""
 
-import pytest
 from flask import Flask
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
 from tests.browser import admin_ui
 from tests.browser.conftest import SignIn
-from tests.browser.scenario import TASKS, Scenario, seed_operations_team
+from tests.browser.scenario import TASKS, Scenario
 from webapp.extensions import db
 from webapp.models import Tag, Task
 
@@ -16,12 +15,6 @@ SELECTED = [
     "Speed up the order search page",
     "Update the API changelog for 4.2",  # already tagged "docs": left as it is
 ]
-
-
-@pytest.fixture
-def scenario(app: Flask) -> Scenario:
-    with app.app_context():
-        return seed_operations_team()
 
 
 def test_add_tag_on_selected_rows_puts_the_badge_on_exactly_those_rows(

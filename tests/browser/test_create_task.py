@@ -2,22 +2,15 @@
 
 import re
 
-import pytest
 from flask import Flask
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
 from tests.browser import admin_ui
 from tests.browser.conftest import Screenshot, SignIn
-from tests.browser.scenario import Scenario, seed_operations_team
+from tests.browser.scenario import Scenario
 from webapp.extensions import db
 from webapp.models import Task, TaskPriority, TaskStatus
-
-
-@pytest.fixture
-def scenario(app: Flask) -> Scenario:
-    with app.app_context():
-        return seed_operations_team()
 
 
 def test_task_created_with_owner_and_two_tags_from_the_pickers_is_listed_with_its_badges(

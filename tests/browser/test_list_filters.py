@@ -12,15 +12,14 @@ from sqlalchemy import func, or_, select
 from tests import factories
 from tests.browser import admin_ui
 from tests.browser.conftest import SignIn
-from tests.browser.scenario import Scenario, seed_operations_team
+from tests.browser.scenario import Scenario
 from webapp.extensions import db
 from webapp.models import Tag, Task, TaskStatus
 
 
 @pytest.fixture
-def scenario(app: Flask) -> Scenario:
+def scenario(scenario: Scenario, app: Flask) -> Scenario:
     with app.app_context():
-        scenario = seed_operations_team()
         ops, backend = db.session.get(Tag, scenario.tags["ops"]), db.session.get(Tag, scenario.tags["backend"])
         kenji = scenario.users["kenji"]
         factories.make_task(title="Rotate the SSH host keys", owner_id=kenji, status=TaskStatus.PENDING, tags=[ops])

@@ -1,22 +1,15 @@
 """Journey 3: refused input is explained next to its field, what was typed stays, nothing is written."""
 
-import pytest
 from flask import Flask
 from playwright.sync_api import Locator, Page, expect
 
 from tests.browser import admin_ui
 from tests.browser.conftest import Screenshot, SignIn
-from tests.browser.scenario import Scenario, seed_operations_team
 from tests.admin_support import count_rows
+from tests.browser.scenario import Scenario
 from webapp.models import Tag, Task
 
 BROKEN_METADATA = '{"sprint": 12, "customer": "Northwind",}'
-
-
-@pytest.fixture
-def scenario(app: Flask) -> Scenario:
-    with app.app_context():
-        return seed_operations_team()
 
 
 def feedback_next_to(page: Page, field_id: str) -> Locator:
