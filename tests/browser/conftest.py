@@ -155,20 +155,21 @@ def sign_in(auth: Auth) -> SignIn:
     return sign_in_as
 
 
-Screenshot = Callable[[Page, str], None]
+Screenshot = Callable[..., None]
 
 
 @pytest.fixture
 def screenshot() -> Screenshot:
-    """Save what the page shows as ``<name>.png`` when screenshots are asked for (`make screenshots`)."""
+    """Save what the page shows as ``<name>.png`` when screenshots are asked for (`make screenshots`);
+    ``full_page`` for a form whose buttons are below the fold."""
 
-    def save(page: Page, name: str) -> None:
+    def save(page: Page, name: str, full_page: bool = False) -> None:
         if not SCREENSHOT_DIR:
             return
         directory = Path(SCREENSHOT_DIR)
         directory.mkdir(parents=True, exist_ok=True)
         # Nothing half-drawn: fonts loaded and no transition under way (a menu still fading in).
         page.evaluate("document.fonts.ready.then(() => true)")
-        page.screenshot(path=directory / f"{name}.png", animations="disabled", caret="hide")
+        page.screenshot(path=directory / f"{name}.png", full_page=full_page, animations="disabled", caret="hide")
 
     return save

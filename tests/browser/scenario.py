@@ -41,6 +41,19 @@ TASKS = [
     ("Escalate the payment provider outage", "amara", TaskStatus.ACTIVE, TaskPriority.CRITICAL, ["urgent", "customer"], 0),
 ]
 
+DESCRIPTIONS = {
+    "Renew the TLS certificate of the API gateway": "The certificate expires on Friday. Renew it with the "
+    "provider, deploy it to both gateways and check the chain with openssl s_client.",
+    "Rotate the read-only database credentials": "The reporting service and the BI dashboards use them. "
+    "Create the new role first, switch the consumers over, then drop the old role.",
+    "Escalate the payment provider outage": "Card payments fail for about 3% of checkouts since 09:40. "
+    "The provider's status page says nothing yet.",
+}
+METADATA = {
+    "Renew the TLS certificate of the API gateway": {"hosts": ["gw-1", "gw-2"], "ticket": "OPS-1412"},
+    "Rotate the read-only database credentials": {"ticket": "OPS-1398", "consumers": ["reporting", "bi"]},
+}
+
 
 @dataclass
 class Scenario:
@@ -72,6 +85,8 @@ def seed_operations_team() -> Scenario:
             priority=priority,
             tags=[tags[name] for name in tag_names],
             due_at=None if due_in is None else today + timedelta(days=due_in),
+            description=DESCRIPTIONS.get(title),
+            metadata_=METADATA.get(title, {}),
         )
         scenario.tasks[title] = task.id
     scenario.users = {username: user.id for username, user in users.items()}

@@ -34,7 +34,7 @@ def test_second_of_two_concurrent_saves_shows_the_conflict_message_and_changes_n
     sign_in(other)
     open_edit_form(page, TITLE)
     open_edit_form(other, TITLE)
-    screenshot(page, "task-edit")
+    screenshot(page, "task-edit", full_page=True)
 
     page.get_by_label("Priority").select_option(label="Critical")
     page.get_by_role("button", name="Save", exact=True).click()

@@ -39,7 +39,7 @@ def test_invalid_metadata_and_a_tag_name_taken_in_another_case_are_refused_next_
     expect(admin_ui.picked(page, "owner")).to_have_text("Amara Okafor <amara@ops.example>")
     expect(admin_ui.picked(page, "tags")).to_have_text(["customer"])
     expect(feedback_next_to(page, "title")).to_have_count(0)
-    screenshot(page, "task-form-refused")
+    screenshot(page, "task-form-refused", full_page=True)
 
     page.goto("/admin/tag/new/")
     page.get_by_label("Name").fill("URGENT")
