@@ -31,6 +31,7 @@ def create_app(config: Mapping[str, Any] | None = None, env: Mapping[str, str] |
     register_blueprints(app)
     register_admin(app)
     register_template_helpers(app)
+    register_security_and_errors(app)
     register_commands(app)
     return app
 
@@ -61,6 +62,14 @@ def register_template_helpers(app: Flask) -> None:
     from webapp.formatting import register_formatting
 
     register_formatting(app)
+
+
+def register_security_and_errors(app: Flask) -> None:
+    from webapp.errors import register_error_pages
+    from webapp.security import register_security
+
+    register_security(app)
+    register_error_pages(app)
 
 
 def register_commands(app: Flask) -> None:

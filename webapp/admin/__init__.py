@@ -6,23 +6,28 @@ from flask import Flask
 from flask_admin import Admin
 from flask_admin.theme import Bootstrap4Theme
 
-from webapp.admin.base import AdminHomeView
+from webapp.admin.audit_log import AuditLogView
+from webapp.admin.home import HomeView
+from webapp.admin.operators import OperatorView
 from webapp.admin.views import PostView, TagView, TaskView, UserView
 from webapp.extensions import db
-from webapp.models import Post, Tag, Task, User
+from webapp.models import AuditEntry, Operator, Post, Tag, Task, User
 
 RECORDS = "Records"
+ACCESS = "Access"
 
 
 def init_admin(app: Flask) -> Admin:
     admin = Admin(
         app,
         name="Operations admin",
-        theme=Bootstrap4Theme(fluid=True, base_template="admin/base.html"),
-        index_view=AdminHomeView(name="Home", url="/admin"),
+        theme=Bootstrap4Theme(fluid=True, base_template="admin/site_base.html"),
+        index_view=HomeView(name="Home", url="/admin"),
     )
     admin.add_view(UserView(User, db, name="Users", category=RECORDS, endpoint="user"))
     admin.add_view(TaskView(Task, db, name="Tasks", category=RECORDS, endpoint="task"))
     admin.add_view(PostView(Post, db, name="Posts", category=RECORDS, endpoint="post"))
     admin.add_view(TagView(Tag, db, name="Tags", category=RECORDS, endpoint="tag"))
+    admin.add_view(AuditLogView(AuditEntry, db, name="Audit log", category=ACCESS, endpoint="audit"))
+    admin.add_view(OperatorView(Operator, db, name="Operators", category=ACCESS, endpoint="operator"))
     return admin

@@ -6,18 +6,22 @@ Model views below declare columns, filters and search; behaviour shared by sever
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from flask import abort, request
+from flask import abort, flash, request
 from flask_admin import AdminIndexView, BaseView
 from flask_admin.contrib.sqla import ModelView
 from flask_login import current_user
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from webapp.admin.auditing import AuditedViewMixin
 from webapp.admin.datetimes import FilterConverter, ModelConverter
 from webapp.auth.permissions import current_operator_has, login_redirect
 from webapp.models.enums import OperatorRole
+
+log = logging.getLogger(__name__)
 
 # Flask-Admin endpoint names that change data; everything else on a model view only reads.
 WRITE_ENDPOINTS = frozenset(
@@ -112,3 +116,16 @@ class AdminModelView(ProtectedViewMixin, AuditedViewMixin, ModelView):
         if action and not current_operator_has(self.role_for_action(action)):
             abort(403)
         return super().handle_action(return_view)
+
+    def handle_view_exception(self, exc: Exception) -> bool:
+        # Flask-Admin flashes str(exc), which for a database error is the SQL statement and its
+        # parameters: log those for us, tell the operator what happened in words.
+        if isinstance(exc, DBAPIError):
+            log.warning("Database refused an admin change: %s", exc)
+            if isinstance(exc, IntegrityError):
+                flash("Not saved: a value that must be unique is already taken, or a required "
+                      "related record is missing.", "error")
+            else:
+                flash("Not saved: the database refused the change. Nothing was modified.", "error")
+            return True
+        return super().handle_view_exception(exc)  # type: ignore[no-any-return]
