@@ -19,7 +19,7 @@ from sqlalchemy import select
 from webapp.admin.base import AdminModelView
 from webapp.extensions import db
 from webapp.formatting import format_datetime
-from webapp.models import AuditEntry, Operator
+from webapp.models import AuditAction, AuditEntry, Operator
 
 # Flask-Admin's endpoints that would write; a read-only view answers them with 403.
 WRITE_ENDPOINTS = frozenset({"create_view", "edit_view", "delete_view", "action_view", "ajax_update"})
@@ -90,6 +90,7 @@ class AuditLogView(ReadOnlyViewMixin, AdminModelView):
     column_searchable_list = ("object_id",)
     # The log only grows: counting every row for a page number would get slower every day.
     simple_list_pager = True
+    named_filter_urls = True
     column_formatters = {
         "created_at": lambda view, context, entry, name: format_datetime(entry.created_at),
         "action": lambda view, context, entry, name: entry.action.label,
@@ -105,7 +106,7 @@ class AuditLogView(ReadOnlyViewMixin, AdminModelView):
         return (
             IntEqualFilter(AuditEntry.operator_id, "Operator", options=LazyOptions(_operator_options)),
             FilterEqual(AuditEntry.model, "Model", options=LazyOptions(self._model_options)),
-            "action",
+            FilterEqual(AuditEntry.action, "Action", options=AuditAction.choices()),
             "created_at",
         )
 

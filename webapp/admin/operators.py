@@ -11,7 +11,8 @@ from flask_admin.model.template import EndpointLinkRowAction
 from flask_wtf import FlaskForm
 from sqlalchemy import func, select
 from werkzeug.wrappers import Response
-from wtforms import Field, Form, PasswordField
+from wtforms import Field, Form, PasswordField, SelectField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Email, EqualTo, InputRequired, Length, ValidationError
 
 from webapp import audit
@@ -117,7 +118,11 @@ class OperatorView(AdminModelView):
     column_extra_row_actions = [EndpointLinkRowAction("fa fa-key", ".reset_password", title="Reset password")]
 
     form_columns = ("email", "role", "is_active")
+    # Flask-Admin's enum field keys choices by member *name* and passes tuples (deprecated in
+    # WTForms 3.3); the role is chosen by its stored value instead.
+    form_overrides = {"role": SelectField}
     form_args = {
+        "role": {"choices": [SelectChoice(role.value, role.label) for role in OperatorRole], "coerce": OperatorRole},
         "email": {"validators": [DataRequired(), Email(), Length(max=254), unique_operator_email], "filters": [_strip]},
         "is_active": {"label": "Active (may sign in)"},
     }
