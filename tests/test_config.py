@@ -84,3 +84,17 @@ def test_cookies_are_secure_by_default_in_production() -> None:
 def test_sqlite_gets_no_pool_sizing() -> None:
     config = load_config(base_env(DATABASE_URL="sqlite:///x.db", DB_POOL_SIZE="3"))
     assert config["SQLALCHEMY_ENGINE_OPTIONS"] == {"pool_pre_ping": True}
+
+
+@pytest.mark.parametrize(
+    "name, raw", [("LOGIN_MAX_FAILURES", "0"), ("LOGIN_LOCKOUT", "soon"), ("LOGIN_FAILURE_WINDOW", "-5")]
+)
+def test_login_throttle_settings_are_validated(name: str, raw: str) -> None:
+    with pytest.raises(ConfigError, match=name):
+        load_config(base_env(**{name: raw}))
+
+
+def test_login_throttle_settings_have_defaults_and_overrides() -> None:
+    config = load_config(base_env(LOGIN_MAX_FAILURES="3"))
+    assert config["LOGIN_MAX_FAILURES"] == 3
+    assert (config["LOGIN_MAX_FAILURES_PER_ADDRESS"], config["LOGIN_FAILURE_WINDOW"], config["LOGIN_LOCKOUT"]) == (20, 900, 900)

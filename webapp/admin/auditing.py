@@ -31,7 +31,7 @@ class AuditedViewMixin:
             return
         changes = audit.pending_changes(model)
         if changes:
-            fields = ", ".join(sorted(changes))
+            fields = ", ".join(sorted(field.replace("_", " ") for field in changes))
             audit.record(AuditAction.UPDATE, model, summary=f"Changed {fields} of “{model}”", changes=changes)
 
     def on_model_delete(self, model: Any) -> None:

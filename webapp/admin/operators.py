@@ -102,7 +102,7 @@ class OperatorView(AdminModelView):
 
     column_list = ("email", "role", "is_active", "last_login_at", "created_at")
     column_details_list = ("email", "role", "is_active", "last_login_at", "created_at", "updated_at")
-    column_labels = {"is_active": "Active", "last_login_at": "Last sign-in"}
+    column_labels = {"is_active": "Active", "last_login_at": "Last sign-in", "created_at": "Created", "updated_at": "Updated"}
     column_searchable_list = ("email",)
     column_filters = ("role", "is_active")
     column_default_sort = "email"
