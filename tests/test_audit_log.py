@@ -15,7 +15,7 @@ from tests.conftest import Auth
 from webapp import audit
 from webapp.database import utcnow
 from webapp.extensions import db
-from webapp.models import AuditAction, AuditEntry, Operator, OperatorRole, Tag, User
+from webapp.models import AuditAction, AuditEntry, Operator, OperatorRole, Tag
 
 
 def html_of(response) -> str:

@@ -78,7 +78,9 @@ def _operator_options() -> list[tuple[Any, str]]:
 
 class AuditLogView(ReadOnlyViewMixin, AdminModelView):
     column_list = ("created_at", "operator_email", "action", "model", "object_id", "summary", "remote_addr")
-    column_details_list = column_list[:-2] + ("changes", "summary", "remote_addr")
+    column_details_list = (
+        "created_at", "operator_email", "action", "model", "object_id", "summary", "changes", "remote_addr"
+    )
     column_labels = {
         "created_at": "When",
         "operator_email": "Operator",

@@ -78,13 +78,14 @@ def login() -> str | Response | tuple[str, int]:
     if not form.validate_on_submit():
         return render_template("auth/login.html", form=form)
 
-    keys = [throttle.account_key(form.email.data), throttle.address_key(request.remote_addr or "")]
+    account = throttle.account_key(form.email.data)
+    keys = [account, throttle.address_key(request.remote_addr or "")]
     # A locked key is refused before the password is checked: no guess is evaluated while locked.
     until = throttle.locked_until(keys)
     if until is None:
         operator = authenticate(form.email.data, form.password.data)
         if operator is not None:
-            throttle.clear(keys[0])
+            throttle.clear(account)
             operator.last_login_at = utcnow()
             db.session.commit()
             login_user(operator)
