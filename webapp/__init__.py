@@ -33,6 +33,7 @@ def create_app(config: Mapping[str, Any] | None = None, env: Mapping[str, str] |
     register_health(app)
     register_admin(app)
     register_error_pages(app)
+    register_security(app)
     register_template_helpers(app)
     register_commands(app)
     # Last: ProxyFix must be the outermost WSGI layer, so that everything inside it (the request
@@ -85,6 +86,12 @@ def register_template_helpers(app: Flask) -> None:
     from webapp.formatting import register_formatting
 
     register_formatting(app)
+
+
+def register_security(app: Flask) -> None:
+    from webapp.security import init_security
+
+    init_security(app)
 
 
 def register_commands(app: Flask) -> None:

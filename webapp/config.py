@@ -128,6 +128,19 @@ def _engine_options(env: Mapping[str, str], url: str) -> dict[str, Any]:
     return options
 
 
+def _login_throttle(env: Mapping[str, str]) -> dict[str, int]:
+    """How many failed sign-ins, within how long, lock an account or a client address, for how long.
+
+    An address gets a higher limit than an account: an office behind one NAT shares it.
+    """
+    return {
+        "LOGIN_MAX_FAILURES": _int(env, "LOGIN_MAX_FAILURES", 5, minimum=1),
+        "LOGIN_MAX_FAILURES_PER_ADDRESS": _int(env, "LOGIN_MAX_FAILURES_PER_ADDRESS", 20, minimum=1),
+        "LOGIN_FAILURE_WINDOW": _int(env, "LOGIN_FAILURE_WINDOW", 900, minimum=1),
+        "LOGIN_LOCKOUT": _int(env, "LOGIN_LOCKOUT", 900, minimum=1),
+    }
+
+
 def load_config(
     env: Mapping[str, str] | None = None, instance_path: str | Path = "instance"
 ) -> dict[str, Any]:
@@ -160,6 +173,7 @@ def load_config(
         "TRUSTED_PROXY_COUNT": _int(env, "TRUSTED_PROXY_COUNT", 0),
         "DISPLAY_TIMEZONE": _timezone(env),
         "LOG_FORMAT": _choice(env, "LOG_FORMAT", LOG_FORMATS, "text"),
+        **_login_throttle(env),
     }
 
 
