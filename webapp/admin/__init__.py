@@ -10,6 +10,7 @@ from webapp.admin.base import AdminHomeView
 from webapp.admin.views import PostView, TagView, TaskView, UserView
 from webapp.extensions import db
 from webapp.models import Post, Tag, Task, User
+from webapp.monitoring.dashboard import DashboardView
 
 RECORDS = "Records"
 
@@ -21,6 +22,7 @@ def init_admin(app: Flask) -> Admin:
         theme=Bootstrap4Theme(fluid=True, base_template="admin/base.html"),
         index_view=AdminHomeView(name="Home", url="/admin"),
     )
+    admin.add_view(DashboardView(name="Dashboard", endpoint="dashboard", url="/admin/dashboard"))
     admin.add_view(UserView(User, db, name="Users", category=RECORDS, endpoint="user"))
     admin.add_view(TaskView(Task, db, name="Tasks", category=RECORDS, endpoint="task"))
     admin.add_view(PostView(Post, db, name="Posts", category=RECORDS, endpoint="post"))
