@@ -51,14 +51,9 @@ def upgrade():
     sa.Column('snapshot', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
     sa.PrimaryKeyConstraint('host', 'pid', name=op.f('pk_monitoring_workers'))
     )
-    with op.batch_alter_table('monitoring_workers', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_monitoring_workers_last_seen'), ['last_seen'], unique=False)
 
 
 def downgrade():
-    with op.batch_alter_table('monitoring_workers', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_monitoring_workers_last_seen'))
-
     op.drop_table('monitoring_workers')
     with op.batch_alter_table('monitoring_slow_queries', schema=None) as batch_op:
         batch_op.drop_index('ix_monitoring_slow_queries_total_ms')

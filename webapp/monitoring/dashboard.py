@@ -62,21 +62,24 @@ def _ago(value: str, now: str) -> str:
     return f"{seconds:.0f} s ago"
 
 
+FORMATS = {
+    "count": lambda value, now: f"{value:,.0f}",
+    "ms": lambda value, now: _milliseconds(value),
+    "seconds": lambda value, now: f"{value:,.1f} s",
+    "percent": lambda value, now: f"{value * 100:.1f} %",
+    "bytes": lambda value, now: _bytes(value),
+    "ago": _ago,
+    "status": lambda value, now: "stale" if value else "live",
+    "clock": lambda value, now: datetime.fromisoformat(value).strftime("%H:%M:%S UTC"),
+}
+
+
 def figure(value: Any, kind: str, now: str) -> str:
     """A value as shown in a tile or cell; ``dashboard.js`` formats the same kinds the same way."""
     if value is None or value == "":
         return "—"
-    formats = {
-        "count": lambda: f"{value:,.0f}",
-        "ms": lambda: _milliseconds(value),
-        "seconds": lambda: f"{value:,.1f} s",
-        "percent": lambda: f"{value * 100:.1f} %",
-        "bytes": lambda: _bytes(value),
-        "ago": lambda: _ago(value, now),
-        "status": lambda: "stale" if value else "live",
-        "clock": lambda: datetime.fromisoformat(value).strftime("%H:%M:%S UTC"),
-    }
-    return formats[kind]() if kind in formats else str(value)
+    format_value = FORMATS.get(kind)
+    return str(value) if format_value is None else format_value(value, now)
 
 
 def _requested_hours() -> int:

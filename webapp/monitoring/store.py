@@ -37,7 +37,9 @@ class WorkerReport(db.Model):  # type: ignore[name-defined,misc]
     host: Mapped[str] = mapped_column(String(255), primary_key=True)
     pid: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
     started_at: Mapped[datetime] = mapped_column(nullable=False)
-    last_seen: Mapped[datetime] = mapped_column(nullable=False, index=True)
+    # Not indexed on purpose: every worker rewrites its row every round, and without an index on
+    # the changing columns PostgreSQL updates in place (HOT) instead of leaving dead rows behind.
+    last_seen: Mapped[datetime] = mapped_column(nullable=False)
     snapshot: Mapped[dict[str, Any]] = mapped_column(JSONDocument, nullable=False)
 
 
