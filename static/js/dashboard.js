@@ -31,6 +31,14 @@
     return grouped(value, 0);
   }
 
+  function duration(milliseconds) {
+    var units = [[3600000, "h"], [60000, "min"], [1000, "s"]];
+    for (var i = 0; i < units.length; i += 1) {
+      if (milliseconds >= units[i][0]) { return grouped(milliseconds / units[i][0], 1) + " " + units[i][1]; }
+    }
+    return Math.round(milliseconds) + " ms";
+  }
+
   function bytes(value) {
     var unit = 0;
     while (value >= 1024 && unit < BYTE_UNITS.length - 1) { value /= 1024; unit += 1; }
@@ -52,6 +60,7 @@
     switch (kind) {
       case "count": return grouped(value, 0);
       case "ms": return milliseconds(value);
+      case "duration": return duration(value);
       case "seconds": return grouped(value, 1) + " s";
       case "percent": return (value * 100).toFixed(1) + " %";
       case "bytes": return bytes(value);

@@ -10,12 +10,14 @@ from webapp.admin.base import AdminHomeView
 from webapp.admin.views import PostView, TagView, TaskView, UserView
 from webapp.extensions import db
 from webapp.models import Post, Tag, Task, User
-from webapp.monitoring.dashboard import DashboardView
 
 RECORDS = "Records"
 
 
 def init_admin(app: Flask) -> Admin:
+    # Imported here: the dashboard builds on webapp.admin.base, so a module-level import would be a cycle.
+    from webapp.monitoring.dashboard import DashboardView
+
     admin = Admin(
         app,
         name="Operations admin",

@@ -24,7 +24,7 @@ from webapp.monitoring.report import HISTORY_RANGES, as_data, build_report, rese
 REFRESH_SECONDS = 5
 DEFAULT_HOURS = 1
 BYTE_UNITS = ("B", "kB", "MB", "GB", "TB")
-NUMERIC_FORMATS = ("count", "ms", "seconds", "percent", "bytes")
+NUMERIC_FORMATS = ("count", "ms", "duration", "seconds", "percent", "bytes")
 
 
 def lookup(data: Any, path: str) -> Any:
@@ -46,6 +46,14 @@ def _milliseconds(value: float) -> str:
     return f"{value:,.0f}"
 
 
+def _duration(milliseconds: float) -> str:
+    """A long total in the largest unit that keeps it readable (63,750,000 ms is 17.7 h)."""
+    for size, unit in ((3_600_000, "h"), (60_000, "min"), (1_000, "s")):
+        if milliseconds >= size:
+            return f"{milliseconds / size:,.1f} {unit}"
+    return f"{milliseconds:.0f} ms"
+
+
 def _bytes(value: float) -> str:
     unit = 0
     while value >= 1024 and unit < len(BYTE_UNITS) - 1:
@@ -65,6 +73,7 @@ def _ago(value: str, now: str) -> str:
 FORMATS = {
     "count": lambda value, now: f"{value:,.0f}",
     "ms": lambda value, now: _milliseconds(value),
+    "duration": lambda value, now: _duration(value),
     "seconds": lambda value, now: f"{value:,.1f} s",
     "percent": lambda value, now: f"{value * 100:.1f} %",
     "bytes": lambda value, now: _bytes(value),
