@@ -29,6 +29,7 @@ def create_app(config: Mapping[str, Any] | None = None, env: Mapping[str, str] |
 
     register_request_logging(app)
     register_extensions(app)
+    register_monitoring(app)
     register_blueprints(app)
     register_health(app)
     register_admin(app)
@@ -56,6 +57,12 @@ def register_extensions(app: Flask) -> None:
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
     csrf.init_app(app)
     login_manager.init_app(app)
+
+
+def register_monitoring(app: Flask) -> None:
+    from webapp.monitoring import register_monitoring as instrument_and_serve_metrics
+
+    instrument_and_serve_metrics(app)
 
 
 def register_blueprints(app: Flask) -> None:

@@ -102,6 +102,16 @@ def _secret_key(env: Mapping[str, str], app_env: str, instance_path: Path) -> st
     return key
 
 
+def _metrics_token(env: Mapping[str, str]) -> str | None:
+    """/metrics stays switched off unless a token is set; a short token would be guessable."""
+    token = env.get("METRICS_TOKEN", "").strip()
+    if not token:
+        return None
+    if len(token) < 16:
+        raise ConfigError("METRICS_TOKEN must be at least 16 characters (or unset to disable /metrics)")
+    return token
+
+
 def _timezone(env: Mapping[str, str]) -> str:
     name = env.get("DISPLAY_TIMEZONE", "").strip() or "UTC"
     try:
@@ -170,6 +180,8 @@ def load_config(
         "REMEMBER_COOKIE_HTTPONLY": True,
         "REMEMBER_COOKIE_SAMESITE": "Lax",
         "SLOW_QUERY_MS": _int(env, "SLOW_QUERY_MS", 200),
+        "MONITORING_INTERVAL_SECONDS": _int(env, "MONITORING_INTERVAL_SECONDS", 10, minimum=1),
+        "METRICS_TOKEN": _metrics_token(env),
         "TRUSTED_PROXY_COUNT": _int(env, "TRUSTED_PROXY_COUNT", 0),
         "DISPLAY_TIMEZONE": _timezone(env),
         "LOG_FORMAT": _choice(env, "LOG_FORMAT", LOG_FORMATS, "text"),

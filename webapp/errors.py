@@ -74,8 +74,12 @@ def error_response(code: int, title: str, message: str) -> Response:
 
 
 def render_error(error: HTTPException) -> Response:
+    """Our wording for each status, unless the code that raised it said something specific
+    (``abort(400, "hours must be one of 1, 6, 24")``)."""
     code = error.code or 500
     title, message = PAGES.get(code, (error.name, error.description or ""))
+    if error.description and error.description != type(error).description:
+        message = error.description
     return error_response(code, title, message)
 
 

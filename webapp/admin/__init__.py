@@ -20,12 +20,16 @@ ACCESS = "Access"
 
 
 def init_admin(app: Flask) -> Admin:
+    # Imported here: the dashboard builds on webapp.admin.base, so a module-level import would be a cycle.
+    from webapp.monitoring.dashboard import DashboardView
+
     admin = Admin(
         app,
         name="Operations admin",
         theme=Bootstrap4Theme(fluid=True, base_template="admin/site_base.html"),
         index_view=HomeView(name="Home", url="/admin"),
     )
+    admin.add_view(DashboardView(name="Dashboard", endpoint="dashboard", url="/admin/dashboard"))
     admin.add_view(UserView(User, db, name="Users", category=RECORDS, endpoint="user"))
     admin.add_view(TaskView(Task, db, name="Tasks", category=RECORDS, endpoint="task"))
     admin.add_view(PostView(Post, db, name="Posts", category=RECORDS, endpoint="post"))
