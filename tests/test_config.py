@@ -132,3 +132,17 @@ def test_server_settings_come_from_the_environment() -> None:
 def test_bad_server_settings_name_the_variable(variable: str, value: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         load_server_settings({variable: value})
+
+
+@pytest.mark.parametrize(
+    "name, raw", [("LOGIN_MAX_FAILURES", "0"), ("LOGIN_LOCKOUT", "soon"), ("LOGIN_FAILURE_WINDOW", "-5")]
+)
+def test_login_throttle_settings_are_validated(name: str, raw: str) -> None:
+    with pytest.raises(ConfigError, match=name):
+        load_config(base_env(**{name: raw}))
+
+
+def test_login_throttle_settings_have_defaults_and_overrides() -> None:
+    config = load_config(base_env(LOGIN_MAX_FAILURES="3"))
+    assert config["LOGIN_MAX_FAILURES"] == 3
+    assert (config["LOGIN_MAX_FAILURES_PER_ADDRESS"], config["LOGIN_FAILURE_WINDOW"], config["LOGIN_LOCKOUT"]) == (20, 900, 900)

@@ -33,6 +33,7 @@ def test_json_clients_get_json_errors(client: FlaskClient) -> None:
     assert response.status_code == 404
     assert response.get_json() == {
         "error": "Page not found", "status": 404, "request_id": response.headers["X-Request-ID"],
+        "detail": "There is nothing at this address. It may have been moved or deleted.",
     }
 
 

@@ -29,11 +29,13 @@ def create_app(config: Mapping[str, Any] | None = None, env: Mapping[str, str] |
 
     register_request_logging(app)
     register_extensions(app)
+    register_monitoring(app)
     register_blueprints(app)
     register_health(app)
     register_favicon(app)
     register_admin(app)
     register_error_pages(app)
+    register_security(app)
     register_template_helpers(app)
     register_commands(app)
     # Last: ProxyFix must be the outermost WSGI layer, so that everything inside it (the request
@@ -56,6 +58,12 @@ def register_extensions(app: Flask) -> None:
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
     csrf.init_app(app)
     login_manager.init_app(app)
+
+
+def register_monitoring(app: Flask) -> None:
+    from webapp.monitoring import register_monitoring as instrument_and_serve_metrics
+
+    instrument_and_serve_metrics(app)
 
 
 def register_blueprints(app: Flask) -> None:
@@ -92,6 +100,12 @@ def register_template_helpers(app: Flask) -> None:
     from webapp.formatting import register_formatting
 
     register_formatting(app)
+
+
+def register_security(app: Flask) -> None:
+    from webapp.security import init_security
+
+    init_security(app)
 
 
 def register_commands(app: Flask) -> None:

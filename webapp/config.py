@@ -102,6 +102,16 @@ def _secret_key(env: Mapping[str, str], app_env: str, instance_path: Path) -> st
     return key
 
 
+def _metrics_token(env: Mapping[str, str]) -> str | None:
+    """/metrics stays switched off unless a token is set; a short token would be guessable."""
+    token = env.get("METRICS_TOKEN", "").strip()
+    if not token:
+        return None
+    if len(token) < 16:
+        raise ConfigError("METRICS_TOKEN must be at least 16 characters (or unset to disable /metrics)")
+    return token
+
+
 def _timezone(env: Mapping[str, str]) -> str:
     name = env.get("DISPLAY_TIMEZONE", "").strip() or "UTC"
     try:
@@ -126,6 +136,19 @@ def _engine_options(env: Mapping[str, str], url: str) -> dict[str, Any]:
         connect_args={"connect_timeout": pool_timeout},
     )
     return options
+
+
+def _login_throttle(env: Mapping[str, str]) -> dict[str, int]:
+    """How many failed sign-ins, within how long, lock an account or a client address, for how long.
+
+    An address gets a higher limit than an account: an office behind one NAT shares it.
+    """
+    return {
+        "LOGIN_MAX_FAILURES": _int(env, "LOGIN_MAX_FAILURES", 5, minimum=1),
+        "LOGIN_MAX_FAILURES_PER_ADDRESS": _int(env, "LOGIN_MAX_FAILURES_PER_ADDRESS", 20, minimum=1),
+        "LOGIN_FAILURE_WINDOW": _int(env, "LOGIN_FAILURE_WINDOW", 900, minimum=1),
+        "LOGIN_LOCKOUT": _int(env, "LOGIN_LOCKOUT", 900, minimum=1),
+    }
 
 
 def load_config(
@@ -157,9 +180,12 @@ def load_config(
         "REMEMBER_COOKIE_HTTPONLY": True,
         "REMEMBER_COOKIE_SAMESITE": "Lax",
         "SLOW_QUERY_MS": _int(env, "SLOW_QUERY_MS", 200),
+        "MONITORING_INTERVAL_SECONDS": _int(env, "MONITORING_INTERVAL_SECONDS", 10, minimum=1),
+        "METRICS_TOKEN": _metrics_token(env),
         "TRUSTED_PROXY_COUNT": _int(env, "TRUSTED_PROXY_COUNT", 0),
         "DISPLAY_TIMEZONE": _timezone(env),
         "LOG_FORMAT": _choice(env, "LOG_FORMAT", LOG_FORMATS, "text"),
+        **_login_throttle(env),
     }
 
 

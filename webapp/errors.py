@@ -7,10 +7,13 @@ request id, and the page shows that id so an operator can quote it.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from flask import Flask, current_app, jsonify
-from sqlalchemy.exc import InterfaceError, OperationalError, TimeoutError as PoolTimeoutError
-from werkzeug.exceptions import HTTPException, ServiceUnavailable
+from flask_login import AnonymousUserMixin, current_user
+from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError, TimeoutError as PoolTimeoutError
+from werkzeug.exceptions import BadRequest, HTTPException, InternalServerError, ServiceUnavailable
 from werkzeug.wrappers import Response
 
 from webapp.auth.permissions import wants_json
@@ -21,10 +24,13 @@ logger = logging.getLogger(__name__)
 
 # What operators read; codes not listed here show Werkzeug's generic name and description.
 PAGES = {
-    403: ("Not allowed", "Your role does not give access to this page or action."),
+    400: ("Bad request", "The request could not be understood. Nothing was changed."),
+    403: ("Not allowed", "Your role does not allow this. Nothing was changed. Ask an admin if you need access."),
     404: ("Page not found", "There is nothing at this address. It may have been moved or deleted."),
+    405: ("Not allowed here", "This address does not accept that kind of request."),
+    429: ("Too many requests", "Wait a little, then try again."),
     500: ("Something went wrong",
-          "The request failed on our side. If it happens again, quote the reference below."),
+          "The request failed on our side and nothing was saved. If it happens again, quote the reference below."),
     503: ("Temporarily unavailable",
           "The database cannot be reached right now. Please try again in a moment."),
 }
@@ -34,29 +40,75 @@ RETRY_AFTER_SECONDS = 5
 DATABASE_UNAVAILABLE = (OperationalError, InterfaceError, PoolTimeoutError)
 
 
-def error_page(**context: object) -> str:
-    """Render without Flask's context processors: Flask-Login's loads the operator from the
-    database, which is exactly what fails when this page is a 503."""
-    return current_app.jinja_env.get_template("errors/error.html").render(**context)
+def _signed_in_operator(code: int) -> Any:
+    """The operator for the page's links, or an anonymous one when loading it could fail.
+
+    The page is rendered without Flask's context processors: Flask-Login's loads the operator from
+    the database, which is exactly what fails when this page is a 503.
+    """
+    if code == 503:
+        return AnonymousUserMixin()
+    try:
+        return current_user._get_current_object()
+    except SQLAlchemyError:
+        db.session.rollback()
+        return AnonymousUserMixin()
 
 
-def render_error(error: HTTPException) -> Response:
-    code = error.code or 500
-    title, message = PAGES.get(code, (error.name, error.description or ""))
+def error_page(code: int, title: str, message: str) -> str:
+    return current_app.jinja_env.get_template("errors/error.html").render(
+        code=code, title=title, message=message, request_id=current_request_id(),
+        current_user=_signed_in_operator(code),
+    )
+
+
+def error_response(code: int, title: str, message: str) -> Response:
     if wants_json():
-        response = jsonify(error=title, status=code, request_id=current_request_id())
+        response = jsonify(error=title, detail=message, status=code, request_id=current_request_id())
     else:
-        response = Response(
-            error_page(code=code, title=title, message=message, request_id=current_request_id()),
-            mimetype="text/html",
-        )
+        response = Response(error_page(code, title, message), mimetype="text/html")
     response.status_code = code
     if code == 503:
         response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
     return response
 
 
-def render_database_unavailable(error: Exception) -> Response:
+def render_error(error: HTTPException) -> Response:
+    """Our wording for each status, unless the code that raised it said something specific
+    (``abort(400, "hours must be one of 1, 6, 24")``)."""
+    code = error.code or 500
+    title, message = PAGES.get(code, (error.name, error.description or ""))
+    if error.description and error.description != type(error).description:
+        message = error.description
+    return error_response(code, title, message)
+
+
+def render_csrf_error(error: CSRFError) -> Response:
+    message = (
+        f"{error.description} The form was not sent with a valid security token, so nothing was "
+        "changed. This happens when a page stays open too long or the form came from another "
+        "site: go back, reload the page and submit again."
+    )
+    return error_response(BadRequest.code, "Form expired or not sent from this site", message)
+
+
+def is_database_unavailable(error: Exception) -> bool:
+    """Whether the error means "the database cannot serve us right now" rather than a bug.
+
+    SQLite reports a missing table as an OperationalError too; only its "locked" is transient.
+    """
+    if isinstance(error, (PoolTimeoutError, InterfaceError)) or getattr(error, "connection_invalidated", False):
+        return True
+    original = getattr(error, "orig", None)
+    if type(original).__module__ == "sqlite3":
+        return "locked" in str(original)
+    return isinstance(error, OperationalError)
+
+
+def render_database_error(error: Exception) -> Response:
+    if not is_database_unavailable(error):
+        logger.error("database error", exc_info=error)
+        return render_error(InternalServerError())
     logger.warning("database unavailable: %s: %s", type(error).__name__, str(error).partition("\n")[0])
     return render_error(ServiceUnavailable())
 
@@ -78,11 +130,12 @@ def release_session_after_lost_connection(error: BaseException | None) -> None:
 
 
 def init_error_pages(app: Flask) -> None:
+    app.register_error_handler(CSRFError, render_csrf_error)
     # Covers unhandled exceptions too: Flask logs them with the traceback, then hands this
     # handler an InternalServerError.
     app.register_error_handler(HTTPException, render_error)
     for error_class in DATABASE_UNAVAILABLE:
-        app.register_error_handler(error_class, render_database_unavailable)
+        app.register_error_handler(error_class, render_database_error)
     # Flask runs teardowns in reverse order of registration: this one, registered after
     # Flask-SQLAlchemy's, runs first and leaves that one nothing to do.
     app.teardown_appcontext(release_session_after_lost_connection)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import zoneinfo
 from datetime import datetime
+from typing import Any
 
 from flask import Flask, current_app
+from markupsafe import Markup
 
 
 def local_time(value: datetime) -> datetime:
@@ -32,7 +34,32 @@ def format_number(value: int | float | None) -> str:
     return f"{value:,}"
 
 
+def _parse_timestamp(value: str) -> datetime | None:
+    """Audit values keep timestamps as ISO text; only aware ones are shown as local times."""
+    if len(value) < 19 or value[10] != "T":
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else None
+
+
+def format_audit_value(value: Any) -> str | Markup:
+    """One old or new value of an audit entry, as a person reads it."""
+    if value is None or value == "" or value == []:
+        return Markup('<span class="text-muted font-italic">empty</span>')
+    if isinstance(value, bool):
+        return "Yes" if value else "No"
+    if isinstance(value, list):
+        return ", ".join(str(item) for item in value)
+    if isinstance(value, str) and (timestamp := _parse_timestamp(value)) is not None:
+        return format_datetime(timestamp)
+    return str(value)
+
+
 def register_formatting(app: Flask) -> None:
     app.add_template_filter(format_datetime, "datetime")
     app.add_template_filter(format_datetime_full, "datetime_full")
     app.add_template_filter(format_number, "number")
+    app.add_template_filter(format_audit_value, "audit_value")

@@ -7,26 +7,35 @@ from flask_admin import Admin
 from flask_admin.menu import MenuLink
 from flask_admin.theme import Bootstrap4Theme
 
-from webapp.admin.base import AdminHomeView
+from webapp.admin.audit_log import AuditLogView
+from webapp.admin.home import HomeView
+from webapp.admin.operators import OperatorView
 from webapp.admin.views import PostView, TagView, TaskView, UserView
 from webapp.extensions import db
-from webapp.models import Post, Tag, Task, User
+from webapp.models import AuditEntry, Operator, Post, Tag, Task, User
 
 RECORDS = "Records"
 TRASH = "Trash"
+ACCESS = "Access"
 
 
 def init_admin(app: Flask) -> Admin:
+    # Imported here: the dashboard builds on webapp.admin.base, so a module-level import would be a cycle.
+    from webapp.monitoring.dashboard import DashboardView
+
     admin = Admin(
         app,
         name="Operations admin",
-        theme=Bootstrap4Theme(fluid=True, base_template="admin/page.html"),
-        index_view=AdminHomeView(name="Home", url="/admin"),
+        theme=Bootstrap4Theme(fluid=True, base_template="admin/site_base.html"),
+        index_view=HomeView(name="Home", url="/admin"),
     )
+    admin.add_view(DashboardView(name="Dashboard", endpoint="dashboard", url="/admin/dashboard"))
     admin.add_view(UserView(User, db, name="Users", category=RECORDS, endpoint="user"))
     admin.add_view(TaskView(Task, db, name="Tasks", category=RECORDS, endpoint="task"))
     admin.add_view(PostView(Post, db, name="Posts", category=RECORDS, endpoint="post"))
     admin.add_view(TagView(Tag, db, name="Tags", category=RECORDS, endpoint="tag"))
     for name, endpoint in (("Deleted users", "user"), ("Deleted tasks", "task"), ("Deleted posts", "post")):
         admin.add_link(MenuLink(name, endpoint=f"{endpoint}.trash_view", category=TRASH))
+    admin.add_view(AuditLogView(AuditEntry, db, name="Audit log", category=ACCESS, endpoint="audit"))
+    admin.add_view(OperatorView(Operator, db, name="Operators", category=ACCESS, endpoint="operator"))
     return admin

@@ -11,8 +11,11 @@ from webapp.models import AuditAction
 
 class AuditedViewMixin:
     """Hooks Flask-Admin's model-change callbacks, which run after the form is applied to the row
-    and before the session commits: the entry and the change land together or not at all."""
+    and before the session commits: the entry and the change land together or not at all.
 
+    Its edit and details pages link to the record's history, as Django's admin does."""
+
+    edit_template = details_template = "admin/audited/record.html"
 
     def update_model(self, form: Any, model: Any) -> bool:
         # Assigning a collection (tags) lazy-loads the old one, and that load would autoflush the
@@ -28,7 +31,7 @@ class AuditedViewMixin:
             return
         changes = audit.pending_changes(model)
         if changes:
-            fields = ", ".join(sorted(changes))
+            fields = ", ".join(sorted(field.replace("_", " ") for field in changes))
             audit.record(AuditAction.UPDATE, model, summary=f"Changed {fields} of “{model}”", changes=changes)
 
     def on_model_delete(self, model: Any) -> None:

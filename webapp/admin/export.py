@@ -15,6 +15,7 @@ from flask import Response, stream_with_context
 from werkzeug.utils import secure_filename
 
 from webapp.admin.display import EXPORT_FORMATTERS
+from webapp.extensions import db
 
 EXPORT_BATCH_SIZE = 1000
 
@@ -50,8 +51,11 @@ class StreamingExportMixin:
         rows = self.export_query()
 
         def generate() -> Iterator[str]:
+            # The query was built in the request's session, which is closed once the view returns;
+            # iterating it there would open a transaction nobody closes. The stream runs in its own
+            # app context, whose session is removed when the stream ends.
             yield writer.writerow([label for _, label in columns])
-            for row in rows:
+            for row in rows.with_session(db.session()):
                 yield writer.writerow([self.get_export_value(row, name) for name, _ in columns])  # type: ignore[attr-defined]
 
         filename = secure_filename(self.get_export_name("csv"))  # type: ignore[attr-defined]

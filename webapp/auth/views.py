@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
+import math
+from datetime import datetime
+from functools import cache
 from urllib.parse import urlsplit
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_user, logout_user
 from sqlalchemy import func, select
+from werkzeug.security import check_password_hash, generate_password_hash
 from werkzeug.wrappers import Response
 
+from webapp.auth import throttle
 from webapp.auth.forms import LoginForm
+from webapp.database import utcnow
 from webapp.extensions import db
 from webapp.models import Operator
-from webapp.database import utcnow
 
 auth_blueprint = Blueprint("auth", __name__)
 
 INVALID_CREDENTIALS = "Invalid email or password."
+LOCKED_OUT = "Too many failed sign-in attempts. Try again in {minutes} minute{s}."
 
 
 def load_operator(operator_id: str) -> Operator | None:
@@ -41,22 +47,56 @@ def safe_next_url(target: str | None) -> str:
     return target
 
 
+@cache
+def _decoy_hash() -> str:
+    """A hash to check unknown emails against, made with the same KDF as real ones, so that an
+    unknown email costs as much time as a wrong password and timing does not reveal which."""
+    return generate_password_hash("no operator has this password")
+
+
+def authenticate(email: str, password: str) -> Operator | None:
+    """The active operator with these credentials, or None; always runs one password hash."""
+    operator = db.session.scalar(select(Operator).where(func.lower(Operator.email) == email.strip().lower()))
+    if operator is None:
+        check_password_hash(_decoy_hash(), password)
+        return None
+    if operator.check_password(password) and operator.is_active:
+        return operator
+    return None
+
+
+def lockout_message(until: datetime) -> str:
+    minutes = max(1, math.ceil((until - utcnow()).total_seconds() / 60))
+    return LOCKED_OUT.format(minutes=minutes, s="" if minutes == 1 else "s")
+
+
 @auth_blueprint.route("/login", methods=["GET", "POST"])
-def login() -> str | Response:
+def login() -> str | Response | tuple[str, int]:
     if current_user.is_authenticated:
         return redirect(safe_next_url(request.args.get("next")))
     form = LoginForm()
-    if form.validate_on_submit():
-        operator = db.session.scalar(
-            select(Operator).where(func.lower(Operator.email) == form.email.data.strip().lower())
-        )
-        if operator is not None and operator.is_active and operator.check_password(form.password.data):
+    if not form.validate_on_submit():
+        return render_template("auth/login.html", form=form)
+
+    account = throttle.account_key(form.email.data)
+    keys = [account, throttle.address_key(request.remote_addr or "")]
+    # A locked key is refused before the password is checked: no guess is evaluated while locked.
+    until = throttle.locked_until(keys)
+    if until is None:
+        operator = authenticate(form.email.data, form.password.data)
+        if operator is not None:
+            throttle.clear(account)
             operator.last_login_at = utcnow()
             db.session.commit()
             login_user(operator)
             return redirect(safe_next_url(request.args.get("next")))
+        throttle.record_failure(keys)
+        until = throttle.locked_until(keys)
+    if until is None:
         flash(INVALID_CREDENTIALS, "error")
-    return render_template("auth/login.html", form=form)
+        return render_template("auth/login.html", form=form)
+    flash(lockout_message(until), "error")
+    return render_template("auth/login.html", form=form), 429
 
 
 @auth_blueprint.route("/logout", methods=["POST"])

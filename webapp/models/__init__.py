@@ -8,6 +8,7 @@ from webapp.models.enums import (
     TaskPriority,
     TaskStatus,
 )
+from webapp.models.login_failures import LoginFailure
 from webapp.models.operators import Operator
 from webapp.models.posts import Post
 from webapp.models.tags import Tag
@@ -17,6 +18,7 @@ from webapp.models.users import User
 __all__ = [
     "AuditAction",
     "AuditEntry",
+    "LoginFailure",
     "Operator",
     "OperatorRole",
     "Post",

@@ -1,0 +1,108 @@
+"""How long the dashboard takes to render with 10,000 captured fingerprints.
+
+Fills the monitoring tables of a scratch database as a busy site would leave them: 10,000 slow
+query fingerprints, 8 workers, and 24 hours of per-minute history for each. Then a signed-in
+operator requests the page and its JSON (Flask's test client: the whole request inside the app,
+queries and template included, without a network hop), and the median and 95th percentile of
+the server-side time are reported.
+
+    python bench/dashboard_render.py postgresql://postgres@127.0.0.1:5432/scratch
+
+It migrates the database and REPLACES the rows of the monitoring_* tables: use a scratch database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import statistics
+import time
+from datetime import timedelta
+
+from flask import Flask
+from flask_migrate import upgrade
+from sqlalchemy import delete, func, select
+
+from webapp import create_app
+from webapp.database import utcnow
+from webapp.extensions import db
+from webapp.models import Operator, OperatorRole
+from webapp.monitoring.pool import PoolMonitor
+from webapp.monitoring.slow_queries import SlowQuery
+from webapp.monitoring.store import PoolSample, SlowQueryStat, WorkerReport, save_sample, save_slow_queries, save_worker
+
+OPERATOR = "bench-dashboard@example.org"
+PASSWORD = "bench-dashboard-password"
+WORKERS = 8
+
+
+def fill_store(app: Flask, fingerprints: int) -> None:
+    now = utcnow()
+    snapshot = PoolMonitor().snapshot(db.engine)
+    captures = [
+        SlowQuery(f"{n:016x}", f"SELECT * FROM table_{n % 97} WHERE column_{n} = ? AND other IN (...)",
+                  calls=1 + n % 50, total_ms=250.0 * (1 + n % 50), max_ms=900.0, rows=n % 1000,
+                  first_seen=now - timedelta(days=1), last_seen=now, request_path=f"/admin/view_{n % 40}/")
+        for n in range(fingerprints)
+    ]
+    with db.engine.begin() as connection:
+        for model in (SlowQueryStat, PoolSample, WorkerReport):
+            connection.execute(delete(model))
+        save_slow_queries(connection, captures)
+        for pid in range(1, WORKERS + 1):
+            save_worker(connection, "bench-host", pid, now - timedelta(days=1), now, snapshot)
+            for minute in range(24 * 60):
+                save_sample(connection, "bench-host", pid, now - timedelta(minutes=minute), minute % 7,
+                            float(minute % 13), float(minute % 29))
+
+
+def ensure_operator() -> None:
+    if db.session.scalar(select(func.count()).where(Operator.email == OPERATOR)):
+        return
+    operator = Operator(email=OPERATOR, role=OperatorRole.VIEWER)
+    operator.set_password(PASSWORD)
+    db.session.add(operator)
+    db.session.commit()
+
+
+def timed(client, path: str, repeats: int) -> list[float]:
+    client.get(path)  # warm up: templates compiled, statements cached
+    timings = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        response = client.get(path)
+        timings.append(time.perf_counter() - started)
+        assert response.status_code == 200, response.status_code
+    return timings
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("database_url")
+    parser.add_argument("--fingerprints", type=int, default=10_000)
+    parser.add_argument("--repeats", type=int, default=40)
+    args = parser.parse_args()
+
+    app = create_app(env={"APP_ENV": "testing", "DATABASE_URL": args.database_url, "SECRET_KEY": "bench"})
+    with app.app_context():
+        upgrade()
+        ensure_operator()
+        fill_store(app, args.fingerprints)
+        stored = db.session.scalar(select(func.count()).select_from(SlowQueryStat))
+    client = app.test_client()
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', client.get("/login").get_data(as_text=True))
+    client.post("/login", data={"email": OPERATOR, "password": PASSWORD, "csrf_token": token.group(1)})
+
+    print(f"{app.config['SQLALCHEMY_DATABASE_URI'].split(':')[0]}: {stored:,} fingerprints, {WORKERS} workers, "
+          f"24 h of per-minute samples each; {args.repeats} requests per line")
+    for path in ("/admin/dashboard/", "/admin/dashboard/data.json", "/admin/dashboard/?hours=24",
+                 "/admin/dashboard/data.json?hours=24"):
+        timings = sorted(timed(client, path, args.repeats))
+        p95 = timings[max(0, round(0.95 * len(timings)) - 1)]
+        print(f"  {path:38} median {statistics.median(timings) * 1000:6.1f} ms   p95 {p95 * 1000:6.1f} ms")
+    with app.app_context():
+        db.engine.dispose()
+
+
+if __name__ == "__main__":
+    main()

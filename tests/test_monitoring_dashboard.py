@@ -1,0 +1,229 @@
+"""The dashboard over HTTP: who may see it, what it shows, resetting, and /metrics."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import event, func, select
+
+from tests import conftest
+from tests.conftest import Auth, is_postgres
+from webapp import create_app
+from webapp.database import utcnow
+from webapp.extensions import db
+from webapp.models import OperatorRole
+from webapp.monitoring import Monitoring
+from webapp.monitoring.slow_queries import SlowQuery
+from webapp.monitoring.store import SlowQueryStat, save_slow_queries
+
+METRICS_TOKEN = "a-long-scrape-token-for-tests"
+
+
+@pytest.fixture
+def monitoring(app: Flask) -> Iterator[Monitoring]:
+    monitoring: Monitoring = app.extensions["monitoring"]
+    monitoring.slow_queries.clear()
+    yield monitoring
+    monitoring.slow_queries.clear()
+
+
+def store_slow_queries(app: Flask, count: int) -> None:
+    now = utcnow()
+    captures = [
+        SlowQuery(f"{n:016x}", f"SELECT * FROM report_{n} WHERE id = ?", calls=n + 1, total_ms=300.0 * (n + 1),
+                  max_ms=400.0, rows=n, first_seen=now - timedelta(hours=1), last_seen=now,
+                  request_path="/admin/task/")
+        for n in range(count)
+    ]
+    with app.app_context(), db.engine.begin() as connection:
+        save_slow_queries(connection, captures)
+
+
+def slow_query_count(app: Flask) -> int:
+    with app.app_context():
+        return db.session.scalar(select(func.count()).select_from(SlowQueryStat))
+
+
+def this_worker(data: dict) -> dict:
+    [worker] = [worker for worker in data["pool"]["workers"] if worker["serving_this_page"]]
+    return worker
+
+
+def test_dashboard_json_refuses_anonymous_visitors_with_401_json(client: FlaskClient) -> None:
+    response = client.get("/admin/dashboard/data.json")
+    assert response.status_code == 401
+    assert response.get_json() == {"error": "authentication required"}
+
+
+def test_dashboard_page_sends_anonymous_visitors_to_sign_in(client: FlaskClient) -> None:
+    response = client.get("/admin/dashboard/")
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/login?next=")
+
+
+def test_viewer_sees_dashboard_as_first_menu_entry_without_reset(client: FlaskClient, auth: Auth) -> None:
+    auth.login(OperatorRole.VIEWER)
+    html = client.get("/admin/dashboard/").get_data(as_text=True)
+    assert "Database health" in html
+    menu = re.findall(r'<a class="nav-link[^"]*" href="([^"]+)"', html)
+    assert menu[:2] == ["/admin/", "/admin/dashboard/"], "Dashboard comes right after Home"
+    assert "Reset statistics" not in html
+    assert 'src="http' not in html and 'href="http' not in html, "no asset from outside the app"
+
+
+def test_several_checked_out_connections_show_on_the_dashboard(app: Flask, client: FlaskClient, auth: Auth) -> None:
+    auth.login(OperatorRole.VIEWER)
+    before = this_worker(client.get("/admin/dashboard/data.json").get_json())["pool"]["checked_out"]
+    with app.app_context():
+        held = [db.engine.connect() for _ in range(3)]
+        try:
+            data = client.get("/admin/dashboard/data.json").get_json()
+            page = client.get("/admin/dashboard/").get_data(as_text=True)
+        finally:
+            for connection in held:
+                connection.close()
+    pool = this_worker(data)["pool"]
+    assert pool["checked_out"] == before + 3
+    assert data["pool"]["totals"]["checked_out"] >= pool["checked_out"]
+    assert pool["pool_class"] == "QueuePool" and pool["checkouts"] >= 3
+    assert f'data-sort="{before + 3}"' in page
+
+
+def test_dashboard_lists_stored_slow_queries_costliest_first(
+    app: Flask, client: FlaskClient, auth: Auth, monitoring: Monitoring
+) -> None:
+    store_slow_queries(app, 3)
+    auth.login(OperatorRole.VIEWER)
+    data = client.get("/admin/dashboard/data.json").get_json()
+    top = data["slow_queries"]["top"]
+    assert [row["query"] for row in top] == [f"SELECT * FROM report_{n} WHERE id = ?" for n in (2, 1, 0)]
+    assert top[0]["mean_ms"] == 300.0 and top[0]["calls"] == 3
+    assert (data["slow_queries"]["fingerprints"], data["slow_queries"]["calls"]) == (3, 6)
+    html = client.get("/admin/dashboard/").get_data(as_text=True)
+    assert "SELECT * FROM report_2 WHERE id = ?" in html and "0000000000000002" in html
+
+
+def test_dashboard_query_count_does_not_grow_with_captured_fingerprints(
+    app: Flask, client: FlaskClient, auth: Auth, monitoring: Monitoring
+) -> None:
+    auth.login(OperatorRole.VIEWER)
+
+    def statements_for_one_page() -> int:
+        executed: list[str] = []
+        with app.app_context():
+            listener = lambda *args: executed.append(args[2])  # noqa: E731
+            event.listen(db.engine, "before_cursor_execute", listener)
+            try:
+                assert client.get("/admin/dashboard/").status_code == 200
+            finally:
+                event.remove(db.engine, "before_cursor_execute", listener)
+        return len(executed)
+
+    store_slow_queries(app, 2)
+    few = statements_for_one_page()
+    store_slow_queries(app, 300)
+    assert statements_for_one_page() == few
+
+
+@pytest.mark.parametrize("hours", ["2", "all", "-1"])
+def test_unknown_history_range_is_a_clear_400(client: FlaskClient, auth: Auth, hours: str) -> None:
+    auth.login(OperatorRole.VIEWER)
+    response = client.get(f"/admin/dashboard/data.json?hours={hours}")
+    assert response.status_code == 400
+    assert "hours must be one of 1, 6, 24" in response.get_data(as_text=True)
+
+
+def test_history_ranges_are_served(client: FlaskClient, auth: Auth) -> None:
+    auth.login(OperatorRole.VIEWER)
+    for hours, minutes_per_point in ((1, 1), (6, 5), (24, 15)):
+        history = client.get(f"/admin/dashboard/data.json?hours={hours}").get_json()["history"]
+        assert (history["hours"], history["minutes_per_point"]) == (hours, minutes_per_point)
+
+
+def test_reset_without_csrf_token_is_refused_and_changes_nothing(
+    app: Flask, client: FlaskClient, auth: Auth, monitoring: Monitoring
+) -> None:
+    store_slow_queries(app, 2)
+    auth.login(OperatorRole.ADMIN)
+    response = client.post("/admin/dashboard/reset")
+    assert response.status_code == 400
+    assert slow_query_count(app) == 2
+
+
+def test_editor_may_not_reset_statistics(app: Flask, client: FlaskClient, auth: Auth, monitoring: Monitoring) -> None:
+    store_slow_queries(app, 2)
+    auth.login(OperatorRole.EDITOR)
+    token = auth.csrf_token("/admin/tag/new/")
+    response = client.post("/admin/dashboard/reset", data={"csrf_token": token})
+    assert response.status_code == 403
+    assert slow_query_count(app) == 2
+
+
+def test_admin_reset_empties_every_workers_statistics(
+    app: Flask, client: FlaskClient, auth: Auth, monitoring: Monitoring
+) -> None:
+    store_slow_queries(app, 2)
+    auth.login(OperatorRole.ADMIN)
+    page = client.get("/admin/dashboard/").get_data(as_text=True)
+    assert "Reset statistics" in page
+    token = re.search(r'id="dashboard-reset".*?name="csrf_token" value="([^"]+)"', page, re.S).group(1)
+    response = client.post("/admin/dashboard/reset", data={"csrf_token": token}, follow_redirects=True)
+    assert response.status_code == 200
+    assert "Pool counters, history and slow queries of every worker were reset." in response.get_data(as_text=True)
+    assert slow_query_count(app) == 0
+    assert this_worker(client.get("/admin/dashboard/data.json").get_json())["pool"]["pool_timeouts"] == 0
+
+
+def test_sqlite_dashboard_explains_the_postgresql_panels(client: FlaskClient, auth: Auth, database_url: str) -> None:
+    if is_postgres(database_url):
+        pytest.skip("the SQLite variant of the page")
+    auth.login(OperatorRole.VIEWER)
+    data = client.get("/admin/dashboard/data.json").get_json()
+    assert (data["database"], data["statements"], data["activity"], data["tables"]) == ("sqlite", None, None, None)
+    html = client.get("/admin/dashboard/").get_data(as_text=True)
+    assert "are PostgreSQL panels" in html and "Connection pools" in html
+
+
+# /metrics
+
+
+@pytest.fixture
+def metrics_client(app: Flask, database_url: str) -> Iterator[FlaskClient]:
+    """An app sharing the test database, with /metrics switched on."""
+    metrics_app = create_app(env=conftest.test_env(database_url, METRICS_TOKEN=METRICS_TOKEN))
+    yield metrics_app.test_client()
+    with metrics_app.app_context():
+        db.engine.dispose()
+
+
+def test_metrics_are_off_without_a_token(client: FlaskClient) -> None:
+    assert client.get("/metrics").status_code == 404
+
+
+@pytest.mark.parametrize("authorization", [None, "Bearer wrong-token-of-some-length", METRICS_TOKEN])
+def test_metrics_need_the_bearer_token(metrics_client: FlaskClient, authorization: str | None) -> None:
+    headers = {"Authorization": authorization} if authorization else {}
+    response = metrics_client.get("/metrics", headers=headers)
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"] == "Bearer"
+
+
+def test_metrics_expose_pool_gauges_and_slow_query_counters(
+    app: Flask, metrics_client: FlaskClient, monitoring: Monitoring
+) -> None:
+    store_slow_queries(app, 2)
+    response = metrics_client.get("/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
+    assert response.status_code == 200
+    assert response.content_type.startswith("text/plain; version=0.0.4")
+    body = response.get_data(as_text=True)
+    assert re.search(r'^webapp_db_pool_checked_out\{host="[^"]+",pid="\d+"\} \d+$', body, re.M)
+    assert re.search(r'^webapp_db_pool_checkout_wait_seconds_count\{host="[^"]+",pid="\d+"\} \d+$', body, re.M)
+    assert "# TYPE webapp_db_pool_checkouts_total counter" in body
+    assert re.search(r"^webapp_slow_queries_total 3$", body, re.M)
+    assert re.search(r"^webapp_slow_query_seconds_total 0\.9$", body, re.M)
+    assert 'webapp_db_pool_workers{state="live"} 1' in body

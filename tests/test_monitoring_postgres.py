@@ -1,0 +1,143 @@
+"""The PostgreSQL panels against a real server: pg_stat_statements present and absent, activity,
+table and index health."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from flask_migrate import upgrade
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from tests import conftest
+from tests.conftest import Auth
+from webapp import create_app
+from webapp.config import normalize_database_url
+from webapp.extensions import db
+from webapp.models import OperatorRole
+from webapp.monitoring.pg_activity import activity_report
+from webapp.monitoring.pg_statements import statements_report
+from webapp.monitoring.table_stats import table_report
+
+pytestmark = pytest.mark.postgres
+
+
+def test_top_statements_come_from_pg_stat_statements(app: Flask, client: FlaskClient, auth: Auth) -> None:
+    with app.app_context():
+        for n in range(25):
+            db.session.execute(text("SELECT count(*) FROM tasks WHERE title = :title"), {"title": f"t{n}"})
+        db.session.commit()
+    auth.login(OperatorRole.VIEWER)
+    statements = client.get("/admin/dashboard/data.json").get_json()["statements"]
+    assert statements["available"] is True and statements["how_to_enable"] is None
+    [counted] = [row for row in statements["statements"] if row["query"].startswith("SELECT count(*) FROM tasks")]
+    assert counted["query"] == "SELECT count(*) FROM tasks WHERE title = $1"
+    assert counted["calls"] >= 25
+    assert counted["total_ms"] >= counted["mean_ms"] > 0
+    assert counted["hit_ratio"] is None or 0 <= counted["hit_ratio"] <= 1
+
+
+def test_admin_reset_also_resets_pg_stat_statements(app: Flask, client: FlaskClient, auth: Auth) -> None:
+    with app.app_context():
+        db.session.execute(text("SELECT 'before the reset', count(*) FROM tags"))
+        db.session.commit()
+    auth.login(OperatorRole.ADMIN)
+    token = auth.csrf_token("/admin/tag/new/")
+    page = client.post("/admin/dashboard/reset", data={"csrf_token": token}, follow_redirects=True)
+    assert "pg_stat_statements was reset." in page.get_data(as_text=True)
+    with app.app_context():
+        report = statements_report(db.session.connection())
+    assert not [row for row in report.statements if "FROM tags" in row.query]
+
+
+@pytest.fixture
+def app_without_pg_stat_statements(app: Flask, database_url: str) -> Iterator[Flask]:
+    """The app on a second database where the extension was never created."""
+    url = make_url(normalize_database_url(database_url))
+    name = f"{url.database}_no_pgss"
+    server = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with server.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    bare = create_app(env=conftest.test_env(url.set(database=name).render_as_string(hide_password=False)))
+    with bare.app_context():
+        upgrade()
+    yield bare
+    bare.extensions["monitoring"].publisher.stop()
+    with bare.app_context():
+        db.engine.dispose()
+    with server.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    server.dispose()
+
+
+def test_without_pg_stat_statements_the_panel_says_how_to_enable_it(app_without_pg_stat_statements: Flask) -> None:
+    client = app_without_pg_stat_statements.test_client()
+    Auth(app_without_pg_stat_statements, client).login(OperatorRole.VIEWER)
+    response = client.get("/admin/dashboard/")
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert "pg_stat_statements is not enabled." in html
+    assert "CREATE EXTENSION pg_stat_statements;" in html
+    statements = client.get("/admin/dashboard/data.json").get_json()["statements"]
+    assert (statements["available"], statements["statements"]) == (False, [])
+
+
+def test_long_running_statement_is_listed_normalized(app: Flask) -> None:
+    sleeper_started = threading.Event()
+
+    def sleep_in_another_session() -> None:
+        with app.app_context(), db.engine.connect() as connection:
+            sleeper_started.set()
+            connection.execute(text("SELECT pg_sleep(1.5), 'private@example.org'"))
+
+    sleeper = threading.Thread(target=sleep_in_another_session)
+    sleeper.start()
+    sleeper_started.wait(5)
+    time.sleep(0.6)
+    try:
+        with app.app_context():
+            report = activity_report(db.session.connection(), long_running_after=0.3)
+            max_connections = db.session.scalar(text("SELECT current_setting('max_connections')::int"))
+    finally:
+        sleeper.join(5)
+    [running] = [query for query in report.long_running if "pg_sleep" in query.query]
+    assert running.query == "SELECT pg_sleep(...), ?"
+    assert running.state == "active" and running.seconds >= 0.3
+    assert report.max_connections == max_connections
+    assert report.connections == sum(state.connections for state in report.by_state) >= 2
+    assert report.usage_ratio == report.connections / max_connections
+
+
+def test_table_health_lists_tables_and_indexes_never_used(app: Flask) -> None:
+    with app.app_context():
+        db.session.execute(text("CREATE TABLE probe (id serial PRIMARY KEY, code text UNIQUE, note text)"))
+        db.session.execute(text("CREATE INDEX ix_probe_note ON probe (note)"))
+        db.session.execute(text("INSERT INTO probe (code, note) SELECT g::text, 'n' FROM generate_series(1, 50) g"))
+        db.session.commit()
+        try:
+            report = table_report(db.session.connection())
+        finally:
+            db.session.rollback()
+            db.session.execute(text("DROP TABLE probe"))
+            db.session.commit()
+    tables = {table.name: table for table in report.tables}
+    assert {"tasks", "users", "probe", "monitoring_slow_queries"} <= set(tables)
+    assert tables["probe"].size_bytes > 0
+    unused = {index.name for index in report.unused_indexes}
+    assert "ix_probe_note" in unused
+    assert not {"probe_pkey", "probe_code_key"} & unused, "unique indexes enforce constraints"
+
+
+def test_dashboard_shows_every_postgresql_panel(client: FlaskClient, auth: Auth) -> None:
+    auth.login(OperatorRole.VIEWER)
+    html = client.get("/admin/dashboard/").get_data(as_text=True)
+    for heading in ("PostgreSQL server", "Connections by state", "Top statements on the server", "Table health",
+                    "Indexes never used"):
+        assert heading in html
+    assert "are PostgreSQL panels" not in html

@@ -1,0 +1,184 @@
+"""The audit trail, read-only: the log of every change, and the history of one record.
+
+Entries are shown only for models whose admin view the operator may open: a viewer does not
+read the history of operators (admin only) through the back door of the audit log.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from flask import abort, render_template, url_for
+from flask_admin import Admin, expose
+from flask_admin.contrib.sqla.filters import FilterEqual, IntEqualFilter
+from flask_login import current_user
+from markupsafe import Markup
+from sqlalchemy import select
+
+from webapp.admin.base import AdminModelView
+from webapp.extensions import db
+from webapp.formatting import format_datetime
+from webapp.models import AuditAction, AuditEntry, Operator
+
+# Flask-Admin's endpoints that would write; a read-only view answers them with 403.
+WRITE_ENDPOINTS = frozenset({"create_view", "edit_view", "delete_view", "action_view", "ajax_update"})
+HISTORY_LIMIT = 500
+
+
+class ReadOnlyViewMixin:
+    """Nobody, admin included, changes these rows through the app: no buttons, and a 403 for a
+    forged request to any writing endpoint (Flask-Admin itself would only redirect)."""
+
+    can_create = False
+    can_edit = False
+    can_delete = False
+    can_export = False
+
+    def _handle_view(self, name: str, **kwargs: Any) -> Any:
+        refusal = super()._handle_view(name, **kwargs)  # type: ignore[misc]
+        if refusal is None and name in WRITE_ENDPOINTS:
+            abort(403)
+        return refusal
+
+
+def model_views(admin: Admin) -> dict[str, Any]:
+    """The model views of the admin site, by model class name (the ``model`` of an entry)."""
+    # Flask-Admin keeps its views in ``_views`` and offers no public accessor for them.
+    return {
+        view.model.__name__: view
+        for view in admin._views
+        if getattr(view, "model", None) is not None and view.model is not AuditEntry
+    }
+
+
+def render_changes(changes: dict[str, Any]) -> Markup:
+    return Markup(render_template("admin/audit/changes.html", changes=changes))
+
+
+class LazyOptions:
+    """Filter choices read on every request. Flask-Admin evaluates a filter's options once, when
+    the view is built (no database session then, and operators added later would be missing),
+    but iterates them again for each page: an iterable that queries when iterated fits that."""
+
+    def __init__(self, load: Callable[[], list[tuple[Any, str]]]) -> None:
+        self.load = load
+
+    def __iter__(self) -> Iterator[tuple[Any, str]]:
+        return iter(self.load())
+
+    def __bool__(self) -> bool:
+        return True
+
+
+def _operator_options() -> list[tuple[Any, str]]:
+    rows = db.session.execute(select(Operator.id, Operator.email).order_by(Operator.email))
+    return [(operator_id, email) for operator_id, email in rows]
+
+
+class AuditLogView(ReadOnlyViewMixin, AdminModelView):
+    column_list = ("created_at", "operator_email", "action", "model", "object_id", "summary", "remote_addr")
+    column_details_list = (
+        "created_at", "operator_email", "action", "model", "object_id", "summary", "changes", "remote_addr"
+    )
+    column_labels = {
+        "created_at": "When",
+        "operator_email": "Operator",
+        "object_id": "Object id",
+        "remote_addr": "Client address",
+    }
+    column_sortable_list = ("created_at", "operator_email", "action", "model")
+    column_default_sort = [("created_at", True), ("id", True)]
+    column_searchable_list = ("object_id",)
+    # The log only grows: counting every row for a page number would get slower every day.
+    simple_list_pager = True
+    named_filter_urls = True
+    column_formatters = {
+        "created_at": lambda view, context, entry, name: format_datetime(entry.created_at),
+        "action": lambda view, context, entry, name: entry.action.label,
+        "object_id": lambda view, context, entry, name: view.history_link(entry.model, entry.object_id),
+    }
+    column_formatters_detail = {
+        **column_formatters,
+        "changes": lambda view, context, entry, name: render_changes(entry.changes),
+    }
+
+    @property
+    def column_filters(self) -> tuple[Any, ...]:  # type: ignore[override]
+        return (
+            IntEqualFilter(AuditEntry.operator_id, "Operator", options=LazyOptions(_operator_options)),
+            FilterEqual(AuditEntry.model, "Model", options=LazyOptions(self._model_options)),
+            FilterEqual(AuditEntry.action, "Action", options=AuditAction.choices()),
+            "created_at",
+        )
+
+    def _model_options(self) -> list[tuple[Any, str]]:
+        return [(name, name) for name in sorted(model_views(self.admin))]
+
+    def search_placeholder(self) -> str:
+        return "Object id"
+
+    def _apply_search(self, query: Any, count_query: Any, joins: Any, count_joins: Any, search: str) -> Any:
+        # An id is looked up exactly: "12" must not also find 112 and 120 (Flask-Admin's search is
+        # a "contains", which also could not use an index).
+        criterion = AuditEntry.object_id == search.strip()
+        count_query = count_query.filter(criterion) if count_query is not None else None
+        return query.filter(criterion), count_query, joins, count_joins
+
+    def readable_models(self) -> list[str]:
+        return [name for name, view in model_views(self.admin).items() if view.is_accessible()]
+
+    def get_query(self) -> Any:
+        return super().get_query().filter(AuditEntry.model.in_(self.readable_models()))
+
+    def get_count_query(self) -> Any:
+        return super().get_count_query().filter(AuditEntry.model.in_(self.readable_models()))
+
+    def get_one(self, id: Any) -> Any:
+        entry = super().get_one(id)
+        return entry if entry is not None and entry.model in self.readable_models() else None
+
+    def history_link(self, model: str, object_id: str) -> Markup:
+        url = self.get_url(".history", model=model, object_id=object_id)
+        return Markup('<a href="{}" title="History of this record">{}</a>').format(url, object_id)
+
+    @expose("/history/<model>/<object_id>")
+    def history(self, model: str, object_id: str) -> str:
+        """Every change to one record, newest first: Django's "History" page."""
+        record_view = model_views(self.admin).get(model)
+        if record_view is None:
+            abort(404)
+        if not record_view.is_accessible():
+            abort(403)
+        entries = db.session.scalars(
+            select(AuditEntry)
+            .where(AuditEntry.model == model, AuditEntry.object_id == object_id)
+            .order_by(AuditEntry.created_at.desc(), AuditEntry.id.desc())
+            .limit(HISTORY_LIMIT)
+        ).all()
+        record = record_view.get_one(object_id) if object_id.isdigit() else None
+        return self.render(
+            "admin/audit/history.html",
+            entries=entries,
+            model=model,
+            object_id=object_id,
+            record=record,
+            record_url=record_view_url(record_view, object_id) if record is not None else None,
+            limit=HISTORY_LIMIT,
+        )
+
+
+def record_view_url(view: Any, object_id: str) -> str:
+    endpoint = "edit_view" if view.can_edit else "details_view"
+    return url_for(f"{view.endpoint}.{endpoint}", id=object_id)
+
+
+def recent_actions_of_current_operator(limit: int = 10) -> list[AuditEntry]:
+    return list(
+        db.session.scalars(
+            select(AuditEntry)
+            .where(AuditEntry.operator_id == current_user.id)
+            .order_by(AuditEntry.created_at.desc(), AuditEntry.id.desc())
+            .limit(limit)
+        )
+    )

@@ -1,0 +1,56 @@
+"""Database health monitoring: connection pools and slow queries of every worker, and the
+PostgreSQL server's own statistics, as plain data for the dashboard, its JSON and ``/metrics``.
+
+One module per source, after PgHero: ``pool`` and ``slow_queries`` record inside each worker,
+``publisher`` writes that to the shared tables of ``store``, ``pg_statements``, ``pg_activity``
+and ``table_stats`` ask PostgreSQL, and ``report`` gathers it all for ``dashboard`` and ``metrics``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from flask import Flask, current_app
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+    from webapp.monitoring.pool import PoolMonitor
+    from webapp.monitoring.publisher import Publisher
+    from webapp.monitoring.slow_queries import SlowQueryRecorder
+
+
+@dataclass(frozen=True)
+class Monitoring:
+    engine: Engine
+    pool: PoolMonitor
+    slow_queries: SlowQueryRecorder
+    publisher: Publisher
+
+
+def register_monitoring(app: Flask) -> Monitoring:
+    """Instrument the app's engine and serve ``/metrics``; the publisher starts with the first request."""
+    from webapp.extensions import db
+    from webapp.monitoring import store  # noqa: F401  (puts the shared tables on the metadata)
+    from webapp.monitoring.metrics import metrics_blueprint
+    from webapp.monitoring.pool import PoolMonitor
+    from webapp.monitoring.publisher import Publisher
+    from webapp.monitoring.slow_queries import SlowQueryRecorder
+
+    with app.app_context():
+        engine = db.engine
+    pool = PoolMonitor()
+    pool.instrument(engine)
+    slow_queries = SlowQueryRecorder(app.config["SLOW_QUERY_MS"])
+    slow_queries.instrument(engine)
+    publisher = Publisher(engine, pool, slow_queries, app.config["MONITORING_INTERVAL_SECONDS"])
+    monitoring = Monitoring(engine, pool, slow_queries, publisher)
+    app.extensions["monitoring"] = monitoring
+    app.before_request(publisher.ensure_running)
+    app.register_blueprint(metrics_blueprint)
+    return monitoring
+
+
+def current_monitoring() -> Monitoring:
+    return current_app.extensions["monitoring"]

@@ -1,0 +1,110 @@
+"""PostgreSQL's own statement statistics (``pg_stat_statements``), like PgHero's query report.
+
+Unlike the app-side capture this sees every statement the database ran, from any client, already
+normalized by the server. The extension needs a DBA's two steps (preload, then create); when one
+is missing the panel says which, instead of failing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
+
+EXTENSION = "pg_stat_statements"
+HOW_TO_PRELOAD = (
+    "Add pg_stat_statements to shared_preload_libraries in postgresql.conf "
+    "(shared_preload_libraries = 'pg_stat_statements'), restart PostgreSQL, then run "
+    "CREATE EXTENSION pg_stat_statements; in this database."
+)
+HOW_TO_CREATE = (
+    "The library is preloaded; run CREATE EXTENSION pg_stat_statements; in this database "
+    "(as its owner or a superuser)."
+)
+
+# The union of the top statements by total time, by mean time and by number of calls, so one
+# sortable table answers all three questions.
+TOP_STATEMENTS = text(
+    """
+    WITH here AS (
+        SELECT query, calls, total_exec_time, mean_exec_time, rows, shared_blks_hit, shared_blks_read,
+               rank() OVER (ORDER BY total_exec_time DESC) AS by_total,
+               rank() OVER (ORDER BY mean_exec_time DESC) AS by_mean,
+               rank() OVER (ORDER BY calls DESC) AS by_calls
+        FROM pg_stat_statements
+        WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+    )
+    SELECT query, calls, total_exec_time, mean_exec_time, rows,
+           shared_blks_hit::float8 / NULLIF(shared_blks_hit + shared_blks_read, 0) AS hit_ratio
+    FROM here
+    WHERE by_total <= :limit OR by_mean <= :limit OR by_calls <= :limit
+    ORDER BY total_exec_time DESC
+    """
+)
+
+
+@dataclass(frozen=True)
+class Statement:
+    query: str
+    calls: int
+    total_ms: float
+    mean_ms: float
+    rows: int
+    hit_ratio: float | None
+
+
+@dataclass(frozen=True)
+class StatementsReport:
+    available: bool
+    how_to_enable: str | None
+    statements: list[Statement]
+
+
+def _installed(connection: Connection) -> bool:
+    found = connection.scalar(text("SELECT 1 FROM pg_extension WHERE extname = :name"), {"name": EXTENSION})
+    return found is not None
+
+
+def _preloaded(connection: Connection) -> bool:
+    libraries = connection.scalar(text("SELECT current_setting('shared_preload_libraries', true)")) or ""
+    return EXTENSION in {library.strip() for library in libraries.split(",")}
+
+
+def _is_not_loaded(error: DBAPIError) -> bool:
+    # The error PostgreSQL raises when the extension exists but the library was not preloaded.
+    return "shared_preload_libraries" in str(error.orig)
+
+
+def statements_report(connection: Connection, limit: int = 15) -> StatementsReport:
+    if not _installed(connection):
+        how = HOW_TO_CREATE if _preloaded(connection) else HOW_TO_PRELOAD
+        return StatementsReport(available=False, how_to_enable=how, statements=[])
+    try:
+        with connection.begin_nested():
+            rows = connection.execute(TOP_STATEMENTS, {"limit": limit}).all()
+    except DBAPIError as error:
+        if not _is_not_loaded(error):
+            raise
+        return StatementsReport(available=False, how_to_enable=HOW_TO_PRELOAD, statements=[])
+    return StatementsReport(
+        available=True,
+        how_to_enable=None,
+        statements=[
+            Statement(row.query, row.calls, row.total_exec_time, row.mean_exec_time, row.rows, row.hit_ratio)
+            for row in rows
+        ],
+    )
+
+
+def reset_statements(connection: Connection) -> str:
+    """Reset the server's statement statistics where this database role may; say what happened."""
+    if not _installed(connection):
+        return "pg_stat_statements is not installed here, so there was nothing to reset on the server."
+    try:
+        with connection.begin_nested():
+            connection.execute(text("SELECT pg_stat_statements_reset()"))
+    except DBAPIError as error:
+        return f"pg_stat_statements was not reset: {str(error.orig).strip().splitlines()[0]}"
+    return "pg_stat_statements was reset."

@@ -1,0 +1,289 @@
+"""Gathers every source into one report: the dashboard page, its JSON and ``/metrics`` all render it.
+
+The serving worker's own pool comes from memory (current to the moment); every other worker's
+from the shared store. PostgreSQL panels each run in a savepoint, so one the database role may not
+read shows its error and the others still render.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any, TypeVar
+
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import SQLAlchemyError
+
+from webapp.database import utcnow
+from webapp.monitoring import Monitoring, store
+from webapp.monitoring.pg_activity import ActivityReport, activity_report
+from webapp.monitoring.pg_statements import StatementsReport, reset_statements, statements_report
+from webapp.monitoring.pool import PoolSnapshot
+from webapp.monitoring.table_stats import TableReport, table_report
+
+logger = logging.getLogger(__name__)
+
+HISTORY_RANGES = {1: 1, 6: 5, 24: 15}  # hours shown -> minutes per chart point
+SLOW_QUERIES_SHOWN = 50
+# Thresholds above which a finding is raised at the top of the dashboard.
+BUSY_POOL_RATIO = 0.8
+SLOW_CHECKOUT_MS = 100.0
+BLOATED_DEAD_ROWS = 10_000
+BLOATED_DEAD_RATIO = 0.2
+SUMMED = ("size", "max_overflow", "checked_out", "idle", "overflow_in_use", "connections_opened",
+          "checkouts", "invalidations", "pool_timeouts", "wait_count", "wait_total_ms")
+WORST = ("wait_p50_ms", "wait_p95_ms", "wait_max_ms", "hold_p50_ms", "hold_p95_ms", "hold_max_ms")
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class WorkerStatus:
+    host: str
+    pid: int
+    started_at: datetime
+    last_seen: datetime
+    stale: bool
+    serving_this_page: bool
+    pool: PoolSnapshot
+
+
+@dataclass(frozen=True)
+class PoolOverview:
+    """Live workers summed (percentiles: the worst worker's), and a row per worker."""
+
+    live_workers: int
+    stale_workers: int
+    capacity: int | None
+    totals: dict[str, float | int | None]
+    workers: list[WorkerStatus]
+    stale_after_seconds: float
+
+
+@dataclass(frozen=True)
+class HistoryPoint:
+    at: datetime
+    checked_out: int
+    wait_p95_ms: float
+    wait_max_ms: float
+
+
+@dataclass(frozen=True)
+class History:
+    hours: int
+    minutes_per_point: int
+    since: datetime
+    points: list[HistoryPoint]
+
+
+@dataclass(frozen=True)
+class SlowQueryRow:
+    fingerprint: str
+    query: str
+    calls: int
+    total_ms: float
+    mean_ms: float
+    max_ms: float
+    rows: int
+    first_seen: datetime
+    last_seen: datetime
+    request_path: str
+
+
+@dataclass(frozen=True)
+class SlowQueryReport:
+    threshold_ms: float
+    fingerprints: int
+    calls: int
+    total_ms: float
+    top: list[SlowQueryRow]
+
+
+@dataclass(frozen=True)
+class PanelError:
+    """A PostgreSQL panel the database refused to fill (missing privilege, old server…)."""
+
+    error: str
+
+
+@dataclass(frozen=True)
+class Finding:
+    """Something an operator should look at, in a sentence (``level``: a Bootstrap alert colour)."""
+
+    level: str
+    message: str
+
+
+@dataclass(frozen=True)
+class DashboardReport:
+    generated_at: datetime
+    database: str
+    refresh_seconds: int
+    findings: list[Finding]
+    pool: PoolOverview
+    history: History
+    slow_queries: SlowQueryReport
+    statements: StatementsReport | PanelError | None
+    activity: ActivityReport | PanelError | None
+    tables: TableReport | PanelError | None
+
+
+def _total(values: list[Any], combine: Callable[[list[Any]], Any]) -> Any:
+    present = [value for value in values if value is not None]
+    return combine(present) if present else None
+
+
+def pool_overview(monitoring: Monitoring, connection: Connection, now: datetime) -> PoolOverview:
+    publisher = monitoring.publisher
+    stored = store.load_workers(connection, seen_since=now - publisher.drop_after)
+    workers = [
+        WorkerStatus(worker.host, worker.pid, worker.started_at, worker.last_seen,
+                     stale=now - worker.last_seen > publisher.stale_after, serving_this_page=False,
+                     pool=worker.pool)
+        for worker in stored
+        if (worker.host, worker.pid) != (publisher.host, publisher.pid)
+    ]
+    workers.append(
+        WorkerStatus(publisher.host, publisher.pid, publisher.started_at, now, stale=False, serving_this_page=True,
+                     pool=monitoring.pool.snapshot(monitoring.engine))
+    )
+    workers.sort(key=lambda worker: (worker.stale, worker.host, worker.pid))
+    live = [worker.pool for worker in workers if not worker.stale]
+    totals = {name: _total([getattr(pool, name) for pool in live], sum) for name in SUMMED}
+    totals |= {name: _total([getattr(pool, name) for pool in live], max) for name in WORST}
+    size, overflow = totals["size"], totals["max_overflow"]
+    return PoolOverview(
+        live_workers=len(live),
+        stale_workers=len(workers) - len(live),
+        capacity=None if size is None else size + (overflow or 0),
+        totals=totals,
+        workers=workers,
+        stale_after_seconds=publisher.stale_after.total_seconds(),
+    )
+
+
+def history(connection: Connection, now: datetime, hours: int) -> History:
+    """Per-minute samples folded into chart points, keeping each point's worst minute."""
+    minutes_per_point = HISTORY_RANGES[hours]
+    since = now - timedelta(hours=hours)
+    buckets: dict[int, store.HistoryPoint] = {}
+    for sample in store.load_history(connection, since):
+        bucket = sample.minute - sample.minute % minutes_per_point
+        known = buckets.get(bucket)
+        buckets[bucket] = sample if known is None else store.HistoryPoint(
+            bucket, max(known.checked_out, sample.checked_out), max(known.wait_p95_ms, sample.wait_p95_ms),
+            max(known.wait_max_ms, sample.wait_max_ms),
+        )
+    points = [
+        HistoryPoint(datetime.fromtimestamp(bucket * 60, timezone.utc), point.checked_out, point.wait_p95_ms,
+                     point.wait_max_ms)
+        for bucket, point in sorted(buckets.items())
+    ]
+    return History(hours, minutes_per_point, since, points)
+
+
+def slow_query_report(
+    monitoring: Monitoring, connection: Connection, limit: int = SLOW_QUERIES_SHOWN
+) -> SlowQueryReport:
+    top, totals = store.load_slow_queries(connection, limit)
+    return SlowQueryReport(
+        threshold_ms=monitoring.slow_queries.threshold_ms,
+        fingerprints=totals.fingerprints,
+        calls=totals.calls,
+        total_ms=totals.total_ms,
+        top=[SlowQueryRow(mean_ms=query.mean_ms, **dataclasses.asdict(query)) for query in top],
+    )
+
+
+def _postgres_panel(connection: Connection, read: Callable[[Connection], T]) -> T | PanelError | None:
+    if connection.dialect.name != "postgresql":
+        return None
+    try:
+        with connection.begin_nested():
+            return read(connection)
+    except SQLAlchemyError as error:
+        logger.warning("a database health panel could not be read", exc_info=True)
+        cause = getattr(error, "orig", None) or error
+        return PanelError(str(cause).strip().splitlines()[0])
+
+
+def _pool_findings(pool: PoolOverview) -> Iterator[Finding]:
+    totals = pool.totals
+    if totals["pool_timeouts"]:
+        yield Finding("danger", f"{totals['pool_timeouts']:,} requests gave up waiting for a connection: "
+                                "raise DB_POOL_SIZE / DB_MAX_OVERFLOW or find what holds connections.")
+    if pool.capacity and (totals["checked_out"] or 0) >= BUSY_POOL_RATIO * pool.capacity:
+        yield Finding("warning", f"{totals['checked_out']} of {pool.capacity} pooled connections are in use.")
+    if (totals["wait_p95_ms"] or 0) >= SLOW_CHECKOUT_MS:
+        yield Finding("warning", f"Taking a connection from the pool takes {totals['wait_p95_ms']:.0f} ms (p95): "
+                                 "the pool is exhausted, or new connections are slow to open.")
+    if pool.stale_workers:
+        yield Finding("warning", f"{pool.stale_workers} worker(s) stopped reporting: crashed or hung?")
+
+
+def _server_findings(activity: Any, tables: Any) -> Iterator[Finding]:
+    if isinstance(activity, ActivityReport):
+        if activity.usage_ratio >= BUSY_POOL_RATIO:
+            yield Finding("warning", f"The server has {activity.connections} of {activity.max_connections} "
+                                     "connections in use.")
+        if activity.long_running:
+            yield Finding("warning", f"{len(activity.long_running)} statement(s) running longer than "
+                                     f"{activity.long_running_after_seconds:g} s.")
+    if isinstance(tables, TableReport):
+        for table in tables.tables:
+            if table.dead_rows >= BLOATED_DEAD_ROWS and (table.dead_ratio or 0) >= BLOATED_DEAD_RATIO:
+                yield Finding("warning", f"Table {table.name} is {table.dead_ratio:.0%} dead rows: is autovacuum "
+                                         "keeping up?")
+
+
+def build_report(monitoring: Monitoring, connection: Connection, refresh_seconds: int, hours: int) -> DashboardReport:
+    """Read on the request's own connection: the dashboard matters most when the pool is exhausted,
+    and should not need a second connection then."""
+    now = utcnow()
+    pool = pool_overview(monitoring, connection, now)
+    activity = _postgres_panel(connection, activity_report)
+    tables = _postgres_panel(connection, table_report)
+    return DashboardReport(
+        generated_at=now,
+        database=connection.dialect.name,
+        refresh_seconds=refresh_seconds,
+        findings=[*_pool_findings(pool), *_server_findings(activity, tables)],
+        pool=pool,
+        history=history(connection, now, hours),
+        slow_queries=slow_query_report(monitoring, connection),
+        statements=_postgres_panel(connection, statements_report),
+        activity=activity,
+        tables=tables,
+    )
+
+
+def reset_statistics(monitoring: Monitoring, connection: Connection) -> list[str]:
+    """Forget every worker's figures and captures (and the server's statement statistics).
+
+    The caller commits; the publisher's lock keeps this worker's own round from interleaving.
+    """
+    with monitoring.publisher.lock:
+        store.reset(connection)
+        monitoring.pool.reset()
+        monitoring.slow_queries.clear()
+        monitoring.publisher.forget_published_row()
+    outcome = ["Pool counters, history and slow queries of every worker were reset."]
+    if connection.dialect.name == "postgresql":
+        outcome.append(reset_statements(connection))
+    return outcome
+
+
+def as_data(value: Any) -> Any:
+    """The report as JSON-ready data: dataclasses become dicts, times ISO 8601 strings."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {field.name: as_data(getattr(value, field.name)) for field in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {key: as_data(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [as_data(item) for item in value]
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
