@@ -11,7 +11,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from flask_migrate import upgrade
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import make_url
 
 from tests import conftest
@@ -19,7 +19,7 @@ from tests.conftest import Auth
 from webapp import create_app
 from webapp.config import normalize_database_url
 from webapp.extensions import db
-from webapp.models import OperatorRole
+from webapp.models import AuditEntry, OperatorRole
 from webapp.monitoring.pg_activity import activity_report
 from webapp.monitoring.pg_statements import statements_report
 from webapp.monitoring.table_stats import table_report
@@ -42,17 +42,32 @@ def test_top_statements_come_from_pg_stat_statements(app: Flask, client: FlaskCl
     assert counted["hit_ratio"] is None or 0 <= counted["hit_ratio"] <= 1
 
 
-def test_admin_reset_also_resets_pg_stat_statements(app: Flask, client: FlaskClient, auth: Auth) -> None:
+def test_admin_reset_also_resets_pg_stat_statements_of_this_database_only(
+    app: Flask, client: FlaskClient, auth: Auth, database_url: str
+) -> None:
     with app.app_context():
         db.session.execute(text("SELECT 'before the reset', count(*) FROM tags"))
         db.session.commit()
+    server = create_engine(make_url(normalize_database_url(database_url)).set(database="postgres"))
+    neighbour = "SELECT 1 AS another_database_keeps_its_statistics"
+    with server.connect() as connection:
+        connection.execute(text(neighbour))
     auth.login(OperatorRole.ADMIN)
     token = auth.csrf_token("/admin/tag/new/")
     page = client.post("/admin/dashboard/reset", data={"csrf_token": token}, follow_redirects=True)
-    assert "pg_stat_statements was reset." in page.get_data(as_text=True)
+    assert "pg_stat_statements was reset for this database." in page.get_data(as_text=True)
     with app.app_context():
         report = statements_report(db.session.connection())
+        entry = db.session.scalar(select(AuditEntry).where(AuditEntry.model == "Statistics"))
     assert not [row for row in report.statements if "FROM tags" in row.query]
+    assert entry is not None and entry.summary.startswith("Reset the dashboard statistics")
+    server.dispose()
+    with app.app_context():
+        kept = db.session.scalar(text(
+            "SELECT count(*) FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid "
+            "WHERE d.datname = 'postgres' AND s.query LIKE '%another_database_keeps%'"
+        ))
+    assert kept >= 1
 
 
 @pytest.fixture

@@ -184,6 +184,21 @@ def test_a_password_reset_sets_a_new_password_and_is_audited_without_it(
         assert entry.changes == {}
 
 
+def test_a_password_reset_ends_the_sessions_opened_with_the_old_password(
+    client: FlaskClient, auth: Auth, app: Flask
+) -> None:
+    other_client = app.test_client()
+    victim = Auth(app, other_client).login(OperatorRole.EDITOR)
+    assert other_client.get("/admin/task/").status_code == 200
+    auth.login()
+    path = f"/admin/operator/password/?id={victim.id}"
+    assert post(client, auth, path, {"password": GOOD_PASSWORD, "password_confirm": GOOD_PASSWORD}).status_code == 302
+    response = other_client.get("/admin/task/")
+    assert response.status_code == 302 and response.headers["Location"].startswith("/login")
+    Auth(app, other_client).login_as(victim.email, GOOD_PASSWORD)
+    assert other_client.get("/admin/task/").status_code == 200
+
+
 def test_resetting_the_password_of_nobody_is_a_clear_message(client: FlaskClient, auth: Auth) -> None:
     auth.login()
     response = client.get("/admin/operator/password/?id=999", follow_redirects=True)

@@ -112,15 +112,28 @@ def _client_address() -> str | None:
 def record(
     action: AuditAction, obj: Any, summary: str | None = None, changes: dict[str, list[Any]] | None = None
 ) -> AuditEntry:
-    """Add one entry to the current session; it commits (or rolls back) with the change."""
+    """Add one entry for a row to the current session; it commits (or rolls back) with the change."""
+    return record_event(
+        action,
+        model_name(obj),
+        str(inspect(obj).identity[0] if inspect(obj).identity else obj.id),
+        summary or f"{action.label} {model_name(obj).lower()} “{obj}”",
+        changes,
+    )
+
+
+def record_event(
+    action: AuditAction, subject: str, object_id: str, summary: str, changes: dict[str, list[Any]] | None = None
+) -> AuditEntry:
+    """Add one entry about something that is not a row (e.g. the dashboard's statistics)."""
     operator_id, operator_email = _actor()
     entry = AuditEntry(
         operator_id=operator_id,
         operator_email=operator_email,
         action=action,
-        model=model_name(obj),
-        object_id=str(inspect(obj).identity[0] if inspect(obj).identity else obj.id),
-        summary=(summary or f"{action.label} {model_name(obj).lower()} “{obj}”")[:500],
+        model=subject,
+        object_id=object_id,
+        summary=summary[:500],
         changes=changes or {},
         remote_addr=_client_address(),
     )

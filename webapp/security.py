@@ -1,9 +1,14 @@
-"""Security headers on every response, pages and static files alike."""
+"""Security headers on every response, and a first check of what every request sends."""
 
 from __future__ import annotations
 
-from flask import Flask
+from flask import Flask, abort, request
 from werkzeug.wrappers import Response
+
+# Page numbers and picker offsets beyond this are no page an operator reads, only a costly OFFSET
+# (and past 2**63 a database error).
+MAX_PAGE = 100_000
+PAGING_ARGUMENTS = ("page", "offset")
 
 # Flask-Admin's templates use inline event handlers (onclick="return modelActions.execute(...)")
 # and javascript: links, which a nonce cannot cover (a nonce makes browsers ignore
@@ -36,5 +41,21 @@ def add_security_headers(response: Response) -> Response:
     return response
 
 
+def refuse_malformed_input() -> None:
+    """Answer 400 before any view runs for input no field can hold.
+
+    PostgreSQL cannot store or compare a string with a NUL character and fails the statement;
+    negative or absurd page numbers would reach OFFSET.
+    """
+    values = [*request.args.items(multi=True), *request.form.items(multi=True)]
+    if any("\x00" in key or "\x00" in value for key, value in values):
+        abort(400, "The request contains a NUL character, which no field accepts. Nothing was changed.")
+    for name in PAGING_ARGUMENTS:
+        raw = request.args.get(name)
+        if raw is not None and not (raw.isascii() and raw.isdigit() and int(raw) <= MAX_PAGE):
+            abort(400, f"{name} must be a whole number from 0 to {MAX_PAGE:,}.")
+
+
 def init_security(app: Flask) -> None:
+    app.before_request(refuse_malformed_input)
     app.after_request(add_security_headers)

@@ -156,7 +156,7 @@ class AuditLogView(ReadOnlyViewMixin, AdminModelView):
             .order_by(AuditEntry.created_at.desc(), AuditEntry.id.desc())
             .limit(HISTORY_LIMIT)
         ).all()
-        record = record_view.get_one(object_id) if object_id.isdigit() else None
+        record = record_view.get_one(object_id)
         return self.render(
             "admin/audit/history.html",
             entries=entries,

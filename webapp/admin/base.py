@@ -23,6 +23,7 @@ from webapp.admin.auditing import AuditedViewMixin
 from webapp.admin.display import DETAIL_FORMATTERS, LIST_FORMATTERS
 from webapp.admin.export import StreamingExportMixin
 from webapp.admin.filters import FilterConverter
+from webapp.admin.selection import parse_id
 from webapp.admin.forms import ModelConverter
 from webapp.auth.permissions import current_operator_has, login_redirect
 from webapp.formatting import format_number
@@ -169,9 +170,8 @@ class AdminModelView(ProtectedViewMixin, StreamingExportMixin, AuditedViewMixin,
     def get_one(self, id: Any) -> Any:
         # Flask-Admin's own get_one is ``session.get``, which ignores ``get_query``: every scope a
         # view puts on its list (soft delete) must also hold for the edit and details URLs.
-        try:
-            pk = int(id)
-        except (TypeError, ValueError):
+        pk = parse_id(id)
+        if pk is None:
             return None
         return self.get_query().filter(self.model.id == pk).one_or_none()
 

@@ -23,8 +23,14 @@ def display_zone() -> zoneinfo.ZoneInfo:
     return zoneinfo.ZoneInfo(current_app.config["DISPLAY_TIMEZONE"])
 
 
+# Converting to UTC near year 1 or 9999 overflows; no record of ours lives outside these years.
+EARLIEST_YEAR, LATEST_YEAR = 1900, 2200
+
+
 def localize(value: datetime) -> datetime:
     """Read a naive value typed by an operator as a time in the display time zone."""
+    if not EARLIEST_YEAR <= value.year <= LATEST_YEAR:
+        raise ValueError(f"Enter a date between the years {EARLIEST_YEAR} and {LATEST_YEAR}.")
     return value if value.tzinfo else value.replace(tzinfo=display_zone())
 
 
@@ -39,10 +45,25 @@ class LocalDateTimeField(DateTimeField):
     def process_formdata(self, valuelist: list[Any]) -> None:
         super().process_formdata(valuelist)
         if self.data is not None:
-            self.data = localize(self.data)
+            try:
+                self.data = localize(self.data)
+            except ValueError as error:
+                self.data = None
+                raise ValueError(str(error)) from None
 
 
 class LocalizedFilterMixin:
+    def validate(self, value: str) -> bool:
+        # Flask-Admin's range filter validates without cleaning; an out-of-range year must make
+        # the filter invalid (ignored, as any malformed filter) rather than fail in ``apply``.
+        if not super().validate(value):  # type: ignore[misc]
+            return False
+        try:
+            self.clean(value)
+        except ValueError:
+            return False
+        return True
+
     def clean(self, value: str) -> Any:
         cleaned = super().clean(value)  # type: ignore[misc]
         if isinstance(cleaned, list):

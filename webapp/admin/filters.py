@@ -14,6 +14,7 @@ from flask_admin.model.filters import convert
 from sqlalchemy import exists, func, or_, select
 
 from webapp.admin.datetimes import LOCAL_DATETIME_FILTERS
+from webapp.admin.selection import parse_id
 from webapp.extensions import db
 from webapp.models import Tag, User
 
@@ -64,10 +65,10 @@ class TagFilter(sqla_filters.BaseSQLAFilter):
         return TagChoices()
 
     def validate(self, value: str) -> bool:
-        return value.isdigit()
+        return parse_id(value) is not None
 
     def clean(self, value: str) -> int:
-        return int(value)
+        return parse_id(value)  # type: ignore[return-value]  # validated above
 
     def apply(self, query: Any, value: int, alias: Any = None) -> Any:
         link = self.model.tag_link_table()

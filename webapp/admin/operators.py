@@ -139,7 +139,7 @@ class OperatorView(AdminModelView):
 
     @expose("/password/", methods=("GET", "POST"))
     def reset_password(self) -> str | Response:
-        operator = self.get_one(request.args.get("id", "")) if request.args.get("id", "").isdigit() else None
+        operator = self.get_one(request.args.get("id", ""))
         if operator is None:
             flash("That operator does not exist.", "error")
             return redirect(self.get_url(".index_view"))

@@ -11,6 +11,7 @@ from typing import Any
 from flask_admin.contrib.sqla.ajax import QueryAjaxModelLoader
 from sqlalchemy import func, or_, select
 
+from webapp.admin.selection import parse_id
 from webapp.extensions import db
 from webapp.models import Tag, User
 from webapp.models.mixins import SoftDeleteMixin
@@ -31,7 +32,10 @@ class LivePicker(QueryAjaxModelLoader):
         return self.model.live() if issubclass(self.model, SoftDeleteMixin) else None
 
     def get_one(self, pk: Any) -> Any:
-        query = select(self.model).where(self.model.id == pk)
+        row_id = parse_id(pk)
+        if row_id is None:
+            return None  # the form then says "Not a valid choice"
+        query = select(self.model).where(self.model.id == row_id)
         if self._live() is not None:
             query = query.where(self._live())
         with db.session.no_autoflush:

@@ -10,11 +10,23 @@ from sqlalchemy import select
 from webapp.extensions import db
 
 SAMPLE_SIZE = 10
+# Primary keys are 32-bit integers: a larger number can name no row, and PostgreSQL would refuse
+# to compare it (SQLite would overflow), so it is no id at all.
+MAX_ID = 2**31 - 1
+
+
+def parse_id(value: Any) -> int | None:
+    """A row id from a URL or a form, or None. ``str.isdigit`` alone accepts "²" and "٣"."""
+    text = str(value).strip()
+    if not (text.isascii() and text.isdigit()) or len(text) > 10:
+        return None
+    number = int(text)
+    return number if 1 <= number <= MAX_ID else None
 
 
 def as_ids(values: list[Any]) -> list[int]:
     """Row ids from a form; anything that is not one is dropped rather than sent to the database."""
-    return [int(value) for value in values if str(value).isdigit()]
+    return [number for number in map(parse_id, values) if number is not None]
 
 
 def posted_ids() -> list[int]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import math
 from datetime import datetime
 from functools import cache
@@ -25,13 +26,16 @@ INVALID_CREDENTIALS = "Invalid email or password."
 LOCKED_OUT = "Too many failed sign-in attempts. Try again in {minutes} minute{s}."
 
 
-def load_operator(operator_id: str) -> Operator | None:
-    """Reload the operator on every request, so deactivation takes effect immediately."""
-    try:
-        operator = db.session.get(Operator, int(operator_id))
-    except ValueError:
+def load_operator(session_id: str) -> Operator | None:
+    """Reload the operator on every request, so deactivation and password changes take effect
+    immediately (see ``Operator.get_id``)."""
+    operator_id, _, fingerprint = session_id.partition(":")
+    if not (operator_id.isascii() and operator_id.isdigit()) or len(operator_id) > 9:
         return None
-    return operator if operator is not None and operator.is_active else None
+    operator = db.session.get(Operator, int(operator_id))
+    if operator is None or not operator.is_active:
+        return None
+    return operator if hmac.compare_digest(fingerprint, operator.session_fingerprint()) else None
 
 
 def safe_next_url(target: str | None) -> str:

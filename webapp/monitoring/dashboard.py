@@ -14,10 +14,11 @@ from flask import abort, flash, jsonify, redirect, request, url_for
 from flask_admin import expose
 from werkzeug.wrappers import Response
 
+from webapp import audit
 from webapp.admin.base import ProtectedView
 from webapp.auth.permissions import current_operator_has
 from webapp.extensions import db
-from webapp.models.enums import OperatorRole
+from webapp.models.enums import AuditAction, OperatorRole
 from webapp.monitoring import current_monitoring
 from webapp.monitoring.report import HISTORY_RANGES, as_data, build_report, reset_statistics
 
@@ -130,6 +131,7 @@ class DashboardView(ProtectedView):
     @expose("/reset", methods=("POST",))
     def reset(self) -> Response:
         outcome = reset_statistics(current_monitoring(), db.session.connection())
+        audit.record_event(AuditAction.DELETE, "Statistics", "dashboard", "Reset the dashboard statistics: " + " ".join(outcome))
         db.session.commit()
         for message in outcome:
             flash(message, "success")

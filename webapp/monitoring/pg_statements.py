@@ -99,12 +99,16 @@ def statements_report(connection: Connection, limit: int = 15) -> StatementsRepo
 
 
 def reset_statements(connection: Connection) -> str:
-    """Reset the server's statement statistics where this database role may; say what happened."""
+    """Reset this database's statement statistics where this database role may; say what happened."""
     if not _installed(connection):
         return "pg_stat_statements is not installed here, so there was nothing to reset on the server."
     try:
         with connection.begin_nested():
-            connection.execute(text("SELECT pg_stat_statements_reset()"))
+            # Zeros mean "every": only the database argument is given, so other databases on
+            # the same server keep their statistics.
+            connection.execute(text(
+                "SELECT pg_stat_statements_reset(0, (SELECT oid FROM pg_database WHERE datname = current_database()), 0)"
+            ))
     except DBAPIError as error:
         return f"pg_stat_statements was not reset: {str(error.orig).strip().splitlines()[0]}"
-    return "pg_stat_statements was reset."
+    return "pg_stat_statements was reset for this database."
