@@ -13,8 +13,16 @@ from playwright.sync_api import Dialog, Locator, Page, expect
 LIST_TAB = re.compile(r"List \(([\d,]+)\)")
 
 
+def scripts_ready(page: Page) -> None:
+    """Wait for the page's load event. Flask-Admin's scripts come last in the page and its inline
+    handlers call them: a click that lands after a redirect but before they ran throws
+    ("faHelpers is not defined") and skips the confirmation."""
+    page.wait_for_load_state("load")
+
+
 def pick(page: Page, field: str, typed: str, choice: str) -> None:
     """Type into a select2 search-as-you-type picker and click the offered ``choice``."""
+    scripts_ready(page)
     container = page.locator(f"#s2id_{field}")
     if "select2-container-multi" in (container.get_attribute("class") or ""):
         container.locator("input.select2-input").click()
@@ -62,12 +70,14 @@ def listed_count(page: Page) -> int:
 
 
 def select_rows(page: Page, *titles_to_select: str) -> None:
+    scripts_ready(page)
     for title in titles_to_select:
         row(page, title).locator("input.action-checkbox").check()
 
 
 def run_action(page: Page, label: str) -> None:
     """Choose a bulk action from the "With selected" menu."""
+    scripts_ready(page)
     page.get_by_role("button", name="With selected").click()
     page.locator(".dropdown-menu.show").get_by_text(label, exact=True).click()
 
@@ -86,6 +96,7 @@ def accept_next_dialog(page: Page) -> list[str]:
 
 def delete_row(page: Page, row_locator: Locator) -> list[str]:
     """The row's own delete button, confirmed."""
+    scripts_ready(page)
     confirmation = accept_next_dialog(page)
     row_locator.get_by_title("Delete Record").click()
     return confirmation
@@ -97,6 +108,7 @@ def trash_row(page: Page, text: str) -> Locator:
 
 def add_filter(page: Page, column: str, value: str) -> None:
     """Add a filter from the "Add Filter" menu, choose its value in the select2 of options, apply."""
+    scripts_ready(page)
     page.get_by_role("link", name="Add Filter").click()
     page.locator(".field-filters").get_by_text(column, exact=True).click()
     added = page.locator("table.filters tr").last

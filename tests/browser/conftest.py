@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 import pytest
 from flask import Flask
 from playwright.sync_api import BrowserContext, ConsoleMessage, Page, Request, expect
-from werkzeug.serving import make_server
+from werkzeug.serving import WSGIRequestHandler, make_server
 
 from tests.browser.scenario import Scenario, seed_operations_team
 from tests.conftest import TEST_PASSWORD, Auth
@@ -54,9 +54,55 @@ def _require_chromium() -> None:
     pytest.skip("Chromium is not installed")
 
 
+RESPONSE_KEY = "tests.browser.response"
+
+
+class CloseOnce:
+    """The response body a WSGI server must close; closing it twice does the work once."""
+
+    def __init__(self, body: Iterable[bytes]) -> None:
+        self.body = body
+        self.closed = False
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self.body)
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            getattr(self.body, "close", lambda: None)()
+
+
+WsgiApp = Callable[[dict[str, Any], Any], Iterable[bytes]]
+
+
+def remember_response(app: WsgiApp) -> WsgiApp:
+    """Keep the response in the environ, where ``ClosingRequestHandler`` finds it."""
+
+    def wsgi(environ: dict[str, Any], start_response: Any) -> CloseOnce:
+        body = environ[RESPONSE_KEY] = CloseOnce(app(environ, start_response))
+        return body
+
+    return wsgi
+
+
+class ClosingRequestHandler(WSGIRequestHandler):
+    """Werkzeug's development server reads what is left on the socket before it closes the
+    response; when the browser has reset the connection (a font download cancelled by a
+    navigation), that read fails and the response is never closed. A static file then stays
+    open until garbage collection, whose ResourceWarning fails whichever test runs at the time."""
+
+    def connection_dropped(self, error: BaseException, environ: Any = None) -> None:
+        body = (environ or {}).get(RESPONSE_KEY)
+        if body is not None:
+            body.close()
+
+
 @pytest.fixture(scope="session")
 def live_server(app: Flask) -> Iterator[str]:
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+    server = make_server(
+        "127.0.0.1", 0, remember_response(app), threaded=True, request_handler=ClosingRequestHandler
+    )
     thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_port}"
