@@ -45,15 +45,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.browser)
 
 
-@pytest.fixture(autouse=True)
-def _require_chromium() -> None:
-    if os.path.exists(CHROMIUM):
-        return
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"Chromium is not installed at {CHROMIUM} (.ci/run installs the chromium package)")
-    pytest.skip("Chromium is not installed")
-
-
 RESPONSE_KEY = "tests.browser.response"
 
 
@@ -115,8 +106,18 @@ def base_url(live_server: str) -> str:
     return live_server
 
 
+def require_chromium() -> None:
+    if os.path.exists(CHROMIUM):
+        return
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"Chromium is not installed at {CHROMIUM} (.ci/run installs the chromium package)")
+    pytest.skip("Chromium is not installed")
+
+
 @pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
+    """Asked for before the browser is launched: the place to skip every test that needs one."""
+    require_chromium()
     return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": CHROMIUM_ARGS, "headless": True}
 
 
