@@ -160,6 +160,9 @@ def test_merging_tags_repoints_records_and_deletes_the_source(client: FlaskClien
     assert merge.summary == "Merged tag “bug” into “defect”"
     tagged = db.session.scalars(select(AuditEntry.object_id).where(AuditEntry.action == AuditAction.TAG)).all()
     assert sorted(tagged) == sorted([str(only_source.id), str(post.id)])
+    untagged = db.session.scalars(select(AuditEntry).where(AuditEntry.action == AuditAction.UNTAG)).all()
+    assert [(entry.model, entry.object_id) for entry in untagged] == [("Task", str(both.id))]
+    assert untagged[0].changes == {"tags": ["bug", None]}
 
 
 def test_merging_a_tag_into_itself_is_refused(client: FlaskClient, auth: Auth) -> None:

@@ -253,3 +253,20 @@ def test_the_home_page_lists_the_operators_own_recent_actions(client: FlaskClien
 def test_a_new_operator_home_page_says_there_is_nothing_yet(client: FlaskClient, auth: Auth) -> None:
     auth.login(OperatorRole.VIEWER)
     assert "You have not changed anything yet." in html_of(client.get("/admin/"))
+
+
+def test_the_operator_filter_shows_viewers_only_operators_the_log_names(
+    client: FlaskClient, auth: Auth, app: Flask
+) -> None:
+    with app.app_context():
+        idle = factories.make_operator(role=OperatorRole.EDITOR, email="idle.editor@example.org")
+        busy = factories.make_operator(role=OperatorRole.EDITOR, email="busy.editor@example.org")
+        db.session.add(AuditEntry(operator_id=busy.id, operator_email=busy.email, action=AuditAction.UPDATE,
+                                  model="Task", object_id="1", summary="Changed title", changes={}))
+        db.session.commit()
+    viewer_client = app.test_client()
+    Auth(app, viewer_client).login(OperatorRole.VIEWER)
+    seen_by_viewer = viewer_client.get("/admin/audit/").get_data(as_text=True)
+    assert "busy.editor@example.org" in seen_by_viewer and "idle.editor@example.org" not in seen_by_viewer
+    auth.login(OperatorRole.ADMIN)
+    assert "idle.editor@example.org" in client.get("/admin/audit/").get_data(as_text=True)

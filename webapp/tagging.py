@@ -1,9 +1,10 @@
 """Tagging many records at once as set-based SQL: one statement per step, whatever the selection.
 
-Adding a tag is one ``INSERT … SELECT`` that skips rows already carrying it (``NOT EXISTS``, which
-PostgreSQL and SQLite both understand), removing one is one ``DELETE``. Each also bumps ``version``
-on the rows it changes, so an edit form opened before the bulk action reports a conflict instead
-of writing the old tag list back, and writes one audit entry per changed row. The caller commits.
+Adding a tag is one ``INSERT … SELECT … ON CONFLICT DO NOTHING RETURNING`` that skips rows already
+carrying it, removing one is one ``DELETE … RETURNING`` (PostgreSQL and SQLite both understand
+them). The rows those statements return, and only those, then get their ``version`` bumped, so an
+edit form opened before the bulk action reports a conflict instead of writing the old tag list
+back, and one audit entry each. The caller commits.
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import delete, exists, func, insert, literal, select, update
+from sqlalchemy import delete, exists, func, literal, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.sql import ColumnElement
 
 from webapp import audit
@@ -38,51 +41,78 @@ def _carries(model: type[Any], tag_id: int) -> ColumnElement[bool]:
     return exists().where(model.tag_link_column() == model.id, link.c.tag_id == tag_id)
 
 
-def _touch(model: type[Any], criterion: ColumnElement[bool]) -> int:
-    statement = update(model).where(criterion).values(version=model.version + 1)
-    result = db.session.execute(statement, execution_options={"synchronize_session": False})
-    return result.rowcount or 0  # type: ignore[attr-defined]
+def _touch(model: type[Any], ids: list[int]) -> None:
+    """Set-based changes bypass the ORM's version counter; bump it so open forms see the change."""
+    if ids:
+        statement = update(model).where(model.id.in_(ids)).values(version=model.version + 1)
+        db.session.execute(statement, execution_options={"synchronize_session": False})
 
 
-def _link(model: type[Any], criterion: ColumnElement[bool], tag_id: int) -> None:
-    rows = select(model.id, literal(tag_id)).where(criterion)
-    columns = [model.tag_link_column().name, "tag_id"]
-    db.session.execute(insert(model.tag_link_table()).from_select(columns, rows))
+def _link(model: type[Any], criterion: ColumnElement[bool], tag_id: int) -> list[int]:
+    """Link the matching rows to the tag; returns the rows that gained it.
+
+    ``ON CONFLICT DO NOTHING`` makes a concurrent add of the same tag wait for the other one and
+    then skip its rows, instead of failing on the primary key or claiming the rows too.
+    """
+    link = model.tag_link_table()
+    rows = select(model.id, literal(tag_id)).where(criterion & ~_carries(model, tag_id))
+    insert_for = postgresql_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    statement = (
+        insert_for(link)
+        .from_select([model.tag_link_column().name, "tag_id"], rows)
+        .on_conflict_do_nothing()
+        .returning(model.tag_link_column())
+    )
+    return list(db.session.scalars(statement))
+
+
+def _unlink(model: type[Any], criterion: ColumnElement[bool], tag_id: int) -> list[int]:
+    """Unlink the tag from the rows matching ``criterion``; returns the rows that lost it."""
+    link = model.tag_link_table()
+    owners = select(model.id).where(criterion)
+    statement = (
+        delete(link)
+        .where(link.c.tag_id == tag_id, model.tag_link_column().in_(owners))
+        .returning(model.tag_link_column())
+    )
+    return list(db.session.scalars(statement))
+
+
+def _audit(action: AuditAction, model: type[Any], ids: list[int], summary: str, change: list[Any]) -> int:
+    """One entry per row the link statement actually changed (not per row it was asked about)."""
+    _touch(model, ids)
+    if ids:
+        audit.record_bulk(action, model, model.id.in_(ids), summary, {"tags": change})
+    return len(ids)
 
 
 def add_tag(model: type[Any], ids: Sequence[Any], tag: Tag) -> int:
     """Tag the live rows among ``ids``; rows that already carry the tag are left alone."""
-    gaining = model.id.in_(ids) & _live(model) & ~_carries(model, tag.id)
-    audit.record_bulk(AuditAction.TAG, model, gaining, f"Tagged “{tag.name}”", {"tags": [None, tag.name]})
-    changed = _touch(model, gaining)
-    _link(model, gaining, tag.id)
-    return changed
+    gaining = _link(model, model.id.in_(ids) & _live(model), tag.id)
+    return _audit(AuditAction.TAG, model, gaining, f"Tagged “{tag.name}”", [None, tag.name])
 
 
 def remove_tag(model: type[Any], ids: Sequence[Any], tag: Tag) -> int:
     """Untag the live rows among ``ids`` that carry the tag."""
-    losing = model.id.in_(ids) & _live(model) & _carries(model, tag.id)
-    audit.record_bulk(AuditAction.UNTAG, model, losing, f"Untagged “{tag.name}”", {"tags": [tag.name, None]})
-    changed = _touch(model, losing)
-    link = model.tag_link_table()
-    live_ids = select(model.id).where(model.id.in_(ids) & _live(model))
-    db.session.execute(delete(link).where(link.c.tag_id == tag.id, model.tag_link_column().in_(live_ids)))
-    return changed
+    losing = _unlink(model, model.id.in_(ids) & _live(model), tag.id)
+    return _audit(AuditAction.UNTAG, model, losing, f"Untagged “{tag.name}”", [tag.name, None])
 
 
 def merge_tags(source: Tag, target: Tag) -> dict[type[Any], int]:
     """Re-point every record (live or trashed) from ``source`` to ``target``, then delete ``source``.
 
-    Returns, per taggable model, how many records gained ``target``.
+    Records that carried both only lose ``source``; both kinds are audited. Returns, per taggable
+    model, how many records gained ``target``.
     """
-    summary = f"Tagged “{target.name}” (merged from “{source.name}”)"
     gained: dict[type[Any], int] = {}
     for model in taggable_models():
-        gaining = _carries(model, source.id) & ~_carries(model, target.id)
-        gained[model] = audit.record_bulk(AuditAction.TAG, model, gaining, summary, {"tags": [source.name, target.name]})
-        _touch(model, _carries(model, source.id))
-        _link(model, gaining, target.id)
-        _drop_links(model, source.id)
+        carrying = _unlink(model, model.id.is_not(None), source.id)
+        gaining = _link(model, model.id.in_(carrying), target.id)
+        already = sorted(set(carrying) - set(gaining))
+        merged = f"Tagged “{target.name}” (merged from “{source.name}”)"
+        gained[model] = _audit(AuditAction.TAG, model, gaining, merged, [source.name, target.name])
+        untagged = f"Untagged “{source.name}” (merged into “{target.name}”, already tagged)"
+        _audit(AuditAction.UNTAG, model, already, untagged, [source.name, None])
     audit.record(AuditAction.MERGE, source, summary=f"Merged tag “{source.name}” into “{target.name}”")
     db.session.execute(delete(Tag).where(Tag.id == source.id), execution_options={"synchronize_session": False})
     return gained
@@ -92,16 +122,8 @@ def detach_everywhere(tag: Tag) -> None:
     """Untag every record before a tag is deleted: explicit, because SQLite does not enforce the
     link table's ``ON DELETE CASCADE`` without a per-connection pragma, and audited."""
     for model in taggable_models():
-        carrying = _carries(model, tag.id)
-        summary = f"Untagged “{tag.name}” (tag deleted)"
-        audit.record_bulk(AuditAction.UNTAG, model, carrying, summary, {"tags": [tag.name, None]})
-        _touch(model, carrying)
-        _drop_links(model, tag.id)
-
-
-def _drop_links(model: type[Any], tag_id: int) -> None:
-    link = model.tag_link_table()
-    db.session.execute(delete(link).where(link.c.tag_id == tag_id))
+        carrying = _unlink(model, model.id.is_not(None), tag.id)
+        _audit(AuditAction.UNTAG, model, carrying, f"Untagged “{tag.name}” (tag deleted)", [tag.name, None])
 
 
 def usage_counts(tag_ids: Sequence[int]) -> dict[int, dict[type[Any], int]]:

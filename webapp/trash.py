@@ -87,10 +87,24 @@ def _bump(model: type[Any]) -> dict[str, Any]:
     return {"version": model.version + 1} if hasattr(model, "version") else {}
 
 
-def _update(model: type[Any], criterion: ColumnElement[bool], **values: Any) -> int:
-    statement = update(model).where(criterion).values(**values, **_bump(model))
-    result = db.session.execute(statement, execution_options={"synchronize_session": False})
-    return result.rowcount or 0  # type: ignore[attr-defined]
+def _change(
+    model: type[Any],
+    criterion: ColumnElement[bool],
+    audited: tuple[AuditAction, str, dict[str, list[Any]]],
+    **values: Any,
+) -> int:
+    """Update the matching rows and audit exactly the rows the update changed.
+
+    The entries are written from the ids the ``UPDATE`` returns, not from the criterion: a
+    concurrent transaction that changed the same rows first makes ours match fewer rows once it
+    commits, and those rows must not get an entry for a change that did not happen.
+    """
+    statement = update(model).where(criterion).values(**values, **_bump(model)).returning(model.id)
+    changed = list(db.session.scalars(statement, execution_options={"synchronize_session": False}))
+    if changed:
+        action, summary, changes = audited
+        audit.record_bulk(action, model, model.id.in_(changed), summary, changes)
+    return len(changed)
 
 
 def soft_delete(model: type[Any], ids: Sequence[Any], operator_id: int | None) -> Outcome:
@@ -99,15 +113,13 @@ def soft_delete(model: type[Any], ids: Sequence[Any], operator_id: int | None) -
     marks = {"deleted_at": now, "deletion_batch": batch, "deleted_by_id": operator_id}
     changes = {"deleted_at": [None, now.isoformat()]}
     chosen = model.id.in_(ids) & model.live()
-    audit.record_bulk(AuditAction.DELETE, model, chosen, "Moved to the trash", changes)
-    outcome = Outcome(affected=_update(model, chosen, **marks))
+    outcome = Outcome(affected=_change(model, chosen, (AuditAction.DELETE, "Moved to the trash", changes), **marks))
     parents_in_batch = _ids_where(model, model.deletion_batch == batch)
     for cascade in cascades(model):
         child = cascade.child
         following = cascade.foreign_key.in_(parents_in_batch) & child.live()
         summary = f"Moved to the trash with its {cascade.relationship}"
-        audit.record_bulk(AuditAction.DELETE, child, following, summary, changes)
-        outcome.cascaded[child] = _update(child, following, **marks)
+        outcome.cascaded[child] = _change(child, following, (AuditAction.DELETE, summary, changes), **marks)
     return outcome
 
 
@@ -137,10 +149,8 @@ def restore(model: type[Any], ids: Sequence[Any]) -> Outcome:
             & cascade.foreign_key.in_(_ids_where(model, chosen))
         )
         summary = f"Restored with its {cascade.relationship}"
-        audit.record_bulk(AuditAction.RESTORE, child, returning, summary, changes)
-        outcome.cascaded[child] = _update(child, returning, **clear)
-    audit.record_bulk(AuditAction.RESTORE, model, chosen, "Restored from the trash", changes)
-    outcome.affected = _update(model, chosen, **clear)
+        outcome.cascaded[child] = _change(child, returning, (AuditAction.RESTORE, summary, changes), **clear)
+    outcome.affected = _change(model, chosen, (AuditAction.RESTORE, "Restored from the trash", changes), **clear)
     outcome.skipped = requested - outcome.affected
     return outcome
 

@@ -14,12 +14,13 @@ from flask_admin import Admin, expose
 from flask_admin.contrib.sqla.filters import FilterEqual, IntEqualFilter
 from flask_login import current_user
 from markupsafe import Markup
-from sqlalchemy import select
+from sqlalchemy import exists, select
 
 from webapp.admin.base import AdminModelView
+from webapp.auth.permissions import current_operator_has
 from webapp.extensions import db
 from webapp.formatting import format_datetime
-from webapp.models import AuditAction, AuditEntry, Operator
+from webapp.models import AuditAction, AuditEntry, Operator, OperatorRole
 
 # Flask-Admin's endpoints that would write; a read-only view answers them with 403.
 WRITE_ENDPOINTS = frozenset({"create_view", "edit_view", "delete_view", "action_view", "ajax_update"})
@@ -72,8 +73,12 @@ class LazyOptions:
 
 
 def _operator_options() -> list[tuple[Any, str]]:
-    rows = db.session.execute(select(Operator.id, Operator.email).order_by(Operator.email))
-    return [(operator_id, email) for operator_id, email in rows]
+    """Admins may filter by any operator; others only by operators the log already names, so the
+    filter does not list accounts (idle or deactivated ones) that only admins may see."""
+    query = select(Operator.id, Operator.email).order_by(Operator.email)
+    if not current_operator_has(OperatorRole.ADMIN):
+        query = query.where(exists().where(AuditEntry.operator_id == Operator.id))
+    return [(operator_id, email) for operator_id, email in db.session.execute(query)]
 
 
 class AuditLogView(ReadOnlyViewMixin, AdminModelView):
