@@ -6,7 +6,7 @@ APP_ENV ?= development
 PORT ?= 5000
 export APP_ENV
 
-.PHONY: run test install install-dev migrate seed bench clean
+.PHONY: run test screenshots install install-dev migrate seed bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,12 @@ run: seed
 ## Run the whole suite (on PostgreSQL when TEST_DATABASE_URL is set).
 test: install-dev
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## Regenerate docs/screenshots/ from the browser journeys (Chromium; the dashboard's needs
+## PostgreSQL, so set TEST_DATABASE_URL as for `make test`).
+screenshots: install-dev
+	rm -f docs/screenshots/*.png
+	SCREENSHOT_DIR=docs/screenshots $(BIN)/python -m pytest -m browser $(PYTEST_ARGS)
 
 ## Benchmark the admin on a large PostgreSQL database (see docs/performance.md):
 ##   BENCH_DATABASE_URL=postgresql://… make bench

@@ -165,3 +165,15 @@ def test_database_error_after_validation_is_rolled_back_and_shown_on_the_form(
     assert 'value="newcomer"' in html  # the operator's input is still there
     assert count_rows(User) == 1
     assert count_rows(AuditEntry) == 0
+
+
+def test_a_refused_field_is_not_marked_invalid_on_the_next_operators_form(client: FlaskClient, auth: Auth) -> None:
+    # Flask-Admin's field macro adds "is-invalid" to the widget arguments it is given; given the
+    # view's own form_widget_args, one refused save would mark the field red on every later form.
+    owner = factories.make_user()
+    auth.login()
+    refused = post_form(client, auth, "/admin/task/new/", task_form(owner.id, metadata_="{oops"))
+    assert 'class="form-control text-monospace is-invalid" id="metadata_"' in text_of(refused)
+    fresh = text_of(client.get("/admin/task/new/"))
+    assert 'class="form-control text-monospace" id="metadata_"' in fresh
+    assert "is-invalid" not in fresh

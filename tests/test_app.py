@@ -68,3 +68,23 @@ def test_post_without_csrf_token_is_refused_and_changes_nothing(client: FlaskCli
     assert response.status_code == 400
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(Tag)) == 0
+
+
+def test_favicon_is_served_publicly_and_linked_from_every_kind_of_page(client: FlaskClient, auth: Auth) -> None:
+    with client.get("/favicon.ico") as icon:  # a file response: closed, or its file stays open
+        assert icon.status_code == 200
+        assert icon.mimetype == "image/svg+xml"
+        assert icon.get_data(as_text=True).lstrip().startswith("<svg")
+    assert 'rel="icon" href="/static/favicon.svg"' in client.get("/login").get_data(as_text=True)
+    auth.login()
+    assert 'rel="icon" href="/static/favicon.svg"' in client.get("/admin/task/").get_data(as_text=True)
+
+
+def test_admin_pages_offer_sign_out_which_ends_the_session(client: FlaskClient, auth: Auth) -> None:
+    operator = auth.login()
+    page = client.get("/admin/").get_data(as_text=True)
+    assert 'action="/logout"' in page and "Sign out" in page and operator.email in page
+    token = auth.csrf_token("/admin/")
+    signed_out = client.post("/logout", data={"csrf_token": token})
+    assert signed_out.status_code == 302 and signed_out.headers["Location"] == "/login"
+    assert client.get("/admin/").status_code == 302

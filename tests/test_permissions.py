@@ -20,10 +20,11 @@ from tests.conftest import Auth
 from webapp.extensions import db
 from webapp.models import AuditEntry, Operator, OperatorRole, Tag, Task
 
-# The only routes a signed-out visitor may use: sign-in, static files and the health probes.
+# The only routes a signed-out visitor may use: sign-in, static files (the favicon is one, served
+# at the address browsers ask for) and the health probes.
 # /metrics needs no sign-in either: it is off (404) unless METRICS_TOKEN is set, and then wants
 # that token (tested in test_monitoring_dashboard.py).
-PUBLIC_ENDPOINTS = frozenset({"auth.login", "static"})
+PUBLIC_ENDPOINTS = frozenset({"auth.login", "static", "favicon.favicon"})
 PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 ARGUMENT_SAMPLES = {"export_type": "csv", "filename": "css/admin.css"}
 

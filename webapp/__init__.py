@@ -32,6 +32,7 @@ def create_app(config: Mapping[str, Any] | None = None, env: Mapping[str, str] |
     register_monitoring(app)
     register_blueprints(app)
     register_health(app)
+    register_favicon(app)
     register_admin(app)
     register_error_pages(app)
     register_security(app)
@@ -75,6 +76,12 @@ def register_health(app: Flask) -> None:
     from webapp.health import health_blueprint
 
     app.register_blueprint(health_blueprint)
+
+
+def register_favicon(app: Flask) -> None:
+    from webapp.favicon import favicon_blueprint
+
+    app.register_blueprint(favicon_blueprint)
 
 
 def register_admin(app: Flask) -> None:

@@ -6,6 +6,7 @@ Model views below declare columns, filters and search; behaviour shared by sever
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import Mapping
 from typing import Any, ClassVar
@@ -194,6 +195,12 @@ class AdminModelView(ProtectedViewMixin, StreamingExportMixin, AuditedViewMixin,
     def render(self, template: str, **kwargs: Any) -> Any:
         if isinstance(kwargs.get("count"), int):
             kwargs["count"] = ReadableCount(kwargs["count"])
+        form_opts = kwargs.get("form_opts")
+        if form_opts is not None:
+            # Flask-Admin's field macro adds "is-invalid" to the widget arguments it is handed,
+            # which are this view's own ``form_widget_args``: without a copy per page, one refused
+            # save marks that field red on every later form, for every operator of the process.
+            form_opts.widget_args = copy.deepcopy(form_opts.widget_args)
         return super().render(template, **kwargs)
 
     def role_for_action(self, name: str) -> OperatorRole:

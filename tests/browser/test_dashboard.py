@@ -1,0 +1,112 @@
+"""Journey 10: the database health dashboard. Tiles show figures, the charts draw, a slow statement
+run meanwhile appears in the slow-query table by the page's own refresh (no reload), and the
+tables sort by a click on their headers."""
+
+import re
+from datetime import timedelta
+
+import pytest
+from flask import Flask
+from playwright.sync_api import Locator, Page, expect
+from sqlalchemy import text
+
+from tests.browser.conftest import Screenshot, SignIn
+from webapp.database import utcnow
+from webapp.extensions import db
+from webapp.models import OperatorRole
+from webapp.monitoring import Monitoring
+from webapp.monitoring.slow_queries import SlowQuery
+from webapp.monitoring.store import save_sample, save_slow_queries
+
+NUMBER = re.compile(r"^\d[\d,]*(\.\d+)?$")
+SLOW_STATEMENT = "SELECT pg_sleep(0.25)"
+
+
+def publish_round(app: Flask) -> Monitoring:
+    """What each worker's publisher thread does every MONITORING_INTERVAL_SECONDS, done now:
+    its pool snapshot, a history sample and its pending slow statements go to the shared store."""
+    monitoring: Monitoring = app.extensions["monitoring"]
+    monitoring.publisher.publish_once()
+    return monitoring
+
+
+def seed_an_hour_of_history(app: Flask) -> None:
+    """One sample a minute for the past hour from this worker, as its publisher would have left
+    them, with a busy spell in the middle: the charts have a shape to draw."""
+    publisher = app.extensions["monitoring"].publisher
+    now = utcnow()
+    with app.app_context(), db.engine.begin() as connection:
+        for minutes_ago in range(60, 0, -1):
+            busy = 20 <= minutes_ago <= 35
+            save_sample(
+                connection, publisher.host, publisher.pid, now - timedelta(minutes=minutes_ago),
+                checked_out_peak=(6 if busy else 2) + minutes_ago % 3,
+                wait_p95_ms=(12.0 if busy else 0.8) + minutes_ago % 4,
+                wait_max_ms=(40.0 if busy else 3.0) + minutes_ago % 5 * 2,
+            )
+
+
+def tile(page: Page, label: str) -> Locator:
+    card = page.locator(".dashboard-tile").filter(has=page.get_by_text(label, exact=True))
+    return card.locator(".dashboard-tile-value [data-field]")
+
+
+@pytest.mark.postgres  # the slow statement is PostgreSQL's pg_sleep; the server panels too
+def test_dashboard_shows_pool_tiles_draws_charts_and_refreshes_in_place_with_a_new_slow_query(
+    page: Page, app: Flask, sign_in: SignIn, screenshot: Screenshot
+) -> None:
+    seed_an_hour_of_history(app)
+    publish_round(app)
+    sign_in(page, OperatorRole.ADMIN)
+    page.goto("/admin/dashboard/")
+    slow_table = page.locator('table[data-rows="slow_queries.top"]')
+    expect(slow_table).not_to_contain_text("pg_sleep")
+
+    for label in ("Checked out", "Idle", "Pool timeouts", "Workers"):
+        expect(tile(page, label)).to_have_text(NUMBER)
+    assert int(tile(page, "Workers").inner_text()) >= 1
+    for chart in ("connections", "wait"):
+        drawn = page.locator(f'svg[data-chart="{chart}"]')
+        expect(drawn.locator("polyline.series").first).to_have_attribute("points", re.compile(r"(\S+ ){30}"))
+        expect(drawn.locator("text.axis")).to_have_count(6)
+    box = page.locator('svg[data-chart="connections"]').bounding_box()
+    assert box is not None and box["width"] > 200 and box["height"] > 50
+
+    page.evaluate("window.dashboardLoadedOnce = true")
+    updated = page.locator('[data-field="generated_at"]')
+    first_update = updated.inner_text()
+    with app.app_context():
+        db.session.execute(text(SLOW_STATEMENT))
+        db.session.rollback()
+    publish_round(app)
+
+    # The page asks data.json every 5 s and redraws in place: no reload, no click.
+    expect(slow_table).to_contain_text("SELECT pg_sleep(...)", timeout=15_000)
+    expect(updated).not_to_have_text(first_update)
+    assert page.evaluate("window.dashboardLoadedOnce") is True, "the page was reloaded"
+    expect(page.locator("#dashboard-problem")).to_be_hidden()
+    screenshot(page, "dashboard")
+
+
+def test_clicking_a_header_sorts_the_table(page: Page, app: Flask, sign_in: SignIn) -> None:
+    now = utcnow()
+    captures = [
+        SlowQuery(f"{calls:016x}", f"SELECT {calls}", calls=calls, total_ms=1000.0 / calls, max_ms=900.0, rows=0,
+                  first_seen=now, last_seen=now, request_path="/")
+        for calls in (5, 1, 3)
+    ]
+    with app.app_context(), db.engine.begin() as connection:
+        save_slow_queries(connection, captures)
+    sign_in(page, OperatorRole.VIEWER)
+    page.goto("/admin/dashboard/")
+    table = page.locator('table[data-rows="slow_queries.top"]')
+    calls_column = table.locator("tbody tr td:nth-child(2)")
+    expect(calls_column).to_have_text(["1", "3", "5"])  # costliest (total time) first
+
+    header = table.locator('th[data-key="calls"]')
+    header.click()
+    expect(header).to_have_attribute("aria-sort", "descending")
+    expect(calls_column).to_have_text(["5", "3", "1"])
+    header.click()
+    expect(header).to_have_attribute("aria-sort", "ascending")
+    expect(calls_column).to_have_text(["1", "3", "5"])
