@@ -73,14 +73,15 @@ def test_list_page_scripts_work_under_the_content_security_policy(
         factories.make_task(title="kept")
     operator = auth.create_operator(OperatorRole.EDITOR)
     sign_in(page, live_server, operator.email)
-    page.on("dialog", lambda dialog: dialog.accept())
+    questions: list[str] = []
+    page.on("dialog", lambda dialog: (questions.append(dialog.message), dialog.accept()))
 
     page.goto(f"{live_server}/admin/task/")
     page.check(f"input.action-checkbox[value='{by_bulk}']")
     page.click("text=With selected")
     page.click("a:has-text('Move to trash')")  # an inline onclick handler, then a confirm()
     page.wait_for_load_state()
-    page.click(f"form[action*='/admin/task/delete/']:has(input[value='{by_row}']) button")
+    page.click(f"button[form='row-delete-form'][value='{by_row}']")  # our script's confirm(), then the shared form
     page.wait_for_load_state()
 
     page.goto(f"{live_server}/admin/audit/")
@@ -92,6 +93,7 @@ def test_list_page_scripts_work_under_the_content_security_policy(
     with app.app_context():
         assert db.session.scalars(select(Task.title).where(Task.live())).all() == ["kept"]
         assert sorted(int(entry.object_id) for entry in db.session.scalars(select(AuditEntry))) == sorted([by_bulk, by_row])
+    assert questions == ["Move the selected records to the trash?", "Move this record to the trash?"]
     assert [line for line in console if "Content Security Policy" in line] == []
     assert [line for line in console if "Error" in line and "favicon" not in line] == []
 

@@ -29,6 +29,7 @@ def create_app(config: Mapping[str, Any] | None = None, env: Mapping[str, str] |
 
     register_request_logging(app)
     register_extensions(app)
+    register_input_guard(app)
     register_monitoring(app)
     register_blueprints(app)
     register_health(app)
@@ -57,6 +58,12 @@ def register_extensions(app: Flask) -> None:
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
     csrf.init_app(app)
     login_manager.init_app(app)
+
+
+def register_input_guard(app: Flask) -> None:
+    from webapp.input_guard import init_input_guard
+
+    init_input_guard(app)
 
 
 def register_monitoring(app: Flask) -> None:

@@ -9,7 +9,7 @@ these classes, which make every parsed value timezone-aware in the configured di
 from __future__ import annotations
 
 import zoneinfo
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from flask import current_app
@@ -48,6 +48,19 @@ class LocalizedFilterMixin:
         if isinstance(cleaned, list):
             return [localize(item) for item in cleaned]
         return localize(cleaned)
+
+    def validate(self, value: str) -> bool:
+        # The database stores UTC: 9999-12-31 23:59 in New York, or 0001-01-01 00:00 in Tokyo, is
+        # a valid local time that no UTC datetime can hold (OverflowError when it is bound).
+        if not super().validate(value):  # type: ignore[misc]
+            return False
+        cleaned = self.clean(value)
+        try:
+            for moment in cleaned if isinstance(cleaned, list) else [cleaned]:
+                moment.astimezone(timezone.utc)
+        except OverflowError:
+            return False
+        return True
 
 
 def _localized(filter_class: type) -> type:

@@ -7,6 +7,7 @@ from typing import Any
 from flask import request
 from sqlalchemy import select
 
+from webapp.admin.ids import parse_id
 from webapp.extensions import db
 
 SAMPLE_SIZE = 10
@@ -14,7 +15,7 @@ SAMPLE_SIZE = 10
 
 def as_ids(values: list[Any]) -> list[int]:
     """Row ids from a form; anything that is not one is dropped rather than sent to the database."""
-    return [int(value) for value in values if str(value).isdigit()]
+    return [number for number in map(parse_id, values) if number is not None]
 
 
 def posted_ids() -> list[int]:

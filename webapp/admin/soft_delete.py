@@ -22,6 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import joinedload
 
 from webapp import trash
+from webapp.admin.ids import parse_id
 from webapp.admin.selection import as_ids, posted_ids, sample
 from webapp.extensions import db
 from webapp.models import Operator
@@ -87,9 +88,8 @@ class SoftDeleteViewMixin:
 
     def _unless_trashed(self) -> Any:
         """A deleted row is not shown or edited until restored; say so instead of "not found"."""
-        try:
-            pk = int(request.args.get("id", ""))
-        except ValueError:
+        pk = parse_id(request.args.get("id", ""))
+        if pk is None:
             return None
         trashed = db.session.scalar(select(self.model.id).where(self.model.id == pk, self.model.trashed()))
         if trashed is None:
