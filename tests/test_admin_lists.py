@@ -4,20 +4,25 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
+from html import unescape
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import func, select
 
 from tests import factories
 from tests.admin_support import recorded_statements, text_of
 from tests import conftest
-from tests.conftest import Auth
+from tests.conftest import Auth, vacuum_analyze
 from webapp import create_app
+from webapp.admin.keyset import encode_cursor
 from webapp.extensions import db
-from webapp.models import TaskPriority, TaskStatus
+from webapp.models import Task, TaskPriority, TaskStatus
 
 pytestmark = pytest.mark.usefixtures("app_context")
 
@@ -37,7 +42,7 @@ def test_list_page_costs_the_same_few_statements_whatever_its_size(client: Flask
             response = client.get(f"{path}?page_size={page_size}")
         assert response.status_code == 200
         counts.append(len(statements))
-    assert counts[0] == counts[1] <= 6, counts
+    assert counts[0] == counts[1] <= 5, counts
 
 
 def test_status_and_priority_filters_are_equality_not_text_search(client: FlaskClient, auth: Auth) -> None:
@@ -112,12 +117,21 @@ def test_csv_export_streams_the_filtered_live_rows_as_plain_text(client: FlaskCl
     )
 
 
+@contextmanager
+def app_in_zone(database_url: str, zone: str) -> Iterator[tuple[Flask, FlaskClient]]:
+    """A second app on the test database that shows times in ``zone``."""
+    zoned = create_app(env=conftest.test_env(database_url, DISPLAY_TIMEZONE=zone))
+    try:
+        yield zoned, zoned.test_client()
+    finally:
+        with zoned.app_context():
+            db.engine.dispose()
+
+
 @pytest.fixture
 def paris_client(database_url: str, app: Flask) -> Iterator[tuple[Flask, FlaskClient]]:
-    paris = create_app(env=conftest.test_env(database_url, DISPLAY_TIMEZONE="Europe/Paris"))
-    yield paris, paris.test_client()
-    with paris.app_context():
-        db.engine.dispose()
+    with app_in_zone(database_url, "Europe/Paris") as zoned:
+        yield zoned
 
 
 def test_values_are_shown_for_people(paris_client: tuple[Flask, FlaskClient]) -> None:
@@ -143,4 +157,128 @@ def test_values_are_shown_for_people(paris_client: tuple[Flask, FlaskClient]) ->
 def test_counts_use_thousands_separators(client: FlaskClient, auth: Auth) -> None:
     factories.make_tasks(1234)
     auth.login()
-    assert "List (1,234)" in text_of(client.get("/admin/task/?page_size=20"))
+    if db.engine.dialect.name != "postgresql":
+        assert "List (1,234)" in text_of(client.get("/admin/task/?page_size=20"))
+        return
+    vacuum_analyze("tasks")  # above a thousand rows PostgreSQL's estimate is shown, and says so
+    assert re.search(r"List \(about 1,\d{3}\)", text_of(client.get("/admin/task/?page_size=20")))
+
+
+def pager_links(html: str) -> dict[str, str]:
+    """The list pager's links by their text ("Newest", "Next →", "2", …)."""
+    pager = html[html.rindex('<ul class="pagination">'):]
+    pager = pager[: pager.index("</ul>")]
+    return {unescape(text).strip(): unescape(href) for href, text in re.findall(r'href="([^"]*)"[^>]*>([^<]*)</a>', pager)}
+
+
+@pytest.mark.postgres
+def test_a_large_list_goes_forward_by_keyset_from_the_newest(client: FlaskClient, auth: Auth) -> None:
+    factories.make_many_tasks(1500)
+    vacuum_analyze("tasks")
+    auth.login()
+    first = text_of(client.get("/admin/task/?page_size=20"))
+    links = pager_links(first)
+    assert set(links) == {"Newest", "Next →"}, links  # no page numbers, no last page
+    second = text_of(client.get(links["Next →"]))
+    first_ids = re.findall(r'name="rowid" class="action-checkbox" value="(\d+)"', first)
+    second_ids = re.findall(r'name="rowid" class="action-checkbox" value="(\d+)"', second)
+    assert len(first_ids) == len(second_ids) == 20 and not set(first_ids) & set(second_ids)
+    assert int(second_ids[0]) == int(first_ids[-1]) - 1  # the same creation time: newest id first
+    assert pager_links(second)["Newest"].endswith("/admin/task/?page_size=20")
+
+
+def test_a_keyset_page_offers_newest_and_next_on_any_database(client: FlaskClient, auth: Auth) -> None:
+    tasks = [factories.make_task(title=f"Keyed {n:02d}", created_at=datetime(2026, 1, 1, 0, n, tzinfo=timezone.utc)) for n in range(30)]
+    auth.login()
+    newest = tasks[-1]
+    html = text_of(client.get(f"/admin/task/?page_size=20&after={encode_cursor((newest.created_at, newest.id))}"))
+    assert "Keyed 28" in html and "Keyed 29" not in html and "Keyed 09" in html and "Keyed 08" not in html
+    links = pager_links(html)
+    assert set(links) == {"Newest", "Next →"}
+    rest = text_of(client.get(links["Next →"]))
+    assert "Keyed 08" in rest and "Keyed 00" in rest and "Keyed 09" not in rest
+
+
+# Hand-edited or stale list URLs: each value is reported and its filter ignored, never a 500.
+BAD_FILTER_VALUES = [
+    "flt0_status_is=bogus",
+    "flt0_priority_is=HIGH",  # the label's case, not a stored value
+    "flt0_tag_is=abc",
+    "flt0_tag_is=-1",
+    "flt0_tag_is=%C2%B2",  # "²" is a digit to str.isdigit, not to int()
+    "flt0_tag_is=99999999999999999999",  # beyond the id column: SQLite would overflow
+    "flt0_due_between=garbage",
+    "flt0_due_between=2030-13-45 00:00:00 to 2030-01-01 00:00:00",
+    "flt0_due_between=2030-02-01 00:00:00 to 2030-01-01 00:00:00",  # backwards
+    "flt0_created_greater_than=yesterday",
+    "flt0_due_empty=maybe",
+]
+
+
+@pytest.mark.parametrize("argument", BAD_FILTER_VALUES)
+def test_a_bad_filter_value_is_reported_and_ignored(client: FlaskClient, auth: Auth, argument: str) -> None:
+    factories.make_task(title="First", status=TaskStatus.ACTIVE)
+    factories.make_task(title="Second", status=TaskStatus.PENDING)
+    auth.login()
+    response = client.get(f"/admin/task/?{argument}")
+    html = text_of(response)
+    assert response.status_code == 200
+    assert "Invalid Filter Value" in html
+    assert "First" in html and "Second" in html
+
+
+@pytest.fixture
+def far_west_client(database_url: str, app: Flask) -> Iterator[tuple[Flask, FlaskClient]]:
+    with app_in_zone(database_url, "America/New_York") as zoned:
+        yield zoned
+
+
+def test_a_local_time_beyond_what_utc_can_hold_is_an_invalid_filter_value(far_west_client: tuple[Flask, FlaskClient]) -> None:
+    west, client = far_west_client
+    factories.make_task(title="Any task")
+    Auth(west, client).login()
+    html = text_of(client.get("/admin/task/?flt0_created_greater_than=9999-12-31 23:59:59"))
+    assert "Invalid Filter Value: 9999-12-31 23:59:59" in html and "Any task" in html
+
+
+# Page numbers are refused with a 400 before the view runs (webapp/security.py, tested in
+# test_malformed_input.py); the other odd arguments are ignored by the list.
+@pytest.mark.parametrize("arguments", ["sort=99", "sort=-1", "desc=abc", "page_size=abc", "flt0_unknown_is=1"])
+def test_odd_list_arguments_fall_back_to_the_plain_list(client: FlaskClient, auth: Auth, arguments: str) -> None:
+    factories.make_task(title="Still listed")
+    auth.login()
+    response = client.get(f"/admin/task/?{arguments}")
+    assert response.status_code == 200 and "Still listed" in text_of(response)
+
+
+def test_an_id_that_is_not_one_finds_no_record_instead_of_failing(client: FlaskClient, auth: Auth) -> None:
+    auth.login()
+    for value in ("99999999999999999999", "%C2%B2", "-1"):
+        assert client.get(f"/admin/task/details/?id={value}").status_code == 302
+        assert client.get(f"/admin/task/edit/?id={value}").status_code == 302
+    assert "Invalid Filter Value" in text_of(client.get("/admin/audit/?flt0_operator_equals=99999999999999999999"))
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/admin/task/?search=a%00b",
+        "/admin/task/?flt0_owner_is_email_or_username=a%00b",
+        "/admin/task/trash/?search=%00",
+        "/admin/task/ajax/lookup/?name=owner&query=%00",
+    ],
+)
+def test_a_nul_character_is_refused_with_a_message(client: FlaskClient, auth: Auth, path: str) -> None:
+    auth.login()
+    response = client.get(path)
+    assert response.status_code == 400
+    assert "NUL character" in text_of(response)
+
+
+def test_a_form_with_a_nul_character_saves_nothing(client: FlaskClient, auth: Auth) -> None:
+    owner = factories.make_user()
+    auth.login()
+    token = auth.csrf_token("/admin/task/new/")
+    response = client.post("/admin/task/new/", data={"csrf_token": token, "title": "Bad\x00title", "owner": owner.id, "status": "active", "priority": "low"})
+    assert response.status_code == 400 and "NUL character" in text_of(response)
+    assert db.session.scalar(select(func.count()).select_from(Task)) == 0

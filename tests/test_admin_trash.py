@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from html.parser import HTMLParser
 
 import pytest
 from flask.testing import FlaskClient
@@ -54,6 +55,57 @@ def test_soft_deleted_task_is_hidden_everywhere_and_comes_back_on_restore(client
     assert restored.status_code == 302
     assert all(visible().values())
     assert audit_actions(Task, task.id) == [AuditAction.DELETE, AuditAction.RESTORE]
+
+
+class RowDeleteMarkup(HTMLParser):
+    """What a browser would submit from a list: the page's one delete form (its action and hidden
+    fields) and, per row, the button that submits it with the row's id."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.form_action = ""
+        self.form_fields: dict[str, str] = {}
+        self.buttons: list[dict[str, str]] = []
+        self._in_form = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        attributes = {name: value or "" for name, value in attrs}
+        if tag == "form" and attributes.get("id") == "row-delete-form":
+            self.form_action, self._in_form = attributes["action"], True
+        elif tag == "input" and self._in_form:
+            self.form_fields[attributes["name"]] = attributes.get("value", "")
+        elif tag == "button" and attributes.get("form") == "row-delete-form":
+            self.buttons.append(attributes)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "form":
+            self._in_form = False
+
+
+def test_a_row_delete_button_submits_the_lists_one_delete_form(client: FlaskClient, auth: Auth) -> None:
+    doomed = factories.make_task(title="Doomed")
+    factories.make_task(title="Spared")
+    auth.login()
+    markup = RowDeleteMarkup()
+    markup.feed(text_of(client.get("/admin/task/?search=ed")))
+    assert markup.form_action == "/admin/task/delete/"
+    assert set(markup.form_fields) == {"csrf_token", "url"} and markup.form_fields["csrf_token"]
+    assert len(markup.buttons) == 2 and all(button["name"] == "id" and button["data-confirm"] for button in markup.buttons)
+    button = next(button for button in markup.buttons if button["value"] == str(doomed.id))
+
+    response = client.post(markup.form_action, data={**markup.form_fields, button["name"]: button["value"]})
+
+    assert response.status_code == 302 and response.location == "/admin/task/?search=ed&page_size=50"
+    assert "Moved 1 task to the trash" in text_of(client.get(response.location))
+    assert count_rows(Task, Task.live()) == 1 and audit_actions(Task, doomed.id) == [AuditAction.DELETE]
+
+
+def test_a_row_delete_without_the_csrf_token_changes_nothing(client: FlaskClient, auth: Auth) -> None:
+    task = factories.make_task(title="Protected")
+    auth.login()
+    response = client.post("/admin/task/delete/", data={"id": task.id, "url": "/admin/task/"})
+    assert response.status_code == 400
+    assert count_rows(Task, Task.live()) == 1
 
 
 def test_deleted_user_is_not_offered_by_the_owner_picker(client: FlaskClient, auth: Auth) -> None:

@@ -14,7 +14,6 @@ from tests import factories
 from tests import conftest
 from webapp import create_app
 from webapp.admin.base import AdminModelView
-from webapp.admin.counting import EstimatedCountMixin
 from webapp.admin.keyset import InvalidCursor, KeysetPaginationMixin, decode_cursor, encode_cursor
 from webapp.admin.soft_delete import SoftDeleteViewMixin
 from webapp.extensions import db
@@ -25,7 +24,7 @@ pytestmark = pytest.mark.usefixtures("app_context")
 START = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
 
 
-class KeysetTaskView(KeysetPaginationMixin, EstimatedCountMixin, SoftDeleteViewMixin, AdminModelView):
+class KeysetTaskView(KeysetPaginationMixin, SoftDeleteViewMixin, AdminModelView):
     column_searchable_list = ("title",)
     column_default_sort = [("created_at", True), ("id", True)]
     page_size = 20

@@ -98,7 +98,7 @@ def delete_row(page: Page, row_locator: Locator) -> list[str]:
     """The row's own delete button, confirmed."""
     scripts_ready(page)
     confirmation = accept_next_dialog(page)
-    row_locator.get_by_title("Delete Record").click()
+    row_locator.get_by_title("Delete record").click()
     return confirmation
 
 

@@ -24,7 +24,7 @@ def test_deleted_task_leaves_the_list_and_restoring_it_brings_it_back_with_its_t
 
     confirmation = admin_ui.delete_row(page, admin_ui.row(page, TLS_TASK))
     expect(admin_ui.flash(page)).to_contain_text("Moved 1 task to the trash.")
-    assert confirmation == ["Are you sure you want to delete this record?"]
+    assert confirmation == ["Move this record to the trash?"]
     expect(admin_ui.row(page, TLS_TASK)).to_have_count(0)
     assert admin_ui.listed_count(page) == listed - 1
 

@@ -45,7 +45,7 @@ def test_viewer_sees_no_controls_that_change_data_and_forged_posts_are_refused(
     expect(page.get_by_role("button", name="With selected")).to_have_count(0)
     expect(page.locator("table.model-list input[type=checkbox]")).to_have_count(0)
     expect(page.get_by_title("Edit Record")).to_have_count(0)
-    expect(page.get_by_title("Delete Record")).to_have_count(0)
+    expect(page.get_by_title("Delete record")).to_have_count(0)
     expect(page.get_by_title("View Record")).to_have_count(len(TASKS) - 1)
 
     page.goto("/admin/task/trash/")

@@ -11,13 +11,14 @@ from typing import Any
 
 from flask import abort, render_template, url_for
 from flask_admin import Admin, expose
-from flask_admin.contrib.sqla.filters import FilterEqual, IntEqualFilter
+from flask_admin.contrib.sqla.filters import FilterEqual
 from flask_login import current_user
 from markupsafe import Markup
 from sqlalchemy import exists, select
 
 from webapp.admin.base import AdminModelView
 from webapp.auth.permissions import current_operator_has
+from webapp.admin.filters import IdEqualFilter
 from webapp.extensions import db
 from webapp.formatting import format_datetime
 from webapp.models import AuditAction, AuditEntry, Operator, OperatorRole
@@ -111,7 +112,7 @@ class AuditLogView(ReadOnlyViewMixin, AdminModelView):
     @property
     def column_filters(self) -> tuple[Any, ...]:  # type: ignore[override]
         return (
-            IntEqualFilter(AuditEntry.operator_id, "Operator", options=LazyOptions(_operator_options)),
+            IdEqualFilter(AuditEntry.operator_id, "Operator", options=LazyOptions(_operator_options)),
             FilterEqual(AuditEntry.model, "Model", options=LazyOptions(self._model_options)),
             FilterEqual(AuditEntry.action, "Action", options=AuditAction.choices()),
             "created_at",

@@ -20,13 +20,14 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import joinedload, selectinload
 
 from webapp.admin.auditing import AuditedViewMixin
+from webapp.admin.counting import EstimatedCountMixin, ListCount
 from webapp.admin.display import DETAIL_FORMATTERS, LIST_FORMATTERS
-from webapp.admin.export import StreamingExportMixin
+from webapp.admin.export import StreamingExportMixin, is_exporting
 from webapp.admin.filters import FilterConverter
-from webapp.admin.selection import parse_id
 from webapp.admin.forms import ModelConverter
+from webapp.admin.ids import parse_id
+from webapp.admin.row_urls import row_url
 from webapp.auth.permissions import current_operator_has, login_redirect
-from webapp.formatting import format_number
 from webapp.models.enums import OperatorRole
 
 log = logging.getLogger(__name__)
@@ -92,17 +93,10 @@ class AdminHomeView(ProtectedViewMixin, AdminIndexView):
     """The admin home page."""
 
 
-class ReadableCount(int):
-    """Flask-Admin prints a list's row count as ``{{ count }}``; this one reads 1,234,567."""
-
-    def __str__(self) -> str:
-        return format_number(int(self))
-
-
-class AdminModelView(ProtectedViewMixin, StreamingExportMixin, AuditedViewMixin, ModelView):
+class AdminModelView(ProtectedViewMixin, StreamingExportMixin, AuditedViewMixin, EstimatedCountMixin, ModelView):
     """A model view whose buttons follow the operator's role (the server checks regardless),
     whose every change is audited, and whose list pages cost the same few statements whatever
-    their size."""
+    their size (and whatever the table's: large lists show an estimated count)."""
 
     # Bulk actions (``@action``) need ``write_role`` unless listed here (e.g. merge: admin).
     action_roles: ClassVar[Mapping[str, OperatorRole]] = {}
@@ -115,8 +109,8 @@ class AdminModelView(ProtectedViewMixin, StreamingExportMixin, AuditedViewMixin,
     can_view_details = True
     column_display_pk = False
     named_filter_urls = True  # ?flt0_status_is=active rather than ?flt0_3=active: links can be built
-    # Flask-Admin would joinedload every relationship in the list, collections included, which
-    # multiplies rows under LIMIT; ``get_query`` loads them as ``eager_loads`` says instead.
+    # Flask-Admin would joinedload every relationship in the list without caring whether the query
+    # is an export's; ``get_query`` loads them as ``eager_loads`` says instead.
     column_auto_select_related = False
     column_type_formatters = LIST_FORMATTERS
     column_type_formatters_detail = DETAIL_FORMATTERS
@@ -151,9 +145,12 @@ class AdminModelView(ProtectedViewMixin, StreamingExportMixin, AuditedViewMixin,
         return f"Search {labels}"
 
     def eager_loads(self) -> list[Any]:
-        """One join for each many-to-one shown in the list (owner), one extra ``SELECT … IN`` per
-        collection (tags): a constant number of statements whatever the page size."""
+        """Every relationship shown in the list (owner, tags) joined into the list's one
+        statement: SQLAlchemy joins collections to the page's rows in a subquery, after LIMIT, so
+        the page still has its size. An export streams its rows in batches (``yield_per``), which
+        cannot join a collection: there, one ``SELECT … IN`` per batch loads it."""
         relationships = inspect(self.model).relationships
+        collection_loader = selectinload if is_exporting() else joinedload
         options = []
         for name in self.column_list or ():
             relationship = relationships.get(name)
@@ -161,11 +158,17 @@ class AdminModelView(ProtectedViewMixin, StreamingExportMixin, AuditedViewMixin,
                 continue
             attribute = getattr(self.model, name)
             many_to_one = relationship.direction.name == "MANYTOONE"
-            options.append(joinedload(attribute) if many_to_one else selectinload(attribute))
+            options.append(joinedload(attribute) if many_to_one else collection_loader(attribute))
         return options
 
     def get_query(self) -> Any:
         return super().get_query().options(*self.eager_loads())
+
+    def _get_list_extra_args(self) -> Any:
+        # A hand-edited ?page=-5 would become a negative OFFSET, which PostgreSQL refuses.
+        view_args = super()._get_list_extra_args()
+        view_args.page = max(view_args.page or 0, 0)
+        return view_args
 
     def get_one(self, id: Any) -> Any:
         # Flask-Admin's own get_one is ``session.get``, which ignores ``get_query``: every scope a
@@ -193,8 +196,10 @@ class AdminModelView(ProtectedViewMixin, StreamingExportMixin, AuditedViewMixin,
         return super().handle_view_exception(exc)  # type: ignore[no-any-return]
 
     def render(self, template: str, **kwargs: Any) -> Any:
-        if isinstance(kwargs.get("count"), int):
-            kwargs["count"] = ReadableCount(kwargs["count"])
+        count = kwargs.get("count")
+        if isinstance(count, int) and not isinstance(count, ListCount):
+            kwargs["count"] = ListCount(count)  # printed as 1,234
+        kwargs.setdefault("row_url", row_url)
         form_opts = kwargs.get("form_opts")
         if form_opts is not None:
             # Flask-Admin's field macro adds "is-invalid" to the widget arguments it is handed,

@@ -20,6 +20,9 @@ from typing import Any, ClassVar
 from sqlalchemy import Select, func, literal_column, select
 from sqlalchemy.orm import Query, Session
 
+from webapp.admin.export import is_exporting
+from webapp.formatting import format_number
+
 # What a count costs is the rows PostgreSQL examines, not the rows it counts: on a million tasks,
 # counting the 3,400 matches of a two-word search took 130 ms. Above a thousand, "about" will do.
 DEFAULT_EXACT_COUNT_LIMIT = 1_000
@@ -28,8 +31,9 @@ DEFAULT_EXACT_COUNT_LIMIT = 1_000
 class ListCount(int):
     """A row count that says whether it is exact.
 
-    An ``int`` because Flask-Admin computes the number of pages from it; ``estimated`` lets the
-    list template print "about N".
+    An ``int`` because Flask-Admin computes the number of pages from it; printed (Flask-Admin's
+    list prints ``{{ count }}``) it reads "1,234", or "about 979,980" when ``estimated``, and the
+    list template picks its pager by ``estimated``.
     """
 
     estimated: bool
@@ -41,6 +45,9 @@ class ListCount(int):
 
     def __repr__(self) -> str:
         return f"ListCount({int(self)}, estimated={self.estimated})"
+
+    def __str__(self) -> str:
+        return ("about " if self.estimated else "") + format_number(int(self))
 
     def seen_on_page(self, page: int, page_size: int, rows_on_page: int) -> ListCount:
         """Correct an estimate with what a page actually held.
@@ -110,7 +117,9 @@ class CheapCountQuery:
 
         return refined
 
-    def scalar(self) -> ListCount:
+    def scalar(self) -> ListCount | None:
+        if is_exporting():  # an export wants the rows, never their number
+            return None
         rows = self._query.statement.with_only_columns(literal_column("1"))
         return count_rows(self._query.session, rows, self._exact_limit)
 

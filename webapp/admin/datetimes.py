@@ -9,7 +9,7 @@ these classes, which make every parsed value timezone-aware in the configured di
 from __future__ import annotations
 
 import zoneinfo
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from flask import current_app
@@ -54,13 +54,17 @@ class LocalDateTimeField(DateTimeField):
 
 class LocalizedFilterMixin:
     def validate(self, value: str) -> bool:
-        # Flask-Admin's range filter validates without cleaning; an out-of-range year must make
-        # the filter invalid (ignored, as any malformed filter) rather than fail in ``apply``.
+        """A value the filter cannot apply makes it invalid (ignored with a message, as any
+        malformed filter) rather than failing in ``apply``: Flask-Admin's range filter validates
+        without cleaning, a year outside 1900-2200 is refused by ``localize``, and a valid local
+        time such as 9999-12-31 23:59 in New York has no UTC datetime (OverflowError when bound)."""
         if not super().validate(value):  # type: ignore[misc]
             return False
         try:
-            self.clean(value)
-        except ValueError:
+            cleaned = self.clean(value)
+            for moment in cleaned if isinstance(cleaned, list) else [cleaned]:
+                moment.astimezone(timezone.utc)
+        except (ValueError, OverflowError):
             return False
         return True
 

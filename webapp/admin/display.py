@@ -12,10 +12,10 @@ import json
 from datetime import datetime
 from typing import Any
 
-from flask import url_for
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
-from webapp.formatting import format_datetime, format_datetime_full, format_number
+from webapp.admin.row_urls import row_url
+from webapp.formatting import format_datetime_full, format_number
 from webapp.models.enums import LabelledEnum
 
 LIST_TEXT_LIMIT = 80
@@ -24,9 +24,10 @@ FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
 def timestamp(value: datetime) -> Markup:
-    return Markup('<time datetime="{}" title="{}">{}</time>').format(
-        value.isoformat(), format_datetime_full(value), format_datetime(value)
-    )
+    # Runs for every date of every row: one strftime (the short form is the start of the full
+    # one), and plain string building rather than Markup.format, which costs five times more.
+    full = format_datetime_full(value)
+    return Markup(f'<time datetime="{value.isoformat()}" title="{full}">{full[:16]}</time>')
 
 
 def icon(value: bool) -> Markup:
@@ -63,9 +64,8 @@ def person_link(view: Any, context: Any, model: Any, name: str) -> Markup | str:
     person = getattr(model, name)
     if person is None:
         return ""
-    return Markup('<a href="{}" title="{}">{}</a>').format(
-        url_for("user.details_view", id=person.id), person.email, person.full_name or person.email
-    )
+    href = row_url("user.details_view", person.id)
+    return Markup(f'<a href="{escape(href)}" title="{escape(person.email)}">{escape(person.full_name or person.email)}</a>')
 
 
 def _view_formatter(function: Any) -> Any:

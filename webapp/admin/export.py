@@ -9,15 +9,37 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
-from flask import Response, stream_with_context
+from flask import Response, g, stream_with_context
 from werkzeug.utils import secure_filename
 
 from webapp.admin.display import EXPORT_FORMATTERS
 from webapp.extensions import db
 
 EXPORT_BATCH_SIZE = 1000
+_EXPORTING = "admin_list_exporting"
+
+
+@contextmanager
+def exporting() -> Iterator[None]:
+    """Mark the list query being built as an export's (see :func:`is_exporting`).
+
+    Flask-Admin builds it with the list's own ``get_list``, whose signature has no room for that,
+    and the view object is shared by every request and thread: the mark lives on the request.
+    """
+    g.setdefault(_EXPORTING, True)
+    try:
+        yield
+    finally:
+        g.pop(_EXPORTING, None)
+
+
+def is_exporting() -> bool:
+    """An export's query is not counted (the first byte must not wait for a count of a million
+    rows), and loads collections batch by batch (``yield_per`` cannot join a collection)."""
+    return bool(g.get(_EXPORTING))
 
 
 class _Line:
@@ -34,15 +56,16 @@ class StreamingExportMixin:
     def export_query(self) -> Any:
         view_args = self._get_list_extra_args()  # type: ignore[attr-defined]
         sort = self._get_column_by_idx(view_args.sort)  # type: ignore[attr-defined]
-        _, query = self.get_list(  # type: ignore[attr-defined]
-            0,
-            sort[0] if sort else None,
-            view_args.sort_desc,
-            view_args.search,
-            view_args.filters,
-            execute=False,
-            page_size=0,
-        )
+        with exporting():
+            _, query = self.get_list(  # type: ignore[attr-defined]
+                0,
+                sort[0] if sort else None,
+                view_args.sort_desc,
+                view_args.search,
+                view_args.filters,
+                execute=False,
+                page_size=0,
+            )
         return query.yield_per(EXPORT_BATCH_SIZE)
 
     def _export_csv(self, return_url: str) -> Response:

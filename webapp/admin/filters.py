@@ -14,7 +14,7 @@ from flask_admin.model.filters import convert
 from sqlalchemy import exists, func, or_, select
 
 from webapp.admin.datetimes import LOCAL_DATETIME_FILTERS
-from webapp.admin.selection import parse_id
+from webapp.admin.ids import parse_id
 from webapp.extensions import db
 from webapp.models import Tag, User
 
@@ -54,7 +54,21 @@ class PersonFilter(sqla_filters.BaseSQLAFilter):
         return "is (email or username)"
 
 
-class TagFilter(sqla_filters.BaseSQLAFilter):
+class IdValueMixin:
+    """A filter whose value is a record id: anything else is reported as an invalid value."""
+
+    def validate(self, value: str) -> bool:
+        return parse_id(value) is not None
+
+    def clean(self, value: str) -> int | None:
+        return parse_id(value)
+
+
+class IdEqualFilter(IdValueMixin, sqla_filters.FilterEqual):
+    """``operator_id = 12``."""
+
+
+class TagFilter(IdValueMixin, sqla_filters.BaseSQLAFilter):
     """Rows carrying a tag: ``EXISTS`` on the link table, served by its primary key."""
 
     def __init__(self, model: type[Any], name: str = "Tag", **kwargs: Any) -> None:
@@ -63,12 +77,6 @@ class TagFilter(sqla_filters.BaseSQLAFilter):
 
     def get_options(self, view: Any) -> TagChoices:
         return TagChoices()
-
-    def validate(self, value: str) -> bool:
-        return parse_id(value) is not None
-
-    def clean(self, value: str) -> int:
-        return parse_id(value)  # type: ignore[return-value]  # validated above
 
     def apply(self, query: Any, value: int, alias: Any = None) -> Any:
         link = self.model.tag_link_table()

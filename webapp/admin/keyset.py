@@ -76,6 +76,7 @@ class KeysetPaginationMixin:
     """
 
     model: Any
+    endpoint: str
     column_default_sort: Any
     page_size: int
 
@@ -95,15 +96,27 @@ class KeysetPaginationMixin:
         return bool(self.column_default_sort[0][1])
 
     def requested_cursor(self) -> tuple[Any, ...] | None:
-        """The cursor in the request, or None; a bad one is reported and the list starts over."""
+        """The cursor in the request, or None; a bad one is reported and the list starts over.
+
+        Only the list page reads it: the export link carries the list's arguments, cursor
+        included, and must export the whole list, not what follows one page.
+        """
         token = request.args.get(CURSOR_ARGUMENT)
-        if not token:
+        if not token or request.endpoint != f"{self.endpoint}.index_view":
             return None
         try:
             return decode_cursor(token, self.keyset_columns())
         except InvalidCursor:
             flash("That page link is not valid any more; showing the first page.", "warning")
             return None
+
+    def _get_list_extra_args(self) -> Any:
+        # Flask-Admin carries unknown arguments into every link it builds (sort, search, page
+        # numbers, the filter form): a cursor kept there would start a new sort or filter in the
+        # middle. Only the "Next" link (``keyset_next_url``) carries one.
+        view_args = super()._get_list_extra_args()  # type: ignore[misc]
+        view_args.extra_args.pop(CURSOR_ARGUMENT, None)
+        return view_args
 
     def get_list(
         self,

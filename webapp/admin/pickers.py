@@ -11,7 +11,7 @@ from typing import Any
 from flask_admin.contrib.sqla.ajax import QueryAjaxModelLoader
 from sqlalchemy import func, or_, select
 
-from webapp.admin.selection import parse_id
+from webapp.admin.ids import parse_id
 from webapp.extensions import db
 from webapp.models import Tag, User
 from webapp.models.mixins import SoftDeleteMixin

@@ -7,21 +7,10 @@ from typing import Any
 from flask import request
 from sqlalchemy import select
 
+from webapp.admin.ids import parse_id
 from webapp.extensions import db
 
 SAMPLE_SIZE = 10
-# Primary keys are 32-bit integers: a larger number can name no row, and PostgreSQL would refuse
-# to compare it (SQLite would overflow), so it is no id at all.
-MAX_ID = 2**31 - 1
-
-
-def parse_id(value: Any) -> int | None:
-    """A row id from a URL or a form, or None. ``str.isdigit`` alone accepts "²" and "٣"."""
-    text = str(value).strip()
-    if not (text.isascii() and text.isdigit()) or len(text) > 10:
-        return None
-    number = int(text)
-    return number if 1 <= number <= MAX_ID else None
 
 
 def as_ids(values: list[Any]) -> list[int]:

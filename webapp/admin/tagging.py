@@ -17,12 +17,13 @@ from flask_admin import expose
 from flask_admin.actions import action
 from flask_admin.helpers import get_redirect_target
 from flask_admin.model.fields import AjaxSelectField
-from markupsafe import Markup
+from markupsafe import Markup, escape
 from sqlalchemy.exc import SQLAlchemyError
 from wtforms import Form
 from wtforms.validators import InputRequired
 
 from webapp import tagging
+from webapp.admin.row_urls import row_url
 from webapp.admin.selection import as_ids, posted_ids, sample
 from webapp.extensions import db
 from webapp.models import Tag
@@ -40,18 +41,18 @@ def text_colour(background: str) -> str:
 
 
 def tag_badge(tag: Tag, href: str | None = None) -> Markup:
+    # Drawn for every tag of every row of a list: plain string building, not Markup.format.
     colour = tag.color if re.fullmatch(COLOR_PATTERN, tag.color or "") else FALLBACK_COLOUR
     style = f"background-color: {colour}; color: {text_colour(colour)}"
+    name = escape(tag.name)
     if href:
-        return Markup('<a class="badge tag-badge" style="{}" href="{}" title="Only “{}”">{}</a>').format(
-            style, href, tag.name, tag.name
-        )
-    return Markup('<span class="badge tag-badge" style="{}">{}</span>').format(style, tag.name)
+        return Markup(f'<a class="badge tag-badge" style="{style}" href="{escape(href)}" title="Only “{name}”">{name}</a>')
+    return Markup(f'<span class="badge tag-badge" style="{style}">{name}</span>')
 
 
 def tag_filter_url(endpoint: str, tag_id: int) -> str:
     """A list filtered by one tag (``TagFilter`` named "Tag", operation "is")."""
-    return url_for(endpoint, flt0_tag_is=tag_id)
+    return row_url(endpoint, tag_id, argument="flt0_tag_is")
 
 
 class TagChoiceForm(Form):

@@ -7,13 +7,14 @@ from webapp.admin.concurrency import VersionedViewMixin
 from webapp.admin.display import person_link
 from webapp.admin.filters import PersonFilter, TagFilter
 from webapp.admin.forms import YearBetween
+from webapp.admin.keyset import KeysetPaginationMixin
 from webapp.admin.pickers import tag_picker, user_picker
 from webapp.admin.soft_delete import SoftDeleteViewMixin
 from webapp.admin.tagging import TaggableViewMixin
 from webapp.models import Task
 
 
-class TaskView(SoftDeleteViewMixin, TaggableViewMixin, VersionedViewMixin, AdminModelView):
+class TaskView(KeysetPaginationMixin, SoftDeleteViewMixin, TaggableViewMixin, VersionedViewMixin, AdminModelView):
     column_list = ("title", "owner", "status", "priority", "tags", "due_at", "created_at")
     column_details_list = (
         "title", "owner", "status", "priority", "tags", "due_at", "description", "metadata_",

@@ -7,11 +7,12 @@ from wtforms.validators import Email, Regexp
 from webapp.admin.base import AdminModelView
 from webapp.admin.concurrency import VersionedViewMixin
 from webapp.admin.forms import UniqueIgnoringCase
+from webapp.admin.keyset import KeysetPaginationMixin
 from webapp.admin.soft_delete import SoftDeleteViewMixin
 from webapp.models import User
 
 
-class UserView(SoftDeleteViewMixin, VersionedViewMixin, AdminModelView):
+class UserView(KeysetPaginationMixin, SoftDeleteViewMixin, VersionedViewMixin, AdminModelView):
     column_list = ("email", "username", "full_name", "is_active", "created_at")
     column_details_list = ("email", "username", "full_name", "is_active", "bio", "created_at", "updated_at")
     column_labels = {"is_active": "Active", "created_at": "Created", "updated_at": "Updated"}
