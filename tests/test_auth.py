@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 from datetime import timedelta
 
 import pytest
@@ -279,3 +280,31 @@ def test_an_admin_password_reset_clears_the_lock(client: FlaskClient, auth: Auth
     )
     assert response.status_code == 302
     assert sign_in(client, auth, locked_email, "a-fresh-passphrase-42").status_code == 302
+
+
+@pytest.mark.postgres
+def test_parallel_guesses_try_no_more_passwords_than_the_limit(
+    app: Flask, auth: Auth, strict_throttle: dict
+) -> None:
+    operator = auth.create_operator()
+    outcomes: list[int] = []
+
+    def guess() -> None:
+        client = app.test_client()
+        outcomes.append(sign_in(client, Auth(app, client), operator.email, "wrong-password-here").status_code)
+
+    threads = [threading.Thread(target=guess) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    # Every attempt let through has its password checked and records one failure; attempts that
+    # meet the lock record none. Exactly the limit get through (the last of them is answered with
+    # the lockout, as it locks the account).
+    limit = strict_throttle["LOGIN_MAX_FAILURES"]
+    with app.app_context():
+        checked = db.session.scalar(
+            select(func.count()).select_from(LoginFailure).where(LoginFailure.key == throttle.account_key(operator.email).key)
+        )
+    assert checked == limit
+    assert sorted(outcomes) == [200] * (limit - 1) + [429] * (8 - limit + 1)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, text
 
 from webapp.database import utcnow
 from webapp.extensions import db
@@ -39,6 +39,19 @@ def account_key(email: str) -> ThrottledKey:
 
 def address_key(address: str) -> ThrottledKey:
     return ThrottledKey(_digest("address", address), current_app.config["LOGIN_MAX_FAILURES_PER_ADDRESS"])
+
+
+def serialize_attempts(throttled: ThrottledKey) -> None:
+    """Let one sign-in attempt at a time check and count against this key.
+
+    Without it, parallel guesses all pass the "is it locked?" check before any of them records
+    its failure, and more than ``limit`` passwords get tried. On PostgreSQL a transaction-level
+    advisory lock, released when the attempt's transaction ends, serialises attempts on every
+    worker and host. Only the account key is serialised: behind a misconfigured proxy every
+    client shares one address, and serialising on it would queue every sign-in.
+    """
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": throttled.key})
 
 
 def _window() -> timedelta:

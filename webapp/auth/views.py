@@ -85,6 +85,7 @@ def login() -> str | Response | tuple[str, int]:
     account = throttle.account_key(form.email.data)
     keys = [account, throttle.address_key(request.remote_addr or "")]
     # A locked key is refused before the password is checked: no guess is evaluated while locked.
+    throttle.serialize_attempts(account)
     until = throttle.locked_until(keys)
     if until is None:
         operator = authenticate(form.email.data, form.password.data)
