@@ -115,13 +115,21 @@ def add_filter(page: Page, column: str, value: str) -> None:
     expect(added).to_contain_text(column)
     added.locator(".select2-container").last.locator("a.select2-choice").click()
     choose_in_open_picker(page, value)
-    page.get_by_role("button", name="Apply").click()
+    with page.expect_navigation():
+        page.get_by_role("button", name="Apply").click()
+    scripts_ready(page)
 
 
 def search(page: Page, text: str) -> None:
+    """Type into the list's search box and submit it; wait until the list has reloaded with it
+    (typing while the previous navigation still loads would be wiped by it)."""
+    scripts_ready(page)
     box = page.get_by_placeholder(re.compile("^Search"))
     box.fill(text)
+    expect(box).to_have_value(text)
     box.press("Enter")
+    expect(page).to_have_url(re.compile(rf"[?&]search={re.escape(text)}(&|$)"))
+    scripts_ready(page)
 
 
 def flash(page: Page) -> Locator:
