@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import wraps
-from typing import Any, TypeVar
-
-from flask import abort, jsonify, redirect, request, url_for
+from flask import jsonify, redirect, request, url_for
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
 from webapp.models.enums import OperatorRole
-
-F = TypeVar("F", bound=Callable[..., Any])
-
 
 def current_operator_has(role: OperatorRole) -> bool:
     return bool(current_user.is_authenticated and current_user.has_role(role))
@@ -32,19 +25,3 @@ def login_redirect() -> Response:
     # script_root: mounted under a prefix (/ops), the page to come back to is /ops/admin/.
     return redirect(url_for("auth.login", next=request.script_root + request.full_path.rstrip("?")))
 
-
-def role_required(role: OperatorRole) -> Callable[[F], F]:
-    """Decorate a view: signed-out visitors go to the sign-in page, lesser roles get 403."""
-
-    def decorator(view: F) -> F:
-        @wraps(view)
-        def wrapped(*args: Any, **kwargs: Any) -> Any:
-            if not current_user.is_authenticated:
-                return login_redirect()
-            if not current_user.has_role(role):
-                abort(403)
-            return view(*args, **kwargs)
-
-        return wrapped  # type: ignore[return-value]
-
-    return decorator
