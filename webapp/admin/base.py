@@ -26,6 +26,7 @@ from webapp.admin.export import StreamingExportMixin, is_exporting
 from webapp.admin.filters import FilterConverter
 from webapp.admin.forms import ModelConverter
 from webapp.admin.ids import parse_id
+from webapp.admin.list_rows import ListRows
 from webapp.admin.row_urls import row_url
 from webapp.auth.permissions import current_operator_has, login_redirect
 from webapp.models.enums import OperatorRole
@@ -207,6 +208,12 @@ class AdminModelView(ProtectedViewMixin, StreamingExportMixin, AuditedViewMixin,
             # save marks that field red on every later form, for every operator of the process.
             form_opts.widget_args = copy.deepcopy(form_opts.widget_args)
         return super().render(template, **kwargs)
+
+    def list_rows(
+        self, list_columns: Any, actions: Any, row_actions: Any, return_url: str, delete_question: str
+    ) -> ListRows:
+        """The list template's row renderer for this page."""
+        return ListRows(self, list_columns, bool(actions), row_actions, return_url, delete_question)
 
     def role_for_action(self, name: str) -> OperatorRole:
         return _highest(self.required_role, self.declared_roles("action_roles").get(name, self.write_role))
