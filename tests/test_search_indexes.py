@@ -81,4 +81,4 @@ def test_create_all_on_sqlite_builds_no_trigram_index() -> None:
         names = set(connection.scalars(text("SELECT name FROM sqlite_master WHERE type = 'index'")))
     engine.dispose()
     assert names.isdisjoint(set().union(*TRIGRAM_INDEXES.values()))
-    assert "ix_tasks_live_created_at" in names
+    assert "ix_tasks_live_created_at_id" in names

@@ -42,7 +42,7 @@ class Post(TimestampMixin, SoftDeleteMixin, TaggableMixin, VersionMixin, db.Mode
 
     __table_args__ = (
         live_rows_index("ix_posts_live_author_status", "author_id", "status"),
-        live_rows_index("ix_posts_live_created_at", "created_at"),
+        live_rows_index("ix_posts_live_created_at_id", "created_at", "id"),
         Index("ix_posts_created_at", "created_at"),
         trash_index("ix_posts_deleted_at"),
         trigram_index("ix_posts_live_title_trgm", "title"),

@@ -53,7 +53,7 @@ class Task(TimestampMixin, SoftDeleteMixin, TaggableMixin, VersionMixin, db.Mode
     __table_args__ = (
         live_rows_index("ix_tasks_live_owner_status", "owner_id", "status"),
         live_rows_index("ix_tasks_live_priority_created_at", "priority", "created_at"),
-        live_rows_index("ix_tasks_live_created_at", "created_at"),
+        live_rows_index("ix_tasks_live_created_at_id", "created_at", "id"),
         Index("ix_tasks_created_at", "created_at"),
         trash_index("ix_tasks_deleted_at"),
         trigram_index("ix_tasks_live_title_trgm", "title"),

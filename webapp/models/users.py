@@ -44,7 +44,7 @@ class User(TimestampMixin, SoftDeleteMixin, VersionMixin, db.Model):  # type: ig
     __table_args__ = (
         Index("uq_users_email_lower", func.lower(email), unique=True),
         Index("uq_users_username_lower", func.lower(username), unique=True),
-        live_rows_index("ix_users_live_created_at", "created_at"),
+        live_rows_index("ix_users_live_created_at_id", "created_at", "id"),
         trash_index("ix_users_deleted_at"),
         # Not partial: owner/author pickers search users without the live-rows condition.
         trigram_index("ix_users_email_trgm", "email", live_only=False),
