@@ -25,4 +25,6 @@ def row_url(endpoint: str, value: Any, argument: str = "id", **fixed: Any) -> st
     if pattern is None:
         # The varying argument goes first, so its slot precedes anything ``fixed`` might contain.
         pattern = patterns[key] = url_for(endpoint, **{argument: SLOT}, **fixed)
-    return pattern.replace(SLOT, quote(str(value), safe=""), 1)
+    # Ids are the usual value, and digits need no quoting.
+    text = str(value)
+    return pattern.replace(SLOT, text if text.isascii() and text.isdigit() else quote(text, safe=""), 1)
