@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-from flask import abort, flash, redirect, request, url_for
+from flask import abort, flash, g, redirect, request, url_for
 from flask_admin import expose
 from flask_admin.actions import action
 from flask_admin.helpers import get_redirect_target
@@ -50,6 +50,17 @@ def tag_badge(tag: Tag, href: str | None = None) -> Markup:
     return Markup(f'<span class="badge tag-badge" style="{style}">{name}</span>')
 
 
+def linked_tag_badge(tag: Tag) -> Markup:
+    """A tag's badge linking to the current list filtered by it, drawn once per request and tag:
+    a list page shows the same few tags dozens of times."""
+    badges: dict[tuple[Any, ...], Markup] = g.setdefault("linked_tag_badges", {})
+    key = (tag.id, tag.name, tag.color)
+    badge = badges.get(key)
+    if badge is None:
+        badge = badges[key] = tag_badge(tag, tag_filter_url(".index_view", tag.id))
+    return badge
+
+
 def tag_filter_url(endpoint: str, tag_id: int) -> str:
     """A list filtered by one tag (``TagFilter`` named "Tag", operation "is")."""
     return row_url(endpoint, tag_id, argument="flt0_tag_is")
@@ -85,7 +96,7 @@ class TaggableViewMixin:
 
     @staticmethod
     def _tags_formatter(view: Any, context: Any, model: Any, name: str) -> Markup:
-        return Markup(" ").join(tag_badge(tag, tag_filter_url(".index_view", tag.id)) for tag in model.tags)
+        return Markup(" ").join(linked_tag_badge(tag) for tag in model.tags)
 
     @action("add_tag", "Add tag…")
     def action_add_tag(self, ids: list[str]) -> Any:
