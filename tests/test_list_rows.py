@@ -1,0 +1,72 @@
+"""List rows drawn in Python (``webapp/admin/list_rows.py``) show what Flask-Admin would show."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+from html import unescape
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from flask_login import login_user
+
+from tests import factories
+from tests.conftest import Auth
+from webapp.admin.cells import TypeFormatters, cell_value
+from webapp.models import TaskPriority, TaskStatus
+
+pytestmark = pytest.mark.usefixtures("app_context")
+
+
+def some_of_everything() -> None:
+    owner = factories.make_user(full_name="Ada <Lovelace>", email="ada@example.org")
+    tags = [factories.make_tag(name="urgent & hot", color="#ffc107"), factories.make_tag(name="bad colour")]
+    factories.make_task(
+        title="=cmd|' /C calc'!A0 " + "long " * 30, owner=owner, tags=tags, status=TaskStatus.PENDING,
+        priority=TaskPriority.CRITICAL, due_at=datetime(2026, 12, 24, 18, 30, tzinfo=timezone.utc),
+    )
+    factories.make_task(title="No tags, no due date", owner=owner)
+    factories.make_post(author=owner, tags=tags[:1])
+    factories.make_operator()
+
+
+def test_every_cell_of_every_list_matches_flask_admins_own_value(app: Flask, client: FlaskClient, auth: Auth) -> None:
+    some_of_everything()
+    operator = auth.login()
+    created = client.post(
+        "/admin/tag/new/", data={"name": "audited", "color": "#17a2b8", "csrf_token": auth.csrf_token("/admin/tag/new/")}
+    )
+    assert created.status_code == 302  # and the audit log has an entry to list
+    for view in app.extensions["admin"][0]._views:
+        if not hasattr(view, "get_list_columns"):
+            continue
+        with app.test_request_context(f"/admin/{view.endpoint}/"):
+            login_user(operator)
+            _count, rows = view.get_list(0, None, False, None, [])
+            assert rows, view.endpoint
+            type_formatters = TypeFormatters(view, view.column_type_formatters)
+            for name, _label in view.get_list_columns():
+                value = cell_value(view, name, view.column_formatters, type_formatters)
+                for row in rows:
+                    expected = view._get_list_value(None, row, name, view.column_formatters, view.column_type_formatters)
+                    assert str(value(row)) == str(expected), (view.endpoint, name)
+
+
+def test_a_task_row_carries_its_checkbox_links_delete_button_and_cells(client: FlaskClient, auth: Auth) -> None:
+    task = factories.make_task(title="Fix <the> gate", tags=[factories.make_tag(name="ops")])
+    auth.login()
+    html = client.get("/admin/task/?search=gate").get_data(as_text=True)
+    row = re.search(r"<tr>\s*<td><input type=\"checkbox\".*?</tr>", html, re.S).group(0)
+    assert f'value="{task.id}"' in row
+    assert f"/admin/task/details/?id={task.id}&amp;url=" in row and f"/admin/task/edit/?id={task.id}&amp;url=" in row
+    assert re.search(rf'<button type="submit" form="row-delete-form" name="id" value="{task.id}"', row)
+    assert 'data-confirm="Move this record to the trash?"' in row
+    assert "Fix &lt;the&gt; gate" in row and "<the>" not in row
+    assert ">ops</a>" in row and "flt0_tag_is=" in unescape(row)
+
+
+def test_extra_row_actions_still_render_through_their_macro(client: FlaskClient, auth: Auth) -> None:
+    operator = auth.login()
+    html = client.get("/admin/operator/").get_data(as_text=True)
+    assert f'<a class="icon" href="/admin/operator/password/?id={operator.id}" title="Reset password">' in html
