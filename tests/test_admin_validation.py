@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone
 from typing import Any
 
@@ -14,7 +15,7 @@ from tests import factories
 from tests.admin_support import count_rows, post_form, text_of
 from tests.conftest import Auth
 from webapp.extensions import db
-from webapp.models import AuditEntry, Tag, Task, User
+from webapp.models import AuditEntry, Post, Tag, Task, User
 
 pytestmark = pytest.mark.usefixtures("app_context")
 
@@ -29,6 +30,11 @@ def task_form(owner_id: int, **fields: Any) -> dict[str, Any]:
 
 def user_form(**fields: Any) -> dict[str, Any]:
     return {"email": "new@example.org", "username": "newcomer", "full_name": "New Comer", "bio": "", **fields}
+
+
+def post_user_edit(client: FlaskClient, auth: Auth, user: User, **fields: Any) -> Any:
+    """Save the user's edit form, opened at its current version."""
+    return post_form(client, auth, f"/admin/user/edit/?id={user.id}", user_form(version=user.version, **fields))
 
 
 def assert_refused(response: Any, message: str, kept: str | None = None) -> None:
@@ -110,10 +116,7 @@ def test_email_of_a_deleted_user_is_refused_with_a_pointer_to_the_trash(client: 
 def test_editing_a_user_may_keep_its_own_email(client: FlaskClient, auth: Auth) -> None:
     user = factories.make_user(email="same@example.org", username="same")
     auth.login()
-    response = post_form(
-        client, auth, f"/admin/user/edit/?id={user.id}",
-        user_form(email="SAME@example.org", username="same", version=user.version),
-    )
+    response = post_user_edit(client, auth, user, email="SAME@example.org", username="same")
     assert response.status_code == 302, text_of(response)
 
 
@@ -177,3 +180,64 @@ def test_a_refused_field_is_not_marked_invalid_on_the_next_operators_form(client
     fresh = text_of(client.get("/admin/task/new/"))
     assert 'class="form-control text-monospace" id="metadata_"' in fresh
     assert "is-invalid" not in fresh
+
+
+# The banner over a refused form: Flask-Admin's, with its close button; its text, white space folded.
+BANNER = re.compile(r'<div class="alert alert-danger[^"]*">\s*<button[^>]*>[^<]*</button>(.*?)</div>', re.S)
+
+
+def banners(response: Any) -> list[str]:
+    return [" ".join(text.split()) for text in BANNER.findall(text_of(response))]
+
+
+def autofocused(html: str) -> list[str]:
+    """The ids of the form controls the page focuses as it opens."""
+    controls = re.findall(r"<(?:input|textarea|select)\b[^>]*>", html)
+    return [re.search(r'\bid="([^"]+)"', tag).group(1) for tag in controls if re.search(r"\sautofocus[\s>=]", tag)]
+
+
+def field_link(field_id: str, label: str) -> str:
+    return f'<a href="#{field_id}" class="alert-link" data-invalid-field>{label}</a>'
+
+
+def test_a_refused_task_names_the_fields_to_fix_in_form_order_with_links_to_them(
+    client: FlaskClient, auth: Auth
+) -> None:
+    owner = factories.make_user()
+    auth.login()
+    fields = {"metadata_": "[1]", "title": "", "due_at": "1999-12-31 23:00:00"}
+    response = post_form(client, auth, "/admin/task/new/", task_form(owner.id, **fields))
+    assert_refused(response, "Enter a JSON object")
+    assert banners(response) == [
+        f"Nothing was saved: check {field_link('title', 'Title')}, {field_link('due_at', 'Due')} and "
+        f"{field_link('metadata_', 'Metadata')} below."
+    ]
+    html = text_of(response)
+    assert "Failed to create record." not in html
+    assert all(f'id="{field_id}"' in html for field_id in ("title", "due_at", "metadata_")), "links land on fields"
+    assert autofocused(html) == ["title"]
+    assert banners(client.get("/admin/task/new/")) == [], "shown once, not on the next page"
+    assert count_rows(Task) == 0
+
+
+def test_a_refused_post_names_its_one_field(client: FlaskClient, auth: Auth) -> None:
+    auth.login()
+    form = {"title": "Release notes", "author": "", "status": "draft", "tags": "", "published_at": "", "content": ""}
+    response = post_form(client, auth, "/admin/post/new/", form)
+    assert_refused(response, "This field is required.")
+    assert banners(response) == [f"Nothing was saved: check {field_link('author', 'Author')} below."]
+    assert autofocused(text_of(response)) == ["author"]  # a select2 picker, which honours autofocus
+    assert count_rows(Post) == 0
+
+
+def test_a_refused_edit_names_its_field_instead_of_failed_to_save(client: FlaskClient, auth: Auth) -> None:
+    user = factories.make_user(email="kept@example.org", username="kept")
+    auth.login()
+    response = post_user_edit(client, auth, user, email="not-an-email", username="has space")
+    assert_refused(response, "Enter an email address like name@example.org.")
+    assert "Failed to save record." not in text_of(response)
+    assert banners(response) == [
+        f"Nothing was saved: check {field_link('email', 'Email')} and {field_link('username', 'Username')} below."
+    ]
+    db.session.refresh(user)
+    assert (user.email, user.username) == ("kept@example.org", "kept")

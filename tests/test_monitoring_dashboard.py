@@ -108,6 +108,54 @@ def test_dashboard_lists_stored_slow_queries_costliest_first(
     assert "SELECT * FROM report_2 WHERE id = ?" in html and "0000000000000002" in html
 
 
+TILE = re.compile(r'<div class="dashboard-tile-label">([^<]+)</div>\s*<div class="dashboard-tile-value">(.*?)</div>'
+                  r'\s*<div class="dashboard-tile-note">(.*?)</div>', re.S)
+
+
+def tiles(html: str) -> dict[str, tuple[str, str]]:
+    """What each tile reads, as an operator sees it: {label: (figure and unit, note)}."""
+
+    def plain(fragment: str) -> str:
+        return " ".join(re.sub(r"<[^>]+>", " ", fragment).split())
+
+    return {label: (plain(value), plain(note)) for label, value, note in TILE.findall(html)}
+
+
+def agrees(count_and_noun: str, singular: str, plural: str) -> bool:
+    count, noun = count_and_noun.split(" ", 1)
+    return noun == (singular if count == "1" else plural)
+
+
+def test_tile_units_agree_with_their_counts(
+    app: Flask, client: FlaskClient, auth: Auth, monitoring: Monitoring
+) -> None:
+    auth.login(OperatorRole.VIEWER)
+    none = tiles(client.get("/admin/dashboard/").get_data(as_text=True))
+    assert none["Slow statements"] == ("0 calls", "since reset")
+    assert none["Distinct"] == ("0 fingerprints", "the costliest 0 below")
+    assert none["Time in them"][0] == "0 ms"
+    assert none["Checkout wait p95"][0].endswith(" ms") and none["Workers"][0] == "1 live"
+
+    store_slow_queries(app, 1)  # one statement, called once
+    with app.app_context():
+        held = db.engine.connect()
+        try:
+            one = tiles(client.get("/admin/dashboard/").get_data(as_text=True))
+        finally:
+            held.close()
+    assert one["Slow statements"] == ("1 call", "since reset")
+    assert one["Distinct"] == ("1 fingerprint", "the costliest 1 below")
+    for label in ("Checked out", "Idle"):
+        assert agrees(one[label][0], "connection", "connections"), one[label]
+    timeouts, invalidated = one["Pool timeouts"]
+    assert timeouts.endswith(" since reset")
+    assert agrees(invalidated.removesuffix(" invalidated"), "connection", "connections"), invalidated
+
+    store_slow_queries(app, 2)  # two more statements, called 1 and 2 times
+    two = tiles(client.get("/admin/dashboard/").get_data(as_text=True))
+    assert (two["Slow statements"][0], two["Distinct"][0]) == ("4 calls", "2 fingerprints")
+
+
 def test_dashboard_query_count_does_not_grow_with_captured_fingerprints(
     app: Flask, client: FlaskClient, auth: Auth, monitoring: Monitoring
 ) -> None:

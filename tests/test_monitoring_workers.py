@@ -114,7 +114,7 @@ def test_two_worker_processes_are_summed_and_a_silent_one_goes_stale_then_away(
     assert data["pool"]["stale_workers"] == 1
     assert not workers_by_pid(dashboard)[first.pid]["stale"]
     assert second.pid not in {w["pid"] for w in data["pool"]["workers"] if not w["stale"]}
-    assert "1 worker(s) stopped reporting" in " ".join(f["message"] for f in data["findings"])
+    assert "1 worker stopped reporting" in " ".join(f["message"] for f in data["findings"])
 
     # Silent for longer than the drop-out time: off the dashboard, and the live worker prunes it.
     with fast_app.app_context():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import zoneinfo
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -34,6 +35,20 @@ def format_number(value: int | float | None) -> str:
     return f"{value:,}"
 
 
+def noun_for(count: float | None, singular: str, plural: str) -> str:
+    """The noun that agrees with a count: 1 connection, 0 connections, 2 connections. An unknown
+    count (None) takes the plural. ``static/js/dashboard.js`` has the same rule (``nounFor``)."""
+    return singular if count == 1 else plural
+
+
+def spoken_list(parts: Sequence[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c``. Markup parts give Markup, escaping any plain part."""
+    if len(parts) < 2:
+        return parts[0] if parts else ""
+    text = Markup if any(isinstance(part, Markup) for part in parts) else str
+    return text(", ").join(parts[:-1]) + text(" and ") + parts[-1]
+
+
 def _parse_timestamp(value: str) -> datetime | None:
     """Audit values keep timestamps as ISO text; only aware ones are shown as local times."""
     if len(value) < 19 or value[10] != "T":
@@ -63,3 +78,4 @@ def register_formatting(app: Flask) -> None:
     app.add_template_filter(format_datetime_full, "datetime_full")
     app.add_template_filter(format_number, "number")
     app.add_template_filter(format_audit_value, "audit_value")
+    app.add_template_global(noun_for)

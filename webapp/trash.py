@@ -23,6 +23,7 @@ from sqlalchemy.sql import ColumnElement
 from webapp import audit
 from webapp.database import utcnow
 from webapp.extensions import db
+from webapp.formatting import noun_for, spoken_list
 from webapp.models import AuditAction
 from webapp.models.mixins import SoftDeleteMixin, TaggableMixin
 
@@ -211,12 +212,9 @@ def purge(model: type[Any], ids: Sequence[Any]) -> Outcome:
 
 def describe(counts: Iterable[tuple[type[Any], int]]) -> str:
     """``"3 tasks and 1 post"`` for the operator's message; empty when nothing cascaded."""
-    parts = [plural(count, model) for model, count in counts if count]
-    if len(parts) > 1:
-        return ", ".join(parts[:-1]) + " and " + parts[-1]
-    return parts[0] if parts else ""
+    return spoken_list([plural(count, model) for model, count in counts if count])
 
 
 def plural(count: int, model: type[Any]) -> str:
     noun = model.__name__.lower()
-    return f"{count:,} {noun}{'' if count == 1 else 's'}"
+    return f"{count:,} {noun_for(count, noun, noun + 's')}"

@@ -71,10 +71,19 @@
     }
   }
 
+  /* Mirrors noun_for() in webapp/formatting.py: 1 connection, 0 connections. */
+  function nounFor(count, singular, plural) {
+    return count === 1 ? singular : plural;
+  }
+
   function renderFields(data) {
     document.querySelectorAll("[data-field]").forEach(function (element) {
       element.textContent = figure(lookup(data, element.getAttribute("data-field")),
         element.getAttribute("data-format"), data.generated_at);
+    });
+    document.querySelectorAll("[data-unit-of]").forEach(function (element) {
+      element.textContent = nounFor(lookup(data, element.getAttribute("data-unit-of")),
+        element.getAttribute("data-singular"), element.getAttribute("data-plural"));
     });
     document.querySelectorAll("[data-show-if], [data-hide-if]").forEach(function (element) {
       var showing = element.hasAttribute("data-show-if");

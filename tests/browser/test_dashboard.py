@@ -3,6 +3,7 @@ run meanwhile appears in the slow-query table by the page's own refresh (no relo
 tables sort by a click on their headers."""
 
 import re
+from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -20,6 +21,13 @@ from webapp.monitoring.store import save_sample, save_slow_queries
 
 NUMBER = re.compile(r"^\d[\d,]*(\.\d+)?$")
 SLOW_STATEMENT = "SELECT pg_sleep(0.25)"
+LAPTOP = {"width": 1366, "height": 768}
+# As long as PostgreSQL allows (63 characters): the longest name the unused-index table may list.
+LONG_INDEX = "ix_tasks_title_kept_for_the_quarterly_review_of_every_northwind"
+# Tables shown on the page whose wrapper must scroll sideways to show them whole.
+TABLES_WIDER_THAN_THEIR_COLUMN = """() => Array.from(document.querySelectorAll("#dashboard .table-responsive"))
+    .filter((box) => box.offsetParent !== null && box.scrollWidth > box.clientWidth)
+    .map((box) => box.querySelector("table").dataset.rows)"""
 
 
 def publish_round(app: Flask) -> Monitoring:
@@ -46,9 +54,39 @@ def seed_an_hour_of_history(app: Flask) -> None:
             )
 
 
+@pytest.fixture
+def long_unused_index(app: Flask) -> Iterator[str]:
+    """A fresh index (zero scans) with the longest name PostgreSQL takes; dropped afterwards, since
+    tests share the schema."""
+    with app.app_context(), db.engine.begin() as connection:
+        connection.execute(text(f"CREATE INDEX {LONG_INDEX} ON tasks (title)"))
+    yield LONG_INDEX
+    with app.app_context(), db.engine.begin() as connection:
+        connection.execute(text(f"DROP INDEX {LONG_INDEX}"))
+
+
+def tile_card(page: Page, label: str) -> Locator:
+    return page.locator(".dashboard-tile").filter(has=page.get_by_text(label, exact=True))
+
+
 def tile(page: Page, label: str) -> Locator:
-    card = page.locator(".dashboard-tile").filter(has=page.get_by_text(label, exact=True))
-    return card.locator(".dashboard-tile-value [data-field]")
+    return tile_card(page, label).locator(".dashboard-tile-value [data-field]")
+
+
+def tile_unit(page: Page, label: str) -> Locator:
+    return tile_card(page, label).locator(".dashboard-tile-unit")
+
+
+def save_slow_statements(app: Flask, *calls: int) -> None:
+    """Slow statements as the workers' publishers store them, one fingerprint per entry of calls."""
+    now = utcnow()
+    captures = [
+        SlowQuery(f"{count:016x}", f"SELECT {count}", calls=count, total_ms=1000.0 / count, max_ms=900.0, rows=0,
+                  first_seen=now, last_seen=now, request_path="/")
+        for count in calls
+    ]
+    with app.app_context(), db.engine.begin() as connection:
+        save_slow_queries(connection, captures)
 
 
 @pytest.mark.postgres  # the slow statement is PostgreSQL's pg_sleep; the server panels too
@@ -88,15 +126,25 @@ def test_dashboard_shows_pool_tiles_draws_charts_and_refreshes_in_place_with_a_n
     screenshot(page, "dashboard")
 
 
+@pytest.mark.postgres  # the server and table panels
+def test_wide_tables_stay_inside_their_column_on_a_1366_px_screen(
+    page: Page, app: Flask, sign_in: SignIn, long_unused_index: str
+) -> None:
+    page.set_viewport_size(LAPTOP)
+    publish_round(app)
+    sign_in(page, OperatorRole.VIEWER)
+    page.goto("/admin/dashboard/")
+    page.wait_for_load_state("networkidle")  # the tables as the script redraws them from data.json
+
+    unused = page.locator('table[data-rows="tables.unused_indexes"]')
+    expect(unused.locator("td", has_text=long_unused_index)).to_have_count(1)
+    expect(unused.locator("thead th")).to_have_text(["Index", "Table", "Size"])
+    assert page.evaluate(TABLES_WIDER_THAN_THEIR_COLUMN) == []
+    assert page.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth")
+
+
 def test_clicking_a_header_sorts_the_table(page: Page, app: Flask, sign_in: SignIn) -> None:
-    now = utcnow()
-    captures = [
-        SlowQuery(f"{calls:016x}", f"SELECT {calls}", calls=calls, total_ms=1000.0 / calls, max_ms=900.0, rows=0,
-                  first_seen=now, last_seen=now, request_path="/")
-        for calls in (5, 1, 3)
-    ]
-    with app.app_context(), db.engine.begin() as connection:
-        save_slow_queries(connection, captures)
+    save_slow_statements(app, 5, 1, 3)
     sign_in(page, OperatorRole.VIEWER)
     page.goto("/admin/dashboard/")
     table = page.locator('table[data-rows="slow_queries.top"]')
@@ -110,3 +158,23 @@ def test_clicking_a_header_sorts_the_table(page: Page, app: Flask, sign_in: Sign
     header.click()
     expect(header).to_have_attribute("aria-sort", "ascending")
     expect(calls_column).to_have_text(["1", "3", "5"])
+
+
+def test_tile_units_follow_their_counts_when_the_page_refreshes(page: Page, app: Flask, sign_in: SignIn) -> None:
+    sign_in(page, OperatorRole.VIEWER)
+    page.goto("/admin/dashboard/")
+    expect(tile(page, "Slow statements")).to_have_text("0")
+    expect(tile_unit(page, "Slow statements")).to_have_text("calls")
+    expect(tile_unit(page, "Distinct")).to_have_text("fingerprints")
+
+    save_slow_statements(app, 1)  # redrawn from data.json within a refresh, no reload
+    expect(tile(page, "Slow statements")).to_have_text("1", timeout=15_000)
+    expect(tile_unit(page, "Slow statements")).to_have_text("call")
+    expect(tile_unit(page, "Distinct")).to_have_text("fingerprint")
+    expect(tile_card(page, "Distinct").locator(".dashboard-tile-note")).to_have_text("the costliest 1 below")
+
+    save_slow_statements(app, 2)
+    expect(tile(page, "Slow statements")).to_have_text("3", timeout=15_000)
+    expect(tile_unit(page, "Slow statements")).to_have_text("calls")
+    expect(tile_unit(page, "Distinct")).to_have_text("fingerprints")
+    expect(tile_unit(page, "Checked out")).to_have_text(re.compile(r"^connections?$"))

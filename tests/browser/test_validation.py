@@ -31,6 +31,8 @@ def test_invalid_metadata_and_a_tag_name_taken_in_another_case_are_refused_next_
     page.get_by_label("Metadata").fill(BROKEN_METADATA)
     page.get_by_role("button", name="Save", exact=True).click()
 
+    expect(admin_ui.flash(page)).to_contain_text("Nothing was saved: check Metadata below.")
+    expect(page.get_by_label("Metadata")).to_be_focused()  # the field to fix, brought into view
     expect(feedback_next_to(page, "metadata_")).to_be_visible()
     expect(feedback_next_to(page, "metadata_")).to_contain_text("Not valid JSON")
     expect(page.get_by_label("Metadata")).to_have_class("form-control text-monospace is-invalid")
@@ -53,3 +55,27 @@ def test_invalid_metadata_and_a_tag_name_taken_in_another_case_are_refused_next_
 
     with app.app_context():
         assert (count_rows(Task), count_rows(Tag)) == (tasks_before, tags_before)
+
+
+def test_the_refusal_banner_leads_to_each_field_to_fix_even_a_picker(
+    page: Page, app: Flask, sign_in: SignIn, scenario: Scenario
+) -> None:
+    sign_in(page)
+    page.goto("/admin/task/new/")
+    page.get_by_label("Title").fill("A task nobody owns yet")
+    page.get_by_label("Metadata").fill("[1, 2]")
+    page.get_by_role("button", name="Save", exact=True).click()
+
+    banner = admin_ui.flash(page)
+    expect(banner).to_contain_text("Nothing was saved: check Owner and Metadata below.")
+    owner_picker = page.locator("#s2id_owner input.select2-focusser")  # select2 hides the real input
+    expect(owner_picker).to_be_focused()
+
+    banner.get_by_role("link", name="Metadata").click()
+    expect(page.get_by_label("Metadata")).to_be_focused()
+    expect(page.get_by_label("Metadata")).to_be_in_viewport()
+    banner.get_by_role("link", name="Owner").click()
+    expect(owner_picker).to_be_focused()
+    expect(page.locator("#s2id_owner")).to_be_in_viewport()
+    with app.app_context():
+        assert count_rows(Task, Task.title == "A task nobody owns yet") == 0

@@ -11,8 +11,9 @@ import logging
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from flask import abort, flash, request, url_for
+from flask import abort, flash, request, session, url_for
 from flask_admin import AdminIndexView, BaseView
+from flask_admin.babel import gettext
 from flask_admin.contrib.sqla import ModelView
 from flask_login import current_user
 from sqlalchemy import inspect
@@ -24,7 +25,7 @@ from webapp.admin.counting import EstimatedCountMixin, ListCount
 from webapp.admin.display import DETAIL_FORMATTERS, LIST_FORMATTERS
 from webapp.admin.export import StreamingExportMixin, is_exporting
 from webapp.admin.filters import FilterConverter
-from webapp.admin.forms import ModelConverter
+from webapp.admin.forms import ModelConverter, invalid_fields, refusal_message
 from webapp.admin.ids import parse_id
 from webapp.admin.list_rows import ListRows
 from webapp.admin.row_urls import row_url
@@ -37,6 +38,8 @@ log = logging.getLogger(__name__)
 WRITE_ENDPOINTS = frozenset(
     {"create_view", "edit_view", "delete_view", "action_view", "ajax_update", "export"}
 )
+# What Flask-Admin flashes when a create or edit form does not validate; it names no field.
+NAMELESS_REFUSALS = ("Failed to create record.", "Failed to save record.")
 
 
 class ProtectedViewMixin:
@@ -84,6 +87,18 @@ class ProtectedViewMixin:
 
 def _highest(*roles: OperatorRole) -> OperatorRole:
     return max(roles, key=lambda role: role.rank)
+
+
+def _withdraw_nameless_refusal() -> bool:
+    """Take Flask-Admin's refusal banner back out of the messages flashed for this page (Flask keeps
+    them in the session until a template shows them); whether it was there."""
+    nameless = {gettext(message) for message in NAMELESS_REFUSALS}
+    flashed = session.get("_flashes", [])
+    kept = [(category, message) for category, message in flashed if message not in nameless]
+    if len(kept) == len(flashed):
+        return False
+    session["_flashes"] = kept
+    return True
 
 
 class ProtectedView(ProtectedViewMixin, BaseView):
@@ -207,6 +222,8 @@ class AdminModelView(ProtectedViewMixin, StreamingExportMixin, AuditedViewMixin,
             # which are this view's own ``form_widget_args``: without a copy per page, one refused
             # save marks that field red on every later form, for every operator of the process.
             form_opts.widget_args = copy.deepcopy(form_opts.widget_args)
+            if kwargs.get("form") is not None:
+                self.explain_refusal(kwargs["form"], form_opts)
         return super().render(template, **kwargs)
 
     def list_rows(
@@ -214,6 +231,17 @@ class AdminModelView(ProtectedViewMixin, StreamingExportMixin, AuditedViewMixin,
     ) -> ListRows:
         """The list template's row renderer for this page."""
         return ListRows(self, list_columns, bool(actions), row_actions, return_url, delete_question)
+
+    def explain_refusal(self, form: Any, form_opts: Any) -> None:
+        """Flask-Admin answers a create or edit form that does not validate with "Failed to create
+        record." at the top of the page, far from the messages under the fields. Name those fields
+        instead, each a link to it, and start the operator on the first (select2 pickers honour
+        ``autofocus`` too)."""
+        invalid = invalid_fields(form)
+        if not invalid or not _withdraw_nameless_refusal():
+            return
+        flash(refusal_message(invalid), "error")
+        form_opts.widget_args.setdefault(invalid[0].short_name, {})["autofocus"] = True
 
     def role_for_action(self, name: str) -> OperatorRole:
         return _highest(self.required_role, self.declared_roles("action_roles").get(name, self.write_role))

@@ -14,12 +14,14 @@ from typing import Any
 
 from flask_admin.contrib.sqla.form import AdminModelConverter
 from flask_admin.model.form import converts
+from markupsafe import Markup
 from sqlalchemy import func, select
 from wtforms import Field, Form, HiddenField, SelectChoice, SelectField, TextAreaField, ValidationError
 from wtforms.validators import Regexp
 
 from webapp.admin.datetimes import LocalDateTimeField
 from webapp.extensions import db
+from webapp.formatting import spoken_list
 from webapp.models.enums import LabelledEnum
 from webapp.models.tags import COLOR_PATTERN
 
@@ -141,3 +143,19 @@ class ModelConverter(AdminModelConverter):
     @converts("sqlalchemy.sql.sqltypes.JSON")
     def convert_JSON(self, field_args: dict[str, Any], **extra: Any) -> JSONObjectField:  # noqa: N802
         return JSONObjectField(**field_args)
+
+
+def invalid_fields(form: Form) -> list[Field]:
+    """The fields of a refused form that show a message, in the form's order (hidden ones have
+    nowhere to show it)."""
+    return [field for field in form if field.errors and getattr(field.widget, "input_type", None) != "hidden"]
+
+
+def refusal_message(fields: list[Field]) -> Markup:
+    """The banner over a refused form: the fields to fix by their labels, each a link to its field
+    (``static/js/admin.js`` brings a select2 picker, whose real input is hidden, into view)."""
+    links = [
+        Markup('<a href="#{}" class="alert-link" data-invalid-field>{}</a>').format(field.id, field.label.text)
+        for field in fields
+    ]
+    return Markup("Nothing was saved: check {} below.").format(spoken_list(links))

@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
 from webapp.database import utcnow
+from webapp.formatting import noun_for
 from webapp.monitoring import Monitoring, store
 from webapp.monitoring.pg_activity import ActivityReport, activity_report
 from webapp.monitoring.pg_statements import StatementsReport, reset_statements, statements_report
@@ -212,16 +213,16 @@ def _postgres_panel(connection: Connection, read: Callable[[Connection], T]) -> 
 
 def _pool_findings(pool: PoolOverview) -> Iterator[Finding]:
     totals = pool.totals
-    if totals["pool_timeouts"]:
-        yield Finding("danger", f"{totals['pool_timeouts']:,} requests gave up waiting for a connection: "
-                                "raise DB_POOL_SIZE / DB_MAX_OVERFLOW or find what holds connections.")
+    if timeouts := totals["pool_timeouts"]:
+        yield Finding("danger", f"{timeouts:,} {noun_for(timeouts, 'request', 'requests')} gave up waiting for a "
+                                "connection: raise DB_POOL_SIZE / DB_MAX_OVERFLOW or find what holds connections.")
     if pool.capacity and (totals["checked_out"] or 0) >= BUSY_POOL_RATIO * pool.capacity:
         yield Finding("warning", f"{totals['checked_out']} of {pool.capacity} pooled connections are in use.")
     if (totals["wait_p95_ms"] or 0) >= SLOW_CHECKOUT_MS:
         yield Finding("warning", f"Taking a connection from the pool takes {totals['wait_p95_ms']:.0f} ms (p95): "
                                  "the pool is exhausted, or new connections are slow to open.")
-    if pool.stale_workers:
-        yield Finding("warning", f"{pool.stale_workers} worker(s) stopped reporting: crashed or hung?")
+    if stale := pool.stale_workers:
+        yield Finding("warning", f"{stale} {noun_for(stale, 'worker', 'workers')} stopped reporting: crashed or hung?")
 
 
 def _server_findings(activity: Any, tables: Any) -> Iterator[Finding]:
@@ -229,9 +230,9 @@ def _server_findings(activity: Any, tables: Any) -> Iterator[Finding]:
         if activity.usage_ratio >= BUSY_POOL_RATIO:
             yield Finding("warning", f"The server has {activity.connections} of {activity.max_connections} "
                                      "connections in use.")
-        if activity.long_running:
-            yield Finding("warning", f"{len(activity.long_running)} statement(s) running longer than "
-                                     f"{activity.long_running_after_seconds:g} s.")
+        if long_running := len(activity.long_running):
+            yield Finding("warning", f"{long_running} {noun_for(long_running, 'statement', 'statements')} running "
+                                     f"longer than {activity.long_running_after_seconds:g} s.")
     if isinstance(tables, TableReport):
         for table in tables.tables:
             if table.dead_rows >= BLOATED_DEAD_ROWS and (table.dead_ratio or 0) >= BLOATED_DEAD_RATIO:
