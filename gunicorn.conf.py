@@ -5,6 +5,8 @@ overridden per deploy with ``GUNICORN_CMD_ARGS`` (e.g. ``--threads 4``), which g
 after this file.
 """
 
+import gc
+
 from webapp.config import load_server_settings
 from webapp.request_logging import gunicorn_logging
 
@@ -39,6 +41,22 @@ control_socket_disable = True
 # instead of every worker crashing in a loop, and workers share its memory.
 preload_app = True
 
+# Python's cyclic garbage collector, tuned for request work. A list page creates a few thousand
+# container objects (ORM rows and their state, template contexts), almost all freed by reference
+# counting when the request ends; with the default threshold (700) the collector still ran about
+# three times per page and, every few pages, walked all ~126,000 objects of the loaded app:
+# about 2 ms of a 12 ms page. The app's objects are moved out of the collector's sight once in
+# the master (``when_ready``, after the preload, before the first fork: this also keeps the
+# pages workers share from being copied when the collector would touch them), and each worker
+# collects its youngest generation every 10,000 allocations instead (``post_fork``).
+GC_YOUNG_THRESHOLD = 10_000
+
+
+def when_ready(server):
+    """Freeze the preloaded app's objects before workers are forked from the master."""
+    gc.collect()
+    gc.freeze()
+
 
 def post_fork(server, worker):
     """Give each worker its own connection pool.
@@ -52,3 +70,5 @@ def post_fork(server, worker):
     app = server.app.wsgi()
     with app.app_context():
         db.engine.dispose(close=False)
+    _, *older = gc.get_threshold()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, *older)

@@ -1,5 +1,6 @@
 """gunicorn.conf.py: settings from the environment, and no pooled connection crosses a fork."""
 
+import gc
 import runpy
 from pathlib import Path
 from types import SimpleNamespace
@@ -31,11 +32,31 @@ def test_post_fork_gives_the_worker_a_fresh_pool_without_closing_the_masters_con
     project_root: Path, monkeypatch: pytest.MonkeyPatch, app: Flask
 ) -> None:
     post_fork = load_gunicorn_conf(project_root, monkeypatch)["post_fork"]
-    with app.app_context():
-        inherited_pool = db.engine.pool
-        inherited = db.engine.connect()
-        # gunicorn's arbiter: server.app.wsgi() returns the preloaded application.
-        post_fork(SimpleNamespace(app=SimpleNamespace(wsgi=lambda: app)), None)
-        assert db.engine.pool is not inherited_pool
-        assert not inherited.closed
-        inherited.close()
+    thresholds = gc.get_threshold()
+    try:
+        with app.app_context():
+            inherited_pool = db.engine.pool
+            inherited = db.engine.connect()
+            # gunicorn's arbiter: server.app.wsgi() returns the preloaded application.
+            post_fork(SimpleNamespace(app=SimpleNamespace(wsgi=lambda: app)), None)
+            assert db.engine.pool is not inherited_pool
+            assert not inherited.closed
+            inherited.close()
+    finally:
+        gc.set_threshold(*thresholds)
+
+
+def test_the_master_freezes_the_preloaded_app_and_workers_collect_young_objects_less_often(
+    project_root: Path, monkeypatch: pytest.MonkeyPatch, app: Flask
+) -> None:
+    conf = load_gunicorn_conf(project_root, monkeypatch)
+    thresholds = gc.get_threshold()
+    try:
+        conf["when_ready"](None)
+        assert gc.get_freeze_count() > 0
+        with app.app_context():
+            conf["post_fork"](SimpleNamespace(app=SimpleNamespace(wsgi=lambda: app)), None)
+        assert gc.get_threshold() == (conf["GC_YOUNG_THRESHOLD"], *thresholds[1:])
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*thresholds)
