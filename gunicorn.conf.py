@@ -59,8 +59,8 @@ def on_starting(server):
     takes: the extra threads would never serve a request. ``WEB_THREADS`` sets both."""
     if server.cfg.threads > server.cfg.worker_connections:
         raise RuntimeError(
-            f"{server.cfg.threads} threads per worker but {server.cfg.worker_connections} connections: "
-            "set WEB_THREADS instead of --threads"
+            f"--threads {server.cfg.threads}, but a worker takes {server.cfg.worker_connections} connection(s) "
+            f"at a time: set WEB_THREADS={server.cfg.threads} instead"
         )
 
 

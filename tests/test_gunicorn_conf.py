@@ -39,7 +39,7 @@ def test_threaded_workers_take_one_connection_per_thread(project_root: Path, mon
 def test_threads_beyond_the_connections_stop_gunicorn_at_start(project_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     on_starting = load_gunicorn_conf(project_root, monkeypatch)["on_starting"]
     on_starting(SimpleNamespace(cfg=SimpleNamespace(threads=2, worker_connections=2)))
-    with pytest.raises(RuntimeError, match="set WEB_THREADS instead of --threads"):
+    with pytest.raises(RuntimeError, match="set WEB_THREADS=4 instead"):
         on_starting(SimpleNamespace(cfg=SimpleNamespace(threads=4, worker_connections=1)))
 
 

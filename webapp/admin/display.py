@@ -127,9 +127,9 @@ def _yes_no(value: bool) -> str:
 
 
 # One CSV cell per type: readable, complete, and never starting like a formula (numbers excepted:
-# "-5" is a number to a spreadsheet). Flask-Admin takes the first type that matches, so the export
-# looks each value type up once (webapp/admin/export.py): bool before int, enums (ours are str or
-# int) before both, datetime before anything a date is.
+# "-5" is a number to a spreadsheet). Flask-Admin takes the first type that matches, and the export
+# looks each value type up once (webapp/admin/cells.py): bool before int (a bool is an int), enums
+# before int and object (an enum may be an int or, like ours, a str).
 EXPORT_FORMATTERS: dict[type, Any] = {
     type(None): _empty,
     bool: _view_formatter(_yes_no),

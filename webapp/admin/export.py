@@ -23,6 +23,7 @@ from sqlalchemy import Row, Select, and_, inspect, select, tuple_
 from sqlalchemy.orm import Mapper, RelationshipDirection, RelationshipProperty, Session
 from werkzeug.utils import secure_filename
 
+from webapp.admin.cells import TypeFormatters
 from webapp.admin.display import EXPORT_FORMATTERS
 from webapp.extensions import db
 
@@ -115,7 +116,7 @@ class ExportPlan:
         self.entities: list[Any] = list(self.key_columns)
         self.related: list[_Related] = []
         self.model_position: int | None = None
-        self.formatters = _TypeFormatters(view)
+        self.type_formatters = TypeFormatters(view, view.column_type_formatters_export)
         self.columns = [self._column(name) for name, _label in view._export_columns]
 
     def select(self, entity: Any) -> int:
@@ -144,9 +145,9 @@ class ExportPlan:
         return self.model_position
 
     def texts(self, name: str, values: Iterable[Any]) -> list[Any]:
-        """What ``get_export_value`` makes of each value (see :class:`_TypeFormatters`)."""
-        view, formatters = self.view, self.formatters
-        return [formatters[type(value)](view, value, name) for value in values]
+        """What ``get_export_value`` makes of each value."""
+        text = self.type_formatters.format
+        return [text(value, name) for value in values]
 
     def chunks(self, session: Session, query: Any) -> Iterator[str]:
         """The CSV lines of the query's rows, one chunk per batch."""
@@ -156,25 +157,6 @@ class ExportPlan:
             for related in self.related:
                 related.prepare(session, batch)
             yield csv_text(zip(*(column(batch) for column in self.columns)))
-
-
-class _TypeFormatters(dict[type, Any]):
-    """The export type formatter of each value type, looked up the first time the type comes:
-    as in Flask-Admin, the first of the view's ``column_type_formatters_export`` that the value
-    is an instance of, or the value as it is when there is none."""
-
-    def __init__(self, view: Any) -> None:
-        super().__init__()
-        self.candidates = view.column_type_formatters_export.items()
-
-    def __missing__(self, value_type: type) -> Any:
-        matches = (formatter for base, formatter in self.candidates if issubclass(value_type, base))
-        formatter = self[value_type] = next(matches, _as_is)
-        return formatter
-
-
-def _as_is(view: Any, value: Any, name: str) -> Any:
-    return value
 
 
 class _Related:
