@@ -46,7 +46,8 @@ screenshots: install-dev
 ## Benchmark the admin on a large PostgreSQL database (see docs/performance.md):
 ##   BENCH_DATABASE_URL=postgresql://… make bench
 ## Migrates it, makes sure the benchmark operator exists, serves it with gunicorn on a loopback
-## port, runs bench/run.py against that server, and stops the server again.
+## port (with gunicorn.conf.py, read from the current directory, as in production), runs
+## bench/run.py against that server, and stops the server again.
 BENCH_PORT ?= 8765
 BENCH_WORKERS ?= 2
 BENCH_EMAIL ?= bench@example.com
@@ -59,7 +60,7 @@ bench: install
 	@set -e; pidfile=$$(mktemp); \
 	APP_ENV=production SECRET_KEY=bench-only SESSION_COOKIE_SECURE=false DATABASE_URL="$(BENCH_DATABASE_URL)" \
 		$(BIN)/gunicorn --bind 127.0.0.1:$(BENCH_PORT) --workers $(BENCH_WORKERS) --pid $$pidfile \
-		--timeout 600 --access-logfile /dev/null --daemon wsgi:app; \
+		--access-logfile /dev/null --daemon wsgi:app; \
 	for _ in $$(seq 1 50); do [ -s $$pidfile ] && break; sleep 0.2; done; \
 	master=$$(cat $$pidfile); \
 	status=0; $(BIN)/python bench/run.py --url http://127.0.0.1:$(BENCH_PORT) --email "$(BENCH_EMAIL)" \

@@ -6,10 +6,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import event, func, select
 
+from tests import conftest
 from tests.conftest import Auth
+from webapp import create_app
 from webapp.extensions import db
 
 
@@ -40,3 +43,16 @@ def count_rows(model: Any, *criteria: Any) -> int:
 
 def text_of(response: Any) -> str:
     return response.get_data(as_text=True)
+
+
+@contextmanager
+def app_serving(database_url: str, view: Any) -> Iterator[Flask]:
+    """A second app (same database) that serves an extra admin view: the session app has already
+    served requests, and Flask refuses new routes after that."""
+    app = create_app(env=conftest.test_env(database_url))
+    app.extensions["admin"][0].add_view(view)
+    try:
+        yield app
+    finally:
+        with app.app_context():
+            db.engine.dispose()

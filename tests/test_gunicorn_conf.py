@@ -28,6 +28,22 @@ def test_gunicorn_reads_bind_and_workers_from_the_environment(
     assert conf["timeout"] > conf["graceful_timeout"] > 0
 
 
+def test_threaded_workers_take_one_connection_per_thread(project_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("WEB_THREADS", raising=False)
+    assert load_gunicorn_conf(project_root, monkeypatch)["threads"] == 1
+    conf = load_gunicorn_conf(project_root, monkeypatch, WEB_THREADS="4")
+    assert conf["worker_class"] == "gthread"
+    assert conf["threads"] == conf["worker_connections"] == 4
+    assert conf["keepalive"] == 0
+
+
+def test_threads_beyond_the_connections_stop_gunicorn_at_start(project_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    on_starting = load_gunicorn_conf(project_root, monkeypatch)["on_starting"]
+    on_starting(SimpleNamespace(cfg=SimpleNamespace(threads=2, worker_connections=2)))
+    with pytest.raises(RuntimeError, match="set WEB_THREADS=4 instead"):
+        on_starting(SimpleNamespace(cfg=SimpleNamespace(threads=4, worker_connections=1)))
+
+
 def test_post_fork_gives_the_worker_a_fresh_pool_without_closing_the_masters_connections(
     project_root: Path, monkeypatch: pytest.MonkeyPatch, app: Flask
 ) -> None:

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from tests import factories
 from tests import conftest
-from webapp import create_app
+from tests.admin_support import app_serving
 from webapp.admin.base import AdminModelView
 from webapp.admin.keyset import InvalidCursor, KeysetPaginationMixin, decode_cursor, encode_cursor
 from webapp.admin.soft_delete import SoftDeleteViewMixin
@@ -32,13 +32,8 @@ class KeysetTaskView(KeysetPaginationMixin, SoftDeleteViewMixin, AdminModelView)
 
 @pytest.fixture(scope="module")
 def list_app(database_url: str) -> Iterator[Flask]:
-    """A second app (same database) that serves the view under test: the session app has already
-    served requests, and Flask refuses new routes after that."""
-    app = create_app(env=conftest.test_env(database_url))
-    app.extensions["admin"][0].add_view(KeysetTaskView(Task, db, endpoint="keyset_task", url="/admin/keyset-task"))
-    yield app
-    with app.app_context():
-        db.engine.dispose()
+    with app_serving(database_url, KeysetTaskView(Task, db, endpoint="keyset_task", url="/admin/keyset-task")) as app:
+        yield app
 
 
 def view_of(app: Flask) -> KeysetTaskView:

@@ -24,6 +24,17 @@ LOG_FORMATS = ("text", "json")
 # Each worker may hold DB_POOL_SIZE + DB_MAX_OVERFLOW connections: the default worker count is
 # capped so that a large machine does not exhaust PostgreSQL's max_connections on its own.
 MAX_DEFAULT_WORKERS = 8
+# A database that vanishes without closing its connections (host down, network cut) would leave
+# a request waiting on its socket for hours: gunicorn's threaded workers no longer kill a request
+# that outlives their timeout (gunicorn.conf.py). TCP keepalive probes from 10 s of silence, and
+# a limit on unacknowledged sends, end such a wait within about 30 s with a database error (503).
+DEAD_CONNECTION_DETECTION = {
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 5,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 30_000,
+}
 
 
 class ConfigError(RuntimeError):
@@ -133,7 +144,7 @@ def _engine_options(env: Mapping[str, str], url: str) -> dict[str, Any]:
         pool_recycle=_int(env, "DB_POOL_RECYCLE", 1800, minimum=-1),
         # Without it, opening a connection to an unreachable host waits for the TCP timeout
         # (minutes): the request would hang instead of getting a 503 within the pool timeout.
-        connect_args={"connect_timeout": pool_timeout},
+        connect_args={"connect_timeout": pool_timeout, **DEAD_CONNECTION_DETECTION},
     )
     return options
 
@@ -195,6 +206,7 @@ class ServerSettings:
 
     bind: str
     workers: int
+    threads: int
     log_format: str
 
 
@@ -209,5 +221,6 @@ def load_server_settings(env: Mapping[str, str] | None = None, cpu_count: int | 
     return ServerSettings(
         bind=f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
         workers=_int(env, "WEB_CONCURRENCY", min(2 * cpus + 1, MAX_DEFAULT_WORKERS), minimum=1),
+        threads=_int(env, "WEB_THREADS", 1, minimum=1),
         log_format=_choice(env, "LOG_FORMAT", LOG_FORMATS, "text"),
     )

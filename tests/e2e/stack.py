@@ -251,7 +251,7 @@ class Stack:
             "BIND_HOST": "127.0.0.1",
             "PORT": str(self.gunicorn_port),
             "WEB_CONCURRENCY": str(WORKERS),
-            "GUNICORN_CMD_ARGS": f"--threads {THREADS}",
+            "WEB_THREADS": str(THREADS),
             "DB_POOL_SIZE": "1",
             "DB_MAX_OVERFLOW": "0",
             "DB_POOL_TIMEOUT": str(POOL_TIMEOUT),
@@ -289,14 +289,8 @@ class Stack:
 
     def stop(self) -> None:
         for process in (self.nginx, self.gunicorn):
-            if process is None or process.poll() is not None:
-                continue
-            process.terminate()
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
+            if process is not None:
+                stop_process(process)
         self.database.drop()
 
     def browser(self) -> Browser:
@@ -318,6 +312,18 @@ class Stack:
 
     def log(self, name: str) -> str:
         return (self.directory / name).read_text(errors="replace")
+
+
+def stop_process(process: subprocess.Popen) -> None:
+    """Stop a process the tests started, by its pid: TERM, then KILL if it lingers."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
 
 
 def pid_owning_local_port(port: int, candidates: set[int]) -> int | None:

@@ -108,29 +108,37 @@ DETAIL_FORMATTERS: dict[type, Any] = {
 }
 
 
-def export_text(value: Any) -> str:
-    """One CSV cell: readable, complete, and never starting like a formula."""
-    text = _export_plain(value)
-    if isinstance(value, (int, float)) or not text.startswith(FORMULA_PREFIXES):
-        return text
-    return "'" + text
+def _guarded(function: Any) -> Any:
+    """An export formatter whose text never starts like a formula (a spreadsheet would run it)."""
+
+    def formatter(view: Any, value: Any, name: str) -> str:
+        text = function(value)
+        return "'" + text if text.startswith(FORMULA_PREFIXES) else text
+
+    return formatter
 
 
-EXPORT_FORMATTERS: dict[type, Any] = {object: _view_formatter(export_text)}
+def _joined(values: list[Any] | tuple[Any, ...]) -> str:
+    return ", ".join(str(item) for item in values)
 
 
-def _export_plain(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, enum.Enum):
-        return enum_label(value)
-    if isinstance(value, datetime):
-        return format_datetime_full(value)
-    if isinstance(value, dict):
-        return json.dumps(value, ensure_ascii=False)
-    if isinstance(value, (list, tuple)):
-        return ", ".join(str(item) for item in value)
-    return str(value)
+def _yes_no(value: bool) -> str:
+    return "yes" if value else "no"
 
+
+# One CSV cell per type: readable, complete, and never starting like a formula (numbers excepted:
+# "-5" is a number to a spreadsheet). Flask-Admin takes the first type that matches, and the export
+# looks each value type up once (webapp/admin/cells.py): bool before int (a bool is an int), enums
+# before int and object (an enum may be an int or, like ours, a str).
+EXPORT_FORMATTERS: dict[type, Any] = {
+    type(None): _empty,
+    bool: _view_formatter(_yes_no),
+    enum.Enum: _guarded(enum_label),
+    datetime: _guarded(format_datetime_full),
+    int: _view_formatter(str),
+    float: _view_formatter(str),
+    dict: _guarded(lambda value: json.dumps(value, ensure_ascii=False)),
+    list: _guarded(_joined),
+    tuple: _guarded(_joined),
+    object: _guarded(str),
+}

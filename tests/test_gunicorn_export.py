@@ -1,0 +1,121 @@
+"""A CSV export that streams for longer than gunicorn's worker timeout arrives whole.
+
+gunicorn runs as the Procfile starts it (gunicorn.conf.py), on the test database, with a worker
+timeout of 2 s (``GUNICORN_CMD_ARGS``). The client reads the export slowly, as over a slow link,
+so the worker is still writing it long after the timeout whatever the machine's speed: the file
+is larger than the sockets' buffers (4 MB at most on Linux). The same run with sync workers, as a
+control, shows that the stream does outlive the timeout: there the worker is killed mid-stream.
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.cookiejar import CookieJar
+from pathlib import Path
+from urllib.parse import urlencode
+from urllib.request import HTTPCookieProcessor, build_opener
+
+import pytest
+
+from tests import factories
+from tests.conftest import TEST_PASSWORD, Auth, csrf_token_from
+from tests.e2e.stack import PROJECT_ROOT, free_port, procfile_command, stop_process, wait_for
+
+pytestmark = pytest.mark.usefixtures("app_context")
+
+WORKER_TIMEOUT = 2
+TASKS = 80_000  # about 8 MB of CSV
+READ_SIZE, READ_PAUSE = 8192, 0.01  # at most 0.8 MB/s
+
+
+@contextmanager
+def gunicorn(database_url: str, log: Path, *options: str) -> Iterator[int]:
+    """gunicorn from the Procfile with one worker on a free port; its port."""
+    port = free_port()
+    environment = {
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        "APP_ENV": "production",
+        "SECRET_KEY": "gunicorn-export-test",
+        "SESSION_COOKIE_SECURE": "false",
+        "DATABASE_URL": database_url,
+        "BIND_HOST": "127.0.0.1",
+        "PORT": str(port),
+        "WEB_CONCURRENCY": "1",
+        "GUNICORN_CMD_ARGS": " ".join(("--timeout", str(WORKER_TIMEOUT), *options)),
+    }
+    with open(log, "w") as output:
+        server = subprocess.Popen(procfile_command("web"), cwd=PROJECT_ROOT, env=environment, stdout=output, stderr=subprocess.STDOUT)
+    try:
+        wait_for(lambda: _answers(port), 60, f"gunicorn on port {port}:\n{log.read_text()}")
+        yield port
+    finally:
+        stop_process(server)
+
+
+def _answers(port: int) -> bool:
+    try:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+        connection.request("GET", "/healthz")
+        return connection.getresponse().status == 200
+    except OSError:
+        return False
+
+
+def signed_in_cookie(port: int, email: str) -> str:
+    """Sign in through the login form, as a browser does; the session cookie to send."""
+    cookies = CookieJar()
+    browser = build_opener(HTTPCookieProcessor(cookies))
+    origin = f"http://127.0.0.1:{port}"
+    token = csrf_token_from(browser.open(f"{origin}/login", timeout=10).read().decode())
+    form = urlencode({"email": email, "password": TEST_PASSWORD, "csrf_token": token}).encode()
+    assert browser.open(f"{origin}/login", data=form, timeout=10).status == 200  # the admin, after the redirect
+    return "; ".join(f"{cookie.name}={cookie.value}" for cookie in cookies)
+
+
+def slowly_downloaded_export(port: int, cookie: str) -> tuple[int, float]:
+    """Rows of the task export read through a small receive window; -1 when the download was cut
+    off. Also the seconds it took."""
+    client = socket.socket()
+    client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, READ_SIZE)
+    client.connect(("127.0.0.1", port))
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    connection.sock = client
+    started = time.monotonic()
+    connection.request("GET", "/admin/task/export/csv/", headers={"Cookie": cookie})
+    response = connection.getresponse()
+    assert response.status == 200 and response.getheader("Content-Type", "").startswith("text/csv")
+    lines = 0
+    try:
+        while chunk := response.read(READ_SIZE):
+            lines += chunk.count(b"\n")
+            time.sleep(READ_PAUSE)
+    except (http.client.IncompleteRead, ConnectionError):  # the body ended before its last chunk
+        return -1, time.monotonic() - started
+    finally:
+        connection.close()
+    return lines - 1, time.monotonic() - started
+
+
+def test_threaded_workers_deliver_an_export_that_outlasts_the_worker_timeout(
+    database_url: str, auth: Auth, tmp_path: Path
+) -> None:
+    factories.make_many_tasks(TASKS)
+    operator = auth.create_operator()
+
+    with gunicorn(database_url, tmp_path / "gthread.log") as port:
+        rows, seconds = slowly_downloaded_export(port, signed_in_cookie(port, operator.email))
+    assert rows == TASKS
+    assert seconds > 3 * WORKER_TIMEOUT
+    assert "WORKER TIMEOUT" not in (tmp_path / "gthread.log").read_text()
+
+    with gunicorn(database_url, tmp_path / "sync.log", "--worker-class", "sync") as port:
+        rows, _seconds = slowly_downloaded_export(port, signed_in_cookie(port, operator.email))
+    assert rows == -1, "the control: a sync worker is killed mid-stream"
+    assert "WORKER TIMEOUT" in (tmp_path / "sync.log").read_text()
