@@ -1,8 +1,8 @@
 """gunicorn settings for the web process (Procfile: ``gunicorn --config gunicorn.conf.py wsgi:app``).
 
 Values come from webapp/config.py like every other setting; any gunicorn option can still be
-overridden per deploy with ``GUNICORN_CMD_ARGS`` (e.g. ``--max-requests 1000``), which gunicorn
-applies after this file; threads are set with ``WEB_THREADS``, which sizes the connections too.
+overridden per deploy with ``GUNICORN_CMD_ARGS`` (e.g. ``--threads 4``), which gunicorn applies
+after this file.
 """
 
 import gc
@@ -15,28 +15,17 @@ _settings = load_server_settings()
 bind = _settings.bind
 workers = _settings.workers
 
-# Threaded workers tell the master they are alive from their own loop while requests run in
-# threads, so a response that streams for longer than `timeout` (a CSV export of a million rows)
-# is not cut off; sync workers report only between requests. WEB_THREADS requests run at once
-# per worker: 1 by default, the concurrency, memory and database connections of sync workers.
-worker_class = "gthread"
-threads = _settings.threads
-# One connection per thread: a worker whose threads are all busy (a long export) accepts no more,
-# and the kernel hands new connections to the other workers instead of queueing them behind it.
-# That leaves no connection to keep alive between requests, which sync workers never did either.
-worker_connections = threads
-keepalive = 0
-
-# A worker whose loop is silent for longer than this (a frozen process) is killed and replaced.
-# The price of threads: a request that hangs no longer gets its worker killed, it holds its
-# thread until it ends. Waits on the database are bounded instead: DB_POOL_TIMEOUT for a
-# connection, TCP keepalives for a database that vanished (webapp/config.py); a request waiting
-# on a lock waits until the lock is released (behind the shipped nginx, the client gets a 504
-# after 60 s).
+# A worker silent for longer than this is killed and replaced. It is well above DB_POOL_TIMEOUT,
+# so a request waiting for a database connection ends as a 503 page, not a killed worker. Sync
+# workers report only between requests: a response that streams for longer (a CSV export of a
+# million rows takes about 30 s) reports its own progress (webapp/heartbeat.py, installed in
+# ``post_fork``), so it is not cut off, while a request that hangs still gets its worker replaced.
 timeout = 30
 # On SIGTERM (deploy, scale down) workers finish their requests for up to this long; it stays
 # below the 30 s most platforms wait before they send SIGKILL.
 graceful_timeout = 25
+# Behind nginx, upstream connections are reused (keepalive in the upstream block).
+keepalive = 5
 
 # The app writes the access log itself (webapp/request_logging.py): one line per request with
 # the request id and its duration, text or JSON (LOG_FORMAT). gunicorn's would duplicate it.
@@ -72,27 +61,19 @@ def when_ready(server):
     gc.freeze()
 
 
-def on_starting(server):
-    """Stop at once when ``--threads`` (in ``GUNICORN_CMD_ARGS``) exceeds the connections a worker
-    takes: the extra threads would never serve a request. ``WEB_THREADS`` sets both."""
-    if server.cfg.threads > server.cfg.worker_connections:
-        raise RuntimeError(
-            f"--threads {server.cfg.threads}, but a worker takes {server.cfg.worker_connections} connection(s) "
-            f"at a time: set WEB_THREADS={server.cfg.threads} instead"
-        )
-
-
 def post_fork(server, worker):
-    """Give each worker its own connection pool.
+    """Give each worker its own connection pool, its heartbeat and its collector settings.
 
     With preload_app the engine was created in the master; a pooled connection inherited across
     fork would be one socket used by several processes. ``close=False`` leaves the parent's
     connections alone instead of closing them from the child.
     """
+    from webapp import heartbeat
     from webapp.extensions import db
 
     app = server.app.wsgi()
     with app.app_context():
         db.engine.dispose(close=False)
+    heartbeat.install(app, worker.notify)
     _, *older = gc.get_threshold()
     gc.set_threshold(GC_YOUNG_THRESHOLD, *older)

@@ -107,7 +107,7 @@ def test_unknown_log_format_names_the_variable() -> None:
 
 def test_server_settings_default_to_all_interfaces_and_workers_from_the_cpu_count() -> None:
     settings = load_server_settings({}, cpu_count=2)
-    assert settings == ServerSettings(bind="0.0.0.0:8000", workers=5, threads=1, log_format="text")
+    assert settings == ServerSettings(bind="0.0.0.0:8000", workers=5, log_format="text")
 
 
 def test_default_worker_count_is_capped_on_large_machines() -> None:
@@ -116,9 +116,9 @@ def test_default_worker_count_is_capped_on_large_machines() -> None:
 
 def test_server_settings_come_from_the_environment() -> None:
     settings = load_server_settings(
-        {"BIND_HOST": "127.0.0.1", "PORT": "9001", "WEB_CONCURRENCY": "3", "WEB_THREADS": "4", "LOG_FORMAT": "json"}
+        {"BIND_HOST": "127.0.0.1", "PORT": "9001", "WEB_CONCURRENCY": "3", "LOG_FORMAT": "json"}
     )
-    assert settings == ServerSettings(bind="127.0.0.1:9001", workers=3, threads=4, log_format="json")
+    assert settings == ServerSettings(bind="127.0.0.1:9001", workers=3, log_format="json")
     assert load_server_settings({"BIND_HOST": "::1", "PORT": "9001"}).bind == "[::1]:9001"
 
 
@@ -128,8 +128,6 @@ def test_server_settings_come_from_the_environment() -> None:
         ("PORT", "http", "PORT='http' is not a whole number"),
         ("PORT", "70000", "PORT=70000 must be at most 65535"),
         ("WEB_CONCURRENCY", "0", "WEB_CONCURRENCY='0' must be at least 1"),
-        ("WEB_THREADS", "0", "WEB_THREADS='0' must be at least 1"),
-        ("WEB_THREADS", "many", "WEB_THREADS='many' is not a whole number"),
     ],
 )
 def test_bad_server_settings_name_the_variable(variable: str, value: str, message: str) -> None:

@@ -25,9 +25,9 @@ LOG_FORMATS = ("text", "json")
 # capped so that a large machine does not exhaust PostgreSQL's max_connections on its own.
 MAX_DEFAULT_WORKERS = 8
 # A database that vanishes without closing its connections (host down, network cut) would leave
-# a request waiting on its socket for hours: gunicorn's threaded workers no longer kill a request
-# that outlives their timeout (gunicorn.conf.py). TCP keepalive probes from 10 s of silence, and
-# a limit on unacknowledged sends, end such a wait within about 30 s with a database error (503).
+# a request waiting on its socket until gunicorn kills the worker (a bare 502 from the proxy), or
+# for hours outside gunicorn. TCP keepalive probes from 10 s of silence, and a limit on
+# unacknowledged sends, end such a wait within about 30 s with a database error (our 503 page).
 DEAD_CONNECTION_DETECTION = {
     "keepalives": 1,
     "keepalives_idle": 10,
@@ -206,7 +206,6 @@ class ServerSettings:
 
     bind: str
     workers: int
-    threads: int
     log_format: str
 
 
@@ -221,6 +220,5 @@ def load_server_settings(env: Mapping[str, str] | None = None, cpu_count: int | 
     return ServerSettings(
         bind=f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
         workers=_int(env, "WEB_CONCURRENCY", min(2 * cpus + 1, MAX_DEFAULT_WORKERS), minimum=1),
-        threads=_int(env, "WEB_THREADS", 1, minimum=1),
         log_format=_choice(env, "LOG_FORMAT", LOG_FORMATS, "text"),
     )

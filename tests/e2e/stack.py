@@ -251,7 +251,7 @@ class Stack:
             "BIND_HOST": "127.0.0.1",
             "PORT": str(self.gunicorn_port),
             "WEB_CONCURRENCY": str(WORKERS),
-            "WEB_THREADS": str(THREADS),
+            "GUNICORN_CMD_ARGS": f"--threads {THREADS}",
             "DB_POOL_SIZE": "1",
             "DB_MAX_OVERFLOW": "0",
             "DB_POOL_TIMEOUT": str(POOL_TIMEOUT),

@@ -276,7 +276,8 @@ def test_killed_worker_is_replaced_while_the_others_keep_serving(stack: Stack, o
         finally:
             blocker.rollback()
         replies = [future.result() for future in in_flight]
-    # nginx saw the worker die mid-request: that request may be answered 502, the others are served.
+    # nginx saw the worker die mid-request; a GET on a reused upstream connection is retried by
+    # nginx on a fresh one (another worker), anything else would be answered 502.
     assert stack.log("error.log").count(UPSTREAM_DIED) > upstream_deaths_before
     assert_served(replies, {200, 502, 503})
     assert_served(concurrently(WORKERS, lambda: operator.get(USERS)), {200})

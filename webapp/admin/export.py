@@ -25,6 +25,7 @@ from werkzeug.utils import secure_filename
 
 from webapp.admin.cells import TypeFormatters
 from webapp.admin.display import EXPORT_FORMATTERS
+from webapp import heartbeat
 from webapp.extensions import db
 
 EXPORT_BATCH_SIZE = 1000
@@ -83,7 +84,9 @@ class StreamingExportMixin:
             # running it there would open a transaction nobody closes. The stream runs in its own
             # app context, whose session is removed when the stream ends.
             yield header
-            yield from plan.chunks(db.session(), query)
+            for chunk in plan.chunks(db.session(), query):
+                heartbeat.beat()  # a long export is progress, not a hung worker
+                yield chunk
 
         filename = secure_filename(self.get_export_name("csv"))  # type: ignore[attr-defined]
         return Response(
