@@ -27,7 +27,9 @@ from webapp.models import Task, TaskPriority, TaskStatus
 pytestmark = pytest.mark.usefixtures("app_context")
 
 
-@pytest.mark.parametrize("path", ["/admin/task/", "/admin/post/", "/admin/user/", "/admin/tag/"])
+@pytest.mark.parametrize(
+    "path", ["/admin/task/", "/admin/post/", "/admin/user/", "/admin/tag/", "/admin/audit/", "/admin/operator/"]
+)
 def test_list_page_costs_the_same_few_statements_whatever_its_size(client: FlaskClient, auth: Auth, path: str) -> None:
     tags = [factories.make_tag() for _ in range(3)]
     owners = [factories.make_user() for _ in range(3)]

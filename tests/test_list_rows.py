@@ -12,6 +12,7 @@ from flask.testing import FlaskClient
 from flask_login import login_user
 
 from tests import factories
+from tests.admin_support import recorded_statements
 from tests.conftest import Auth
 from webapp.admin.cells import TypeFormatters, cell_value
 from webapp.models import TaskPriority, TaskStatus
@@ -46,11 +47,13 @@ def test_every_cell_of_every_list_matches_flask_admins_own_value(app: Flask, cli
             _count, rows = view.get_list(0, None, False, None, [])
             assert rows, view.endpoint
             type_formatters = TypeFormatters(view, view.column_type_formatters)
-            for name, _label in view.get_list_columns():
-                value = cell_value(view, name, view.column_formatters, type_formatters)
-                for row in rows:
-                    expected = view._get_list_value(None, row, name, view.column_formatters, view.column_type_formatters)
-                    assert str(value(row)) == str(expected), (view.endpoint, name)
+            with recorded_statements() as statements:  # the page's query loaded all a cell reads
+                for name, _label in view.get_list_columns():
+                    value = cell_value(view, name, view.column_formatters, type_formatters)
+                    for row in rows:
+                        expected = view._get_list_value(None, row, name, view.column_formatters, view.column_type_formatters)
+                        assert str(value(row)) == str(expected), (view.endpoint, name)
+            assert not statements, (view.endpoint, statements)
 
 
 def test_a_task_row_carries_its_checkbox_links_delete_button_and_cells(client: FlaskClient, auth: Auth) -> None:

@@ -18,7 +18,7 @@ from flask_admin.contrib.sqla import ModelView
 from flask_login import current_user
 from sqlalchemy import inspect
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
-from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy.orm import joinedload, load_only, selectinload
 
 from webapp.admin.auditing import AuditedViewMixin
 from webapp.admin.counting import EstimatedCountMixin, ListCount
@@ -83,6 +83,15 @@ class ProtectedViewMixin:
         if not current_operator_has(self.role_for_endpoint(name)):
             abort(403)
         return None
+
+
+def _default_sort_names(default_sort: Any) -> set[str]:
+    """Column names in Flask-Admin's ``column_default_sort``: a name, ``(name, desc)`` or a list of
+    either."""
+    if not default_sort:
+        return set()
+    entries = default_sort if isinstance(default_sort, list) else [default_sort]
+    return {entry[0] if isinstance(entry, tuple) else entry for entry in entries}
 
 
 def _highest(*roles: OperatorRole) -> OperatorRole:
@@ -177,8 +186,28 @@ class AdminModelView(ProtectedViewMixin, StreamingExportMixin, AuditedViewMixin,
             options.append(joinedload(attribute) if many_to_one else collection_loader(attribute))
         return options
 
+    def shown_columns_only(self) -> list[Any]:
+        """On the list page, only the columns it reads: those listed, the keys (own, of listed
+        relationships, the version) and the sort columns. A task row otherwise carries its
+        description and JSON metadata through the page's query (once per tag, as the tags are
+        joined in) only to be ignored: 0.2–0.4 ms a page on the benchmark's short texts, more
+        where descriptions are long."""
+        if request.endpoint != f"{self.endpoint}.index_view" or is_exporting() or not self.column_list:
+            return []
+        mapper = inspect(self.model)
+        read = set(self.column_list) | {column.key for column in mapper.primary_key}
+        read |= _default_sort_names(self.column_default_sort) | set(self._sortable_columns)
+        if mapper.version_id_col is not None:
+            read.add(mapper.get_property_by_column(mapper.version_id_col).key)
+        for name in self.column_list:
+            relationship = mapper.relationships.get(name)
+            if relationship is not None and relationship.direction.name == "MANYTOONE":
+                read |= {mapper.get_property_by_column(column).key for column in relationship.local_columns}
+        attributes = [getattr(self.model, prop.key) for prop in mapper.column_attrs if prop.key in read]
+        return [load_only(*attributes)]
+
     def get_query(self) -> Any:
-        return super().get_query().options(*self.eager_loads())
+        return super().get_query().options(*self.eager_loads(), *self.shown_columns_only())
 
     def _get_list_extra_args(self) -> Any:
         # A hand-edited ?page=-5 would become a negative OFFSET, which PostgreSQL refuses.
