@@ -1,8 +1,8 @@
 """gunicorn settings for the web process (Procfile: ``gunicorn --config gunicorn.conf.py wsgi:app``).
 
 Values come from webapp/config.py like every other setting; any gunicorn option can still be
-overridden per deploy with ``GUNICORN_CMD_ARGS`` (e.g. ``--threads 4``), which gunicorn applies
-after this file.
+overridden per deploy with ``GUNICORN_CMD_ARGS`` (e.g. ``--max-requests 1000``), which gunicorn
+applies after this file.
 """
 
 import gc

@@ -9,12 +9,14 @@ from html import unescape
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from flask_admin.model.template import BaseListRowAction
 from flask_login import login_user
 
 from tests import factories
 from tests.admin_support import recorded_statements
 from tests.conftest import Auth
 from webapp.admin.cells import TypeFormatters, cell_value
+from webapp.admin.list_rows import ListRows
 from webapp.models import TaskPriority, TaskStatus
 
 pytestmark = pytest.mark.usefixtures("app_context")
@@ -73,3 +75,26 @@ def test_extra_row_actions_still_render_through_their_macro(client: FlaskClient,
     operator = auth.login()
     html = client.get("/admin/operator/").get_data(as_text=True)
     assert f'<a class="icon" href="/admin/operator/password/?id={operator.id}" title="Reset password">' in html
+
+
+class TextRowAction(BaseListRowAction):
+    """A custom row action whose render gives plain text made from the row."""
+
+    def render(self, context, row_id, row):  # noqa: ANN001, ANN201
+        return f"<b>{row.email}</b>"
+
+
+def test_a_row_actions_plain_text_is_escaped_and_hidden_actions_leave_no_cell(app: Flask, auth: Auth) -> None:
+    operator = auth.login()
+    view = next(view for view in app.extensions["admin"][0]._views if view.endpoint == "operator")
+    with app.test_request_context("/admin/operator/"):
+        login_user(operator)
+        rows = ListRows(view, [("email", "Email")], False, [TextRowAction()], "/admin/operator/", "Delete?")
+        html = str(rows(None, operator))
+        assert f"&lt;b&gt;{operator.email}&lt;/b&gt;" in html and "<b>" not in html
+        view.column_display_actions = False
+        try:
+            html = str(ListRows(view, [("email", "Email")], False, [TextRowAction()], "/admin/operator/", "Delete?")(None, operator))
+        finally:
+            del view.column_display_actions
+        assert "list-buttons-column" not in html and html.count("<td") == 1

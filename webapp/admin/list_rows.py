@@ -59,9 +59,10 @@ class ListRows:
                 f'<td><input type="checkbox" name="rowid" class="action-checkbox" value="{escape(pk)}" '
                 'title="Select record"></td>'
             )
-        parts.append('<td class="list-buttons-column">')
-        parts.extend(self._action(context, action, pk, row) for action in self._row_actions)
-        parts.append("</td>")
+        if self._view.column_display_actions:
+            parts.append('<td class="list-buttons-column">')
+            parts.extend(self._action(context, action, pk, row) for action in self._row_actions)
+            parts.append("</td>")
         parts.extend(f"{opening}{escape(value(row))}</td>" for opening, value in self._cells)
         return Markup("".join(parts))
 
@@ -80,4 +81,5 @@ class ListRows:
                 f'class="icon row-delete" title="Delete record" data-confirm="{self._delete_question}">'
                 '<span class="fa fa-trash"></span></button>'
             )
-        return str(action.render_ctx(context, pk, row))
+        # Escaped as ``{{ }}`` would: macros give Markup, a plain string is text.
+        return str(escape(action.render_ctx(context, pk, row)))
