@@ -67,6 +67,7 @@ def test_a_task_row_carries_its_checkbox_links_delete_button_and_cells(client: F
     assert f"/admin/task/details/?id={task.id}&amp;url=" in row and f"/admin/task/edit/?id={task.id}&amp;url=" in row
     assert re.search(rf'<button type="submit" form="row-delete-form" name="id" value="{task.id}"', row)
     assert 'data-confirm="Move this record to the trash?"' in row
+    assert '</a> <a class="icon"' in row and '</a> <button type="submit"' in row  # icons spaced apart
     assert "Fix &lt;the&gt; gate" in row and "<the>" not in row
     assert ">ops</a>" in row and "flt0_tag_is=" in unescape(row)
 

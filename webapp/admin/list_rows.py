@@ -60,9 +60,9 @@ class ListRows:
                 'title="Select record"></td>'
             )
         if self._view.column_display_actions:
-            parts.append('<td class="list-buttons-column">')
-            parts.extend(self._action(context, action, pk, row) for action in self._row_actions)
-            parts.append("</td>")
+            # Spaced apart, as the template's line breaks spaced the icons.
+            icons = " ".join(self._action(context, action, pk, row) for action in self._row_actions)
+            parts.append(f'<td class="list-buttons-column">{icons}</td>')
         parts.extend(f"{opening}{escape(value(row))}</td>" for opening, value in self._cells)
         return Markup("".join(parts))
 
