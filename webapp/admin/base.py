@@ -18,7 +18,7 @@ from flask_admin.contrib.sqla import ModelView
 from flask_login import current_user
 from sqlalchemy import inspect
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
-from sqlalchemy.orm import joinedload, load_only, selectinload
+from sqlalchemy.orm import RelationshipDirection, joinedload, load_only, selectinload
 
 from webapp.admin.auditing import AuditedViewMixin
 from webapp.admin.counting import EstimatedCountMixin, ListCount
@@ -83,6 +83,10 @@ class ProtectedViewMixin:
         if not current_operator_has(self.role_for_endpoint(name)):
             abort(403)
         return None
+
+
+def _many_to_one(relationship: Any) -> bool:
+    return relationship.direction is RelationshipDirection.MANYTOONE
 
 
 def _default_sort_names(default_sort: Any) -> set[str]:
@@ -174,17 +178,18 @@ class AdminModelView(ProtectedViewMixin, StreamingExportMixin, AuditedViewMixin,
         statement: SQLAlchemy joins collections to the page's rows in a subquery, after LIMIT, so
         the page still has its size. An export streams its rows in batches (``yield_per``), which
         cannot join a collection: there, one ``SELECT … IN`` per batch loads it."""
-        relationships = inspect(self.model).relationships
         collection_loader = selectinload if is_exporting() else joinedload
-        options = []
-        for name in self.column_list or ():
-            relationship = relationships.get(name)
-            if relationship is None:
-                continue
-            attribute = getattr(self.model, name)
-            many_to_one = relationship.direction.name == "MANYTOONE"
-            options.append(joinedload(attribute) if many_to_one else collection_loader(attribute))
-        return options
+        return [
+            joinedload(relationship.class_attribute)
+            if _many_to_one(relationship)
+            else collection_loader(relationship.class_attribute)
+            for relationship in self.listed_relationships()
+        ]
+
+    def listed_relationships(self) -> list[Any]:
+        """The relationships among the list's columns (a task's owner and tags)."""
+        relationships = inspect(self.model).relationships
+        return [relationships[name] for name in self.column_list or () if name in relationships]
 
     def shown_columns_only(self) -> list[Any]:
         """On the list page, only the columns it reads: those listed, the keys (own, of listed
@@ -195,14 +200,12 @@ class AdminModelView(ProtectedViewMixin, StreamingExportMixin, AuditedViewMixin,
         if request.endpoint != f"{self.endpoint}.index_view" or is_exporting() or not self.column_list:
             return []
         mapper = inspect(self.model)
-        read = set(self.column_list) | {column.key for column in mapper.primary_key}
+        keys = [*mapper.primary_key, *([mapper.version_id_col] if mapper.version_id_col is not None else [])]
+        for relationship in self.listed_relationships():
+            if _many_to_one(relationship):
+                keys.extend(relationship.local_columns)
+        read = set(self.column_list) | {mapper.get_property_by_column(column).key for column in keys}
         read |= _default_sort_names(self.column_default_sort) | set(self._sortable_columns)
-        if mapper.version_id_col is not None:
-            read.add(mapper.get_property_by_column(mapper.version_id_col).key)
-        for name in self.column_list:
-            relationship = mapper.relationships.get(name)
-            if relationship is not None and relationship.direction.name == "MANYTOONE":
-                read |= {mapper.get_property_by_column(column).key for column in relationship.local_columns}
         attributes = [getattr(self.model, prop.key) for prop in mapper.column_attrs if prop.key in read]
         return [load_only(*attributes)]
 

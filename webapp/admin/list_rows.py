@@ -41,7 +41,8 @@ class ListRows:
             raise TypeError(f"{type(view).__name__}: inline-editable list cells are not drawn by ListRows")
         self._view = view
         self._with_checkbox = with_checkbox
-        self._row_actions = row_actions
+        # Flask-Admin's header leaves the actions column out when the view hides it.
+        self._row_actions = row_actions if view.column_display_actions else None
         self._return_url = return_url
         self._delete_question = escape(delete_question)
         type_formatters = TypeFormatters(view, view.column_type_formatters)
@@ -59,7 +60,7 @@ class ListRows:
                 f'<td><input type="checkbox" name="rowid" class="action-checkbox" value="{escape(pk)}" '
                 'title="Select record"></td>'
             )
-        if self._view.column_display_actions:
+        if self._row_actions is not None:
             # Spaced apart, as the template's line breaks spaced the icons.
             icons = " ".join(self._action(context, action, pk, row) for action in self._row_actions)
             parts.append(f'<td class="list-buttons-column">{icons}</td>')
