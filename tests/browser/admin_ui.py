@@ -30,6 +30,14 @@ def pick(page: Page, field: str, typed: str, choice: str) -> None:
         container.locator("a.select2-choice").click()
     page.keyboard.type(typed)
     page.locator("#select2-drop .select2-result-selectable", has_text=choice).click()
+    expect(picked(page, field).filter(has_text=choice)).not_to_have_count(0)
+    # Each typed letter sends a search; an answer that arrives after the click reopens select2's
+    # results over the page (its mask then takes every click). Let the searches finish, then
+    # close what they reopened, as a person clicks away from a list they are done with.
+    page.wait_for_load_state("networkidle")
+    if page.locator("#select2-drop-mask").is_visible():
+        page.keyboard.press("Escape")
+    expect(page.locator("#select2-drop-mask")).to_be_hidden()
 
 
 def choose_in_open_picker(page: Page, label: str) -> None:
