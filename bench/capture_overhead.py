@@ -24,8 +24,7 @@ import statistics
 import time
 
 from sqlalchemy import create_engine, event, text
-from sqlalchemy.engine import make_url
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 
 from webapp.config import normalize_database_url
 from webapp.monitoring.pool import PoolMonitor
@@ -107,9 +106,11 @@ def report(label: str, result: dict[str, dict[str, float]]) -> None:
     print(f"{label}: per statement, median of rounds")
     for variant in VARIANTS:
         added_cpu = cpu[variant] - cpu["off"]
-        print(f"  {variant:15} wall {wall[variant] * 1e6:7.1f} µs ({wall[variant] / wall['off'] - 1:+6.1%})   "
-              f"CPU {cpu[variant] * 1e6:7.1f} µs (+{added_cpu * 1e6:5.1f} µs = {added_cpu / wall['off']:+6.1%} "
-              "of the uninstrumented wall time)")
+        print(
+            f"  {variant:15} wall {wall[variant] * 1e6:7.1f} µs ({wall[variant] / wall['off'] - 1:+6.1%})   "
+            f"CPU {cpu[variant] * 1e6:7.1f} µs (+{added_cpu * 1e6:5.1f} µs = {added_cpu / wall['off']:+6.1%} "
+            "of the uninstrumented wall time)"
+        )
 
 
 def main() -> None:
@@ -121,14 +122,18 @@ def main() -> None:
     args = parser.parse_args()
 
     per_variant = args.rounds * args.requests * args.statements_per_request
-    print(f"{per_variant:,} statements per variant, {args.rounds} alternating rounds, "
-          f"{args.statements_per_request} statements per checkout")
-    report(make_url(normalize_database_url(args.database_url)).get_backend_name(),
-           compare(normalize_database_url(args.database_url), args.rounds, args.requests,
-                   args.statements_per_request))
+    print(
+        f"{per_variant:,} statements per variant, {args.rounds} alternating rounds, "
+        f"{args.statements_per_request} statements per checkout"
+    )
+    report(
+        make_url(normalize_database_url(args.database_url)).get_backend_name(),
+        compare(normalize_database_url(args.database_url), args.rounds, args.requests, args.statements_per_request),
+    )
     # One connection, so every checkout sees the same in-memory database.
-    report("sqlite in memory (CPU only)", compare("sqlite://", args.rounds, args.requests * 4,
-                                                  args.statements_per_request))
+    report(
+        "sqlite in memory (CPU only)", compare("sqlite://", args.rounds, args.requests * 4, args.statements_per_request)
+    )
 
 
 if __name__ == "__main__":

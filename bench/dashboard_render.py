@@ -40,9 +40,17 @@ def fill_store(app: Flask, fingerprints: int) -> None:
     now = utcnow()
     snapshot = PoolMonitor().snapshot(db.engine)
     captures = [
-        SlowQuery(f"{n:016x}", f"SELECT * FROM table_{n % 97} WHERE column_{n} = ? AND other IN (...)",
-                  calls=1 + n % 50, total_ms=250.0 * (1 + n % 50), max_ms=900.0, rows=n % 1000,
-                  first_seen=now - timedelta(days=1), last_seen=now, request_path=f"/admin/view_{n % 40}/")
+        SlowQuery(
+            f"{n:016x}",
+            f"SELECT * FROM table_{n % 97} WHERE column_{n} = ? AND other IN (...)",
+            calls=1 + n % 50,
+            total_ms=250.0 * (1 + n % 50),
+            max_ms=900.0,
+            rows=n % 1000,
+            first_seen=now - timedelta(days=1),
+            last_seen=now,
+            request_path=f"/admin/view_{n % 40}/",
+        )
         for n in range(fingerprints)
     ]
     with db.engine.begin() as connection:
@@ -52,8 +60,15 @@ def fill_store(app: Flask, fingerprints: int) -> None:
         for pid in range(1, WORKERS + 1):
             save_worker(connection, "bench-host", pid, now - timedelta(days=1), now, snapshot)
             for minute in range(24 * 60):
-                save_sample(connection, "bench-host", pid, now - timedelta(minutes=minute), minute % 7,
-                            float(minute % 13), float(minute % 29))
+                save_sample(
+                    connection,
+                    "bench-host",
+                    pid,
+                    now - timedelta(minutes=minute),
+                    minute % 7,
+                    float(minute % 13),
+                    float(minute % 29),
+                )
 
 
 def ensure_operator() -> None:
@@ -93,10 +108,16 @@ def main() -> None:
     token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', client.get("/login").get_data(as_text=True))
     client.post("/login", data={"email": OPERATOR, "password": PASSWORD, "csrf_token": token.group(1)})
 
-    print(f"{app.config['SQLALCHEMY_DATABASE_URI'].split(':')[0]}: {stored:,} fingerprints, {WORKERS} workers, "
-          f"24 h of per-minute samples each; {args.repeats} requests per line")
-    for path in ("/admin/dashboard/", "/admin/dashboard/data.json", "/admin/dashboard/?hours=24",
-                 "/admin/dashboard/data.json?hours=24"):
+    print(
+        f"{app.config['SQLALCHEMY_DATABASE_URI'].split(':')[0]}: {stored:,} fingerprints, {WORKERS} workers, "
+        f"24 h of per-minute samples each; {args.repeats} requests per line"
+    )
+    for path in (
+        "/admin/dashboard/",
+        "/admin/dashboard/data.json",
+        "/admin/dashboard/?hours=24",
+        "/admin/dashboard/data.json?hours=24",
+    ):
         timings = sorted(timed(client, path, args.repeats))
         p95 = timings[max(0, round(0.95 * len(timings)) - 1)]
         print(f"  {path:38} median {statistics.median(timings) * 1000:6.1f} ms   p95 {p95 * 1000:6.1f} ms")

@@ -16,9 +16,9 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from webapp import create_app  # noqa: E402
-from webapp.extensions import db  # noqa: E402
-from webapp.models import Operator, OperatorRole  # noqa: E402
+from webapp import create_app
+from webapp.extensions import db
+from webapp.models import Operator, OperatorRole
 
 
 def ensure_operator(email: str, password: str) -> bool:

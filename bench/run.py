@@ -32,7 +32,7 @@ import psycopg2
 
 # Runnable as ``python bench/run.py`` from a checkout: the cursor format lives in the app.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from webapp.admin.keyset import encode_cursor  # noqa: E402
+from webapp.admin.keyset import encode_cursor
 
 # Every statement the benchmark itself sends starts with this, so its own work is left out of
 # the server's figures.
@@ -50,6 +50,7 @@ PLACEHOLDERS = {
     "deep_id": "SELECT id FROM tasks WHERE deleted_at IS NULL "
     "ORDER BY created_at DESC, id DESC LIMIT 1 OFFSET {deep_offset} - 1",
 }
+
 
 def searched(*words: str) -> str:
     """The WHERE clause Flask-Admin builds for a search: every word, in title or description."""
@@ -148,7 +149,9 @@ class Browser:
         self.connection = http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=timeout)
         self.cookies: dict[str, str] = {}
 
-    def request(self, method: str, path: str, form: Sequence[tuple[str, str]] | None = None) -> tuple[int, dict[str, str], bytes]:
+    def request(
+        self, method: str, path: str, form: Sequence[tuple[str, str]] | None = None
+    ) -> tuple[int, dict[str, str], bytes]:
         response = self.open(method, path, form)
         return response.status, dict(response.getheaders()), response.read()
 
@@ -175,7 +178,9 @@ class Browser:
     def sign_in(self, email: str, password: str) -> None:
         _status, _headers, body = self.request("GET", "/login")
         token = csrf_token(body.decode())
-        status, headers, _body = self.request("POST", "/login", [("email", email), ("password", password), ("csrf_token", token)])
+        status, headers, _body = self.request(
+            "POST", "/login", [("email", email), ("password", password), ("csrf_token", token)]
+        )
         if status != 302 or "/login" in headers.get("Location", ""):
             raise SystemExit(f"sign-in as {email} failed (HTTP {status}); check --email/--password")
 
@@ -278,7 +283,9 @@ def fill(template: str, values: dict[str, str]) -> str:
     return template.format(**values)
 
 
-def measure_page(browser: Browser, counter: StatementCounter, db, page: Page, values: dict[str, str], requests: int) -> PageResult:
+def measure_page(
+    browser: Browser, counter: StatementCounter, db, page: Page, values: dict[str, str], requests: int
+) -> PageResult:
     path = fill(page.path, values)
     status, _headers, body = browser.request("GET", path)  # warm-up, and a check that it works
     if status != 200:
@@ -298,8 +305,14 @@ def measure_page(browser: Browser, counter: StatementCounter, db, page: Page, va
         return PageResult(page.name, "pg_stat_statements was reset during every attempt")
     calls, db_ms = delta
     return PageResult(
-        page.name, "ok", percentile(timings, 0.5), percentile(timings, 0.95), statistics.mean(sizes) / 1024,
-        calls / requests, db_ms / requests, floor_ms(db, [fill(sql, values) for sql in page.floor], requests),
+        page.name,
+        "ok",
+        percentile(timings, 0.5),
+        percentile(timings, 0.95),
+        statistics.mean(sizes) / 1024,
+        calls / requests,
+        db_ms / requests,
+        floor_ms(db, [fill(sql, values) for sql in page.floor], requests),
     )
 
 
@@ -345,7 +358,15 @@ def report_pages(results: Sequence[PageResult]) -> None:
     print_table(
         ["page", "p50 ms", "p95 ms", "KB", "statements/req", "db ms/req", "SQL floor ms"],
         (
-            [r.name, f"{r.p50_ms:.1f}", f"{r.p95_ms:.1f}", f"{r.kilobytes:.1f}", f"{r.statements:.1f}", f"{r.db_ms:.2f}", f"{r.floor_ms:.2f}"]
+            [
+                r.name,
+                f"{r.p50_ms:.1f}",
+                f"{r.p95_ms:.1f}",
+                f"{r.kilobytes:.1f}",
+                f"{r.statements:.1f}",
+                f"{r.db_ms:.2f}",
+                f"{r.floor_ms:.2f}",
+            ]
             if r.status == "ok"
             else [r.name, r.status, "", "", "", "", ""]
             for r in results
@@ -459,8 +480,13 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--pages", nargs="*", help="only the pages whose name contains one of these words")
     parser.add_argument("--bulk-rows", type=int, default=10_000, help="rows selected for bulk actions (0: skip)")
     parser.add_argument("--export", action=argparse.BooleanOptionalAction, default=True, help="measure the CSV export")
-    parser.add_argument("--server-pid", type=int, action="append", default=[],
-                        help="gunicorn master (its workers are found) or the server process; repeatable")
+    parser.add_argument(
+        "--server-pid",
+        type=int,
+        action="append",
+        default=[],
+        help="gunicorn master (its workers are found) or the server process; repeatable",
+    )
     parser.add_argument("--timeout", type=float, default=600, help="seconds to wait for one response")
     arguments = parser.parse_args(argv)
     if arguments.requests < 1 or arguments.deep_page < 1:
@@ -485,7 +511,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if arguments.bulk_rows:
         print(f"\n## Bulk actions on {arguments.bulk_rows:,} selected rows\n")
         results = measure_bulk(browser, db, arguments.bulk_rows)
-        print_table(["action", "outcome", "seconds"], ([name, outcome, f"{seconds:.2f}"] for name, outcome, seconds in results))
+        print_table(
+            ["action", "outcome", "seconds"], ([name, outcome, f"{seconds:.2f}"] for name, outcome, seconds in results)
+        )
 
     if arguments.export:
         pids = [child for pid in arguments.server_pid for child in (children_of(pid) or [pid])]
@@ -493,9 +521,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("\n## CSV export\n")
         print_table(
             ["HTTP", "rows", "MB", "first byte s", "first row s", "total s", "peak worker MB (VmHWM)"],
-            iter([[str(figures["status"]), f"{figures['rows']:,}", f"{figures['megabytes']:.1f}",
-                   f"{figures['first_byte_s']:.2f}", f"{figures['first_row_s']:.2f}", f"{figures['total_s']:.2f}",
-                   f"{figures['peak_worker_mb']:.0f}" if pids else "n/a"]]),
+            iter(
+                [
+                    [
+                        str(figures["status"]),
+                        f"{figures['rows']:,}",
+                        f"{figures['megabytes']:.1f}",
+                        f"{figures['first_byte_s']:.2f}",
+                        f"{figures['first_row_s']:.2f}",
+                        f"{figures['total_s']:.2f}",
+                        f"{figures['peak_worker_mb']:.0f}" if pids else "n/a",
+                    ]
+                ]
+            ),
         )
     db.close()
     return 0

@@ -51,8 +51,12 @@ def app_serving(database_url: str, view: Any) -> Iterator[Flask]:
     served requests, and Flask refuses new routes after that."""
     app = create_app(env=conftest.test_env(database_url))
     app.extensions["admin"][0].add_view(view)
+    # The app may outlive one test (a module's fixture): its monitoring thread, which the first
+    # request would start, starts now, so that it is no single test's leak.
+    app.extensions["monitoring"].publisher.ensure_running()
+    conftest.SHARED_APPS.append(app)
     try:
         yield app
     finally:
-        with app.app_context():
-            db.engine.dispose()
+        conftest.SHARED_APPS.remove(app)
+        conftest.close_app(app)

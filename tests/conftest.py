@@ -1,24 +1,34 @@
 """Shared fixtures: one app per test session, a clean database for every test.
 
 Tests run on SQLite by default and on PostgreSQL when ``TEST_DATABASE_URL`` is set (CI sets it).
-The schema is built by the real migrations, so every test run also exercises them.
+The schema is built by the real migrations, so every test run also exercises them. Under
+pytest-xdist each worker process has a database of its own (on PostgreSQL one created next to
+``TEST_DATABASE_URL``'s, and dropped at the end), so workers never see each other's rows.
+
+No test may leave a thread, a child process or a socket behind: ``tests/leaks.py`` checks every
+test after its teardown.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 from flask_migrate import upgrade
-from sqlalchemy import inspect, text
+from sqlalchemy import create_engine, inspect, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
 
-from tests import factories
+from tests import factories, leaks
 from webapp import create_app
+from webapp.config import normalize_database_url
 from webapp.extensions import db
 from webapp.models import Operator, OperatorRole
 
@@ -46,16 +56,69 @@ def _require_postgres(request: pytest.FixtureRequest) -> None:
 
 
 @pytest.fixture(scope="session")
-def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     url = os.environ.get("TEST_DATABASE_URL", "").strip()
-    if url:
-        return url
-    return f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite3'}"
+    if not url:
+        # tmp_path_factory is per xdist worker already.
+        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite3'}"
+        return
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker is None:
+        yield url
+        return
+    with worker_database(url, worker) as worker_url:
+        yield worker_url
+
+
+@contextlib.contextmanager
+def worker_database(url: str, worker: str) -> Iterator[str]:
+    """A database of this xdist worker's own, beside ``url``'s, with pg_stat_statements."""
+    base = make_url(normalize_database_url(url))
+    name = f"{base.database}_{worker}"
+    server = create_engine(base, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    try:
+        with server.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+        yield base.set(database=name).render_as_string(hide_password=False)
+        with server.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        server.dispose()
+
+
+# On a busy machine any statement of the suite may take a second: none is captured as slow unless
+# a test lowers the threshold for a statement it makes slow on purpose (``slow_query_threshold``).
+SUITE_SLOW_QUERY_MS = "600000"
+# Publisher threads never publish on their own during a test: a test that needs a round calls
+# ``publish_once()`` itself, so what it reads is what it wrote.
+SUITE_MONITORING_INTERVAL_SECONDS = "3600"
 
 
 def test_env(database_url: str, **overrides: str) -> dict[str, str]:
     """The environment a test app is built from: independent of the developer's own shell."""
-    return {"APP_ENV": "testing", "DATABASE_URL": database_url, "SECRET_KEY": "test-secret", **overrides}
+    return {
+        "APP_ENV": "testing",
+        "DATABASE_URL": database_url,
+        "SECRET_KEY": "test-secret",
+        "SLOW_QUERY_MS": SUITE_SLOW_QUERY_MS,
+        "MONITORING_INTERVAL_SECONDS": SUITE_MONITORING_INTERVAL_SECONDS,
+        **overrides,
+    }
+
+
+def close_app(app: Flask) -> None:
+    """Stop what an app started in this process: its monitoring thread and its connections."""
+    app.extensions["monitoring"].publisher.stop()
+    with app.app_context():
+        db.engine.dispose()
+
+
+def release_pooled_connections(app: Flask) -> None:
+    """Close the idle connections an app's pools keep between requests (checked-out ones stay)."""
+    with app.app_context():
+        db.engine.dispose()
+    app.extensions["monitoring"].publisher.dispose()
 
 
 @pytest.fixture(scope="session")
@@ -64,9 +127,62 @@ def app(database_url: str) -> Iterator[Flask]:
     with app.app_context():
         reset_schema()
         upgrade()
+    # Started here rather than by the first request, so that it is no test's leak.
+    app.extensions["monitoring"].publisher.ensure_running()
+    SHARED_APPS.append(app)
     yield app
-    with app.app_context():
-        db.engine.dispose()
+    SHARED_APPS.remove(app)
+    close_app(app)
+
+
+AppFactory = Callable[..., Flask]
+
+
+@pytest.fixture
+def make_app(database_url: str) -> Iterator[AppFactory]:
+    """Build extra apps for one test (other settings, another database); each is closed after it.
+
+    ``make_app(DB_POOL_SIZE="1")`` is an app on the test database with those settings;
+    ``database_url=`` points it elsewhere, ``config=`` overrides Flask settings after loading."""
+    built: list[Flask] = []
+
+    def build(config: Mapping[str, Any] | None = None, database_url: str = database_url, **env: str) -> Flask:
+        built.append(create_app(config, env=test_env(database_url, **env)))
+        return built[-1]
+
+    yield build
+    for app in built:
+        close_app(app)
+
+
+# Apps that outlive a test (the session's, a module's) keep pooled connections open between tests;
+# the leak check closes those before it counts sockets.
+SHARED_APPS: list[Flask] = []
+LEAK_BASELINE = pytest.StashKey[leaks.Snapshot]()
+
+
+def release_shared_pools() -> None:
+    for app in SHARED_APPS:
+        release_pooled_connections(app)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
+    try:
+        return (yield)
+    finally:
+        item.stash[LEAK_BASELINE] = leaks.snapshot()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    result = yield
+    baseline = item.stash.get(LEAK_BASELINE, None)
+    if baseline is not None:
+        left = leaks.wait_for_no_leaks(baseline, release_shared_pools)
+        if left:
+            raise AssertionError(f"the test left running: {', '.join(left)}")
+    return result
 
 
 def reset_schema() -> None:

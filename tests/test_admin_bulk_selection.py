@@ -44,9 +44,16 @@ def test_ten_thousand_selected_rows_are_tagged_trashed_and_restored(client: Flas
 
     chooser = post_selection(client, "/admin/task/action/", token, ids, action="add_tag")
     assert chooser.status_code == 200 and f"Add a tag to {SELECTED:,} tasks" in text_of(chooser)
-    tagged = client.post("/admin/task/bulk-tag/", data={
-        "csrf_token": token, "mode": "add", "tag": tag.id, "rowid": ",".join(map(str, ids)), "url": "/admin/task/",
-    })
+    tagged = client.post(
+        "/admin/task/bulk-tag/",
+        data={
+            "csrf_token": token,
+            "mode": "add",
+            "tag": tag.id,
+            "rowid": ",".join(map(str, ids)),
+            "url": "/admin/task/",
+        },
+    )
     assert tagged.status_code == 302
     assert count_rows(Task.tag_link_table()) == SELECTED == audit_count(AuditAction.TAG)
 

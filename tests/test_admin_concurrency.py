@@ -22,9 +22,15 @@ CONFLICT = "was changed by someone else since you opened it"
 
 def task_form(task: Task, version: int, **fields: Any) -> dict[str, Any]:
     form = {
-        "title": task.title, "owner": task.owner_id, "status": task.status.value,
-        "priority": task.priority.value, "tags": "", "due_at": "", "description": "",
-        "metadata_": "{}", "version": str(version),
+        "title": task.title,
+        "owner": task.owner_id,
+        "status": task.status.value,
+        "priority": task.priority.value,
+        "tags": "",
+        "due_at": "",
+        "description": "",
+        "metadata_": "{}",
+        "version": str(version),
     }
     return {**form, **fields}
 
@@ -53,7 +59,10 @@ def test_form_opened_before_a_bulk_action_detects_the_change(client: FlaskClient
     auth.login()
     opened_at = task.version
     post_form(
-        client, auth, "/admin/task/bulk-tag/", {"rowid": str(task.id), "mode": "add", "tag": tag.id},
+        client,
+        auth,
+        "/admin/task/bulk-tag/",
+        {"rowid": str(task.id), "mode": "add", "tag": tag.id},
         token_page="/admin/task/",
     )
     stale = post_form(client, auth, f"/admin/task/edit/?id={task.id}", task_form(task, opened_at, title="Overwrite"))

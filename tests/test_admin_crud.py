@@ -18,15 +18,25 @@ pytestmark = pytest.mark.usefixtures("app_context")
 def test_user_can_be_created_edited_viewed_and_deleted(client: FlaskClient, auth: Auth) -> None:
     auth.login()
     created = post_form(
-        client, auth, "/admin/user/new/",
-        {"email": " Ada@Example.org ", "username": "ada", "full_name": "Ada Lovelace", "is_active": "y", "bio": "Maths"},
+        client,
+        auth,
+        "/admin/user/new/",
+        {
+            "email": " Ada@Example.org ",
+            "username": "ada",
+            "full_name": "Ada Lovelace",
+            "is_active": "y",
+            "bio": "Maths",
+        },
     )
     assert created.status_code == 302, text_of(created)
     user = db.session.scalar(select(User))
     assert (user.email, user.username, user.is_active) == ("Ada@Example.org", "ada", True)
 
     edited = post_form(
-        client, auth, f"/admin/user/edit/?id={user.id}",
+        client,
+        auth,
+        f"/admin/user/edit/?id={user.id}",
         {"email": "ada@example.org", "username": "ada", "full_name": "Ada King", "bio": "", "version": user.version},
     )
     assert edited.status_code == 302, text_of(edited)
@@ -49,7 +59,9 @@ def test_task_is_created_with_owner_tags_enums_due_date_and_metadata(client: Fla
     red, blue = factories.make_tag(name="red"), factories.make_tag(name="blue")
     auth.login()
     response = post_form(
-        client, auth, "/admin/task/new/",
+        client,
+        auth,
+        "/admin/task/new/",
         {
             "title": "Ship it",
             "owner": owner.id,
@@ -63,7 +75,12 @@ def test_task_is_created_with_owner_tags_enums_due_date_and_metadata(client: Fla
     )
     assert response.status_code == 302, text_of(response)
     task = db.session.scalar(select(Task))
-    assert (task.title, task.owner_id, task.status, task.priority) == ("Ship it", owner.id, TaskStatus.ACTIVE, TaskPriority.CRITICAL)
+    assert (task.title, task.owner_id, task.status, task.priority) == (
+        "Ship it",
+        owner.id,
+        TaskStatus.ACTIVE,
+        TaskPriority.CRITICAL,
+    )
     assert sorted(tag.name for tag in task.tags) == ["blue", "red"]
     assert task.metadata_ == {"sprint": 12}
     assert task.due_at.isoformat() == "2030-05-01T09:30:00+00:00"
@@ -76,10 +93,19 @@ def test_task_edit_changes_tags_and_fields(client: FlaskClient, auth: Auth) -> N
     page = client.get(f"/admin/task/edit/?id={task.id}")
     assert 'name="version" type="hidden" value="1"' in text_of(page)
     response = post_form(
-        client, auth, f"/admin/task/edit/?id={task.id}",
+        client,
+        auth,
+        f"/admin/task/edit/?id={task.id}",
         {
-            "title": "After", "owner": task.owner_id, "status": "inactive", "priority": "low",
-            "tags": str(blue.id), "due_at": "", "description": "", "metadata_": "{}", "version": "1",
+            "title": "After",
+            "owner": task.owner_id,
+            "status": "inactive",
+            "priority": "low",
+            "tags": str(blue.id),
+            "due_at": "",
+            "description": "",
+            "metadata_": "{}",
+            "version": "1",
         },
     )
     assert response.status_code == 302, text_of(response)
@@ -93,16 +119,25 @@ def test_post_is_created_and_edited(client: FlaskClient, auth: Auth) -> None:
     author = factories.make_user()
     auth.login()
     created = post_form(
-        client, auth, "/admin/post/new/",
+        client,
+        auth,
+        "/admin/post/new/",
         {"title": "Hello", "author": author.id, "status": "draft", "tags": "", "published_at": "", "content": "Text"},
     )
     assert created.status_code == 302, text_of(created)
     post = db.session.scalar(select(Post))
     edited = post_form(
-        client, auth, f"/admin/post/edit/?id={post.id}",
+        client,
+        auth,
+        f"/admin/post/edit/?id={post.id}",
         {
-            "title": "Hello, world", "author": author.id, "status": "published", "tags": "",
-            "published_at": "2031-01-02 03:04:05", "content": "Text", "version": post.version,
+            "title": "Hello, world",
+            "author": author.id,
+            "status": "published",
+            "tags": "",
+            "published_at": "2031-01-02 03:04:05",
+            "content": "Text",
+            "version": post.version,
         },
     )
     assert edited.status_code == 302, text_of(edited)

@@ -7,7 +7,7 @@ import io
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from html import unescape
 
 import pytest
@@ -15,9 +15,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from tests import factories
+from tests import conftest, factories
 from tests.admin_support import recorded_statements, text_of
-from tests import conftest
 from tests.conftest import Auth, vacuum_analyze
 from webapp import create_app
 from webapp.admin.keyset import encode_cursor
@@ -72,8 +71,8 @@ def test_owner_filter_matches_email_or_username_exactly(client: FlaskClient, aut
 
 
 def test_date_range_filter_reads_times_in_the_display_zone(client: FlaskClient, auth: Auth) -> None:
-    factories.make_task(title="In range", due_at=datetime(2030, 3, 10, 12, tzinfo=timezone.utc))
-    factories.make_task(title="Out of range", due_at=datetime(2030, 4, 10, 12, tzinfo=timezone.utc))
+    factories.make_task(title="In range", due_at=datetime(2030, 3, 10, 12, tzinfo=UTC))
+    factories.make_task(title="Out of range", due_at=datetime(2030, 4, 10, 12, tzinfo=UTC))
     auth.login()
     html = text_of(client.get("/admin/task/?flt0_due_between=2030-03-01 00:00:00 to 2030-03-31 23:59:59"))
     assert "In range" in html and "Out of range" not in html
@@ -91,9 +90,9 @@ def test_search_covers_the_text_columns(client: FlaskClient, auth: Auth) -> None
 
 
 def test_newest_records_come_first(client: FlaskClient, auth: Auth) -> None:
-    factories.make_task(title="Oldest", created_at=datetime(2024, 1, 1, tzinfo=timezone.utc))
-    factories.make_task(title="Newest", created_at=datetime(2026, 1, 1, tzinfo=timezone.utc))
-    factories.make_task(title="Middle", created_at=datetime(2025, 1, 1, tzinfo=timezone.utc))
+    factories.make_task(title="Oldest", created_at=datetime(2024, 1, 1, tzinfo=UTC))
+    factories.make_task(title="Newest", created_at=datetime(2026, 1, 1, tzinfo=UTC))
+    factories.make_task(title="Middle", created_at=datetime(2025, 1, 1, tzinfo=UTC))
     auth.login()
     html = text_of(client.get("/admin/task/"))
     assert html.index("Newest") < html.index("Middle") < html.index("Oldest")
@@ -102,10 +101,15 @@ def test_newest_records_come_first(client: FlaskClient, auth: Auth) -> None:
 def test_csv_export_streams_the_filtered_live_rows_as_plain_text(client: FlaskClient, auth: Auth) -> None:
     tag = factories.make_tag(name="ops")
     owner = factories.make_user(full_name="Ada Lovelace", email="ada@example.org")
-    factories.make_task(title="=HYPERLINK(1)", owner=owner, status=TaskStatus.ACTIVE, tags=[tag],
-                        due_at=datetime(2030, 1, 2, 3, 4, 5, tzinfo=timezone.utc))
+    factories.make_task(
+        title="=HYPERLINK(1)",
+        owner=owner,
+        status=TaskStatus.ACTIVE,
+        tags=[tag],
+        due_at=datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC),
+    )
     factories.make_task(title="Filtered out", status=TaskStatus.PENDING)
-    factories.make_task(title="Deleted", status=TaskStatus.ACTIVE, deleted_at=datetime.now(timezone.utc))
+    factories.make_task(title="Deleted", status=TaskStatus.ACTIVE, deleted_at=datetime.now(UTC))
     auth.login()
     response = client.get("/admin/task/export/csv/?flt0_status_is=active", buffered=False)
     assert response.is_streamed and response.mimetype == "text/csv"
@@ -115,7 +119,11 @@ def test_csv_export_streams_the_filtered_live_rows_as_plain_text(client: FlaskCl
     title, owner_cell, status, priority, tags, due, _ = rows[1]
     assert title == "'=HYPERLINK(1)"  # a spreadsheet must not run it
     assert (owner_cell, status, priority, tags, due) == (
-        "Ada Lovelace <ada@example.org>", "Active", "Medium", "ops", "2030-01-02 03:04:05 UTC"
+        "Ada Lovelace <ada@example.org>",
+        "Active",
+        "Medium",
+        "ops",
+        "2030-01-02 03:04:05 UTC",
     )
 
 
@@ -126,8 +134,7 @@ def app_in_zone(database_url: str, zone: str) -> Iterator[tuple[Flask, FlaskClie
     try:
         yield zoned, zoned.test_client()
     finally:
-        with zoned.app_context():
-            db.engine.dispose()
+        conftest.close_app(zoned)
 
 
 @pytest.fixture
@@ -140,14 +147,20 @@ def test_values_are_shown_for_people(paris_client: tuple[Flask, FlaskClient]) ->
     paris, client = paris_client
     factories.make_user(is_active=False, email="idle@example.org")
     factories.make_task(
-        title="T" * 120, status=TaskStatus.PENDING, priority=TaskPriority.CRITICAL,
-        due_at=datetime(2030, 1, 15, 11, 30, 59, 123456, tzinfo=timezone.utc),
-        description="Long description " * 20, metadata_={"sprint": 12},
+        title="T" * 120,
+        status=TaskStatus.PENDING,
+        priority=TaskPriority.CRITICAL,
+        due_at=datetime(2030, 1, 15, 11, 30, 59, 123456, tzinfo=UTC),
+        description="Long description " * 20,
+        metadata_={"sprint": 12},
     )
     paris_auth = Auth(paris, client)
     paris_auth.login()
     html = text_of(client.get("/admin/task/"))
-    assert '<time datetime="2030-01-15T11:30:59.123456+00:00" title="2030-01-15 12:30:59 CET">2030-01-15 12:30</time>' in html
+    assert (
+        '<time datetime="2030-01-15T11:30:59.123456+00:00" title="2030-01-15 12:30:59 CET">2030-01-15 12:30</time>'
+        in html
+    )
     assert "Critical" in html and ">critical<" not in html
     assert f'<span title="{"T" * 120}">{"T" * 79}…</span>' in html  # truncated, the full text on hover
     details = text_of(client.get("/admin/task/details/?id=1"))
@@ -168,9 +181,11 @@ def test_counts_use_thousands_separators(client: FlaskClient, auth: Auth) -> Non
 
 def pager_links(html: str) -> dict[str, str]:
     """The list pager's links by their text ("Newest", "Next →", "2", …)."""
-    pager = html[html.rindex('<ul class="pagination">'):]
+    pager = html[html.rindex('<ul class="pagination">') :]
     pager = pager[: pager.index("</ul>")]
-    return {unescape(text).strip(): unescape(href) for href, text in re.findall(r'href="([^"]*)"[^>]*>([^<]*)</a>', pager)}
+    return {
+        unescape(text).strip(): unescape(href) for href, text in re.findall(r'href="([^"]*)"[^>]*>([^<]*)</a>', pager)
+    }
 
 
 @pytest.mark.postgres
@@ -190,7 +205,10 @@ def test_a_large_list_goes_forward_by_keyset_from_the_newest(client: FlaskClient
 
 
 def test_a_keyset_page_offers_newest_and_next_on_any_database(client: FlaskClient, auth: Auth) -> None:
-    tasks = [factories.make_task(title=f"Keyed {n:02d}", created_at=datetime(2026, 1, 1, 0, n, tzinfo=timezone.utc)) for n in range(30)]
+    tasks = [
+        factories.make_task(title=f"Keyed {n:02d}", created_at=datetime(2026, 1, 1, 0, n, tzinfo=UTC))
+        for n in range(30)
+    ]
     auth.login()
     newest = tasks[-1]
     html = text_of(client.get(f"/admin/task/?page_size=20&after={encode_cursor((newest.created_at, newest.id))}"))
@@ -235,7 +253,9 @@ def far_west_client(database_url: str, app: Flask) -> Iterator[tuple[Flask, Flas
         yield zoned
 
 
-def test_a_local_time_beyond_what_utc_can_hold_is_an_invalid_filter_value(far_west_client: tuple[Flask, FlaskClient]) -> None:
+def test_a_local_time_beyond_what_utc_can_hold_is_an_invalid_filter_value(
+    far_west_client: tuple[Flask, FlaskClient],
+) -> None:
     west, client = far_west_client
     factories.make_task(title="Any task")
     Auth(west, client).login()
@@ -281,6 +301,9 @@ def test_a_form_with_a_nul_character_saves_nothing(client: FlaskClient, auth: Au
     owner = factories.make_user()
     auth.login()
     token = auth.csrf_token("/admin/task/new/")
-    response = client.post("/admin/task/new/", data={"csrf_token": token, "title": "Bad\x00title", "owner": owner.id, "status": "active", "priority": "low"})
+    response = client.post(
+        "/admin/task/new/",
+        data={"csrf_token": token, "title": "Bad\x00title", "owner": owner.id, "status": "active", "priority": "low"},
+    )
     assert response.status_code == 400 and "NUL character" in text_of(response)
     assert db.session.scalar(select(func.count()).select_from(Task)) == 0

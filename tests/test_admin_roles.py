@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from flask.testing import FlaskClient
@@ -68,11 +68,18 @@ def test_viewer_export_is_refused(client: FlaskClient, auth: Auth) -> None:
 
 def test_viewer_sees_lists_and_trash_without_write_controls(client: FlaskClient, auth: Auth) -> None:
     task = factories.make_task(title="Readable")
-    factories.make_task(title="Binned", deleted_at=datetime.now(timezone.utc))
+    factories.make_task(title="Binned", deleted_at=datetime.now(UTC))
     auth.login(OperatorRole.VIEWER)
     listing = text_of(client.get("/admin/task/"))
     assert "Readable" in listing
-    controls = ('href="/admin/task/new/', "With selected", "/export/csv/", 'name="rowid"', "fa-trash glyphicon", "fa-pencil")
+    controls = (
+        'href="/admin/task/new/',
+        "With selected",
+        "/export/csv/",
+        'name="rowid"',
+        "fa-trash glyphicon",
+        "fa-pencil",
+    )
     for control in controls:
         assert control not in listing, control
     assert client.get(f"/admin/task/details/?id={task.id}").status_code == 200
@@ -83,7 +90,7 @@ def test_viewer_sees_lists_and_trash_without_write_controls(client: FlaskClient,
 
 def test_editor_sees_restore_but_not_purge(client: FlaskClient, auth: Auth) -> None:
     auth.login(OperatorRole.EDITOR)
-    factories.make_task(deleted_at=datetime.now(timezone.utc))
+    factories.make_task(deleted_at=datetime.now(UTC))
     trash = text_of(client.get("/admin/task/trash/"))
     assert "Restore selected" in trash and "Purge" not in trash and "permanently" not in trash
     assert "Merge" not in text_of(client.get("/admin/tag/"))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -25,7 +25,9 @@ def statements_like(statements: list[str], start: str) -> int:
 
 def bulk_tag(client: FlaskClient, auth: Auth, ids: list[int], tag: Tag, mode: str) -> Any:
     return post_form(
-        client, auth, "/admin/task/bulk-tag/",
+        client,
+        auth,
+        "/admin/task/bulk-tag/",
         {"rowid": ",".join(map(str, ids)), "mode": mode, "tag": tag.id, "url": "/admin/task/"},
         token_page="/admin/task/",
     )
@@ -35,7 +37,9 @@ def test_add_tag_action_shows_a_chooser_that_carries_the_selection(client: Flask
     tasks = factories.make_tasks(3)
     auth.login()
     ids = [task.id for task in tasks]
-    page = post_form(client, auth, "/admin/task/action/", {"action": "add_tag", "rowid": ids}, token_page="/admin/task/")
+    page = post_form(
+        client, auth, "/admin/task/action/", {"action": "add_tag", "rowid": ids}, token_page="/admin/task/"
+    )
     html = text_of(page)
     assert page.status_code == 200
     assert "Add a tag to 3 tasks" in html
@@ -48,7 +52,11 @@ def test_chooser_without_a_tag_asks_again_and_changes_nothing(client: FlaskClien
     task = factories.make_task()
     auth.login()
     response = post_form(
-        client, auth, "/admin/task/bulk-tag/", {"rowid": str(task.id), "mode": "add", "tag": ""}, token_page="/admin/task/"
+        client,
+        auth,
+        "/admin/task/bulk-tag/",
+        {"rowid": str(task.id), "mode": "add", "tag": ""},
+        token_page="/admin/task/",
     )
     assert response.status_code == 200 and "Choose a tag." in text_of(response)
     assert count_rows(Task.tag_link_table()) == 0
@@ -104,7 +112,9 @@ def test_posts_have_the_same_bulk_tag_actions(client: FlaskClient, auth: Auth) -
     posts = [factories.make_post(), factories.make_post()]
     auth.login()
     response = post_form(
-        client, auth, "/admin/post/bulk-tag/",
+        client,
+        auth,
+        "/admin/post/bulk-tag/",
         {"rowid": ",".join(str(post.id) for post in posts), "mode": "add", "tag": tag.id},
         token_page="/admin/post/",
     )
@@ -116,7 +126,7 @@ def test_tag_list_counts_live_records_without_a_query_per_tag(client: FlaskClien
     tags = [factories.make_tag(name=f"t{n:02}") for n in range(12)]
     factories.make_task(tags=tags[:2])
     factories.make_task(tags=tags[:1])
-    factories.make_task(tags=tags[:1], deleted_at=datetime.now(timezone.utc))  # not counted
+    factories.make_task(tags=tags[:1], deleted_at=datetime.now(UTC))  # not counted
     factories.make_post(tags=tags[:1])
     auth.login()
     html = text_of(client.get("/admin/tag/"))
@@ -146,9 +156,13 @@ def test_merging_tags_repoints_records_and_deletes_the_source(client: FlaskClien
     post = factories.make_post(tags=[source])
     source_id = source.id
     auth.login(OperatorRole.ADMIN)
-    page = post_form(client, auth, "/admin/tag/action/", {"action": "merge", "rowid": [source_id]}, token_page="/admin/tag/")
+    page = post_form(
+        client, auth, "/admin/tag/action/", {"action": "merge", "rowid": [source_id]}, token_page="/admin/tag/"
+    )
     assert "Merge 1 tag into another" in text_of(page)
-    response = post_form(client, auth, "/admin/tag/merge/", {"rowid": str(source_id), "tag": target.id}, token_page="/admin/tag/")
+    response = post_form(
+        client, auth, "/admin/tag/merge/", {"rowid": str(source_id), "tag": target.id}, token_page="/admin/tag/"
+    )
     assert response.status_code == 302
     db.session.rollback()
     assert count_rows(Tag, Tag.id == source_id) == 0
@@ -168,7 +182,9 @@ def test_merging_tags_repoints_records_and_deletes_the_source(client: FlaskClien
 def test_merging_a_tag_into_itself_is_refused(client: FlaskClient, auth: Auth) -> None:
     tag = factories.make_tag()
     auth.login(OperatorRole.ADMIN)
-    response = post_form(client, auth, "/admin/tag/merge/", {"rowid": str(tag.id), "tag": tag.id}, token_page="/admin/tag/")
+    response = post_form(
+        client, auth, "/admin/tag/merge/", {"rowid": str(tag.id), "tag": tag.id}, token_page="/admin/tag/"
+    )
     assert response.status_code == 200 and "Choose a tag other than the ones being merged." in text_of(response)
     assert count_rows(Tag) == 1
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from html.parser import HTMLParser
 
 import pytest
@@ -90,7 +90,9 @@ def test_a_row_delete_button_submits_the_lists_one_delete_form(client: FlaskClie
     markup.feed(text_of(client.get("/admin/task/?search=ed")))
     assert markup.form_action == "/admin/task/delete/"
     assert set(markup.form_fields) == {"csrf_token", "url"} and markup.form_fields["csrf_token"]
-    assert len(markup.buttons) == 2 and all(button["name"] == "id" and button["data-confirm"] for button in markup.buttons)
+    assert len(markup.buttons) == 2 and all(
+        button["name"] == "id" and button["data-confirm"] for button in markup.buttons
+    )
     button = next(button for button in markup.buttons if button["value"] == str(doomed.id))
 
     response = client.post(markup.form_action, data={**markup.form_fields, button["name"]: button["value"]})
@@ -173,14 +175,20 @@ def test_bulk_move_to_trash_and_bulk_restore_are_all_or_nothing_sets(client: Fla
 
 
 def test_deleted_row_cannot_be_edited_until_restored(client: FlaskClient, auth: Auth) -> None:
-    task = factories.make_task(title="Frozen", deleted_at=datetime.now(timezone.utc))
+    task = factories.make_task(title="Frozen", deleted_at=datetime.now(UTC))
     auth.login()
     page = client.get(f"/admin/task/edit/?id={task.id}")
     assert page.status_code == 302 and page.headers["Location"].endswith("/admin/task/trash/")
     forged = client.post(
         f"/admin/task/edit/?id={task.id}",
-        data={"title": "Thawed", "owner": task.owner_id, "status": "active", "priority": "low", "version": "1",
-              "csrf_token": auth.csrf_token("/admin/task/")},
+        data={
+            "title": "Thawed",
+            "owner": task.owner_id,
+            "status": "active",
+            "priority": "low",
+            "version": "1",
+            "csrf_token": auth.csrf_token("/admin/task/"),
+        },
     )
     assert forged.status_code == 302
     assert "Restore it before viewing or editing it" in text_of(client.get("/admin/task/trash/"))
@@ -218,7 +226,11 @@ def test_purge_asks_for_confirmation_naming_what_goes_with_it_then_deletes_for_g
     assert count_rows(User) == 2  # nothing removed before the confirmation
 
     done = post_form(
-        client, auth, "/admin/user/trash/purge/", {"rowid": str(user_id), "confirm": "yes"}, token_page="/admin/user/trash/"
+        client,
+        auth,
+        "/admin/user/trash/purge/",
+        {"rowid": str(user_id), "confirm": "yes"},
+        token_page="/admin/user/trash/",
     )
     assert done.status_code == 302
     db.session.rollback()
@@ -236,5 +248,7 @@ def test_purge_asks_for_confirmation_naming_what_goes_with_it_then_deletes_for_g
 def test_purge_only_touches_rows_in_the_trash(client: FlaskClient, auth: Auth) -> None:
     live = factories.make_task()
     auth.login(OperatorRole.ADMIN)
-    post_form(client, auth, "/admin/task/trash/purge/", {"only": live.id, "confirm": "yes"}, token_page="/admin/task/trash/")
+    post_form(
+        client, auth, "/admin/task/trash/purge/", {"only": live.id, "confirm": "yes"}, token_page="/admin/task/trash/"
+    )
     assert count_rows(Task) == 1

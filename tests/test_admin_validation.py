@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -22,8 +22,14 @@ pytestmark = pytest.mark.usefixtures("app_context")
 
 def task_form(owner_id: int, **fields: Any) -> dict[str, Any]:
     form = {
-        "title": "A task", "owner": owner_id, "status": "pending", "priority": "medium", "tags": "",
-        "due_at": "", "description": "", "metadata_": "{}",
+        "title": "A task",
+        "owner": owner_id,
+        "status": "pending",
+        "priority": "medium",
+        "tags": "",
+        "due_at": "",
+        "description": "",
+        "metadata_": "{}",
     }
     return {**form, **fields}
 
@@ -78,7 +84,7 @@ def test_task_form_keeps_the_other_input_when_one_field_is_wrong(client: FlaskCl
 
 
 def test_task_owner_must_be_a_live_user(client: FlaskClient, auth: Auth) -> None:
-    deleted = factories.make_user(deleted_at=datetime.now(timezone.utc))
+    deleted = factories.make_user(deleted_at=datetime.now(UTC))
     auth.login()
     assert_refused(post_form(client, auth, "/admin/task/new/", task_form(deleted.id)), "Not a valid choice")
     assert_refused(post_form(client, auth, "/admin/task/new/", task_form("")), "This field is required.")
@@ -106,7 +112,7 @@ def test_user_form_refuses_bad_input_and_writes_nothing(
 
 
 def test_email_of_a_deleted_user_is_refused_with_a_pointer_to_the_trash(client: FlaskClient, auth: Auth) -> None:
-    factories.make_user(email="gone@example.org", deleted_at=datetime.now(timezone.utc))
+    factories.make_user(email="gone@example.org", deleted_at=datetime.now(UTC))
     auth.login()
     response = post_form(client, auth, "/admin/user/new/", user_form(email="Gone@Example.org"))
     assert_refused(response, "belongs to a deleted user in the trash")

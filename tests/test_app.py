@@ -3,8 +3,8 @@
 import pytest
 from flask.testing import FlaskClient
 
-from tests.conftest import Auth
 from tests import factories
+from tests.conftest import Auth
 from webapp import create_app
 from webapp.config import ConfigError
 
@@ -45,7 +45,11 @@ def test_creating_and_editing_through_the_admin_is_audited(client: FlaskClient, 
         tag_id = db.session.scalar(select(Tag.id))
     edited = client.post(
         f"/admin/tag/edit/?id={tag_id}",
-        data={"name": "very urgent", "color": "#dc3545", "csrf_token": auth.csrf_token(f"/admin/tag/edit/?id={tag_id}")},
+        data={
+            "name": "very urgent",
+            "color": "#dc3545",
+            "csrf_token": auth.csrf_token(f"/admin/tag/edit/?id={tag_id}"),
+        },
     )
     assert edited.status_code == 302
     with app.app_context():

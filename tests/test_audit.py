@@ -1,6 +1,6 @@
 """The audit recording API: field diffs, secrets left out, bulk entries in one statement."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import event, select
@@ -14,7 +14,7 @@ pytestmark = pytest.mark.usefixtures("app_context")
 
 
 def test_pending_changes_lists_old_and_new_values() -> None:
-    due = datetime(2031, 5, 1, 12, 0, tzinfo=timezone.utc)
+    due = datetime(2031, 5, 1, 12, 0, tzinfo=UTC)
     red = factories.make_tag(name="red")
     task = factories.make_task(title="Before", status=TaskStatus.PENDING)
     db.session.refresh(task)  # loaded, as the admin's get_one leaves it

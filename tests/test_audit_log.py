@@ -15,7 +15,7 @@ from tests.conftest import Auth
 from webapp import audit
 from webapp.database import utcnow
 from webapp.extensions import db
-from webapp.models import AuditAction, AuditEntry, Operator, OperatorRole, Tag, Task
+from webapp.models import AuditAction, AuditEntry, Operator, OperatorRole, Task
 
 
 def html_of(response) -> str:
@@ -37,7 +37,14 @@ def user_id(app: Flask) -> int:
 
 
 def edit_user(client: FlaskClient, auth: Auth, user_id: int, **fields) -> None:
-    data = {"email": "ada@example.org", "username": "ada", "full_name": "Ada Byron", "is_active": "y", "bio": "", **fields}
+    data = {
+        "email": "ada@example.org",
+        "username": "ada",
+        "full_name": "Ada Byron",
+        "is_active": "y",
+        "bio": "",
+        **fields,
+    }
     data = {key: value for key, value in data.items() if value is not None}
     response = post(client, auth, f"/admin/user/edit/?id={user_id}", data)
     assert response.status_code == 302, html_of(response)[:3000]
@@ -92,9 +99,18 @@ def test_a_bulk_delete_records_one_entry_per_record(client: FlaskClient, auth: A
 def test_secrets_never_reach_the_audit_trail(client: FlaskClient, auth: Auth, app: Flask) -> None:
     auth.login()
     password = "a-fine-passphrase-1"
-    created = post(client, auth, "/admin/operator/new/", {
-        "email": "new@example.org", "role": "viewer", "is_active": "y", "password": password, "password_confirm": password,
-    })
+    created = post(
+        client,
+        auth,
+        "/admin/operator/new/",
+        {
+            "email": "new@example.org",
+            "role": "viewer",
+            "is_active": "y",
+            "password": password,
+            "password_confirm": password,
+        },
+    )
     assert created.status_code == 302
     with app.app_context():
         new_operator = db.session.scalar(select(Operator).where(Operator.email == "new@example.org"))
@@ -105,7 +121,11 @@ def test_secrets_never_reach_the_audit_trail(client: FlaskClient, auth: Auth, ap
         second_hash = db.session.get(Operator, new_id).password_hash
         recorded = entries()
         assert [entry.action for entry in recorded] == [AuditAction.CREATE, AuditAction.UPDATE]
-        assert recorded[0].changes == {"email": [None, "new@example.org"], "role": [None, "viewer"], "is_active": [None, True]}
+        assert recorded[0].changes == {
+            "email": [None, "new@example.org"],
+            "role": [None, "viewer"],
+            "is_active": [None, True],
+        }
         stored = json.dumps([[entry.summary, entry.changes] for entry in recorded])
     for secret in (password, second, first_hash, second_hash, '"password', "password_confirm"):
         assert secret not in stored
@@ -126,15 +146,43 @@ def logged(app: Flask) -> dict:
         tag = factories.make_tag(name="billing")
         task = factories.make_task(title="Ship it")
         rows = [
-            AuditEntry(operator_id=alice.id, operator_email=alice.email, action=AuditAction.CREATE, model="Tag",
-                       object_id=str(tag.id), summary="alice created a tag", changes={}),
-            AuditEntry(operator_id=bob.id, operator_email=bob.email, action=AuditAction.UPDATE, model="Task",
-                       object_id=str(task.id), summary="bob edited a task", changes={"title": ["a", "b"]}),
-            AuditEntry(operator_id=bob.id, operator_email=bob.email, action=AuditAction.DELETE, model="Task",
-                       object_id=str(task.id) + "0", summary="bob deleted another task", changes={},
-                       created_at=utcnow() - timedelta(days=7)),
-            AuditEntry(operator_id=alice.id, operator_email=alice.email, action=AuditAction.UPDATE, model="Operator",
-                       object_id=str(bob.id), summary="alice promoted bob", changes={"role": ["viewer", "editor"]}),
+            AuditEntry(
+                operator_id=alice.id,
+                operator_email=alice.email,
+                action=AuditAction.CREATE,
+                model="Tag",
+                object_id=str(tag.id),
+                summary="alice created a tag",
+                changes={},
+            ),
+            AuditEntry(
+                operator_id=bob.id,
+                operator_email=bob.email,
+                action=AuditAction.UPDATE,
+                model="Task",
+                object_id=str(task.id),
+                summary="bob edited a task",
+                changes={"title": ["a", "b"]},
+            ),
+            AuditEntry(
+                operator_id=bob.id,
+                operator_email=bob.email,
+                action=AuditAction.DELETE,
+                model="Task",
+                object_id=str(task.id) + "0",
+                summary="bob deleted another task",
+                changes={},
+                created_at=utcnow() - timedelta(days=7),
+            ),
+            AuditEntry(
+                operator_id=alice.id,
+                operator_email=alice.email,
+                action=AuditAction.UPDATE,
+                model="Operator",
+                object_id=str(bob.id),
+                summary="alice promoted bob",
+                changes={"role": ["viewer", "editor"]},
+            ),
         ]
         db.session.add_all(rows)
         db.session.commit()
@@ -174,7 +222,9 @@ def test_the_audit_log_filters_and_searches(
 def test_viewers_do_not_see_entries_about_operators(client: FlaskClient, auth: Auth, logged: dict) -> None:
     auth.login(OperatorRole.VIEWER)
     assert shown(html_of(client.get("/admin/audit/"))) == {
-        "alice created a tag", "bob edited a task", "bob deleted another task"
+        "alice created a tag",
+        "bob edited a task",
+        "bob deleted another task",
     }
     assert client.get(f"/admin/audit/history/Operator/{logged['bob']}").status_code == 403
     assert client.get(f"/admin/audit/history/Task/{logged['task']}").status_code == 200
@@ -205,8 +255,14 @@ def test_nobody_not_even_an_admin_can_change_the_audit_trail(
     with app.app_context():
         before = [(entry.id, entry.summary, entry.changes) for entry in entries()]
         entry_id = before[0][0]
-    data = {"csrf_token": auth.csrf_token("/admin/"), "id": entry_id, "rowid": [entry_id], "action": "delete",
-            "summary": "rewritten", "list_form_pk": entry_id}
+    data = {
+        "csrf_token": auth.csrf_token("/admin/"),
+        "id": entry_id,
+        "rowid": [entry_id],
+        "action": "delete",
+        "summary": "rewritten",
+        "list_form_pk": entry_id,
+    }
     response = client.open(path.format(entry=entry_id), method=method, data=data if method == "POST" else None)
     assert response.status_code == 403
     with app.app_context():
@@ -236,12 +292,22 @@ def test_the_home_page_lists_the_operators_own_recent_actions(client: FlaskClien
         tag_id = tag.id
         audit.record(AuditAction.UPDATE, tag, summary="I renamed a tag")
         someone = factories.make_operator()
-        db.session.add(AuditEntry(operator_id=someone.id, operator_email=someone.email, action=AuditAction.CREATE,
-                                  model="Tag", object_id="1", summary="Someone else's change", changes={}))
+        db.session.add(
+            AuditEntry(
+                operator_id=someone.id,
+                operator_email=someone.email,
+                action=AuditAction.CREATE,
+                model="Tag",
+                object_id="1",
+                summary="Someone else's change",
+                changes={},
+            )
+        )
         db.session.commit()
         db.session.execute(  # record() outside a request has no operator: attribute it to me
-            AuditEntry.__table__.update().where(AuditEntry.summary == "I renamed a tag").values(
-                operator_id=me.id, operator_email=me.email)
+            AuditEntry.__table__.update()
+            .where(AuditEntry.summary == "I renamed a tag")
+            .values(operator_id=me.id, operator_email=me.email)
         )
         db.session.commit()
         assert db.session.scalar(select(func.count()).select_from(AuditEntry)) == 2
@@ -259,10 +325,19 @@ def test_the_operator_filter_shows_viewers_only_operators_the_log_names(
     client: FlaskClient, auth: Auth, app: Flask
 ) -> None:
     with app.app_context():
-        idle = factories.make_operator(role=OperatorRole.EDITOR, email="idle.editor@example.org")
+        factories.make_operator(role=OperatorRole.EDITOR, email="idle.editor@example.org")
         busy = factories.make_operator(role=OperatorRole.EDITOR, email="busy.editor@example.org")
-        db.session.add(AuditEntry(operator_id=busy.id, operator_email=busy.email, action=AuditAction.UPDATE,
-                                  model="Task", object_id="1", summary="Changed title", changes={}))
+        db.session.add(
+            AuditEntry(
+                operator_id=busy.id,
+                operator_email=busy.email,
+                action=AuditAction.UPDATE,
+                model="Task",
+                object_id="1",
+                summary="Changed title",
+                changes={},
+            )
+        )
         db.session.commit()
     viewer_client = app.test_client()
     Auth(app, viewer_client).login(OperatorRole.VIEWER)

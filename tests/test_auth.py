@@ -12,9 +12,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from tests import factories
-from tests.conftest import TEST_PASSWORD, Auth
-from tests.conftest import test_env as environment_for
-from webapp import create_app
+from tests.conftest import TEST_PASSWORD, AppFactory, Auth
 from webapp.auth import throttle
 from webapp.database import utcnow
 from webapp.extensions import db
@@ -145,7 +143,12 @@ def test_admin_pages_offer_a_sign_out_button(client: FlaskClient, auth: Auth) ->
 @pytest.fixture
 def strict_throttle(app: Flask):
     """Three failures per account and five per address within a minute lock for ten minutes."""
-    settings = {"LOGIN_MAX_FAILURES": 3, "LOGIN_MAX_FAILURES_PER_ADDRESS": 5, "LOGIN_FAILURE_WINDOW": 60, "LOGIN_LOCKOUT": 600}
+    settings = {
+        "LOGIN_MAX_FAILURES": 3,
+        "LOGIN_MAX_FAILURES_PER_ADDRESS": 5,
+        "LOGIN_FAILURE_WINDOW": 60,
+        "LOGIN_LOCKOUT": 600,
+    }
     saved = {name: app.config[name] for name in settings}
     app.config.update(settings)
     yield settings
@@ -246,25 +249,22 @@ def test_the_throttle_stores_no_email_or_address_in_clear(client: FlaskClient, a
 
 
 def test_lockout_is_shared_by_app_instances_on_the_same_database(
-    app: Flask, auth: Auth, database_url: str, strict_throttle: dict
+    app: Flask, auth: Auth, make_app: AppFactory, strict_throttle: dict
 ) -> None:
     """Two apps stand for two gunicorn workers (or hosts): failures on one lock the other."""
     operator = auth.create_operator()
-    other = create_app(env=environment_for(database_url, LOGIN_MAX_FAILURES="3", LOGIN_LOCKOUT="600"))
-    try:
-        first, second = app.test_client(), other.test_client()
-        fail(first, Auth(app, first), operator.email, 2)
-        fail(second, Auth(other, second), operator.email, 1)
-        for client, instance in ((first, app), (second, other)):
-            response = sign_in(client, Auth(instance, client), operator.email, TEST_PASSWORD)
-            assert response.status_code == 429, instance
-    finally:
-        with other.app_context():
-            db.session.remove()
-            db.engine.dispose()
+    other = make_app(LOGIN_MAX_FAILURES="3", LOGIN_LOCKOUT="600")
+    first, second = app.test_client(), other.test_client()
+    fail(first, Auth(app, first), operator.email, 2)
+    fail(second, Auth(other, second), operator.email, 1)
+    for client, instance in ((first, app), (second, other)):
+        response = sign_in(client, Auth(instance, client), operator.email, TEST_PASSWORD)
+        assert response.status_code == 429, instance
 
 
-def test_an_admin_password_reset_clears_the_lock(client: FlaskClient, auth: Auth, app: Flask, strict_throttle: dict) -> None:
+def test_an_admin_password_reset_clears_the_lock(
+    client: FlaskClient, auth: Auth, app: Flask, strict_throttle: dict
+) -> None:
     with app.app_context():
         locked = factories.make_operator(role=OperatorRole.VIEWER)
         locked_email = locked.email
@@ -275,17 +275,18 @@ def test_an_admin_password_reset_clears_the_lock(client: FlaskClient, auth: Auth
     path = f"/admin/operator/password/?id={locked.id}"
     response = other_client.post(
         path,
-        data={"password": "a-fresh-passphrase-42", "password_confirm": "a-fresh-passphrase-42",
-              "csrf_token": admin_auth.csrf_token(path)},
+        data={
+            "password": "a-fresh-passphrase-42",
+            "password_confirm": "a-fresh-passphrase-42",
+            "csrf_token": admin_auth.csrf_token(path),
+        },
     )
     assert response.status_code == 302
     assert sign_in(client, auth, locked_email, "a-fresh-passphrase-42").status_code == 302
 
 
 @pytest.mark.postgres
-def test_parallel_guesses_try_no_more_passwords_than_the_limit(
-    app: Flask, auth: Auth, strict_throttle: dict
-) -> None:
+def test_parallel_guesses_try_no_more_passwords_than_the_limit(app: Flask, auth: Auth, strict_throttle: dict) -> None:
     operator = auth.create_operator()
     outcomes: list[int] = []
 
@@ -304,7 +305,9 @@ def test_parallel_guesses_try_no_more_passwords_than_the_limit(
     limit = strict_throttle["LOGIN_MAX_FAILURES"]
     with app.app_context():
         checked = db.session.scalar(
-            select(func.count()).select_from(LoginFailure).where(LoginFailure.key == throttle.account_key(operator.email).key)
+            select(func.count())
+            .select_from(LoginFailure)
+            .where(LoginFailure.key == throttle.account_key(operator.email).key)
         )
     assert checked == limit
     assert sorted(outcomes) == [200] * (limit - 1) + [429] * (8 - limit + 1)

@@ -47,11 +47,26 @@ def test_benchmark_prints_figures_for_every_page_bulk_step_and_the_export(
         live_tasks = db.session.scalar(select(func.count()).select_from(Task).where(Task.live()))
     operator = auth.create_operator()
 
-    status = bench.main([
-        "--url", server_url, "--email", operator.email, "--password", TEST_PASSWORD,
-        "--database-url", database_url, "--requests", "2", "--deep-page", "3", "--bulk-rows", "20",
-        "--server-pid", str(os.getpid()),
-    ])
+    status = bench.main(
+        [
+            "--url",
+            server_url,
+            "--email",
+            operator.email,
+            "--password",
+            TEST_PASSWORD,
+            "--database-url",
+            database_url,
+            "--requests",
+            "2",
+            "--deep-page",
+            "3",
+            "--bulk-rows",
+            "20",
+            "--server-pid",
+            str(os.getpid()),
+        ]
+    )
 
     output = capsys.readouterr().out
     assert status == 0
@@ -64,7 +79,9 @@ def test_benchmark_prints_figures_for_every_page_bulk_step_and_the_export(
         assert statements >= 1, f"pg_stat_statements saw nothing for {page.name}"
     for step in bench.BULK_ACTIONS:
         assert re.search(rf"^\| {re.escape(step.name)} \| ok \| {FIGURE} \|$", output, re.MULTILINE), output
-    export = re.search(rf"^\| 200 \| ([\d,]+) \| {FIGURE} \| {FIGURE} \| {FIGURE} \| {FIGURE} \| (\d+) \|$", output, re.MULTILINE)
+    export = re.search(
+        rf"^\| 200 \| ([\d,]+) \| {FIGURE} \| {FIGURE} \| {FIGURE} \| {FIGURE} \| (\d+) \|$", output, re.MULTILINE
+    )
     assert export, output
     assert int(export.group(1).replace(",", "")) == live_tasks
     assert int(export.group(2)) > 0

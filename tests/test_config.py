@@ -57,11 +57,13 @@ def test_default_database_is_sqlite_under_instance(tmp_path: Path) -> None:
 
 
 def test_pool_settings_come_from_the_environment() -> None:
-    config = load_config(
-        base_env(DB_POOL_SIZE="7", DB_MAX_OVERFLOW="3", DB_POOL_TIMEOUT="4", DB_POOL_RECYCLE="600")
-    )
+    config = load_config(base_env(DB_POOL_SIZE="7", DB_MAX_OVERFLOW="3", DB_POOL_TIMEOUT="4", DB_POOL_RECYCLE="600"))
     assert config["SQLALCHEMY_ENGINE_OPTIONS"] == {
-        "pool_pre_ping": True, "pool_size": 7, "max_overflow": 3, "pool_timeout": 4, "pool_recycle": 600,
+        "pool_pre_ping": True,
+        "pool_size": 7,
+        "max_overflow": 3,
+        "pool_timeout": 4,
+        "pool_recycle": 600,
         "connect_args": {"connect_timeout": 4, **DEAD_CONNECTION_DETECTION},
     }
 
@@ -146,4 +148,8 @@ def test_login_throttle_settings_are_validated(name: str, raw: str) -> None:
 def test_login_throttle_settings_have_defaults_and_overrides() -> None:
     config = load_config(base_env(LOGIN_MAX_FAILURES="3"))
     assert config["LOGIN_MAX_FAILURES"] == 3
-    assert (config["LOGIN_MAX_FAILURES_PER_ADDRESS"], config["LOGIN_FAILURE_WINDOW"], config["LOGIN_LOCKOUT"]) == (20, 900, 900)
+    assert (config["LOGIN_MAX_FAILURES_PER_ADDRESS"], config["LOGIN_FAILURE_WINDOW"], config["LOGIN_LOCKOUT"]) == (
+        20,
+        900,
+        900,
+    )

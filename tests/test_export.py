@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -27,7 +27,7 @@ from webapp.models import PostStatus, TaskPriority, TaskStatus, User
 
 pytestmark = pytest.mark.usefixtures("app_context")
 
-START = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
+START = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 
 def flask_admin_csv(app: Flask, path: str) -> str:
@@ -55,14 +55,20 @@ def varied_records() -> None:
     nameless = factories.make_user(full_name="", email="nameless@example.org", username="nameless", is_active=False)
     mallory = factories.make_user(full_name="+Mallory", email="mallory@example.org", username="mallory")
     factories.make_task(
-        title="=HYPERLINK(1)", owner=ada, status=TaskStatus.ACTIVE, priority=TaskPriority.CRITICAL,
-        tags=[ops, backend], due_at=datetime(2030, 1, 2, 3, 4, 5, tzinfo=timezone.utc), created_at=START,
+        title="=HYPERLINK(1)",
+        owner=ada,
+        status=TaskStatus.ACTIVE,
+        priority=TaskPriority.CRITICAL,
+        tags=[ops, backend],
+        due_at=datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC),
+        created_at=START,
     )
     factories.make_task(title="Plain, with a comma", owner=nameless, tags=[], created_at=START - timedelta(hours=1))
     factories.make_task(title="-5", owner=mallory, tags=[alpha, ops], created_at=START - timedelta(hours=2))
     factories.make_task(title="Gone", owner=ada, deleted_at=START, created_at=START - timedelta(hours=3))
-    factories.make_post(title="Launch", author=ada, status=PostStatus.PUBLISHED, tags=[backend],
-                        published_at=START, created_at=START)
+    factories.make_post(
+        title="Launch", author=ada, status=PostStatus.PUBLISHED, tags=[backend], published_at=START, created_at=START
+    )
     factories.make_post(title="@draft", author=mallory, tags=[], created_at=START - timedelta(hours=1))
 
 
@@ -71,23 +77,26 @@ def test_task_export_pins_every_kind_of_cell(client: FlaskClient, auth: Auth) ->
     auth.login()
     assert exported(client, "/admin/task/export/csv/") == (
         "Title,Owner,Status,Priority,Tags,Due,Created\r\n"
-        "'=HYPERLINK(1),Ada Lovelace <ada@example.org>,Active,Critical,\"backend, ops\","
+        '\'=HYPERLINK(1),Ada Lovelace <ada@example.org>,Active,Critical,"backend, ops",'
         "2030-01-02 03:04:05 UTC,2026-03-01 12:00:00 UTC\r\n"
-        "\"Plain, with a comma\",nameless@example.org,Pending,Medium,,,2026-03-01 11:00:00 UTC\r\n"
+        '"Plain, with a comma",nameless@example.org,Pending,Medium,,,2026-03-01 11:00:00 UTC\r\n'
         "'-5,'+Mallory <mallory@example.org>,Pending,Medium,\"'=alpha, ops\",,2026-03-01 10:00:00 UTC\r\n"
     )
 
 
-@pytest.mark.parametrize("path", [
-    "/admin/task/export/csv/",
-    "/admin/task/export/csv/?sort=0&desc=1",
-    "/admin/task/export/csv/?search=comma",
-    "/admin/task/export/csv/?flt0_status_is=pending",
-    "/admin/post/export/csv/",
-    "/admin/user/export/csv/",
-    "/admin/user/export/csv/?flt0_is_active_equals=0",
-    "/admin/tag/export/csv/",
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/admin/task/export/csv/",
+        "/admin/task/export/csv/?sort=0&desc=1",
+        "/admin/task/export/csv/?search=comma",
+        "/admin/task/export/csv/?flt0_status_is=pending",
+        "/admin/post/export/csv/",
+        "/admin/user/export/csv/",
+        "/admin/user/export/csv/?flt0_is_active_equals=0",
+        "/admin/tag/export/csv/",
+    ],
+)
 def test_every_export_writes_what_flask_admin_would(app: Flask, client: FlaskClient, auth: Auth, path: str) -> None:
     varied_records()
     auth.login()
@@ -123,7 +132,9 @@ def test_a_bounded_cache_of_related_records_gives_the_same_export(
     owners = [factories.make_user() for _ in range(5)]
     tags = [factories.make_tag() for _ in range(5)]
     for n in range(20):
-        factories.make_task(owner=owners[n * 7 % 5], tags=tags[n % 5 : n % 5 + 2], created_at=START - timedelta(minutes=n))
+        factories.make_task(
+            owner=owners[n * 7 % 5], tags=tags[n % 5 : n % 5 + 2], created_at=START - timedelta(minutes=n)
+        )
     auth.login()
     assert exported(client, "/admin/task/export/csv/") == flask_admin_csv(app, "/admin/task/export/csv/")
 
@@ -143,13 +154,17 @@ class DetailedUserView(UserView):
 
 @pytest.fixture(scope="module")
 def detailed_app(database_url: str) -> Iterator[Flask]:
-    with app_serving(database_url, DetailedUserView(User, db, endpoint="detailed_user", url="/admin/detailed-user")) as app:
+    with app_serving(
+        database_url, DetailedUserView(User, db, endpoint="detailed_user", url="/admin/detailed-user")
+    ) as app:
         yield app
 
 
 def test_columns_it_cannot_select_go_through_flask_admin_on_the_record(detailed_app: Flask) -> None:
     ada = factories.make_user(full_name="Ada Lovelace", email="ada@example.org", username="ada", created_at=START)
-    factories.make_user(full_name="Idle", email="idle@example.org", username="idle", created_at=START - timedelta(hours=1))
+    factories.make_user(
+        full_name="Idle", email="idle@example.org", username="idle", created_at=START - timedelta(hours=1)
+    )
     factories.make_task(title="Only task", owner=ada)
     client = detailed_app.test_client()
     Auth(detailed_app, client).login()

@@ -72,7 +72,10 @@ def test_post_fork_lets_long_responses_report_to_the_workers_master(
         with app.app_context():
             heartbeat.beat()  # nothing installed (no gunicorn): nothing happens
             post_fork = load_gunicorn_conf(project_root, monkeypatch)["post_fork"]
-            post_fork(SimpleNamespace(app=SimpleNamespace(wsgi=lambda: app)), SimpleNamespace(notify=lambda: reports.append(1)))
+            post_fork(
+                SimpleNamespace(app=SimpleNamespace(wsgi=lambda: app)),
+                SimpleNamespace(notify=lambda: reports.append(1)),
+            )
             heartbeat.beat()
             heartbeat.beat()
     finally:

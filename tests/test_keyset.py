@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
-from urllib.parse import urlsplit
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from flask import Flask, get_flashed_messages
 from sqlalchemy import select
 
-from tests import factories
-from tests import conftest
+from tests import conftest, factories
 from tests.admin_support import app_serving
 from webapp.admin.base import AdminModelView
 from webapp.admin.keyset import InvalidCursor, KeysetPaginationMixin, decode_cursor, encode_cursor
@@ -21,7 +19,7 @@ from webapp.models import Task
 
 pytestmark = pytest.mark.usefixtures("app_context")
 
-START = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
+START = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 
 class KeysetTaskView(KeysetPaginationMixin, SoftDeleteViewMixin, AdminModelView):
@@ -46,7 +44,12 @@ def list_page(app: Flask, url: str) -> tuple[object, list[Task], str | None, lis
         view = view_of(app)
         args = view._get_list_extra_args()  # the list view's own reading of the query string
         count, rows = view.get_list(
-            args.page, None, args.sort_desc, args.search, args.filters, page_size=view.get_safe_page_size(args.page_size)
+            args.page,
+            None,
+            args.sort_desc,
+            args.search,
+            args.filters,
+            page_size=view.get_safe_page_size(args.page_size),
         )
         titles = [row.title for row in rows]
         next_url = view.keyset_next_url(rows)

@@ -7,7 +7,7 @@ task walked past, no sort step for the tie-breaker), and that a keyset page star
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -27,7 +27,7 @@ ROWS = 5000
 
 def tasks_with_a_rare_tag() -> int:
     """Enough analysed rows that the planner walks the index on its merits; 2 % carry the tag."""
-    start = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    start = datetime(2026, 1, 1, tzinfo=UTC)
     owner = factories.make_user()
     db.session.execute(
         insert(Task),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from html import unescape
 
 import pytest
@@ -26,8 +26,12 @@ def some_of_everything() -> None:
     owner = factories.make_user(full_name="Ada <Lovelace>", email="ada@example.org")
     tags = [factories.make_tag(name="urgent & hot", color="#ffc107"), factories.make_tag(name="bad colour")]
     factories.make_task(
-        title="=cmd|' /C calc'!A0 " + "long " * 30, owner=owner, tags=tags, status=TaskStatus.PENDING,
-        priority=TaskPriority.CRITICAL, due_at=datetime(2026, 12, 24, 18, 30, tzinfo=timezone.utc),
+        title="=cmd|' /C calc'!A0 " + "long " * 30,
+        owner=owner,
+        tags=tags,
+        status=TaskStatus.PENDING,
+        priority=TaskPriority.CRITICAL,
+        due_at=datetime(2026, 12, 24, 18, 30, tzinfo=UTC),
     )
     factories.make_task(title="No tags, no due date", owner=owner)
     factories.make_post(author=owner, tags=tags[:1])
@@ -38,7 +42,8 @@ def test_every_cell_of_every_list_matches_flask_admins_own_value(app: Flask, cli
     some_of_everything()
     operator = auth.login()
     created = client.post(
-        "/admin/tag/new/", data={"name": "audited", "color": "#17a2b8", "csrf_token": auth.csrf_token("/admin/tag/new/")}
+        "/admin/tag/new/",
+        data={"name": "audited", "color": "#17a2b8", "csrf_token": auth.csrf_token("/admin/tag/new/")},
     )
     assert created.status_code == 302  # and the audit log has an entry to list
     for view in app.extensions["admin"][0]._views:
@@ -53,7 +58,9 @@ def test_every_cell_of_every_list_matches_flask_admins_own_value(app: Flask, cli
                 for name, _label in view.get_list_columns():
                     value = cell_value(view, name, view.column_formatters, type_formatters)
                     for row in rows:
-                        expected = view._get_list_value(None, row, name, view.column_formatters, view.column_type_formatters)
+                        expected = view._get_list_value(
+                            None, row, name, view.column_formatters, view.column_type_formatters
+                        )
                         assert str(value(row)) == str(expected), (view.endpoint, name)
             assert not statements, (view.endpoint, statements)
 
@@ -81,7 +88,7 @@ def test_extra_row_actions_still_render_through_their_macro(client: FlaskClient,
 class TextRowAction(BaseListRowAction):
     """A custom row action whose render gives plain text made from the row."""
 
-    def render(self, context, row_id, row):  # noqa: ANN001, ANN201
+    def render(self, context, row_id, row):
         return f"<b>{row.email}</b>"
 
 
@@ -95,7 +102,11 @@ def test_a_row_actions_plain_text_is_escaped_and_hidden_actions_leave_no_cell(ap
         assert f"&lt;b&gt;{operator.email}&lt;/b&gt;" in html and "<b>" not in html
         view.column_display_actions = False
         try:
-            html = str(ListRows(view, [("email", "Email")], False, [TextRowAction()], "/admin/operator/", "Delete?")(None, operator))
+            html = str(
+                ListRows(view, [("email", "Email")], False, [TextRowAction()], "/admin/operator/", "Delete?")(
+                    None, operator
+                )
+            )
         finally:
             del view.column_display_actions
         assert "list-buttons-column" not in html and html.count("<td") == 1

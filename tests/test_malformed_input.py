@@ -16,8 +16,19 @@ from webapp.models import AuditEntry, OperatorRole, Task
 
 @pytest.mark.parametrize(
     ("raw", "expected"),
-    [("7", 7), (" 12 ", 12), ("0", None), ("-3", None), ("²", None), ("٣", None), ("abc", None),
-     ("99999999999999999999", None), (str(2**31), None), (str(2**31 - 1), 2**31 - 1), (None, None)],
+    [
+        ("7", 7),
+        (" 12 ", 12),
+        ("0", None),
+        ("-3", None),
+        ("²", None),
+        ("٣", None),
+        ("abc", None),
+        ("99999999999999999999", None),
+        (str(2**31), None),
+        (str(2**31 - 1), 2**31 - 1),
+        (None, None),
+    ],
 )
 def test_parse_id_takes_only_plain_ids_in_range(raw: object, expected: int | None) -> None:
     assert parse_id(raw) == expected
@@ -51,9 +62,15 @@ def test_malformed_ids_and_dates_in_urls_never_fail(client: FlaskClient, auth: A
 
 @pytest.mark.parametrize(
     "path",
-    ["/admin/task/?page=-5", "/admin/task/?page=99999999999999999999", "/admin/task/trash/?page=x",
-     "/admin/audit/?page=100001", "/admin/task/ajax/lookup/?name=owner&query=a&offset=99999999999999999999",
-     "/admin/task/?search=%00", "/admin/task/trash/?search=a%00b"],
+    [
+        "/admin/task/?page=-5",
+        "/admin/task/?page=99999999999999999999",
+        "/admin/task/trash/?page=x",
+        "/admin/audit/?page=100001",
+        "/admin/task/ajax/lookup/?name=owner&query=a&offset=99999999999999999999",
+        "/admin/task/?search=%00",
+        "/admin/task/trash/?search=a%00b",
+    ],
 )
 def test_absurd_pages_and_nul_characters_get_a_clear_400(client: FlaskClient, auth: Auth, path: str) -> None:
     auth.login()

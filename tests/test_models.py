@@ -1,6 +1,6 @@
 """Model behaviour: constraints, mixins, enums and JSON on the real database."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select, text
@@ -30,7 +30,7 @@ def test_username_is_unique_in_any_letter_case() -> None:
 
 def test_deleted_user_still_holds_its_email() -> None:
     user = factories.make_user(email="kept@example.org")
-    user.deleted_at = datetime.now(timezone.utc)
+    user.deleted_at = datetime.now(UTC)
     db.session.commit()
     with pytest.raises(IntegrityError):
         factories.make_user(email="KEPT@example.org")
@@ -67,7 +67,7 @@ def test_server_default_created_at_is_aware_utc() -> None:
     db.session.commit()
     tag = db.session.scalar(select(Tag).where(Tag.name == "raw"))
     assert tag.created_at.utcoffset() == timedelta(0)
-    assert abs(tag.created_at - datetime.now(timezone.utc)) < timedelta(minutes=5)
+    assert abs(tag.created_at - datetime.now(UTC)) < timedelta(minutes=5)
     assert owner.created_at.tzinfo is not None
 
 
@@ -79,7 +79,7 @@ def test_naive_datetimes_are_refused() -> None:
 
 def test_soft_deleted_rows_leave_the_live_query() -> None:
     kept, gone = factories.make_task(title="kept"), factories.make_task(title="gone")
-    gone.deleted_at = datetime.now(timezone.utc)
+    gone.deleted_at = datetime.now(UTC)
     db.session.commit()
     live = db.session.scalars(select(Task).where(Task.live())).all()
     trashed = db.session.scalars(select(Task).where(Task.trashed())).all()

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from flask import Flask
 from sqlalchemy import create_engine, select, text
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
+from tests.waits import wait_for
 from webapp.config import normalize_database_url
 from webapp.extensions import db
 from webapp.monitoring import Monitoring
@@ -18,11 +22,16 @@ from webapp.monitoring.pool import PoolMonitor
 from webapp.monitoring.slow_queries import fingerprint, normalize
 from webapp.monitoring.store import SlowQueryStat
 
+# The tests' statements made slow on purpose take 210 ms and more.
+SLOW_QUERY_MS = 200
+
 
 @pytest.fixture
-def monitoring(app: Flask) -> Iterator[Monitoring]:
-    """This process's monitoring, emptied of what earlier tests captured."""
+def monitoring(app: Flask, monkeypatch: pytest.MonkeyPatch) -> Iterator[Monitoring]:
+    """This process's monitoring, emptied of what earlier tests captured, capturing statements
+    slower than ``SLOW_QUERY_MS`` (the suite's threshold is far above anything it runs)."""
     monitoring: Monitoring = app.extensions["monitoring"]
+    monkeypatch.setattr(monitoring.slow_queries, "threshold_ms", SLOW_QUERY_MS)
     monitoring.pool.reset()
     monitoring.slow_queries.clear()
     yield monitoring
@@ -32,8 +41,10 @@ def monitoring(app: Flask) -> Iterator[Monitoring]:
 @pytest.mark.parametrize(
     ("statement", "normalized"),
     [
-        ("SELECT * FROM users WHERE id IN (%(id_1_1)s, %(id_1_2)s, %(id_1_3)s)",
-         "SELECT * FROM users WHERE id IN (...)"),
+        (
+            "SELECT * FROM users WHERE id IN (%(id_1_1)s, %(id_1_2)s, %(id_1_3)s)",
+            "SELECT * FROM users WHERE id IN (...)",
+        ),
         ("SELECT * FROM users WHERE id IN (?)", "SELECT * FROM users WHERE id IN (...)"),
         ("SELECT 'ada@example.org', 42, 3.5e2 FROM t1 -- who\n", "SELECT ?, ?, ? FROM t1"),
         ("SELECT a::int FROM t WHERE b = :b AND c = $1", "SELECT a::int FROM t WHERE b = ? AND c = ?"),
@@ -57,9 +68,7 @@ def stored_slow_queries() -> list[SlowQueryStat]:
 
 
 @pytest.mark.postgres
-def test_slow_statement_is_stored_with_fingerprint_and_route_but_no_values(
-    app: Flask, monitoring: Monitoring
-) -> None:
+def test_slow_statement_is_stored_with_fingerprint_and_route_but_no_values(app: Flask, monitoring: Monitoring) -> None:
     secret = "ada.lovelace@example.org"
     with app.test_request_context("/admin/task/"):
         db.session.execute(text("SELECT pg_sleep(:seconds), :email"), {"seconds": 0.25, "email": secret})
@@ -132,14 +141,37 @@ def test_a_failure_to_record_never_fails_the_request(
     assert response.status_code == 200
 
 
-@pytest.fixture
-def small_pool(database_url: str) -> Iterator[tuple[object, PoolMonitor]]:
+HOLD_SECONDS = 0.15
+
+
+@contextmanager
+def instrumented_pool(database_url: str, timeout: float) -> Iterator[tuple[Engine, PoolMonitor]]:
     """A one-connection pool on the test database, instrumented like the app's."""
-    engine = create_engine(normalize_database_url(database_url), pool_size=1, max_overflow=0, pool_timeout=0.3)
+    engine = create_engine(normalize_database_url(database_url), pool_size=1, max_overflow=0, pool_timeout=timeout)
     monitor = PoolMonitor()
     monitor.instrument(engine)
-    yield engine, monitor
-    engine.dispose()
+    try:
+        yield engine, monitor
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def small_pool(database_url: str) -> Iterator[tuple[Engine, PoolMonitor]]:
+    """A one-connection pool whose checkouts wait as long as the busiest machine needs."""
+    with instrumented_pool(database_url, timeout=60) as pool:
+        yield pool
+
+
+def is_waiting_for_a_connection(thread: threading.Thread) -> bool:
+    """Whether ``thread`` is blocked in the pool's queue (a condition wait), judged from its stack:
+    a started thread may not have got that far yet on a busy machine."""
+    frame = sys._current_frames().get(thread.ident or -1)
+    while frame is not None:
+        if frame.f_code.co_name == "wait" and frame.f_code.co_filename == threading.__file__:
+            return True
+        frame = frame.f_back
+    return False
 
 
 def test_checkout_wait_is_measured_while_the_pool_is_exhausted(small_pool) -> None:
@@ -155,26 +187,27 @@ def test_checkout_wait_is_measured_while_the_pool_is_exhausted(small_pool) -> No
 
     waiter = threading.Thread(target=take_a_connection)
     waiter.start()
-    time.sleep(0.15)
+    wait_for(lambda: is_waiting_for_a_connection(waiter), 30, "the second checkout to queue for the connection")
+    time.sleep(HOLD_SECONDS)  # the wait being measured: the connection stays taken this long
     held.close()
-    waiter.join(5)
+    waiter.join(30)
 
     snapshot = monitor.snapshot(engine)
-    assert waited and waited[0] >= 0.15
-    assert snapshot.wait_max_ms >= 150
-    assert snapshot.hold_max_ms >= 150, "the first connection was held while the other waited"
+    assert waited and waited[0] >= HOLD_SECONDS
+    assert snapshot.wait_max_ms >= HOLD_SECONDS * 1000
+    assert snapshot.hold_max_ms >= HOLD_SECONDS * 1000, "the first connection was held while the other waited"
     assert (snapshot.checkouts, snapshot.connections_opened, snapshot.pool_timeouts) == (2, 1, 0)
     assert (snapshot.size, snapshot.max_overflow, snapshot.checked_out, snapshot.idle) == (1, 0, 0, 1)
 
 
-def test_pool_timeout_and_invalidation_are_counted(small_pool) -> None:
-    engine, monitor = small_pool
-    held = engine.connect()
-    with pytest.raises(PoolTimeoutError):
-        engine.connect()
-    held.invalidate()
-    held.close()
-    snapshot = monitor.snapshot(engine)
+def test_pool_timeout_and_invalidation_are_counted(database_url: str) -> None:
+    with instrumented_pool(database_url, timeout=0.3) as (engine, monitor):
+        held = engine.connect()
+        with pytest.raises(PoolTimeoutError):
+            engine.connect()
+        held.invalidate()
+        held.close()
+        snapshot = monitor.snapshot(engine)
     assert (snapshot.pool_timeouts, snapshot.invalidations) == (1, 1)
     assert snapshot.wait_max_ms >= 300
 

@@ -13,7 +13,6 @@ from sqlalchemy import event, func, select
 
 from tests import conftest
 from tests.conftest import Auth, is_postgres
-from webapp import create_app
 from webapp.database import utcnow
 from webapp.extensions import db
 from webapp.models import OperatorRole
@@ -35,9 +34,17 @@ def monitoring(app: Flask) -> Iterator[Monitoring]:
 def store_slow_queries(app: Flask, count: int) -> None:
     now = utcnow()
     captures = [
-        SlowQuery(f"{n:016x}", f"SELECT * FROM report_{n} WHERE id = ?", calls=n + 1, total_ms=300.0 * (n + 1),
-                  max_ms=400.0, rows=n, first_seen=now - timedelta(hours=1), last_seen=now,
-                  request_path="/admin/task/")
+        SlowQuery(
+            f"{n:016x}",
+            f"SELECT * FROM report_{n} WHERE id = ?",
+            calls=n + 1,
+            total_ms=300.0 * (n + 1),
+            max_ms=400.0,
+            rows=n,
+            first_seen=now - timedelta(hours=1),
+            last_seen=now,
+            request_path="/admin/task/",
+        )
         for n in range(count)
     ]
     with app.app_context(), db.engine.begin() as connection:
@@ -108,8 +115,11 @@ def test_dashboard_lists_stored_slow_queries_costliest_first(
     assert "SELECT * FROM report_2 WHERE id = ?" in html and "0000000000000002" in html
 
 
-TILE = re.compile(r'<div class="dashboard-tile-label">([^<]+)</div>\s*<div class="dashboard-tile-value">(.*?)</div>'
-                  r'\s*<div class="dashboard-tile-note">(.*?)</div>', re.S)
+TILE = re.compile(
+    r'<div class="dashboard-tile-label">([^<]+)</div>\s*<div class="dashboard-tile-value">(.*?)</div>'
+    r'\s*<div class="dashboard-tile-note">(.*?)</div>',
+    re.S,
+)
 
 
 def tiles(html: str) -> dict[str, tuple[str, str]]:
@@ -241,12 +251,9 @@ def test_sqlite_dashboard_explains_the_postgresql_panels(client: FlaskClient, au
 
 
 @pytest.fixture
-def metrics_client(app: Flask, database_url: str) -> Iterator[FlaskClient]:
+def metrics_client(app: Flask, make_app: conftest.AppFactory) -> FlaskClient:
     """An app sharing the test database, with /metrics switched on."""
-    metrics_app = create_app(env=conftest.test_env(database_url, METRICS_TOKEN=METRICS_TOKEN))
-    yield metrics_app.test_client()
-    with metrics_app.app_context():
-        db.engine.dispose()
+    return make_app(METRICS_TOKEN=METRICS_TOKEN).test_client()
 
 
 def test_metrics_are_off_without_a_token(client: FlaskClient) -> None:

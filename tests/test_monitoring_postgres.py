@@ -3,8 +3,8 @@ table and index health."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -13,14 +13,16 @@ from flask.testing import FlaskClient
 from flask_migrate import upgrade
 from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 
 from tests import conftest
 from tests.conftest import Auth
+from tests.waits import wait_for
 from webapp import create_app
 from webapp.config import normalize_database_url
 from webapp.extensions import db
 from webapp.models import AuditEntry, OperatorRole
-from webapp.monitoring.pg_activity import activity_report
+from webapp.monitoring.pg_activity import ActivityReport, activity_report
 from webapp.monitoring.pg_statements import statements_report
 from webapp.monitoring.table_stats import table_report
 
@@ -63,10 +65,12 @@ def test_admin_reset_also_resets_pg_stat_statements_of_this_database_only(
     assert entry is not None and entry.summary.startswith("Reset the dashboard statistics")
     server.dispose()
     with app.app_context():
-        kept = db.session.scalar(text(
-            "SELECT count(*) FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid "
-            "WHERE d.datname = 'postgres' AND s.query LIKE '%another_database_keeps%'"
-        ))
+        kept = db.session.scalar(
+            text(
+                "SELECT count(*) FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid "
+                "WHERE d.datname = 'postgres' AND s.query LIKE '%another_database_keeps%'"
+            )
+        )
     assert kept >= 1
 
 
@@ -83,9 +87,7 @@ def app_without_pg_stat_statements(app: Flask, database_url: str) -> Iterator[Fl
     with bare.app_context():
         upgrade()
     yield bare
-    bare.extensions["monitoring"].publisher.stop()
-    with bare.app_context():
-        db.engine.dispose()
+    conftest.close_app(bare)
     with server.connect() as connection:
         connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     server.dispose()
@@ -104,23 +106,31 @@ def test_without_pg_stat_statements_the_panel_says_how_to_enable_it(app_without_
 
 
 def test_long_running_statement_is_listed_normalized(app: Flask) -> None:
-    sleeper_started = threading.Event()
+    sleeper_pids: list[int] = []
 
     def sleep_in_another_session() -> None:
         with app.app_context(), db.engine.connect() as connection:
-            sleeper_started.set()
-            connection.execute(text("SELECT pg_sleep(1.5), 'private@example.org'"))
+            sleeper_pids.append(connection.scalar(text("SELECT pg_backend_pid()")))
+            with contextlib.suppress(OperationalError):  # cancelled by the test once it was listed
+                connection.execute(text("SELECT pg_sleep(60), 'private@example.org'"))
+
+    def report_listing_the_sleep() -> ActivityReport | None:
+        with app.app_context():
+            report = activity_report(db.session.connection(), long_running_after=0.3)
+            db.session.rollback()
+        return report if any("pg_sleep" in query.query for query in report.long_running) else None
 
     sleeper = threading.Thread(target=sleep_in_another_session)
     sleeper.start()
-    sleeper_started.wait(5)
-    time.sleep(0.6)
     try:
+        report = wait_for(report_listing_the_sleep, 30, "the sleeping statement to be listed")
         with app.app_context():
-            report = activity_report(db.session.connection(), long_running_after=0.3)
             max_connections = db.session.scalar(text("SELECT current_setting('max_connections')::int"))
     finally:
-        sleeper.join(5)
+        wait_for(lambda: sleeper_pids, 30, "the sleeper to connect")
+        with app.app_context(), db.engine.connect() as connection:
+            connection.execute(text("SELECT pg_cancel_backend(:pid)"), {"pid": sleeper_pids[0]})
+        sleeper.join(30)
     [running] = [query for query in report.long_running if "pg_sleep" in query.query]
     assert running.query == "SELECT pg_sleep(...), ?"
     assert running.state == "active" and running.seconds >= 0.3
@@ -152,7 +162,12 @@ def test_table_health_lists_tables_and_indexes_never_used(app: Flask) -> None:
 def test_dashboard_shows_every_postgresql_panel(client: FlaskClient, auth: Auth) -> None:
     auth.login(OperatorRole.VIEWER)
     html = client.get("/admin/dashboard/").get_data(as_text=True)
-    for heading in ("PostgreSQL server", "Connections by state", "Top statements on the server", "Table health",
-                    "Indexes never used"):
+    for heading in (
+        "PostgreSQL server",
+        "Connections by state",
+        "Top statements on the server",
+        "Table health",
+        "Indexes never used",
+    ):
         assert heading in html
     assert "are PostgreSQL panels" not in html

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -14,9 +13,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select, text
 
-from tests import conftest
+from tests import conftest, monitoring_worker
 from tests.conftest import Auth
-from webapp import create_app
+from tests.waits import wait_for
 from webapp.extensions import db
 from webapp.models import OperatorRole
 from webapp.monitoring.store import WorkerReport
@@ -30,10 +29,15 @@ class Worker:
     def __init__(self, project_root: Path, database_url: str, connections_to_hold: int) -> None:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "tests.monitoring_worker", database_url, str(connections_to_hold)],
-            cwd=project_root, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+            cwd=project_root,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
         )
-        assert self.process.stdout.readline().strip() == "serving"
         self.pid = self.process.pid
+
+    def wait_until_serving(self) -> None:
+        assert self.process.stdout.readline().strip() == "serving"
 
     def crash(self) -> None:
         self.process.kill()
@@ -56,6 +60,7 @@ def start_worker(project_root: Path, database_url: str) -> Iterator[Callable[[in
 
     def start(connections_to_hold: int) -> Worker:
         workers.append(Worker(project_root, database_url, connections_to_hold))
+        workers[-1].wait_until_serving()
         return workers[-1]
 
     yield start
@@ -66,13 +71,9 @@ def start_worker(project_root: Path, database_url: str) -> Iterator[Callable[[in
 
 
 @pytest.fixture
-def fast_app(app: Flask, database_url: str) -> Iterator[Flask]:
-    """A dashboard that judges staleness at the workers' one-second rhythm."""
-    fast = create_app(env=conftest.test_env(database_url, MONITORING_INTERVAL_SECONDS="1"))
-    yield fast
-    fast.extensions["monitoring"].publisher.stop()
-    with fast.app_context():
-        db.engine.dispose()
+def fast_app(app: Flask, make_app: conftest.AppFactory) -> Flask:
+    """A dashboard that judges staleness at the workers' rhythm."""
+    return make_app(MONITORING_INTERVAL_SECONDS=monitoring_worker.INTERVAL_SECONDS)
 
 
 @pytest.fixture
@@ -87,18 +88,11 @@ def workers_by_pid(dashboard: FlaskClient) -> dict[int, dict]:
     return {worker["pid"]: worker for worker in data["pool"]["workers"]}
 
 
-def wait_until(condition: Callable[[], bool], seconds: float = 15) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.2)
-
-
 def test_two_worker_processes_are_summed_and_a_silent_one_goes_stale_then_away(
     fast_app: Flask, dashboard: FlaskClient, start_worker: Callable[[int], Worker]
 ) -> None:
     first, second = start_worker(2), start_worker(3)
-    wait_until(lambda: {first.pid, second.pid} <= set(workers_by_pid(dashboard)))
+    wait_for(lambda: {first.pid, second.pid} <= set(workers_by_pid(dashboard)), 60, "both workers to publish")
 
     data = dashboard.get("/admin/dashboard/data.json").get_json()
     workers = {worker["pid"]: worker for worker in data["pool"]["workers"]}
@@ -109,7 +103,7 @@ def test_two_worker_processes_are_summed_and_a_silent_one_goes_stale_then_away(
     assert data["pool"]["live_workers"] == len(workers)
 
     second.crash()
-    wait_until(lambda: workers_by_pid(dashboard)[second.pid]["stale"])
+    wait_for(lambda: workers_by_pid(dashboard)[second.pid]["stale"], 60, "the crashed worker to go stale")
     data = dashboard.get("/admin/dashboard/data.json").get_json()
     assert data["pool"]["stale_workers"] == 1
     assert not workers_by_pid(dashboard)[first.pid]["stale"]
@@ -118,11 +112,13 @@ def test_two_worker_processes_are_summed_and_a_silent_one_goes_stale_then_away(
 
     # Silent for longer than the drop-out time: off the dashboard, and the live worker prunes it.
     with fast_app.app_context():
-        db.session.execute(text("UPDATE monitoring_workers SET last_seen = last_seen - interval '1 hour' "
-                                "WHERE pid = :pid"), {"pid": second.pid})
+        db.session.execute(
+            text("UPDATE monitoring_workers SET last_seen = last_seen - interval '1 hour' WHERE pid = :pid"),
+            {"pid": second.pid},
+        )
         db.session.commit()
     assert second.pid not in workers_by_pid(dashboard)
-    wait_until(lambda: second.pid not in stored_pids(fast_app))
+    wait_for(lambda: second.pid not in stored_pids(fast_app), 60, "the live worker to prune the silent one")
 
     first.stop()
     assert first.process.returncode == 0

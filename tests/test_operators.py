@@ -35,10 +35,18 @@ def count_operators() -> int:
 
 def test_an_admin_creates_an_operator_who_can_then_sign_in(client: FlaskClient, auth: Auth, app: Flask) -> None:
     auth.login()
-    response = post(client, auth, "/admin/operator/new/", {
-        "email": " new.editor@example.org ", "role": "editor", "is_active": "y",
-        "password": GOOD_PASSWORD, "password_confirm": GOOD_PASSWORD,
-    })
+    response = post(
+        client,
+        auth,
+        "/admin/operator/new/",
+        {
+            "email": " new.editor@example.org ",
+            "role": "editor",
+            "is_active": "y",
+            "password": GOOD_PASSWORD,
+            "password_confirm": GOOD_PASSWORD,
+        },
+    )
     assert response.status_code == 302, response.get_data(as_text=True)[:3000]
     with app.app_context():
         created = operator_named("new.editor@example.org")
@@ -63,10 +71,18 @@ def test_a_password_against_the_policy_creates_nobody(
     client: FlaskClient, auth: Auth, app: Flask, password: str, confirmation: str, reason: str
 ) -> None:
     auth.login()
-    response = post(client, auth, "/admin/operator/new/", {
-        "email": "new.editor@example.org", "role": "editor", "is_active": "y",
-        "password": password, "password_confirm": confirmation,
-    })
+    response = post(
+        client,
+        auth,
+        "/admin/operator/new/",
+        {
+            "email": "new.editor@example.org",
+            "role": "editor",
+            "is_active": "y",
+            "password": password,
+            "password_confirm": confirmation,
+        },
+    )
     assert response.status_code == 200 and reason in response.get_data(as_text=True)
     with app.app_context():
         assert operator_named("new.editor@example.org") is None
@@ -74,9 +90,17 @@ def test_a_password_against_the_policy_creates_nobody(
 
 def test_an_email_taken_in_another_case_creates_nobody(client: FlaskClient, auth: Auth, app: Flask) -> None:
     admin = auth.login()
-    response = post(client, auth, "/admin/operator/new/", {
-        "email": admin.email.upper(), "role": "viewer", "password": GOOD_PASSWORD, "password_confirm": GOOD_PASSWORD,
-    })
+    response = post(
+        client,
+        auth,
+        "/admin/operator/new/",
+        {
+            "email": admin.email.upper(),
+            "role": "viewer",
+            "password": GOOD_PASSWORD,
+            "password_confirm": GOOD_PASSWORD,
+        },
+    )
     assert "Another operator already has this email." in response.get_data(as_text=True)
     with app.app_context():
         assert count_operators() == 1

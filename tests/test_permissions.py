@@ -53,7 +53,9 @@ def is_refused_for_want_of_sign_in(response) -> bool:
 
 
 @pytest.mark.parametrize("accept", ["text/html", "application/json"])
-def test_signed_out_visitors_reach_only_the_public_routes(client: FlaskClient, auth: Auth, app: Flask, accept: str) -> None:
+def test_signed_out_visitors_reach_only_the_public_routes(
+    client: FlaskClient, auth: Auth, app: Flask, accept: str
+) -> None:
     with app.app_context():
         tag_id = factories.make_tag(name="untouched").id
     token = auth.csrf_token("/login")  # a real token, so POSTs reach the sign-in check
@@ -107,7 +109,9 @@ def live_tasks() -> object:
 
 
 def operators() -> object:
-    return sorted((op.email, op.role.value, op.is_active, op.password_hash) for op in db.session.scalars(select(Operator)))
+    return sorted(
+        (op.email, op.role.value, op.is_active, op.password_hash) for op in db.session.scalars(select(Operator))
+    )
 
 
 def is_csv(response) -> bool:
@@ -124,7 +128,10 @@ ACTIONS = {
     "history": Action("GET", lambda ids: f"/admin/audit/history/Tag/{ids['tag']}", dict, None),
     "create": Action("POST", lambda ids: "/admin/tag/new/", lambda ids: {"name": "fresh", "color": "#123456"}, tags),
     "edit": Action(
-        "POST", lambda ids: f"/admin/tag/edit/?id={ids['tag']}", lambda ids: {"name": "renamed", "color": "#123456"}, tags
+        "POST",
+        lambda ids: f"/admin/tag/edit/?id={ids['tag']}",
+        lambda ids: {"name": "renamed", "color": "#123456"},
+        tags,
     ),
     "delete": Action("POST", lambda ids: "/admin/tag/delete/", lambda ids: {"id": ids["tag"]}, tags),
     "bulk delete": Action(
@@ -208,7 +215,9 @@ def test_each_role_may_do_exactly_what_it_allows(
 
 
 @pytest.mark.parametrize("role", [OperatorRole.VIEWER], ids=["viewer"])
-def test_a_viewer_is_not_offered_buttons_it_may_not_use(client: FlaskClient, auth: Auth, app: Flask, records: dict, role) -> None:
+def test_a_viewer_is_not_offered_buttons_it_may_not_use(
+    client: FlaskClient, auth: Auth, app: Flask, records: dict, role
+) -> None:
     auth.login(role)
     html = client.get("/admin/tag/").get_data(as_text=True)
     assert "/admin/tag/new/" not in html

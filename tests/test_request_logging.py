@@ -6,11 +6,9 @@ import sys
 from collections.abc import Iterator
 
 import pytest
-from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.conftest import test_env as app_env
-from webapp import create_app
+from tests.conftest import AppFactory
 from webapp.request_logging import HANDLER_NAME, formatter_for
 
 
@@ -30,9 +28,7 @@ def request_records(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]
 def test_each_request_is_logged_once_with_id_status_and_duration(
     client: FlaskClient, request_log: pytest.LogCaptureFixture
 ) -> None:
-    response = client.get(
-        "/login?next=/admin/secret-search", headers={"X-Request-ID": "edge-42.a:b"}, buffered=True
-    )
+    response = client.get("/login?next=/admin/secret-search", headers={"X-Request-ID": "edge-42.a:b"}, buffered=True)
     assert response.headers["X-Request-ID"] == "edge-42.a:b"
     [record] = request_records(request_log)
     assert record.request_id == "edge-42.a:b"
@@ -44,7 +40,7 @@ def test_each_request_is_logged_once_with_id_status_and_duration(
 
 
 @pytest.mark.parametrize(
-    "sent", ["", "has space", "quote\"injection", "x" * 129, "tab\tseparated", "<script>", "ünïcode"]
+    "sent", ["", "has space", 'quote"injection', "x" * 129, "tab\tseparated", "<script>", "ünïcode"]
 )
 def test_unacceptable_request_ids_are_replaced_by_a_generated_one(
     client: FlaskClient, request_log: pytest.LogCaptureFixture, sent: str
@@ -63,9 +59,9 @@ def test_requests_without_an_id_get_distinct_ones(client: FlaskClient) -> None:
 
 
 def test_the_app_logs_to_stdout_one_json_object_per_line(
-    database_url: str, capsys: pytest.CaptureFixture[str]
+    make_app: AppFactory, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    app: Flask = create_app(env=app_env(database_url, LOG_FORMAT="json"))
+    app = make_app(LOG_FORMAT="json")
     handler = next(h for h in logging.getLogger("webapp").handlers if h.get_name() == HANDLER_NAME)
     # The handler holds the stdout of the session; point it at this test's captured one.
     session_stdout = handler.stream

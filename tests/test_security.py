@@ -11,9 +11,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select, text
 
 from tests import factories
-from tests.conftest import Auth
-from tests.conftest import test_env as environment_for
-from webapp import create_app
+from tests.conftest import AppFactory, Auth
 from webapp.extensions import db
 from webapp.models import Operator, OperatorRole, Tag, Task
 
@@ -24,7 +22,14 @@ def page(response) -> str:
 
 @pytest.mark.parametrize(
     "path",
-    ["/login", "/admin/", "/admin/tag/", "/static/css/admin.css", "/admin/static/vendor/jquery.min.js", "/no/such/page"],
+    [
+        "/login",
+        "/admin/",
+        "/admin/tag/",
+        "/static/css/admin.css",
+        "/admin/static/vendor/jquery.min.js",
+        "/no/such/page",
+    ],
 )
 def test_every_response_carries_the_security_headers(client: FlaskClient, path: str) -> None:
     with client.get(path) as response:
@@ -51,15 +56,16 @@ def session_cookie(response) -> str:
 def test_session_cookie_is_httponly_and_samesite_lax(client: FlaskClient, auth: Auth) -> None:
     operator = auth.create_operator()
     response = client.post(
-        "/login", data={"email": operator.email, "password": "correct-horse-battery-staple", "csrf_token": auth.csrf_token()}
+        "/login",
+        data={"email": operator.email, "password": "correct-horse-battery-staple", "csrf_token": auth.csrf_token()},
     )
     cookie = session_cookie(response)
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
     assert "Secure" not in cookie  # testing runs over plain HTTP
 
 
-def test_session_cookie_is_secure_when_configured(database_url: str) -> None:
-    secure_app = create_app(env=environment_for(database_url, SESSION_COOKIE_SECURE="true"))
+def test_session_cookie_is_secure_when_configured(make_app: AppFactory) -> None:
+    secure_app = make_app(SESSION_COOKIE_SECURE="true")
     cookie = session_cookie(secure_app.test_client().get("/login"))
     assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie
 
@@ -87,27 +93,25 @@ def test_not_found_is_a_readable_page(client: FlaskClient) -> None:
     assert response.status_code == 404 and "There is nothing at this address." in page(response)
 
 
-def test_an_unexpected_error_shows_no_traceback_or_sql(database_url: str) -> None:
-    failing_app = create_app(env=environment_for(database_url), config={"PROPAGATE_EXCEPTIONS": False})
+def test_an_unexpected_error_shows_no_traceback_or_sql(make_app: AppFactory) -> None:
+    failing_app = make_app(config={"PROPAGATE_EXCEPTIONS": False})
 
     def broken_view() -> str:
         db.session.execute(text("SELECT secret_column FROM no_such_table"))
         return "unreachable"
 
     failing_app.add_url_rule("/broken", view_func=broken_view)
-    try:
-        response = failing_app.test_client().get("/broken")
-        html = page(response)
-        assert response.status_code == 500
-        assert "The request failed on our side and nothing was saved" in html
-        for leak in ("no_such_table", "SELECT", "Traceback", "sqlalchemy"):
-            assert leak not in html
-    finally:
-        with failing_app.app_context():
-            db.engine.dispose()
+    response = failing_app.test_client().get("/broken")
+    html = page(response)
+    assert response.status_code == 500
+    assert "The request failed on our side and nothing was saved" in html
+    for leak in ("no_such_table", "SELECT", "Traceback", "sqlalchemy"):
+        assert leak not in html
 
 
-def test_a_database_refusal_in_an_admin_form_is_explained_without_sql(client: FlaskClient, auth: Auth, app: Flask) -> None:
+def test_a_database_refusal_in_an_admin_form_is_explained_without_sql(
+    client: FlaskClient, auth: Auth, app: Flask
+) -> None:
     with app.app_context():
         factories.make_tag(name="urgent")
     auth.login(OperatorRole.EDITOR)
@@ -144,7 +148,9 @@ def task_state(ids: dict) -> object:
 
 
 def operator_state(ids: dict) -> object:
-    return sorted((op.email, op.role.value, op.is_active, op.password_hash) for op in db.session.scalars(select(Operator)))
+    return sorted(
+        (op.email, op.role.value, op.is_active, op.password_hash) for op in db.session.scalars(select(Operator))
+    )
 
 
 STATE_CHANGES = {
@@ -169,8 +175,13 @@ STATE_CHANGES = {
     "operator create": StateChange(
         OperatorRole.ADMIN,
         lambda ids: "/admin/operator/new/",
-        lambda ids: {"email": "new@example.org", "role": "viewer", "is_active": "y",
-                     "password": "a-fine-passphrase-1", "password_confirm": "a-fine-passphrase-1"},
+        lambda ids: {
+            "email": "new@example.org",
+            "role": "viewer",
+            "is_active": "y",
+            "password": "a-fine-passphrase-1",
+            "password_confirm": "a-fine-passphrase-1",
+        },
         operator_state,
     ),
     "operator edit": StateChange(

@@ -18,8 +18,13 @@ from webapp.seed import DEMO_OPERATOR_EMAIL, DEMO_OPERATOR_PASSWORD, ensure_demo
 
 @click.command("create-operator")
 @click.argument("email")
-@click.option("--role", type=click.Choice([role.value for role in OperatorRole]), default="viewer",
-              show_default=True, help="What the operator may do.")
+@click.option(
+    "--role",
+    type=click.Choice([role.value for role in OperatorRole]),
+    default="viewer",
+    show_default=True,
+    help="What the operator may do.",
+)
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
 @with_appcontext
 def create_operator_command(email: str, role: str, password_stdin: bool) -> None:
@@ -46,10 +51,16 @@ def create_operator_command(email: str, role: str, password_stdin: bool) -> None
 
 
 @click.command("seed-demo")
-@click.option("--tasks", type=click.IntRange(min=0), default=500, show_default=True,
-              help="How many tasks the demo data should hold (existing rows count).")
-@click.option("--with-operator", is_flag=True,
-              help=f"Also create the demo admin {DEMO_OPERATOR_EMAIL} (development only).")
+@click.option(
+    "--tasks",
+    type=click.IntRange(min=0),
+    default=500,
+    show_default=True,
+    help="How many tasks the demo data should hold (existing rows count).",
+)
+@click.option(
+    "--with-operator", is_flag=True, help=f"Also create the demo admin {DEMO_OPERATOR_EMAIL} (development only)."
+)
 @with_appcontext
 def seed_demo_command(tasks: int, with_operator: bool) -> None:
     """Fill the database with realistic demo data; running it again only tops it up."""
@@ -57,8 +68,7 @@ def seed_demo_command(tasks: int, with_operator: bool) -> None:
         raise click.ClickException("The demo operator is refused in production; use create-operator.")
     report = seed_demo(db.session, tasks)
     click.echo(
-        f"Demo data: {report.users:,} users, {report.tags:,} tags, "
-        f"{report.tasks:,} tasks, {report.posts:,} posts."
+        f"Demo data: {report.users:,} users, {report.tags:,} tags, {report.tasks:,} tasks, {report.posts:,} posts."
     )
     if with_operator:
         ensure_demo_operator(db.session)

@@ -162,9 +162,7 @@ def _login_throttle(env: Mapping[str, str]) -> dict[str, int]:
     }
 
 
-def load_config(
-    env: Mapping[str, str] | None = None, instance_path: str | Path = "instance"
-) -> dict[str, Any]:
+def load_config(env: Mapping[str, str] | None = None, instance_path: str | Path = "instance") -> dict[str, Any]:
     """Build the Flask config mapping from environment variables (``os.environ`` by default)."""
     env = os.environ if env is None else env
     instance_path = Path(instance_path)

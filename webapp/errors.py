@@ -12,7 +12,8 @@ from typing import Any
 from flask import Flask, current_app, jsonify
 from flask_login import AnonymousUserMixin, current_user
 from flask_wtf.csrf import CSRFError
-from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError, TimeoutError as PoolTimeoutError
+from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from werkzeug.exceptions import BadRequest, HTTPException, InternalServerError, ServiceUnavailable
 from werkzeug.wrappers import Response
 
@@ -29,10 +30,11 @@ PAGES = {
     404: ("Page not found", "There is nothing at this address. It may have been moved or deleted."),
     405: ("Not allowed here", "This address does not accept that kind of request."),
     429: ("Too many requests", "Wait a little, then try again."),
-    500: ("Something went wrong",
-          "The request failed on our side and nothing was saved. If it happens again, quote the reference below."),
-    503: ("Temporarily unavailable",
-          "The database cannot be reached right now. Please try again in a moment."),
+    500: (
+        "Something went wrong",
+        "The request failed on our side and nothing was saved. If it happens again, quote the reference below.",
+    ),
+    503: ("Temporarily unavailable", "The database cannot be reached right now. Please try again in a moment."),
 }
 RETRY_AFTER_SECONDS = 5
 # A lost connection (server restarted, connection killed), a refused one and a pool with no free
@@ -57,7 +59,10 @@ def _signed_in_operator(code: int) -> Any:
 
 def error_page(code: int, title: str, message: str) -> str:
     return current_app.jinja_env.get_template("errors/error.html").render(
-        code=code, title=title, message=message, request_id=current_request_id(),
+        code=code,
+        title=title,
+        message=message,
+        request_id=current_request_id(),
         current_user=_signed_in_operator(code),
     )
 

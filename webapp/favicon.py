@@ -18,6 +18,4 @@ favicon_blueprint = Blueprint("favicon", __name__)
 
 @favicon_blueprint.route("/favicon.ico")
 def favicon() -> Response:
-    return send_from_directory(
-        current_app.static_folder or "", ICON, mimetype="image/svg+xml", max_age=ONE_DAY
-    )
+    return send_from_directory(current_app.static_folder or "", ICON, mimetype="image/svg+xml", max_age=ONE_DAY)

@@ -16,31 +16,149 @@ from typing import Any
 from sqlalchemy import func, insert, select, text
 from sqlalchemy.orm import Session
 
-from webapp.models import Operator, OperatorRole, Post, PostStatus, Tag, Task, TaskPriority, TaskStatus, User
 from webapp.database import utcnow
+from webapp.models import Operator, OperatorRole, Post, PostStatus, Tag, Task, TaskPriority, TaskStatus, User
 
 BATCH_SIZE = 10_000
 DEMO_EMAIL_DOMAIN = "example.com"
 TAG_NAMES = [
-    "backend", "frontend", "database", "urgent", "bug", "feature", "security", "billing",
-    "customer", "internal", "docs", "design", "research", "ops", "infra", "mobile", "api",
-    "performance", "ux", "legal", "finance", "hiring", "marketing", "sales", "support",
-    "release", "qa", "analytics", "data", "ml", "cleanup", "refactor", "blocked", "waiting",
-    "review", "planning", "q1", "q2", "q3", "q4", "europe", "americas", "asia", "partner",
-    "vendor", "compliance", "audit", "migration", "onboarding", "training",
+    "backend",
+    "frontend",
+    "database",
+    "urgent",
+    "bug",
+    "feature",
+    "security",
+    "billing",
+    "customer",
+    "internal",
+    "docs",
+    "design",
+    "research",
+    "ops",
+    "infra",
+    "mobile",
+    "api",
+    "performance",
+    "ux",
+    "legal",
+    "finance",
+    "hiring",
+    "marketing",
+    "sales",
+    "support",
+    "release",
+    "qa",
+    "analytics",
+    "data",
+    "ml",
+    "cleanup",
+    "refactor",
+    "blocked",
+    "waiting",
+    "review",
+    "planning",
+    "q1",
+    "q2",
+    "q3",
+    "q4",
+    "europe",
+    "americas",
+    "asia",
+    "partner",
+    "vendor",
+    "compliance",
+    "audit",
+    "migration",
+    "onboarding",
+    "training",
 ]
-PALETTE = ["#007bff", "#6610f2", "#6f42c1", "#e83e8c", "#dc3545", "#fd7e14", "#ffc107",
-           "#28a745", "#20c997", "#17a2b8", "#343a40", "#6c757d"]
-VERBS = ["Fix", "Review", "Write", "Update", "Plan", "Migrate", "Test", "Deploy", "Document",
-         "Investigate", "Refactor", "Design", "Prepare", "Clean up", "Automate"]
-OBJECTS = ["invoice export", "login page", "search index", "billing report", "API docs",
-           "onboarding email", "database backup", "release notes", "customer import",
-           "dashboard chart", "password reset", "audit log", "tag filter", "mobile layout",
-           "nightly job", "payment webhook", "user survey", "access review", "cache layer"]
-FIRST_NAMES = ["Ada", "Alan", "Grace", "Linus", "Margaret", "Dennis", "Barbara", "Ken",
-               "Frances", "Edsger", "Radia", "Donald", "Katherine", "Guido", "Hedy", "Tim"]
-LAST_NAMES = ["Lovelace", "Turing", "Hopper", "Torvalds", "Hamilton", "Ritchie", "Liskov",
-              "Thompson", "Allen", "Dijkstra", "Perlman", "Knuth", "Johnson", "Rossum"]
+PALETTE = [
+    "#007bff",
+    "#6610f2",
+    "#6f42c1",
+    "#e83e8c",
+    "#dc3545",
+    "#fd7e14",
+    "#ffc107",
+    "#28a745",
+    "#20c997",
+    "#17a2b8",
+    "#343a40",
+    "#6c757d",
+]
+VERBS = [
+    "Fix",
+    "Review",
+    "Write",
+    "Update",
+    "Plan",
+    "Migrate",
+    "Test",
+    "Deploy",
+    "Document",
+    "Investigate",
+    "Refactor",
+    "Design",
+    "Prepare",
+    "Clean up",
+    "Automate",
+]
+OBJECTS = [
+    "invoice export",
+    "login page",
+    "search index",
+    "billing report",
+    "API docs",
+    "onboarding email",
+    "database backup",
+    "release notes",
+    "customer import",
+    "dashboard chart",
+    "password reset",
+    "audit log",
+    "tag filter",
+    "mobile layout",
+    "nightly job",
+    "payment webhook",
+    "user survey",
+    "access review",
+    "cache layer",
+]
+FIRST_NAMES = [
+    "Ada",
+    "Alan",
+    "Grace",
+    "Linus",
+    "Margaret",
+    "Dennis",
+    "Barbara",
+    "Ken",
+    "Frances",
+    "Edsger",
+    "Radia",
+    "Donald",
+    "Katherine",
+    "Guido",
+    "Hedy",
+    "Tim",
+]
+LAST_NAMES = [
+    "Lovelace",
+    "Turing",
+    "Hopper",
+    "Torvalds",
+    "Hamilton",
+    "Ritchie",
+    "Liskov",
+    "Thompson",
+    "Allen",
+    "Dijkstra",
+    "Perlman",
+    "Knuth",
+    "Johnson",
+    "Rossum",
+]
 DEMO_OPERATOR_EMAIL = "demo@example.com"
 DEMO_OPERATOR_PASSWORD = "demo-password-2026"
 
@@ -69,8 +187,10 @@ def seed_demo(session: Session, tasks: int, seed: int = 2026) -> SeedReport:
     _link_tags(session, Post, first_new_post)
     session.commit()
     return SeedReport(
-        users=_count(session, User), tags=_count(session, Tag),
-        tasks=_count(session, Task), posts=_count(session, Post),
+        users=_count(session, User),
+        tags=_count(session, Tag),
+        tasks=_count(session, Task),
+        posts=_count(session, Post),
     )
 
 

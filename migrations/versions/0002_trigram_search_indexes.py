@@ -13,42 +13,45 @@ Revises: 0001_initial
 Create Date: 2026-11-26
 
 """
-from alembic import op
+
 import sqlalchemy as sa
+from alembic import op
 
 # revision identifiers, used by Alembic.
-revision = '0002_trigram_search_indexes'
-down_revision = '0001_initial'
+revision = "0002_trigram_search_indexes"
+down_revision = "0001_initial"
 branch_labels = None
 depends_on = None
 
-LIVE_ROWS = sa.text('deleted_at IS NULL')
+LIVE_ROWS = sa.text("deleted_at IS NULL")
 
 # (index name, table, column, partial condition)
 TRIGRAM_INDEXES = [
-    ('ix_tasks_live_title_trgm', 'tasks', 'title', LIVE_ROWS),
-    ('ix_tasks_live_description_trgm', 'tasks', 'description', LIVE_ROWS),
-    ('ix_posts_live_title_trgm', 'posts', 'title', LIVE_ROWS),
-    ('ix_posts_live_content_trgm', 'posts', 'content', LIVE_ROWS),
-    ('ix_users_email_trgm', 'users', 'email', None),
-    ('ix_users_username_trgm', 'users', 'username', None),
-    ('ix_users_full_name_trgm', 'users', 'full_name', None),
+    ("ix_tasks_live_title_trgm", "tasks", "title", LIVE_ROWS),
+    ("ix_tasks_live_description_trgm", "tasks", "description", LIVE_ROWS),
+    ("ix_posts_live_title_trgm", "posts", "title", LIVE_ROWS),
+    ("ix_posts_live_content_trgm", "posts", "content", LIVE_ROWS),
+    ("ix_users_email_trgm", "users", "email", None),
+    ("ix_users_username_trgm", "users", "username", None),
+    ("ix_users_full_name_trgm", "users", "full_name", None),
 ]
 
 
 def on_postgresql():
-    return op.get_bind().dialect.name == 'postgresql'
+    return op.get_bind().dialect.name == "postgresql"
 
 
 def upgrade():
     if not on_postgresql():
         return
-    op.execute('CREATE EXTENSION IF NOT EXISTS pg_trgm')
+    op.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
     for name, table, column, condition in TRIGRAM_INDEXES:
         op.create_index(
-            name, table, [column],
-            postgresql_using='gin',
-            postgresql_ops={column: 'gin_trgm_ops'},
+            name,
+            table,
+            [column],
+            postgresql_using="gin",
+            postgresql_ops={column: "gin_trgm_ops"},
             postgresql_where=condition,
         )
 

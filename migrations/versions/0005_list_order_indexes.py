@@ -11,12 +11,13 @@ With ``id`` in the index the walk is index-only and the keyset cursor ``(created
 is a full index condition. Building it locks writes to the table for about a second per million
 rows.
 """
-from alembic import op
+
 import sqlalchemy as sa
+from alembic import op
 
 # revision identifiers, used by Alembic.
-revision = '0005_list_order_indexes'
-down_revision = '0004_monitoring_tables'
+revision = "0005_list_order_indexes"
+down_revision = "0004_monitoring_tables"
 branch_labels = None
 depends_on = None
 
@@ -27,8 +28,11 @@ LIVE = sa.text("deleted_at IS NULL")
 def upgrade():
     for table in TABLES:
         op.create_index(
-            f"ix_{table}_live_created_at_id", table, ["created_at", "id"],
-            postgresql_where=LIVE, sqlite_where=LIVE,
+            f"ix_{table}_live_created_at_id",
+            table,
+            ["created_at", "id"],
+            postgresql_where=LIVE,
+            sqlite_where=LIVE,
         )
         op.drop_index(f"ix_{table}_live_created_at", table_name=table)
 
@@ -36,6 +40,10 @@ def upgrade():
 def downgrade():
     for table in TABLES:
         op.create_index(
-            f"ix_{table}_live_created_at", table, ["created_at"], postgresql_where=LIVE, sqlite_where=LIVE,
+            f"ix_{table}_live_created_at",
+            table,
+            ["created_at"],
+            postgresql_where=LIVE,
+            sqlite_where=LIVE,
         )
         op.drop_index(f"ix_{table}_live_created_at_id", table_name=table)

@@ -91,9 +91,7 @@ class ClosingRequestHandler(WSGIRequestHandler):
 
 @pytest.fixture(scope="session")
 def live_server(app: Flask) -> Iterator[str]:
-    server = make_server(
-        "127.0.0.1", 0, remember_response(app), threaded=True, request_handler=ClosingRequestHandler
-    )
+    server = make_server("127.0.0.1", 0, remember_response(app), threaded=True, request_handler=ClosingRequestHandler)
     thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_port}"
@@ -119,6 +117,16 @@ def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[s
     """Asked for before the browser is launched: the place to skip every test that needs one."""
     require_chromium()
     return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": CHROMIUM_ARGS, "headless": True}
+
+
+# Playwright's assertions retry for 5 s by default: too short for a page that a busy machine
+# serves in seconds. A state that is never reached still fails, only later.
+EXPECT_TIMEOUT_MS = 20_000
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _patient_assertions() -> None:
+    expect.set_options(timeout=EXPECT_TIMEOUT_MS)
 
 
 @pytest.fixture(scope="session")

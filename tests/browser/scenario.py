@@ -7,7 +7,7 @@ Plausible names make the screenshots read like the real thing; every journey see
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from tests import factories
 from webapp.models import TaskPriority, TaskStatus
@@ -27,18 +27,53 @@ PEOPLE = [
 ]
 # title, owner, status, priority, tags, due in days (None: no due date)
 TASKS = [
-    ("Renew the TLS certificate of the API gateway", "kenji", TaskStatus.ACTIVE, TaskPriority.CRITICAL, ["urgent", "ops"], 2),
-    ("Rotate the read-only database credentials", "kenji", TaskStatus.PENDING, TaskPriority.HIGH, ["ops", "backend"], 7),
+    (
+        "Renew the TLS certificate of the API gateway",
+        "kenji",
+        TaskStatus.ACTIVE,
+        TaskPriority.CRITICAL,
+        ["urgent", "ops"],
+        2,
+    ),
+    (
+        "Rotate the read-only database credentials",
+        "kenji",
+        TaskStatus.PENDING,
+        TaskPriority.HIGH,
+        ["ops", "backend"],
+        7,
+    ),
     ("Answer the invoice question from Northwind", "amara", TaskStatus.ACTIVE, TaskPriority.MEDIUM, ["customer"], 1),
-    ("Write the runbook for failing over PostgreSQL", "lukas", TaskStatus.PENDING, TaskPriority.HIGH, ["docs", "ops"], 14),
-    ("Fix the CSV export of archived orders", "maria", TaskStatus.ACTIVE, TaskPriority.HIGH, ["backend", "customer"], 3),
+    (
+        "Write the runbook for failing over PostgreSQL",
+        "lukas",
+        TaskStatus.PENDING,
+        TaskPriority.HIGH,
+        ["docs", "ops"],
+        14,
+    ),
+    (
+        "Fix the CSV export of archived orders",
+        "maria",
+        TaskStatus.ACTIVE,
+        TaskPriority.HIGH,
+        ["backend", "customer"],
+        3,
+    ),
     ("Review the on-call rota for December", "lukas", TaskStatus.INACTIVE, TaskPriority.LOW, [], None),
     ("Migrate the mail relay to the new host", "kenji", TaskStatus.PENDING, TaskPriority.MEDIUM, ["ops"], 21),
     ("Onboard Contoso's support team", "amara", TaskStatus.ACTIVE, TaskPriority.MEDIUM, ["customer", "docs"], 5),
     ("Archive last year's audit exports", "maria", TaskStatus.INACTIVE, TaskPriority.LOW, ["ops"], None),
     ("Speed up the order search page", "maria", TaskStatus.PENDING, TaskPriority.MEDIUM, ["backend"], 10),
     ("Update the API changelog for 4.2", "lukas", TaskStatus.ACTIVE, TaskPriority.LOW, ["docs"], 4),
-    ("Escalate the payment provider outage", "amara", TaskStatus.ACTIVE, TaskPriority.CRITICAL, ["urgent", "customer"], 0),
+    (
+        "Escalate the payment provider outage",
+        "amara",
+        TaskStatus.ACTIVE,
+        TaskPriority.CRITICAL,
+        ["urgent", "customer"],
+        0,
+    ),
 ]
 
 DESCRIPTIONS = {
@@ -75,7 +110,7 @@ def seed_operations_team() -> Scenario:
         username: factories.make_user(username=username, full_name=full_name, email=f"{username}@ops.example")
         for username, full_name in PEOPLE
     }
-    today = datetime.now(timezone.utc).replace(hour=17, minute=0, second=0, microsecond=0)
+    today = datetime.now(UTC).replace(hour=17, minute=0, second=0, microsecond=0)
     # Oldest first: the list shows newest first, so the first task ends up at the bottom.
     for title, owner, status, priority, tag_names, due_in in reversed(TASKS):
         task = factories.make_task(

@@ -2,7 +2,7 @@
 the database at every step (a deleted task that matches everything stays out)."""
 
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from flask import Flask
@@ -26,8 +26,11 @@ def scenario(scenario: Scenario, app: Flask) -> Scenario:
         factories.make_task(title="Rotate the on-call phone", owner_id=kenji, status=TaskStatus.ACTIVE, tags=[ops])
         factories.make_task(title="Rotate the API tokens", owner_id=kenji, status=TaskStatus.PENDING, tags=[backend])
         factories.make_task(
-            title="Rotate the backup encryption keys", owner_id=kenji, status=TaskStatus.PENDING, tags=[ops],
-            deleted_at=datetime.now(timezone.utc),
+            title="Rotate the backup encryption keys",
+            owner_id=kenji,
+            status=TaskStatus.PENDING,
+            tags=[ops],
+            deleted_at=datetime.now(UTC),
         )
         return scenario
 

@@ -72,8 +72,12 @@ def test_restoring_a_deleted_user_brings_back_exactly_the_tasks_deleted_with_it(
     screenshot(page, "trash")
 
     page.goto("/admin/user/trash/")
-    admin_ui.trash_row(page, "Maria Santos <maria@ops.example>").get_by_role("button", name="Restore", exact=True).click()
-    expect(admin_ui.flash(page).first).to_contain_text(f"Restored 1 user, with {len(cascaded)} tasks deleted together with them.")
+    admin_ui.trash_row(page, "Maria Santos <maria@ops.example>").get_by_role(
+        "button", name="Restore", exact=True
+    ).click()
+    expect(admin_ui.flash(page).first).to_contain_text(
+        f"Restored 1 user, with {len(cascaded)} tasks deleted together with them."
+    )
 
     page.goto("/admin/task/")
     for title in cascaded:

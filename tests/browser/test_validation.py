@@ -3,9 +3,9 @@
 from flask import Flask
 from playwright.sync_api import Locator, Page, expect
 
+from tests.admin_support import count_rows
 from tests.browser import admin_ui
 from tests.browser.conftest import Screenshot, SignIn
-from tests.admin_support import count_rows
 from tests.browser.scenario import Scenario
 from webapp.models import Tag, Task
 

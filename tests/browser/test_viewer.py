@@ -26,9 +26,11 @@ def scenario(scenario: Scenario, app: Flask) -> Scenario:
 
 def database_state(app: Flask) -> list[tuple[object, ...]]:
     with app.app_context():
-        return list(db.session.execute(
-            select(Task.id, Task.title, Task.status, Task.deleted_at, Task.version).order_by(Task.id)
-        ))
+        return list(
+            db.session.execute(
+                select(Task.id, Task.title, Task.status, Task.deleted_at, Task.version).order_by(Task.id)
+            )
+        )
 
 
 def test_viewer_sees_no_controls_that_change_data_and_forged_posts_are_refused(
@@ -59,7 +61,10 @@ def test_viewer_sees_no_controls_that_change_data_and_forged_posts_are_refused(
         "/admin/task/delete/": {"id": str(task_id)},
         "/admin/task/action/": {"action": "delete", "rowid": str(task_id)},
         f"/admin/task/edit/?id={task_id}": {
-            "title": "Hijacked", "owner": str(scenario.users["amara"]), "status": "inactive", "priority": "low",
+            "title": "Hijacked",
+            "owner": str(scenario.users["amara"]),
+            "status": "inactive",
+            "priority": "low",
             "metadata_": "{}",
         },
         "/admin/task/bulk-tag/": {"mode": "add", "rowid": str(task_id), "tag": str(scenario.tags["docs"])},

@@ -5,6 +5,7 @@ Everything the tests start is stopped by the pid they started, and the database 
 
 from __future__ import annotations
 
+import http.client
 import os
 import secrets
 import shlex
@@ -27,6 +28,8 @@ from urllib.request import HTTPCookieProcessor, HTTPRedirectHandler, HTTPSHandle
 import psycopg2
 from sqlalchemy.engine import make_url
 
+from tests.waits import wait_for
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 NGINX = "/usr/sbin/nginx"
 PREFIX = "/ops"
@@ -45,14 +48,18 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def wait_for(condition: Any, timeout: float, what: str, interval: float = 0.1) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = condition()
-        if result:
-            return result
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+def answers_ok(port: int, path: str = "/healthz", timeout: float = 5) -> bool:
+    """Whether a server on loopback answers ``path`` with 200: a readiness probe. The connection is
+    closed whatever happens: a probe that timed out on a slow machine must not leave its socket
+    open for the garbage collector (a ResourceWarning, an error under our warning filter)."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        connection.request("GET", path)
+        return connection.getresponse().status == 200
+    except OSError:
+        return False
+    finally:
+        connection.close()
 
 
 def libpq_url(url: str, database: str | None = None) -> str:
@@ -93,8 +100,14 @@ class Browser:
         context = ssl.create_default_context(cafile=str(ca_file))
         self.opener = build_opener(HTTPSHandler(context=context), HTTPCookieProcessor(CookieJar()), _KeepRedirects())
 
-    def request(self, method: str, path: str, form: dict[str, str] | None = None,
-                headers: dict[str, str] | None = None, referer: str | None = None) -> Reply:
+    def request(
+        self,
+        method: str,
+        path: str,
+        form: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+        referer: str | None = None,
+    ) -> Reply:
         body = urlencode(form).encode() if form is not None else None
         request = Request(self.origin + path, data=body, method=method, headers=headers or {})
         if referer:
@@ -180,10 +193,27 @@ def make_certificate(directory: Path) -> tuple[Path, Path]:
     """A self-signed certificate for 127.0.0.1, so nginx terminates real TLS."""
     cert, key = directory / "cert.pem", directory / "key.pem"
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-         "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True, timeout=60,
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
     )
     return cert, key
 
@@ -202,11 +232,11 @@ def nginx_config(directory: Path, listen_port: int, upstream_port: int, cert: Pa
     config.write_text(f"""
 daemon off;
 worker_processes 1;
-pid {directory / 'nginx.pid'};
-error_log {directory / 'error.log'} warn;
+pid {directory / "nginx.pid"};
+error_log {directory / "error.log"} warn;
 events {{ worker_connections 256; }}
 http {{
-    access_log {directory / 'access.log'};
+    access_log {directory / "access.log"};
 {temp_paths}
     include /etc/nginx/mime.types;
     upstream ops_admin {{
@@ -217,7 +247,7 @@ http {{
         listen 127.0.0.1:{listen_port} ssl;
         ssl_certificate {cert};
         ssl_certificate_key {key};
-        include {directory / 'ops-locations.conf'};
+        include {directory / "ops-locations.conf"};
     }}
 }}
 """)
@@ -260,8 +290,13 @@ class Stack:
 
     def run(self, command: list[str], stdin: str = "") -> subprocess.CompletedProcess:
         result = subprocess.run(
-            command, cwd=PROJECT_ROOT, env=self.environment(), input=stdin,
-            capture_output=True, text=True, timeout=120,
+            command,
+            cwd=PROJECT_ROOT,
+            env=self.environment(),
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
         assert result.returncode == 0, f"{command} failed:\n{result.stdout}\n{result.stderr}"
         return result
@@ -269,8 +304,10 @@ class Stack:
     def start(self) -> None:
         self.database.create()
         self.release_output = [self.run(procfile_command("release")) for _ in range(2)]
-        self.run(["flask", "--app", "wsgi", "create-operator", OPERATOR_EMAIL, "--role", "admin",
-                  "--password-stdin"], stdin=OPERATOR_PASSWORD + "\n")
+        self.run(
+            ["flask", "--app", "wsgi", "create-operator", OPERATOR_EMAIL, "--role", "admin", "--password-stdin"],
+            stdin=OPERATOR_PASSWORD + "\n",
+        )
         self.gunicorn = self.spawn(procfile_command("web"), "gunicorn.log", env=self.environment())
         self.cert, key = make_certificate(self.directory)
         config = nginx_config(self.directory, self.nginx_port, self.gunicorn_port, self.cert, key)
@@ -279,8 +316,11 @@ class Stack:
             wait_for(lambda: len(self.worker_pids()) == WORKERS, 60, "gunicorn workers")
             wait_for(lambda: self.browser().get(f"{PREFIX}/readyz").status == 200, 60, "the stack to be ready")
         except AssertionError as error:
-            logs = "\n".join(f"--- {name}\n{self.log(name)[-3000:]}" for name in ("gunicorn.log", "nginx.out", "error.log")
-                             if (self.directory / name).exists())
+            logs = "\n".join(
+                f"--- {name}\n{self.log(name)[-3000:]}"
+                for name in ("gunicorn.log", "nginx.out", "error.log")
+                if (self.directory / name).exists()
+            )
             raise AssertionError(f"{error}\n{logs}") from None
 
     def spawn(self, command: list[str], log_name: str, **kwargs: Any) -> subprocess.Popen:

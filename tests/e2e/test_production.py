@@ -74,8 +74,14 @@ def sign_in(browser: Browser) -> Reply:
 
 
 def user_form(email: str, full_name: str, token: str) -> dict[str, str]:
-    return {"email": email, "username": email.split("@")[0], "full_name": full_name,
-            "is_active": "y", "bio": "", "csrf_token": token}
+    return {
+        "email": email,
+        "username": email.split("@")[0],
+        "full_name": full_name,
+        "is_active": "y",
+        "bio": "",
+        "csrf_token": token,
+    }
 
 
 def create_user(browser: Browser, email: str) -> Reply:
@@ -174,7 +180,8 @@ def test_create_edit_soft_delete_restore_round_trip_through_the_proxy(stack: Sta
     listing = operator.get(USERS)
     assert email in listing.text
     deleted = operator.post(
-        f"{USERS}delete/", {"id": str(user_id), "url": USERS, "csrf_token": csrf_token_from(listing.text)},
+        f"{USERS}delete/",
+        {"id": str(user_id), "url": USERS, "csrf_token": csrf_token_from(listing.text)},
         referer=USERS,
     )
     assert deleted.status == 302 and deleted.header("Location") == USERS
@@ -207,9 +214,7 @@ def test_error_pages_through_the_proxy_keep_the_prefix(stack: Stack, operator: B
 # --- faults --------------------------------------------------------------------------------
 
 
-def test_connections_killed_by_the_server_are_replaced_on_the_next_request(
-    stack: Stack, operator: Browser
-) -> None:
+def test_connections_killed_by_the_server_are_replaced_on_the_next_request(stack: Stack, operator: Browser) -> None:
     kept = {new_email("before-terminate")}
     assert create_user(operator, next(iter(kept))).status == 302
     assert_served(concurrently(WORKERS * THREADS, lambda: operator.get(USERS)), {200})
@@ -223,9 +228,7 @@ def test_connections_killed_by_the_server_are_replaced_on_the_next_request(
     assert_recovered(stack, operator, kept)
 
 
-def test_exhausted_pool_answers_503_within_the_pool_timeout_then_serves_again(
-    stack: Stack, operator: Browser
-) -> None:
+def test_exhausted_pool_answers_503_within_the_pool_timeout_then_serves_again(stack: Stack, operator: Browser) -> None:
     kept = {new_email("before-exhaustion")}
     assert create_user(operator, next(iter(kept))).status == 302
     hold_seconds = POOL_TIMEOUT * 5
@@ -268,7 +271,8 @@ def test_killed_worker_is_replaced_while_the_others_keep_serving(stack: Stack, o
             # A request provably mid-flight: its worker's connection is waiting on our lock.
             waiting_port = wait_for(
                 lambda: next((port for _, port, wait in stack.database.app_backends() if wait == "Lock"), None),
-                10, "a request waiting on the lock",
+                10,
+                "a request waiting on the lock",
             )
             victim = pid_owning_local_port(waiting_port, workers_before)
             assert victim is not None
@@ -281,8 +285,11 @@ def test_killed_worker_is_replaced_while_the_others_keep_serving(stack: Stack, o
     assert stack.log("error.log").count(UPSTREAM_DIED) > upstream_deaths_before
     assert_served(replies, {200, 502, 503})
     assert_served(concurrently(WORKERS, lambda: operator.get(USERS)), {200})
-    wait_for(lambda: len(stack.worker_pids()) == WORKERS and victim not in stack.worker_pids(), 30,
-             "gunicorn to replace the killed worker")
+    wait_for(
+        lambda: len(stack.worker_pids()) == WORKERS and victim not in stack.worker_pids(),
+        30,
+        "gunicorn to replace the killed worker",
+    )
     assert_recovered(stack, operator, kept)
 
 
@@ -315,8 +322,12 @@ def test_postgres_restart_fails_requests_only_while_it_is_down(stack: Stack, ope
         try:
             time.sleep(1)
             down_at = time.monotonic()
-            subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", version, cluster, "restart"],
-                           check=True, capture_output=True, timeout=60)
+            subprocess.run(
+                ["pg_ctlcluster", "--skip-systemctl-redirect", version, cluster, "restart"],
+                check=True,
+                capture_output=True,
+                timeout=60,
+            )
             up_at = time.monotonic()
             time.sleep(3)
         finally:

@@ -17,8 +17,8 @@ from markupsafe import Markup
 from sqlalchemy import exists, select
 
 from webapp.admin.base import AdminModelView
-from webapp.auth.permissions import current_operator_has
 from webapp.admin.filters import IdEqualFilter
+from webapp.auth.permissions import current_operator_has
 from webapp.extensions import db
 from webapp.formatting import format_datetime
 from webapp.models import AuditAction, AuditEntry, Operator, OperatorRole
@@ -85,7 +85,14 @@ def _operator_options() -> list[tuple[Any, str]]:
 class AuditLogView(ReadOnlyViewMixin, AdminModelView):
     column_list = ("created_at", "operator_email", "action", "model", "object_id", "summary", "remote_addr")
     column_details_list = (
-        "created_at", "operator_email", "action", "model", "object_id", "summary", "changes", "remote_addr"
+        "created_at",
+        "operator_email",
+        "action",
+        "model",
+        "object_id",
+        "summary",
+        "changes",
+        "remote_addr",
     )
     column_labels = {
         "created_at": "When",

@@ -35,9 +35,7 @@ from webapp.models.enums import OperatorRole
 log = logging.getLogger(__name__)
 
 # Flask-Admin endpoint names that change data; everything else on a model view only reads.
-WRITE_ENDPOINTS = frozenset(
-    {"create_view", "edit_view", "delete_view", "action_view", "ajax_update", "export"}
-)
+WRITE_ENDPOINTS = frozenset({"create_view", "edit_view", "delete_view", "action_view", "ajax_update", "export"})
 # What Flask-Admin flashes when a create or edit form does not validate; it names no field.
 NAMELESS_REFUSALS = ("Failed to create record.", "Failed to save record.")
 

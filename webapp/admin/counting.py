@@ -69,9 +69,7 @@ class ListCount(int):
 def planner_row_estimate(session: Session, statement: Select[Any]) -> int:
     """How many rows PostgreSQL expects ``statement`` to return, without running it."""
     compiled = statement.compile(session.get_bind())
-    plan = session.connection().exec_driver_sql(
-        f"EXPLAIN (FORMAT JSON) {compiled}", compiled.params
-    ).scalar_one()
+    plan = session.connection().exec_driver_sql(f"EXPLAIN (FORMAT JSON) {compiled}", compiled.params).scalar_one()
     return int(plan[0]["Plan"]["Plan Rows"])
 
 

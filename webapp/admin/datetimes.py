@@ -9,7 +9,7 @@ these classes, which make every parsed value timezone-aware in the configured di
 from __future__ import annotations
 
 import zoneinfo
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import current_app
@@ -63,7 +63,7 @@ class LocalizedFilterMixin:
         try:
             cleaned = self.clean(value)
             for moment in cleaned if isinstance(cleaned, list) else [cleaned]:
-                moment.astimezone(timezone.utc)
+                moment.astimezone(UTC)
         except (ValueError, OverflowError):
             return False
         return True

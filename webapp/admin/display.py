@@ -48,7 +48,7 @@ def shortened(value: str) -> Markup | str:
 def pretty_json(value: dict[str, Any]) -> Markup:
     if not value:
         return Markup('<span class="text-muted">{}</span>').format("(empty)")
-    return Markup("<pre class=\"mb-0\">{}</pre>").format(json.dumps(value, indent=2, ensure_ascii=False))
+    return Markup('<pre class="mb-0">{}</pre>').format(json.dumps(value, indent=2, ensure_ascii=False))
 
 
 def paragraphs(value: str) -> Markup:
@@ -65,7 +65,9 @@ def person_link(view: Any, context: Any, model: Any, name: str) -> Markup | str:
     if person is None:
         return ""
     href = row_url("user.details_view", person.id)
-    return Markup(f'<a href="{escape(href)}" title="{escape(person.email)}">{escape(person.full_name or person.email)}</a>')
+    return Markup(
+        f'<a href="{escape(href)}" title="{escape(person.email)}">{escape(person.full_name or person.email)}</a>'
+    )
 
 
 def _view_formatter(function: Any) -> Any:

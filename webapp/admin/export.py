@@ -23,9 +23,9 @@ from sqlalchemy import Row, Select, and_, inspect, select, tuple_
 from sqlalchemy.orm import Mapper, RelationshipDirection, RelationshipProperty, Session
 from werkzeug.utils import secure_filename
 
+from webapp import heartbeat
 from webapp.admin.cells import TypeFormatters
 from webapp.admin.display import EXPORT_FORMATTERS
-from webapp import heartbeat
 from webapp.extensions import db
 
 EXPORT_BATCH_SIZE = 1000
@@ -159,7 +159,7 @@ class ExportPlan:
         for batch in result.partitions():
             for related in self.related:
                 related.prepare(session, batch)
-            yield csv_text(zip(*(column(batch) for column in self.columns)))
+            yield csv_text(zip(*(column(batch) for column in self.columns), strict=True))
 
 
 class _Related:

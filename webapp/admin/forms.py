@@ -141,7 +141,7 @@ class ModelConverter(AdminModelConverter):
         return EnumSelectField(column.type.enum_class, **field_args)
 
     @converts("sqlalchemy.sql.sqltypes.JSON")
-    def convert_JSON(self, field_args: dict[str, Any], **extra: Any) -> JSONObjectField:  # noqa: N802
+    def convert_JSON(self, field_args: dict[str, Any], **extra: Any) -> JSONObjectField:
         return JSONObjectField(**field_args)
 
 

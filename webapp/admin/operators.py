@@ -102,7 +102,12 @@ class OperatorView(AdminModelView):
 
     column_list = ("email", "role", "is_active", "last_login_at", "created_at")
     column_details_list = ("email", "role", "is_active", "last_login_at", "created_at", "updated_at")
-    column_labels = {"is_active": "Active", "last_login_at": "Last sign-in", "created_at": "Created", "updated_at": "Updated"}
+    column_labels = {
+        "is_active": "Active",
+        "last_login_at": "Last sign-in",
+        "created_at": "Created",
+        "updated_at": "Updated",
+    }
     column_searchable_list = ("email",)
     column_filters = ("role", "is_active")
     column_default_sort = "email"
@@ -151,5 +156,6 @@ class OperatorView(AdminModelView):
             db.session.commit()
             flash(f"The password of {operator.email} has been reset.", "success")
             return redirect(self.get_url(".index_view"))
-        return self.render("admin/operators/reset_password.html", form=form, operator=operator,
-                           return_url=url_for(".index_view"))
+        return self.render(
+            "admin/operators/reset_password.html", form=form, operator=operator, return_url=url_for(".index_view")
+        )

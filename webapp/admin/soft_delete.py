@@ -190,4 +190,3 @@ class SoftDeleteViewMixin:
             self.handle_view_exception(error)  # type: ignore[attr-defined]
             return None
         return outcome
-

@@ -46,7 +46,9 @@ def tag_badge(tag: Tag, href: str | None = None) -> Markup:
     style = f"background-color: {colour}; color: {text_colour(colour)}"
     name = escape(tag.name)
     if href:
-        return Markup(f'<a class="badge tag-badge" style="{style}" href="{escape(href)}" title="Only “{name}”">{name}</a>')
+        return Markup(
+            f'<a class="badge tag-badge" style="{style}" href="{escape(href)}" title="Only “{name}”">{name}</a>'
+        )
     return Markup(f'<span class="badge tag-badge" style="{style}">{name}</span>')
 
 

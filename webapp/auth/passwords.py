@@ -6,9 +6,23 @@ MIN_LENGTH = 10
 # A short list of the passwords every credential-stuffing list starts with.
 COMMON_PASSWORDS = frozenset(
     {
-        "password", "password1", "password123", "passw0rd", "123456789", "1234567890",
-        "qwertyuiop", "qwerty123", "iloveyou", "admin12345", "administrator", "letmein123",
-        "welcome123", "changeme", "changeme123", "abcdefghij", "0123456789",
+        "password",
+        "password1",
+        "password123",
+        "passw0rd",
+        "123456789",
+        "1234567890",
+        "qwertyuiop",
+        "qwerty123",
+        "iloveyou",
+        "admin12345",
+        "administrator",
+        "letmein123",
+        "welcome123",
+        "changeme",
+        "changeme123",
+        "abcdefghij",
+        "0123456789",
     }
 )
 

@@ -8,6 +8,7 @@ from werkzeug.wrappers import Response
 
 from webapp.models.enums import OperatorRole
 
+
 def current_operator_has(role: OperatorRole) -> bool:
     return bool(current_user.is_authenticated and current_user.has_role(role))
 
@@ -24,4 +25,3 @@ def login_redirect() -> Response:
         return response
     # script_root: mounted under a prefix (/ops), the page to come back to is /ops/admin/.
     return redirect(url_for("auth.login", next=request.script_root + request.full_path.rstrip("?")))
-

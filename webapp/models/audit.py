@@ -8,8 +8,8 @@ from typing import Any
 from sqlalchemy import ForeignKey, Index, String, func
 from sqlalchemy.orm import Mapped, mapped_column
 
-from webapp.extensions import db
 from webapp.database import JSONDocument
+from webapp.extensions import db
 from webapp.models.enums import AuditAction, enum_column_type
 
 
@@ -24,13 +24,9 @@ class AuditEntry(db.Model):  # type: ignore[name-defined,misc]
 
     id: Mapped[int] = mapped_column(primary_key=True)
     created_at: Mapped[datetime] = mapped_column(server_default=func.now(), nullable=False)
-    operator_id: Mapped[int | None] = mapped_column(
-        ForeignKey("operators.id", ondelete="SET NULL"), index=True
-    )
+    operator_id: Mapped[int | None] = mapped_column(ForeignKey("operators.id", ondelete="SET NULL"), index=True)
     operator_email: Mapped[str] = mapped_column(String(254), nullable=False, default="")
-    action: Mapped[AuditAction] = mapped_column(
-        enum_column_type(AuditAction, "audit_action"), nullable=False
-    )
+    action: Mapped[AuditAction] = mapped_column(enum_column_type(AuditAction, "audit_action"), nullable=False)
     model: Mapped[str] = mapped_column(String(50), nullable=False)
     object_id: Mapped[str] = mapped_column(String(64), nullable=False)
     summary: Mapped[str] = mapped_column(String(500), nullable=False, default="")

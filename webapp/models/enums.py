@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Enum
 
 
-class LabelledEnum(str, enum.Enum):
+class LabelledEnum(enum.StrEnum):
     """An enum whose value is stored and whose label is shown to people."""
 
     @property
@@ -18,9 +18,6 @@ class LabelledEnum(str, enum.Enum):
     @classmethod
     def choices(cls) -> list[tuple[str, str]]:
         return [(member.value, member.label) for member in cls]
-
-    def __str__(self) -> str:
-        return self.value
 
 
 class TaskStatus(LabelledEnum):

@@ -23,9 +23,7 @@ class TimestampMixin:
     ``updated_at`` because the Python-side ``onupdate`` applies to Core statements too.
     """
 
-    created_at: Mapped[datetime] = mapped_column(
-        server_default=func.now(), default=utcnow, nullable=False
-    )
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now(), default=utcnow, nullable=False)
     updated_at: Mapped[datetime] = mapped_column(
         server_default=func.now(), default=utcnow, onupdate=utcnow, nullable=False
     )
@@ -106,9 +104,7 @@ class TaggableMixin:
 
     @declared_attr
     def tags(cls) -> Mapped[list[Tag]]:
-        return relationship(
-            "Tag", secondary=_tag_link_table(cls), order_by="Tag.name", lazy="select"
-        )
+        return relationship("Tag", secondary=_tag_link_table(cls), order_by="Tag.name", lazy="select")
 
     @classmethod
     def tag_link_table(cls) -> Table:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 import hashlib
 import hmac
+from datetime import datetime
 
 from flask import current_app
 from flask_login import UserMixin

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from webapp.extensions import db
 from webapp.database import JSONDocument
+from webapp.extensions import db
 from webapp.models.enums import TaskPriority, TaskStatus, enum_column_type
 from webapp.models.mixins import (
     SoftDeleteMixin,
@@ -29,9 +29,7 @@ class Task(TimestampMixin, SoftDeleteMixin, TaggableMixin, VersionMixin, db.Mode
     __tablename__ = "tasks"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    owner_id: Mapped[int] = mapped_column(
-        ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True
-    )
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True)
     title: Mapped[str] = mapped_column(String(200), nullable=False)
     description: Mapped[str | None] = mapped_column(Text)
     status: Mapped[TaskStatus] = mapped_column(
@@ -43,9 +41,7 @@ class Task(TimestampMixin, SoftDeleteMixin, TaggableMixin, VersionMixin, db.Mode
         default=TaskPriority.MEDIUM,
     )
     # "metadata" is reserved on declarative classes, hence the attribute name.
-    metadata_: Mapped[dict[str, Any]] = mapped_column(
-        "metadata", JSONDocument, nullable=False, default=dict
-    )
+    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSONDocument, nullable=False, default=dict)
     due_at: Mapped[datetime | None] = mapped_column()
 
     owner: Mapped[User] = relationship(back_populates="tasks")

@@ -109,8 +109,7 @@ class DashboardView(ProtectedView):
         return super().role_for_endpoint(name)
 
     def _report(self) -> dict[str, Any]:
-        return as_data(build_report(current_monitoring(), db.session.connection(), REFRESH_SECONDS,
-                                    _requested_hours()))
+        return as_data(build_report(current_monitoring(), db.session.connection(), REFRESH_SECONDS, _requested_hours()))
 
     @expose("/")
     def index(self) -> str:
@@ -131,7 +130,9 @@ class DashboardView(ProtectedView):
     @expose("/reset", methods=("POST",))
     def reset(self) -> Response:
         outcome = reset_statistics(current_monitoring(), db.session.connection())
-        audit.record_event(AuditAction.DELETE, "Statistics", "dashboard", "Reset the dashboard statistics: " + " ".join(outcome))
+        audit.record_event(
+            AuditAction.DELETE, "Statistics", "dashboard", "Reset the dashboard statistics: " + " ".join(outcome)
+        )
         db.session.commit()
         for message in outcome:
             flash(message, "success")

@@ -32,8 +32,13 @@ POOL_SERIES = (
     ("checkouts", "webapp_db_pool_checkouts_total", "counter", "Connections taken from the pool.", 1),
     ("invalidations", "webapp_db_pool_invalidations_total", "counter", "Connections discarded as broken.", 1),
     ("pool_timeouts", "webapp_db_pool_timeouts_total", "counter", "Checkouts that gave up waiting.", 1),
-    ("hold_p95_ms", "webapp_db_pool_hold_p95_seconds", "gauge",
-     "95th percentile of how long a connection is held (recent window).", 0.001),
+    (
+        "hold_p95_ms",
+        "webapp_db_pool_hold_p95_seconds",
+        "gauge",
+        "95th percentile of how long a connection is held (recent window).",
+        0.001,
+    ),
 )
 
 
@@ -73,8 +78,9 @@ def _pool_lines(overview: PoolOverview) -> Iterator[str]:
 
 
 def _slow_query_lines(report: SlowQueryReport) -> Iterator[str]:
-    yield from _header("webapp_slow_queries_total", "counter",
-                       f"Statements slower than {report.threshold_ms:g} ms, all workers.")
+    yield from _header(
+        "webapp_slow_queries_total", "counter", f"Statements slower than {report.threshold_ms:g} ms, all workers."
+    )
     yield f"webapp_slow_queries_total {report.calls}"
     yield from _header("webapp_slow_query_seconds_total", "counter", "Time spent in those slow statements.")
     yield f"webapp_slow_query_seconds_total {report.total_ms / 1000}"
@@ -93,8 +99,9 @@ def metrics() -> Response:
     if token is None:
         abort(404)
     if not _authorized(token):
-        return Response("a valid bearer token is required\n", 401, {"WWW-Authenticate": "Bearer"},
-                        content_type=CONTENT_TYPE)
+        return Response(
+            "a valid bearer token is required\n", 401, {"WWW-Authenticate": "Bearer"}, content_type=CONTENT_TYPE
+        )
     monitoring, connection = current_monitoring(), db.session.connection()
     overview = pool_overview(monitoring, connection, utcnow())
     slow_queries = slow_query_report(monitoring, connection, limit=0)

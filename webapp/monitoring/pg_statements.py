@@ -20,12 +20,14 @@ HOW_TO_PRELOAD = (
     "CREATE EXTENSION pg_stat_statements; in this database."
 )
 HOW_TO_CREATE = (
-    "The library is preloaded; run CREATE EXTENSION pg_stat_statements; in this database "
-    "(as its owner or a superuser)."
+    "The library is preloaded; run CREATE EXTENSION pg_stat_statements; in this database (as its owner or a superuser)."
 )
 
 # The union of the top statements by total time, by mean time and by number of calls, so one
 # sortable table answers all three questions.
+RESET_THIS_DATABASE = (
+    "SELECT pg_stat_statements_reset(0, (SELECT oid FROM pg_database WHERE datname = current_database()), 0)"
+)
 TOP_STATEMENTS = text(
     """
     WITH here AS (
@@ -106,9 +108,7 @@ def reset_statements(connection: Connection) -> str:
         with connection.begin_nested():
             # Zeros mean "every": only the database argument is given, so other databases on
             # the same server keep their statistics.
-            connection.execute(text(
-                "SELECT pg_stat_statements_reset(0, (SELECT oid FROM pg_database WHERE datname = current_database()), 0)"
-            ))
+            connection.execute(text(RESET_THIS_DATABASE))
     except DBAPIError as error:
         return f"pg_stat_statements was not reset: {str(error.orig).strip().splitlines()[0]}"
     return "pg_stat_statements was reset for this database."

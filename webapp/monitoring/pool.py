@@ -124,7 +124,11 @@ class PoolMonitor:
 
     def _reset_counters(self) -> None:
         self._counters = {
-            "connections_opened": 0, "checkouts": 0, "invalidations": 0, "pool_timeouts": 0, "wait_count": 0,
+            "connections_opened": 0,
+            "checkouts": 0,
+            "invalidations": 0,
+            "pool_timeouts": 0,
+            "wait_count": 0,
         }
         self._wait_total_ms = 0.0
 

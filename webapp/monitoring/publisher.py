@@ -37,8 +37,9 @@ STOP_TIMEOUT_SECONDS = 5
 
 
 class Publisher:
-    def __init__(self, app_engine: Engine, pool: PoolMonitor, slow_queries: SlowQueryRecorder,
-                 interval_seconds: int) -> None:
+    def __init__(
+        self, app_engine: Engine, pool: PoolMonitor, slow_queries: SlowQueryRecorder, interval_seconds: int
+    ) -> None:
         self.app_engine = app_engine
         self.pool = pool
         self.slow_queries = slow_queries
@@ -102,7 +103,7 @@ class Publisher:
     def publish_logged(self) -> bool:
         try:
             self.publish_once()
-        except Exception:  # noqa: BLE001  (the store may be down: keep the worker serving)
+        except Exception:
             logger.warning("could not publish database monitoring figures; retrying next round", exc_info=True)
             return False
         return True
@@ -128,8 +129,9 @@ class Publisher:
         round_started, self._last_round = self._last_round, monotonic()
         waits = self.pool.waits.spread(since=round_started)
         store.save_worker(connection, self.host, self.pid, self.started_at, now, self.pool.snapshot(self.app_engine))
-        store.save_sample(connection, self.host, self.pid, now, self.pool.take_peak(),
-                          waits.p95_ms or 0.0, waits.max_ms or 0.0)
+        store.save_sample(
+            connection, self.host, self.pid, now, self.pool.take_peak(), waits.p95_ms or 0.0, waits.max_ms or 0.0
+        )
 
     def forget_published_row(self) -> None:
         """After a reset by this process: our missing row is not news to us."""
@@ -141,14 +143,26 @@ class Publisher:
         return self._engine
 
     def stop(self) -> None:
-        """Flush and leave the store (a clean exit is not a stale worker); bounded in time."""
+        """Flush and leave the store (a clean exit is not a stale worker); bounded in time.
+
+        Rounds published without the thread (a test or a tool calling ``publish_once``) leave
+        the publisher's connection open: it is closed here too, once no thread can use it."""
         thread = self._thread
-        if thread is None or self._running_in_pid != os.getpid():
-            return
-        self._stopping.set()
-        thread.join(STOP_TIMEOUT_SECONDS)
-        self._thread = None
-        self._running_in_pid = None
+        if thread is not None and self._running_in_pid == os.getpid():
+            self._stopping.set()
+            thread.join(STOP_TIMEOUT_SECONDS)
+            self._thread = None
+            self._running_in_pid = None
+            if thread.is_alive():
+                return
+        self.dispose()
+
+    def dispose(self) -> None:
+        """Close the publisher's own connection; the next round opens another."""
+        with self.lock:
+            if self._engine is not None and self._created_in_pid == os.getpid():
+                self._engine.dispose()
+                self._engine = None
 
     def _leave(self) -> None:
         try:
@@ -159,7 +173,7 @@ class Publisher:
                 with self.engine().begin() as connection:
                     store.save_slow_queries(connection, captures)
                     store.forget_worker(connection, self.host, self.pid)
-        except Exception:  # noqa: BLE001
+        except Exception:
             logger.warning("could not flush database monitoring figures at exit", exc_info=True)
         finally:
             if self._engine is not None:

@@ -11,7 +11,7 @@ import dataclasses
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy.engine import Connection
@@ -34,8 +34,19 @@ BUSY_POOL_RATIO = 0.8
 SLOW_CHECKOUT_MS = 100.0
 BLOATED_DEAD_ROWS = 10_000
 BLOATED_DEAD_RATIO = 0.2
-SUMMED = ("size", "max_overflow", "checked_out", "idle", "overflow_in_use", "connections_opened",
-          "checkouts", "invalidations", "pool_timeouts", "wait_count", "wait_total_ms")
+SUMMED = (
+    "size",
+    "max_overflow",
+    "checked_out",
+    "idle",
+    "overflow_in_use",
+    "connections_opened",
+    "checkouts",
+    "invalidations",
+    "pool_timeouts",
+    "wait_count",
+    "wait_total_ms",
+)
 WORST = ("wait_p50_ms", "wait_p95_ms", "wait_max_ms", "hold_p50_ms", "hold_p95_ms", "hold_max_ms")
 
 T = TypeVar("T")
@@ -141,15 +152,28 @@ def pool_overview(monitoring: Monitoring, connection: Connection, now: datetime)
     publisher = monitoring.publisher
     stored = store.load_workers(connection, seen_since=now - publisher.drop_after)
     workers = [
-        WorkerStatus(worker.host, worker.pid, worker.started_at, worker.last_seen,
-                     stale=now - worker.last_seen > publisher.stale_after, serving_this_page=False,
-                     pool=worker.pool)
+        WorkerStatus(
+            worker.host,
+            worker.pid,
+            worker.started_at,
+            worker.last_seen,
+            stale=now - worker.last_seen > publisher.stale_after,
+            serving_this_page=False,
+            pool=worker.pool,
+        )
         for worker in stored
         if (worker.host, worker.pid) != (publisher.host, publisher.pid)
     ]
     workers.append(
-        WorkerStatus(publisher.host, publisher.pid, publisher.started_at, now, stale=False, serving_this_page=True,
-                     pool=monitoring.pool.snapshot(monitoring.engine))
+        WorkerStatus(
+            publisher.host,
+            publisher.pid,
+            publisher.started_at,
+            now,
+            stale=False,
+            serving_this_page=True,
+            pool=monitoring.pool.snapshot(monitoring.engine),
+        )
     )
     workers.sort(key=lambda worker: (worker.stale, worker.host, worker.pid))
     live = [worker.pool for worker in workers if not worker.stale]
@@ -174,13 +198,18 @@ def history(connection: Connection, now: datetime, hours: int) -> History:
     for sample in store.load_history(connection, since):
         bucket = sample.minute - sample.minute % minutes_per_point
         known = buckets.get(bucket)
-        buckets[bucket] = sample if known is None else store.HistoryPoint(
-            bucket, max(known.checked_out, sample.checked_out), max(known.wait_p95_ms, sample.wait_p95_ms),
-            max(known.wait_max_ms, sample.wait_max_ms),
+        buckets[bucket] = (
+            sample
+            if known is None
+            else store.HistoryPoint(
+                bucket,
+                max(known.checked_out, sample.checked_out),
+                max(known.wait_p95_ms, sample.wait_p95_ms),
+                max(known.wait_max_ms, sample.wait_max_ms),
+            )
         )
     points = [
-        HistoryPoint(datetime.fromtimestamp(bucket * 60, timezone.utc), point.checked_out, point.wait_p95_ms,
-                     point.wait_max_ms)
+        HistoryPoint(datetime.fromtimestamp(bucket * 60, UTC), point.checked_out, point.wait_p95_ms, point.wait_max_ms)
         for bucket, point in sorted(buckets.items())
     ]
     return History(hours, minutes_per_point, since, points)
@@ -214,13 +243,19 @@ def _postgres_panel(connection: Connection, read: Callable[[Connection], T]) -> 
 def _pool_findings(pool: PoolOverview) -> Iterator[Finding]:
     totals = pool.totals
     if timeouts := totals["pool_timeouts"]:
-        yield Finding("danger", f"{timeouts:,} {noun_for(timeouts, 'request', 'requests')} gave up waiting for a "
-                                "connection: raise DB_POOL_SIZE / DB_MAX_OVERFLOW or find what holds connections.")
+        yield Finding(
+            "danger",
+            f"{timeouts:,} {noun_for(timeouts, 'request', 'requests')} gave up waiting for a "
+            "connection: raise DB_POOL_SIZE / DB_MAX_OVERFLOW or find what holds connections.",
+        )
     if pool.capacity and (totals["checked_out"] or 0) >= BUSY_POOL_RATIO * pool.capacity:
         yield Finding("warning", f"{totals['checked_out']} of {pool.capacity} pooled connections are in use.")
     if (totals["wait_p95_ms"] or 0) >= SLOW_CHECKOUT_MS:
-        yield Finding("warning", f"Taking a connection from the pool takes {totals['wait_p95_ms']:.0f} ms (p95): "
-                                 "the pool is exhausted, or new connections are slow to open.")
+        yield Finding(
+            "warning",
+            f"Taking a connection from the pool takes {totals['wait_p95_ms']:.0f} ms (p95): "
+            "the pool is exhausted, or new connections are slow to open.",
+        )
     if stale := pool.stale_workers:
         yield Finding("warning", f"{stale} {noun_for(stale, 'worker', 'workers')} stopped reporting: crashed or hung?")
 
@@ -228,16 +263,21 @@ def _pool_findings(pool: PoolOverview) -> Iterator[Finding]:
 def _server_findings(activity: Any, tables: Any) -> Iterator[Finding]:
     if isinstance(activity, ActivityReport):
         if activity.usage_ratio >= BUSY_POOL_RATIO:
-            yield Finding("warning", f"The server has {activity.connections} of {activity.max_connections} "
-                                     "connections in use.")
+            yield Finding(
+                "warning", f"The server has {activity.connections} of {activity.max_connections} connections in use."
+            )
         if long_running := len(activity.long_running):
-            yield Finding("warning", f"{long_running} {noun_for(long_running, 'statement', 'statements')} running "
-                                     f"longer than {activity.long_running_after_seconds:g} s.")
+            yield Finding(
+                "warning",
+                f"{long_running} {noun_for(long_running, 'statement', 'statements')} running "
+                f"longer than {activity.long_running_after_seconds:g} s.",
+            )
     if isinstance(tables, TableReport):
         for table in tables.tables:
             if table.dead_rows >= BLOATED_DEAD_ROWS and (table.dead_ratio or 0) >= BLOATED_DEAD_RATIO:
-                yield Finding("warning", f"Table {table.name} is {table.dead_ratio:.0%} dead rows: is autovacuum "
-                                         "keeping up?")
+                yield Finding(
+                    "warning", f"Table {table.name} is {table.dead_ratio:.0%} dead rows: is autovacuum keeping up?"
+                )
 
 
 def build_report(monitoring: Monitoring, connection: Connection, refresh_seconds: int, hours: int) -> DashboardReport:

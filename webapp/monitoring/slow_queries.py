@@ -110,14 +110,16 @@ class SlowQueryRecorder:
         event.listen(engine, "after_cursor_execute", self._after_cursor_execute)
 
     @staticmethod
-    def _before_cursor_execute(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any,
-                               executemany: bool) -> tuple[str, Any]:
+    def _before_cursor_execute(
+        conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool
+    ) -> tuple[str, Any]:
         if context is not None:
             context.monitoring_started_at = perf_counter()
         return statement, parameters
 
-    def _after_cursor_execute(self, conn: Any, cursor: Any, statement: str, parameters: Any, context: Any,
-                              executemany: bool) -> None:
+    def _after_cursor_execute(
+        self, conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool
+    ) -> None:
         started_at = getattr(context, "monitoring_started_at", None)
         if started_at is None:
             return
@@ -126,7 +128,7 @@ class SlowQueryRecorder:
             return
         try:
             self.record(statement, elapsed_ms, max(cursor.rowcount, 0))
-        except Exception:  # noqa: BLE001  (recording must never fail the statement that was slow)
+        except Exception:
             logger.warning("could not record a slow statement", exc_info=True)
 
     def record(self, statement: str, elapsed_ms: float, rows: int) -> None:

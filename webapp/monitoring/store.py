@@ -113,8 +113,9 @@ def worker_exists(connection: Connection, host: str, pid: int) -> bool:
     return connection.scalar(select(table.c.pid).where(table.c.host == host, table.c.pid == pid)) is not None
 
 
-def save_worker(connection: Connection, host: str, pid: int, started_at: datetime, now: datetime,
-                snapshot: PoolSnapshot) -> None:
+def save_worker(
+    connection: Connection, host: str, pid: int, started_at: datetime, now: datetime, snapshot: PoolSnapshot
+) -> None:
     _upsert(
         connection,
         WorkerReport.__table__,
@@ -128,10 +129,23 @@ def forget_worker(connection: Connection, host: str, pid: int) -> None:
     connection.execute(delete(table).where(table.c.host == host, table.c.pid == pid))
 
 
-def save_sample(connection: Connection, host: str, pid: int, now: datetime, checked_out_peak: int,
-                wait_p95_ms: float, wait_max_ms: float) -> None:
-    row = {"minute": epoch_minute(now), "host": host, "pid": pid, "checked_out_peak": checked_out_peak,
-           "wait_p95_ms": wait_p95_ms, "wait_max_ms": wait_max_ms}
+def save_sample(
+    connection: Connection,
+    host: str,
+    pid: int,
+    now: datetime,
+    checked_out_peak: int,
+    wait_p95_ms: float,
+    wait_max_ms: float,
+) -> None:
+    row = {
+        "minute": epoch_minute(now),
+        "host": host,
+        "pid": pid,
+        "checked_out_peak": checked_out_peak,
+        "wait_p95_ms": wait_p95_ms,
+        "wait_max_ms": wait_max_ms,
+    }
     _upsert(
         connection,
         PoolSample.__table__,
@@ -143,9 +157,14 @@ def save_sample(connection: Connection, host: str, pid: int, now: datetime, chec
 def save_slow_queries(connection: Connection, captures: Sequence[SlowQuery]) -> None:
     rows = [
         {
-            "fingerprint": capture.fingerprint, "query": capture.query, "calls": capture.calls,
-            "total_ms": capture.total_ms, "max_ms": capture.max_ms, "rows": capture.rows,
-            "first_seen": capture.first_seen, "last_seen": capture.last_seen,
+            "fingerprint": capture.fingerprint,
+            "query": capture.query,
+            "calls": capture.calls,
+            "total_ms": capture.total_ms,
+            "max_ms": capture.max_ms,
+            "rows": capture.rows,
+            "first_seen": capture.first_seen,
+            "last_seen": capture.last_seen,
             "request_path": capture.request_path,
         }
         for capture in captures
@@ -189,9 +208,7 @@ class StoredWorker:
 
 def load_workers(connection: Connection, seen_since: datetime) -> list[StoredWorker]:
     table = WorkerReport.__table__
-    rows = connection.execute(
-        select(table).where(table.c.last_seen >= seen_since).order_by(table.c.host, table.c.pid)
-    )
+    rows = connection.execute(select(table).where(table.c.last_seen >= seen_since).order_by(table.c.host, table.c.pid))
     return [
         StoredWorker(row.host, row.pid, row.started_at, row.last_seen, PoolSnapshot.from_dict(row.snapshot))
         for row in rows

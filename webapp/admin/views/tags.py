@@ -54,7 +54,10 @@ class TagView(AdminModelView):
     column_default_sort = [("name", False)]
     form_columns = ("name", "color")
     form_args = {
-        "name": {"validators": [UniqueIgnoringCase(Tag.name)], "filters": [lambda value: value.strip() if value else value]},
+        "name": {
+            "validators": [UniqueIgnoringCase(Tag.name)],
+            "filters": [lambda value: value.strip() if value else value],
+        },
         "color": {"label": "Colour", "validators": [HEX_COLOUR], "description": "Six hex digits, like #17a2b8."},
     }
     form_ajax_refs = {"target": tag_picker("target")}

@@ -17,8 +17,16 @@ from webapp.models import Task
 class TaskView(KeysetPaginationMixin, SoftDeleteViewMixin, TaggableViewMixin, VersionedViewMixin, AdminModelView):
     column_list = ("title", "owner", "status", "priority", "tags", "due_at", "created_at")
     column_details_list = (
-        "title", "owner", "status", "priority", "tags", "due_at", "description", "metadata_",
-        "created_at", "updated_at",
+        "title",
+        "owner",
+        "status",
+        "priority",
+        "tags",
+        "due_at",
+        "description",
+        "metadata_",
+        "created_at",
+        "updated_at",
     )
     column_labels = {"due_at": "Due", "created_at": "Created", "updated_at": "Updated", "metadata_": "Metadata"}
     column_formatters = {"owner": person_link}
