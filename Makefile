@@ -6,7 +6,7 @@ APP_ENV ?= development
 PORT ?= 5000
 export APP_ENV
 
-.PHONY: run test screenshots install install-dev migrate seed bench clean
+.PHONY: run test test-stress lint screenshots install install-dev migrate seed bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,9 +33,33 @@ seed: migrate
 run: seed
 	$(BIN)/flask --app wsgi run --host 127.0.0.1 --port $(PORT)
 
-## Run the whole suite (on PostgreSQL when TEST_DATABASE_URL is set).
-test: install-dev
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+## Lint, formatting and types: the first step of `make test`.
+lint: install-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+## Run the whole suite (on PostgreSQL when TEST_DATABASE_URL is set): lint and types first, then
+## the tests that may share the machine on every core, then the servers, browser and restarts
+## one at a time. A group that PYTEST_ARGS leaves empty (pytest's status 5) is not a failure.
+TEST_WORKERS ?= auto
+test: lint
+	$(BIN)/python -m pytest --group parallel -n $(TEST_WORKERS) $(PYTEST_ARGS) || [ $$? -eq 5 ]
+	$(BIN)/python -m pytest --group serial $(PYTEST_ARGS) || [ $$? -eq 5 ]
+
+## `make test` with both cores kept busy: the suite must not depend on the machine's speed.
+## The CPU hogs stop by themselves after STRESS_SECONDS at the latest, and by pid when the run ends.
+STRESS_SECONDS ?= 3600
+test-stress: install-dev
+	@hogs=""; \
+	for _ in 1 2; do \
+		$(BIN)/python -c "import time; end = time.monotonic() + $(STRESS_SECONDS); exec('while time.monotonic() < end: pass')" & \
+		hogs="$$hogs $$!"; \
+	done; \
+	trap 'kill $$hogs 2>/dev/null || true' EXIT; \
+	started=$$(date +%s); status=0; $(MAKE) test || status=$$?; \
+	echo "make test with both cores busy: exit status $$status after $$(( $$(date +%s) - started )) s"; \
+	exit $$status
 
 ## Regenerate docs/screenshots/ from the browser journeys (Chromium; the dashboard's needs
 ## PostgreSQL, so set TEST_DATABASE_URL as for `make test`).

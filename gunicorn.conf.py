@@ -7,10 +7,11 @@ applies after this file.
 
 import gc
 
-from webapp.config import load_server_settings
+from webapp.config import exit_on_config_error, load_server_settings
 from webapp.request_logging import gunicorn_logging
 
-_settings = load_server_settings()
+with exit_on_config_error():
+    _settings = load_server_settings()
 
 bind = _settings.bind
 workers = _settings.workers

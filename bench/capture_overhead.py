@@ -80,7 +80,7 @@ def one_round(engine: Engine, requests: int, statements_per_request: int) -> tup
     return (time.perf_counter() - started) / statements, (time.process_time() - cpu_started) / statements
 
 
-def compare(url: str, rounds: int, requests: int, statements_per_request: int) -> dict[str, float]:
+def compare(url: str, rounds: int, requests: int, statements_per_request: int) -> dict[str, dict[str, float]]:
     engines = {variant: make_engine(url, variant) for variant in VARIANTS}
     for engine in engines.values():
         prepare(engine)

@@ -106,6 +106,8 @@ def main() -> None:
         stored = db.session.scalar(select(func.count()).select_from(SlowQueryStat))
     client = app.test_client()
     token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', client.get("/login").get_data(as_text=True))
+    if token is None:
+        raise SystemExit("no CSRF token on the sign-in page")
     client.post("/login", data={"email": OPERATOR, "password": PASSWORD, "csrf_token": token.group(1)})
 
     print(

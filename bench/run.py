@@ -145,6 +145,8 @@ class Browser:
 
     def __init__(self, base_url: str, timeout: float) -> None:
         parts = urlsplit(base_url)
+        if parts.hostname is None:
+            raise SystemExit(f"--url {base_url} names no server; give one like http://127.0.0.1:8000")
         self.base_url = base_url.rstrip("/")
         self.connection = http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=timeout)
         self.cookies: dict[str, str] = {}

@@ -33,6 +33,35 @@ from webapp.extensions import db
 from webapp.models import Operator, OperatorRole
 
 TEST_PASSWORD = "correct-horse-battery-staple"
+# Tests that start real servers or a browser, or restart PostgreSQL (which would fail whatever
+# another xdist worker runs meanwhile): `make test` runs them on their own, after the others.
+SERIAL_MARKERS = ("e2e", "browser", "serial")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--group",
+        choices=("all", "parallel", "serial"),
+        default="all",
+        help="run only the tests that may share the machine with others (parallel), only the "
+        "others (serial: servers, browser, PostgreSQL restarts), or all",
+    )
+
+
+@pytest.hookimpl(trylast=True)  # after tests/browser/conftest.py has marked its tests
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    group = config.getoption("--group")
+    if group == "all":
+        return
+    keep, drop = [], []
+    for item in items:
+        serial = any(item.get_closest_marker(name) for name in SERIAL_MARKERS)
+        (keep if serial == (group == "serial") else drop).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
 CSRF_INPUT = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"|name="csrf_token" value="([^"]+)"')
 
 

@@ -29,9 +29,7 @@ class Snapshot:
 
     def leaked_since(self, before: Snapshot) -> list[str]:
         leaks = [f"thread {name!r}" for ident, name in self.threads.items() if ident not in before.threads]
-        leaks += [
-            f"child process {pid} ({command})" for pid, command in self.children.items() if pid not in before.children
-        ]
+        leaks += [f"child {pid} ({command})" for pid, command in self.children.items() if pid not in before.children]
         leaks += [f"open socket ({inode})" for inode in sorted(self.sockets - before.sockets)]
         return leaks
 

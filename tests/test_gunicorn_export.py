@@ -30,7 +30,7 @@ from tests.conftest import TEST_PASSWORD, Auth, csrf_token_from
 from tests.e2e.stack import PROJECT_ROOT, answers_ok, free_port, procfile_command, stop_process
 from tests.waits import wait_for
 
-pytestmark = pytest.mark.usefixtures("app_context")
+pytestmark = [pytest.mark.serial, pytest.mark.usefixtures("app_context")]
 
 # Short, so the test is, yet long enough that a busy machine's stall of a second or two between
 # the export's last beat and the end of the request is not taken for a hung worker.

@@ -12,10 +12,11 @@ from collections.abc import Iterable
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
+from typing import cast as typing_cast
 
 from flask import has_request_context, request
 from flask_login import current_user
-from sqlalchemy import String, cast, insert, inspect, literal, select
+from sqlalchemy import CursorResult, String, cast, insert, inspect, literal, select
 from sqlalchemy.sql import ColumnElement
 
 from webapp.database import JSONDocument
@@ -72,6 +73,8 @@ def pending_changes(obj: Any) -> dict[str, list[Any]]:
         history = attribute.history
         if not history.has_changes():
             continue
+        old: Any  # a collection's labels, or a JSON value
+        new: Any
         if _is_collection(obj, attribute.key):
             kept = list(history.unchanged or ())
             old, new = _labels(kept + list(history.deleted)), _labels(kept + list(history.added))
@@ -143,7 +146,7 @@ def record_event(
 
 def record_bulk(
     action: AuditAction,
-    model: type,
+    model: type[Any],
     criterion: ColumnElement[bool],
     summary: str,
     changes: dict[str, list[Any]] | None = None,
@@ -159,11 +162,12 @@ def record_bulk(
         literal(operator_email, String),
         literal(action.value, String),
         literal(model_name(model), String),
-        cast(model.id, String),  # type: ignore[attr-defined]
+        cast(model.id, String),
         literal(summary[:500], String),
         literal(changes or {}, JSONDocument),
         literal(_client_address(), String),
     ).where(criterion)
     columns = ["operator_id", "operator_email", "action", "model", "object_id", "summary", "changes", "remote_addr"]
     result = db.session.execute(insert(AuditEntry).from_select(columns, rows))
-    return result.rowcount or 0
+    # An INSERT answers with a CursorResult, which has the row count; Session.execute says Result.
+    return typing_cast(CursorResult[Any], result).rowcount or 0

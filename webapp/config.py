@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import os
 import secrets
+import sys
 import zoneinfo
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,6 +41,23 @@ DEAD_CONNECTION_DETECTION = {
 
 class ConfigError(RuntimeError):
     """A setting from the environment is missing or malformed."""
+
+
+# The exit status of a command that stops on a bad setting (like a usage error).
+CONFIG_ERROR_EXIT_STATUS = 2
+
+
+@contextmanager
+def exit_on_config_error() -> Iterator[None]:
+    """Stop a process (the CLI, gunicorn's master) on a bad setting with one line on stderr.
+
+    A traceback of the factory would bury the one sentence that matters: which variable to fix.
+    """
+    try:
+        yield
+    except ConfigError as error:
+        print(f"Configuration error: {error}", file=sys.stderr)
+        raise SystemExit(CONFIG_ERROR_EXIT_STATUS) from None
 
 
 def normalize_database_url(url: str, variable: str = "DATABASE_URL") -> str:

@@ -68,6 +68,7 @@ def error_page(code: int, title: str, message: str) -> str:
 
 
 def error_response(code: int, title: str, message: str) -> Response:
+    response: Response  # jsonify's flask.Response is a Werkzeug Response too
     if wants_json():
         response = jsonify(error=title, detail=message, status=code, request_id=current_request_id())
     else:

@@ -30,6 +30,7 @@ def init_proxy(app: Flask) -> None:
     if trusted:
         # x_port stays 0: X-Forwarded-Host carries the port, and a client-sent X-Forwarded-Port
         # that the proxy does not overwrite must not be believed.
+        # Flask types wsgi_app as a method, though wrapping it in middleware is the documented way.
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
             app.wsgi_app, x_for=trusted, x_proto=trusted, x_host=trusted, x_prefix=trusted
         )

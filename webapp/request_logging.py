@@ -169,4 +169,5 @@ def log_finished_request(environ: dict[str, Any], request_id: str, status: int, 
 
 def init_request_logging(app: Flask) -> None:
     configure_logging(app.config["LOG_FORMAT"])
+    # Flask types wsgi_app as a method, though wrapping it in middleware is the documented way.
     app.wsgi_app = RequestLogMiddleware(app.wsgi_app)  # type: ignore[method-assign]

@@ -8,13 +8,13 @@ tasks take minutes on PostgreSQL.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, insert, select, text
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, scoped_session
 
 from webapp.database import utcnow
 from webapp.models import Operator, OperatorRole, Post, PostStatus, Tag, Task, TaskPriority, TaskStatus, User
@@ -161,6 +161,8 @@ LAST_NAMES = [
 ]
 DEMO_OPERATOR_EMAIL = "demo@example.com"
 DEMO_OPERATOR_PASSWORD = "demo-password-2026"
+# The CLI hands over Flask-SQLAlchemy's scoped session (``db.session``), which forwards to a Session.
+AnySession = Session | scoped_session[Any]
 
 
 @dataclass
@@ -171,7 +173,7 @@ class SeedReport:
     posts: int
 
 
-def seed_demo(session: Session, tasks: int, seed: int = 2026) -> SeedReport:
+def seed_demo(session: AnySession, tasks: int, seed: int = 2026) -> SeedReport:
     """Make the demo data set hold at least ``tasks`` tasks, with users, posts and tags to match."""
     rng = random.Random(seed)
     now = utcnow()
@@ -194,7 +196,7 @@ def seed_demo(session: Session, tasks: int, seed: int = 2026) -> SeedReport:
     )
 
 
-def ensure_demo_operator(session: Session) -> bool:
+def ensure_demo_operator(session: AnySession) -> bool:
     """Create the demo admin if it is missing; returns True when it was created."""
     exists = session.scalar(select(Operator.id).where(Operator.email == DEMO_OPERATOR_EMAIL))
     if exists:
@@ -206,15 +208,15 @@ def ensure_demo_operator(session: Session) -> bool:
     return True
 
 
-def _count(session: Session, model: Any) -> int:
+def _count(session: AnySession, model: Any) -> int:
     return session.scalar(select(func.count()).select_from(model)) or 0
 
 
-def _next_id(session: Session, model: Any) -> int:
+def _next_id(session: AnySession, model: Any) -> int:
     return (session.scalar(select(func.max(model.id))) or 0) + 1
 
 
-def _seed_tags(session: Session) -> None:
+def _seed_tags(session: AnySession) -> None:
     existing = {name.lower() for name in session.scalars(select(Tag.name))}
     rows = [
         {"name": name, "color": PALETTE[index % len(PALETTE)]}
@@ -225,7 +227,7 @@ def _seed_tags(session: Session) -> None:
         session.execute(insert(Tag), rows)
 
 
-def _top_up(session: Session, model: Any, target: int, make_row: Callable[[int], dict[str, Any]]) -> None:
+def _top_up(session: AnySession, model: Any, target: int, make_row: Callable[[int], dict[str, Any]]) -> None:
     start = _count(session, model)
     for batch in _batches(range(start, target)):
         session.execute(insert(model.__table__), [make_row(n) for n in batch])
@@ -264,7 +266,7 @@ def _user_row(n: int, rng: random.Random, now: datetime) -> dict[str, Any]:
     }
 
 
-def _task_row(rng: random.Random, now: datetime, user_ids: list[int]) -> dict[str, Any]:
+def _task_row(rng: random.Random, now: datetime, user_ids: Sequence[int]) -> dict[str, Any]:
     created = _created(rng, now)
     return {
         "owner_id": rng.choice(user_ids),
@@ -281,7 +283,7 @@ def _task_row(rng: random.Random, now: datetime, user_ids: list[int]) -> dict[st
     }
 
 
-def _post_row(rng: random.Random, now: datetime, user_ids: list[int]) -> dict[str, Any]:
+def _post_row(rng: random.Random, now: datetime, user_ids: Sequence[int]) -> dict[str, Any]:
     created = _created(rng, now)
     published = rng.random() < 0.6
     return {
@@ -297,7 +299,7 @@ def _post_row(rng: random.Random, now: datetime, user_ids: list[int]) -> dict[st
     }
 
 
-def _link_tags(session: Session, model: Any, first_new_id: int) -> None:
+def _link_tags(session: AnySession, model: Any, first_new_id: int) -> None:
     """Give new rows about two tags each, chosen from their id, in two set-based statements."""
     link = model.tag_link_table()
     owner_column = model.tag_link_column().name

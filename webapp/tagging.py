@@ -18,6 +18,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.sql import ColumnElement
 
 from webapp import audit
+from webapp.database import Base
 from webapp.extensions import db
 from webapp.models import AuditAction, Tag
 from webapp.models.mixins import SoftDeleteMixin, TaggableMixin
@@ -25,7 +26,8 @@ from webapp.models.mixins import SoftDeleteMixin, TaggableMixin
 
 def taggable_models() -> list[type[Any]]:
     """Every model with tags (tasks, posts), found on the registry rather than listed by hand."""
-    mappers = db.Model.registry.mappers
+    # db.Model shares Base's registry (Flask-SQLAlchemy copies Base's body); only Base's is typed.
+    mappers = Base.registry.mappers
     return sorted(
         (mapper.class_ for mapper in mappers if issubclass(mapper.class_, TaggableMixin)),
         key=lambda model: model.__name__,

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Select, delete, func, inspect, select, update
+from sqlalchemy import CursorResult, Select, delete, func, inspect, select, update
 from sqlalchemy.orm import RelationshipProperty
 from sqlalchemy.sql import ColumnElement
 
@@ -195,7 +195,8 @@ def _delete_rows(model: type[Any], ids: Select[Any], summary: str) -> int:
     result = db.session.execute(
         delete(model).where(model.id.in_(ids)), execution_options={"synchronize_session": False}
     )
-    return result.rowcount or 0  # type: ignore[attr-defined]
+    # A DELETE answers with a CursorResult, which has the row count; Session.execute says Result.
+    return cast(CursorResult[Any], result).rowcount or 0
 
 
 def purge(model: type[Any], ids: Sequence[Any]) -> Outcome:

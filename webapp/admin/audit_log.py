@@ -18,6 +18,7 @@ from sqlalchemy import exists, select
 
 from webapp.admin.base import AdminModelView
 from webapp.admin.filters import IdEqualFilter
+from webapp.admin.mixin_bases import ModelViewMixinBase
 from webapp.auth.permissions import current_operator_has
 from webapp.extensions import db
 from webapp.formatting import format_datetime
@@ -28,7 +29,7 @@ WRITE_ENDPOINTS = frozenset({"create_view", "edit_view", "delete_view", "action_
 HISTORY_LIMIT = 500
 
 
-class ReadOnlyViewMixin:
+class ReadOnlyViewMixin(ModelViewMixinBase):
     """Nobody, admin included, changes these rows through the app: no buttons, and a 403 for a
     forged request to any writing endpoint (Flask-Admin itself would only redirect)."""
 
@@ -38,7 +39,7 @@ class ReadOnlyViewMixin:
     can_export = False
 
     def _handle_view(self, name: str, **kwargs: Any) -> Any:
-        refusal = super()._handle_view(name, **kwargs)  # type: ignore[misc]
+        refusal = super()._handle_view(name, **kwargs)
         if refusal is None and name in WRITE_ENDPOINTS:
             abort(403)
         return refusal
@@ -117,7 +118,7 @@ class AuditLogView(ReadOnlyViewMixin, AdminModelView):
     }
 
     @property
-    def column_filters(self) -> tuple[Any, ...]:  # type: ignore[override]
+    def column_filters(self) -> tuple[Any, ...]:
         return (
             IdEqualFilter(AuditEntry.operator_id, "Operator", options=LazyOptions(_operator_options)),
             FilterEqual(AuditEntry.model, "Model", options=LazyOptions(self._model_options)),

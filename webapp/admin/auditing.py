@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from webapp import audit
+from webapp.admin.mixin_bases import ModelViewMixinBase
 from webapp.extensions import db
 from webapp.models import AuditAction
 
 
-class AuditedViewMixin:
+class AuditedViewMixin(ModelViewMixinBase):
     """Hooks Flask-Admin's model-change callbacks, which run after the form is applied to the row
     and before the session commits: the entry and the change land together or not at all.
 
@@ -21,10 +22,10 @@ class AuditedViewMixin:
         # Assigning a collection (tags) lazy-loads the old one, and that load would autoflush the
         # scalar fields the form already set, wiping their history before we can read the diff.
         with db.session.no_autoflush:
-            return super().update_model(form, model)  # type: ignore[misc,no-any-return]
+            return super().update_model(form, model)
 
     def on_model_change(self, form: Any, model: Any, is_created: bool) -> None:
-        super().on_model_change(form, model, is_created)  # type: ignore[misc]
+        super().on_model_change(form, model, is_created)
         if is_created:
             db.session.flush()  # the entry needs the new row's id
             audit.record(AuditAction.CREATE, model, changes=audit.creation_values(model))
@@ -35,5 +36,5 @@ class AuditedViewMixin:
             audit.record(AuditAction.UPDATE, model, summary=f"Changed {fields} of “{model}”", changes=changes)
 
     def on_model_delete(self, model: Any) -> None:
-        super().on_model_delete(model)  # type: ignore[misc]
+        super().on_model_delete(model)
         audit.record(AuditAction.DELETE, model)

@@ -146,23 +146,23 @@ class AdminModelView(ProtectedViewMixin, StreamingExportMixin, AuditedViewMixin,
     list_template = "admin/records/list.html"
 
     @property
-    def extra_css(self) -> list[str]:  # type: ignore[override]
+    def extra_css(self) -> list[str]:
         return [url_for("static", filename="css/admin.css")]
 
     @property
-    def can_create(self) -> bool:  # type: ignore[override]
+    def can_create(self) -> bool:
         return current_operator_has(self.write_role)
 
     @property
-    def can_edit(self) -> bool:  # type: ignore[override]
+    def can_edit(self) -> bool:
         return current_operator_has(self.write_role)
 
     @property
-    def can_delete(self) -> bool:  # type: ignore[override]
+    def can_delete(self) -> bool:
         return current_operator_has(self.role_for_endpoint("delete_view"))
 
     @property
-    def can_export(self) -> bool:  # type: ignore[override]
+    def can_export(self) -> bool:
         return current_operator_has(self.write_role)
 
     def search_placeholder(self) -> str | None:
@@ -239,7 +239,7 @@ class AdminModelView(ProtectedViewMixin, StreamingExportMixin, AuditedViewMixin,
             log.exception("database error in %s", self.endpoint)
             flash("Nothing was saved: the database refused the change. Try again in a moment.", "error")
             return True
-        return super().handle_view_exception(exc)  # type: ignore[no-any-return]
+        return super().handle_view_exception(exc)
 
     def render(self, template: str, **kwargs: Any) -> Any:
         count = kwargs.get("count")

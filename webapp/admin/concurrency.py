@@ -15,13 +15,14 @@ from markupsafe import Markup
 from sqlalchemy.orm.exc import StaleDataError
 
 from webapp.admin.forms import OpenedVersionField
+from webapp.admin.mixin_bases import ModelViewMixinBase
 
 VERSION_FIELD = "version"
 
 
-class VersionedViewMixin:
+class VersionedViewMixin(ModelViewMixinBase):
     def scaffold_form(self) -> Any:
-        form_class = super().scaffold_form()  # type: ignore[misc]
+        form_class = super().scaffold_form()
         setattr(form_class, VERSION_FIELD, OpenedVersionField())
         return form_class
 
@@ -30,17 +31,18 @@ class VersionedViewMixin:
         if opened is not None and opened != model.version:
             self.flash_conflict()
             return False
-        return super().update_model(form, model)  # type: ignore[misc,no-any-return]
+        return super().update_model(form, model)
 
     def handle_view_exception(self, exc: Exception) -> bool:
         if isinstance(exc, StaleDataError):
             self.flash_conflict()
             return True
-        return super().handle_view_exception(exc)  # type: ignore[misc,no-any-return]
+        return super().handle_view_exception(exc)
 
     def flash_conflict(self) -> None:
-        noun = self.model.__name__.lower()  # type: ignore[attr-defined]
-        reload = url_for(".edit_view", **request.args)
+        noun = self.model.__name__.lower()
+        arguments: dict[str, Any] = request.args.to_dict()  # the edit page's own id and return URL
+        reload = url_for(".edit_view", **arguments)
         flash(
             Markup(
                 "This {} was changed by someone else since you opened it, so your changes were not "

@@ -21,6 +21,7 @@ from sqlalchemy import Select, func, literal_column, select
 from sqlalchemy.orm import Query, Session
 
 from webapp.admin.export import is_exporting
+from webapp.admin.mixin_bases import ModelViewMixinBase
 from webapp.formatting import format_number
 
 # What a count costs is the rows PostgreSQL examines, not the rows it counts: on a million tasks,
@@ -118,11 +119,15 @@ class CheapCountQuery:
     def scalar(self) -> ListCount | None:
         if is_exporting():  # an export wants the rows, never their number
             return None
-        rows = self._query.statement.with_only_columns(literal_column("1"))
+        statement = self._query.statement
+        # A Query may also hold DML or a from_statement(); the count query Flask-Admin builds is a SELECT.
+        if not isinstance(statement, Select):
+            raise TypeError(f"expected a SELECT count query, got {type(statement).__name__}")
+        rows: Select[Any] = statement.with_only_columns(literal_column("1"))
         return count_rows(self._query.session, rows, self._exact_limit)
 
 
-class EstimatedCountMixin:
+class EstimatedCountMixin(ModelViewMixinBase):
     """List views whose pager count is exact when cheap and "about N" otherwise.
 
     Works in any position among the view's mixins: whatever count query the others build (live
@@ -133,7 +138,7 @@ class EstimatedCountMixin:
     page_size: int
 
     def get_count_query(self) -> Any:
-        return CheapCountQuery(super().get_count_query(), self.exact_count_limit)  # type: ignore[misc]
+        return CheapCountQuery(super().get_count_query(), self.exact_count_limit)
 
     def get_list(
         self,
@@ -145,7 +150,7 @@ class EstimatedCountMixin:
         execute: bool = True,
         page_size: int | None = None,
     ) -> tuple[int | None, Any]:
-        count, rows = super().get_list(  # type: ignore[misc]
+        count, rows = super().get_list(
             page, sort_column, sort_desc, search, filters, execute=execute, page_size=page_size
         )
         if execute and isinstance(count, ListCount):

@@ -16,6 +16,7 @@ from flask import current_app
 from flask_admin.contrib.sqla import filters as sqla_filters
 from flask_admin.form import DateTimeField
 
+from webapp.admin.mixin_bases import FilterMixinBase
 from webapp.formatting import local_time
 
 
@@ -37,6 +38,8 @@ def localize(value: datetime) -> datetime:
 class LocalDateTimeField(DateTimeField):
     """Shows and accepts ``YYYY-MM-DD HH:MM:SS`` in the display time zone."""
 
+    data: datetime | None  # WTForms sets it per form; Flask-Admin's field declares no type
+
     def _value(self) -> str:
         if self.raw_data:
             return " ".join(self.raw_data)
@@ -52,13 +55,13 @@ class LocalDateTimeField(DateTimeField):
                 raise ValueError(str(error)) from None
 
 
-class LocalizedFilterMixin:
+class LocalizedFilterMixin(FilterMixinBase):
     def validate(self, value: str) -> bool:
         """A value the filter cannot apply makes it invalid (ignored with a message, as any
         malformed filter) rather than failing in ``apply``: Flask-Admin's range filter validates
         without cleaning, a year outside 1900-2200 is refused by ``localize``, and a valid local
         time such as 9999-12-31 23:59 in New York has no UTC datetime (OverflowError when bound)."""
-        if not super().validate(value):  # type: ignore[misc]
+        if not super().validate(value):
             return False
         try:
             cleaned = self.clean(value)
@@ -69,7 +72,7 @@ class LocalizedFilterMixin:
         return True
 
     def clean(self, value: str) -> Any:
-        cleaned = super().clean(value)  # type: ignore[misc]
+        cleaned = super().clean(value)
         if isinstance(cleaned, list):
             return [localize(item) for item in cleaned]
         return localize(cleaned)

@@ -26,6 +26,7 @@ from werkzeug.utils import secure_filename
 from webapp import heartbeat
 from webapp.admin.cells import TypeFormatters
 from webapp.admin.display import EXPORT_FORMATTERS
+from webapp.admin.mixin_bases import ModelViewMixinBase
 from webapp.extensions import db
 
 EXPORT_BATCH_SIZE = 1000
@@ -55,15 +56,15 @@ def is_exporting() -> bool:
     return bool(g.get(_EXPORTING))
 
 
-class StreamingExportMixin:
+class StreamingExportMixin(ModelViewMixinBase):
     column_type_formatters_export = EXPORT_FORMATTERS
     export_types = ["csv"]
 
     def export_query(self) -> Any:
-        view_args = self._get_list_extra_args()  # type: ignore[attr-defined]
-        sort = self._get_column_by_idx(view_args.sort)  # type: ignore[attr-defined]
+        view_args = self._get_list_extra_args()
+        sort = self._get_column_by_idx(view_args.sort)
         with exporting():
-            _, query = self.get_list(  # type: ignore[attr-defined]
+            _, query = self.get_list(
                 0,
                 sort[0] if sort else None,
                 view_args.sort_desc,
@@ -77,7 +78,7 @@ class StreamingExportMixin:
     def _export_csv(self, return_url: str) -> Response:
         plan = ExportPlan(self)
         query = self.export_query()
-        header = csv_text([[label for _, label in self._export_columns]])  # type: ignore[attr-defined]
+        header = csv_text([[label for _, label in self._export_columns]])
 
         def generate() -> Iterator[str]:
             # The query was built in the request's session, which is closed once the view returns;
@@ -88,7 +89,7 @@ class StreamingExportMixin:
                 heartbeat.beat()  # a long export is progress, not a hung worker
                 yield chunk
 
-        filename = secure_filename(self.get_export_name("csv"))  # type: ignore[attr-defined]
+        filename = secure_filename(self.get_export_name("csv"))
         return Response(
             stream_with_context(generate()),
             headers={"Content-Disposition": f"attachment; filename={filename}"},

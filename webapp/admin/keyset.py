@@ -22,6 +22,8 @@ from sqlalchemy import tuple_
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.types import TypeDecorator
 
+from webapp.admin.mixin_bases import ModelViewMixinBase
+
 CURSOR_ARGUMENT = "after"
 
 
@@ -66,7 +68,7 @@ def _typed(value: Any, column: InstrumentedAttribute[Any]) -> Any:
     raise InvalidCursor(f"a value of the wrong type for {column.key}")
 
 
-class KeysetPaginationMixin:
+class KeysetPaginationMixin(ModelViewMixinBase):
     """Serves ``?after=<cursor>`` with a range condition instead of an offset.
 
     Only the default sort is keyset-paginated (an operator who sorts by another column gets the
@@ -114,7 +116,7 @@ class KeysetPaginationMixin:
         # Flask-Admin carries unknown arguments into every link it builds (sort, search, page
         # numbers, the filter form): a cursor kept there would start a new sort or filter in the
         # middle. Only the "Next" link (``keyset_next_url``) carries one.
-        view_args = super()._get_list_extra_args()  # type: ignore[misc]
+        view_args = super()._get_list_extra_args()
         view_args.extra_args.pop(CURSOR_ARGUMENT, None)
         return view_args
 
@@ -130,12 +132,8 @@ class KeysetPaginationMixin:
     ) -> tuple[int | None, Any]:
         cursor = self.requested_cursor() if sort_column is None else None
         if cursor is None:
-            return super().get_list(  # type: ignore[misc,no-any-return]
-                page, sort_column, sort_desc, search, filters, execute=execute, page_size=page_size
-            )
-        count, query = super().get_list(  # type: ignore[misc]
-            None, None, sort_desc, search, filters, execute=False, page_size=page_size
-        )
+            return super().get_list(page, sort_column, sort_desc, search, filters, execute=execute, page_size=page_size)
+        count, query = super().get_list(None, None, sort_desc, search, filters, execute=False, page_size=page_size)
         key = tuple_(*self.keyset_columns())
         beyond = key < tuple_(*cursor) if self.keyset_descending() else key > tuple_(*cursor)
         # Flask-Admin has already applied LIMIT; a criterion must come before it.
@@ -147,11 +145,11 @@ class KeysetPaginationMixin:
         """The "Next" link after ``rows`` (None on a short last page or under another sort)."""
         if request.args.get("sort") is not None or not rows:
             return None
-        size = self.get_safe_page_size(request.args.get("page_size", 0, type=int))  # type: ignore[attr-defined]
+        size = self.get_safe_page_size(request.args.get("page_size", 0, type=int))
         if len(rows) < size:
             return None
         last = rows[-1]
         cursor = encode_cursor(tuple(getattr(last, column.key) for column in self.keyset_columns()))
         arguments = {name: value for name, value in request.args.items(multi=True) if name != "page"}
         arguments[CURSOR_ARGUMENT] = cursor
-        return self.get_url(".index_view", **arguments)  # type: ignore[attr-defined,no-any-return]
+        return self.get_url(".index_view", **arguments)

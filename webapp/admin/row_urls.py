@@ -24,7 +24,8 @@ def row_url(endpoint: str, value: Any, argument: str = "id", **fixed: Any) -> st
     pattern = patterns.get(key)
     if pattern is None:
         # The varying argument goes first, so its slot precedes anything ``fixed`` might contain.
-        pattern = patterns[key] = url_for(endpoint, **{argument: SLOT}, **fixed)
+        slot: dict[str, Any] = {argument: SLOT}  # typed as url_for's ``**values``, not as its ``_external``
+        pattern = patterns[key] = url_for(endpoint, **slot, **fixed)
     # Ids are the usual value, and digits need no quoting.
     text = str(value)
     return pattern.replace(SLOT, text if text.isascii() and text.isdigit() else quote(text, safe=""), 1)

@@ -8,7 +8,7 @@ confirmation page that counts everything that goes with them. The SQL lives in `
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 from flask import flash, redirect, request, url_for
@@ -23,6 +23,7 @@ from sqlalchemy.orm import joinedload
 
 from webapp import trash
 from webapp.admin.ids import parse_id
+from webapp.admin.mixin_bases import ModelViewMixinBase
 from webapp.admin.selection import as_ids, posted_ids, sample
 from webapp.extensions import db
 from webapp.models import Operator
@@ -31,25 +32,25 @@ from webapp.models.enums import OperatorRole
 TRASH_PAGE_SIZE = 50
 
 
-class SoftDeleteViewMixin:
+class SoftDeleteViewMixin(ModelViewMixinBase):
     model: Any
-    endpoint_roles: ClassVar[dict[str, OperatorRole]] = {
+    endpoint_roles: ClassVar[Mapping[str, OperatorRole]] = {
         "restore_view": OperatorRole.EDITOR,
         "purge_view": OperatorRole.ADMIN,
     }
 
     def get_query(self) -> Any:
-        return super().get_query().filter(self.model.live())  # type: ignore[misc]
+        return super().get_query().filter(self.model.live())
 
     def get_count_query(self) -> Any:
-        return super().get_count_query().filter(self.model.live())  # type: ignore[misc]
+        return super().get_count_query().filter(self.model.live())
 
     # -- moving to the trash -------------------------------------------------------------------
 
     @expose("/delete/", methods=("POST",))
     def delete_view(self) -> Any:
-        form = self.delete_form()  # type: ignore[attr-defined]
-        if self.validate_form(form):  # type: ignore[attr-defined]
+        form = self.delete_form()
+        if self.validate_form(form):
             self.move_to_trash(as_ids([form.id.data]))
         else:
             flash_errors(form, message="Could not move the record to the trash. %(error)s")
@@ -80,11 +81,11 @@ class SoftDeleteViewMixin:
 
     @expose("/edit/", methods=("GET", "POST"))
     def edit_view(self) -> Any:
-        return self._unless_trashed() or super().edit_view()  # type: ignore[misc]
+        return self._unless_trashed() or super().edit_view()
 
     @expose("/details/")
     def details_view(self) -> Any:
-        return self._unless_trashed() or super().details_view()  # type: ignore[misc]
+        return self._unless_trashed() or super().details_view()
 
     def _unless_trashed(self) -> Any:
         """A deleted row is not shown or edited until restored; say so instead of "not found"."""
@@ -108,7 +109,7 @@ class SoftDeleteViewMixin:
         page = max(request.args.get("page", 0, type=int), 0)
         search = request.args.get("search", "").strip()
         rows = self.trashed_rows(page, search)
-        return self.render(  # type: ignore[attr-defined]
+        return self.render(
             "admin/records/trash.html",
             rows=rows[:TRASH_PAGE_SIZE],
             has_next=len(rows) > TRASH_PAGE_SIZE,
@@ -127,8 +128,8 @@ class SoftDeleteViewMixin:
             .filter(self.model.trashed())
             .options(*(joinedload(rel.class_attribute) for rel in trash.parents(self.model)))
         )
-        if search and self._search_supported:  # type: ignore[attr-defined]
-            query, *_ = self._apply_search(query, None, {}, {}, search)  # type: ignore[attr-defined]
+        if search and self._search_supported:
+            query, *_ = self._apply_search(query, None, {}, {}, search)
         query = query.order_by(self.model.deleted_at.desc(), self.model.id.desc())
         return query.offset(page * TRASH_PAGE_SIZE).limit(TRASH_PAGE_SIZE + 1).all()
 
@@ -162,7 +163,7 @@ class SoftDeleteViewMixin:
             flash("Select at least one record to delete permanently.", "warning")
             return redirect(url_for(".trash_view"))
         if request.form.get("confirm") != "yes":
-            return self.render(  # type: ignore[attr-defined]
+            return self.render(
                 "admin/records/purge_confirm.html",
                 ids=ids,
                 plan=trash.purge_plan(self.model, ids),
@@ -187,6 +188,6 @@ class SoftDeleteViewMixin:
             db.session.commit()
         except SQLAlchemyError as error:
             db.session.rollback()
-            self.handle_view_exception(error)  # type: ignore[attr-defined]
+            self.handle_view_exception(error)
             return None
         return outcome

@@ -9,7 +9,7 @@ ten thousand of them would overflow the request line of gunicorn or any proxy.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 from flask import abort, flash, g, redirect, request, url_for
@@ -23,6 +23,7 @@ from wtforms import Form
 from wtforms.validators import InputRequired
 
 from webapp import tagging
+from webapp.admin.mixin_bases import ModelViewMixinBase
 from webapp.admin.row_urls import row_url
 from webapp.admin.selection import as_ids, posted_ids, sample
 from webapp.extensions import db
@@ -81,9 +82,9 @@ def tag_choice_form(picker: Any, formdata: Any) -> Form:
     return form_class(formdata)
 
 
-class TaggableViewMixin:
+class TaggableViewMixin(ModelViewMixinBase):
     model: Any
-    endpoint_roles: ClassVar[dict[str, OperatorRole]] = {"bulk_tag_view": OperatorRole.EDITOR}
+    endpoint_roles: ClassVar[Mapping[str, OperatorRole]] = {"bulk_tag_view": OperatorRole.EDITOR}
 
     OPERATIONS: ClassVar[dict[str, Callable[..., int]]] = {
         "add": tagging.add_tag,
@@ -109,12 +110,12 @@ class TaggableViewMixin:
         return self.tag_chooser(as_ids(ids), "remove", self.tag_choice_form(None))
 
     def tag_choice_form(self, formdata: Any) -> Form:
-        return tag_choice_form(self._form_ajax_refs["tags"], formdata)  # type: ignore[attr-defined]
+        return tag_choice_form(self._form_ajax_refs["tags"], formdata)
 
     def tag_chooser(self, ids: list[int], mode: str, form: Form) -> Any:
         noun = self.model.__name__.lower()
         heading = "Add a tag to" if mode == "add" else "Remove a tag from"
-        return self.render(  # type: ignore[attr-defined]
+        return self.render(
             "admin/records/chooser.html",
             heading=f"{heading} {plural(len(ids), self.model)}",
             explanation=(
@@ -143,13 +144,13 @@ class TaggableViewMixin:
         form = self.tag_choice_form(request.form)
         if not form.validate():
             return self.tag_chooser(ids, mode, form)
-        tag: Tag = form.tag.data  # type: ignore[attr-defined]
+        tag: Tag = form.tag.data
         try:
             changed = self.OPERATIONS[mode](self.model, ids, tag)
             db.session.commit()
         except SQLAlchemyError as error:
             db.session.rollback()
-            self.handle_view_exception(error)  # type: ignore[attr-defined]
+            self.handle_view_exception(error)
             return self.tag_chooser(ids, mode, form)
         unchanged = len(ids) - changed
         if mode == "add":

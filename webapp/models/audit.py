@@ -13,7 +13,8 @@ from webapp.extensions import db
 from webapp.models.enums import AuditAction, enum_column_type
 
 
-class AuditEntry(db.Model):  # type: ignore[name-defined,misc]
+# db.Model is an attribute of the SQLAlchemy object, which mypy cannot take as a base (python/mypy#8603).
+class AuditEntry(db.Model):  # type: ignore[name-defined]
     """Who changed what, when, from where.
 
     ``operator_email`` is copied so the entry stays readable after the operator is removed;

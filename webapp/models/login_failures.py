@@ -11,7 +11,8 @@ from webapp.database import utcnow
 from webapp.extensions import db
 
 
-class LoginFailure(db.Model):  # type: ignore[name-defined,misc]
+# db.Model is an attribute of the SQLAlchemy object, which mypy cannot take as a base (python/mypy#8603).
+class LoginFailure(db.Model):  # type: ignore[name-defined]
     """One row per failed attempt and per throttled key (the account, the client address).
 
     A row per attempt rather than a counter per key: concurrent failures in different workers are

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from sqlalchemy import Column, ForeignKey, Index, Integer, String, Table, func, text
+from sqlalchemy import Column, ForeignKey, Index, Integer, MetaData, String, Table, func, text
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column, relationship
+from sqlalchemy.sql import FromClause
 from sqlalchemy.sql.elements import ColumnElement
 
 from webapp.database import utcnow
@@ -102,32 +103,36 @@ class TaggableMixin:
     both foreign keys cascading on delete, and an index on ``tag_id`` for "filter by tag".
     """
 
+    if TYPE_CHECKING:
+        # Set by the model (its table's name) and its declarative base, as DeclarativeBase declares them.
+        __tablename__: str
+        metadata: ClassVar[MetaData]
+
     @declared_attr
     def tags(cls) -> Mapped[list[Tag]]:
-        return relationship("Tag", secondary=_tag_link_table(cls), order_by="Tag.name", lazy="select")
+        secondary = _tag_link_table(cls.__tablename__, cls.metadata)
+        return relationship("Tag", secondary=secondary, order_by="Tag.name", lazy="select")
 
     @classmethod
     def tag_link_table(cls) -> Table:
         """The association table, for set-based SQL (bulk tag/untag, counts per tag)."""
-        return cls.tags.property.secondary  # type: ignore[attr-defined,no-any-return]
+        return cls.tags.property.secondary
 
     @classmethod
     def tag_link_column(cls) -> Column[int]:
         """The association table's column that points at this model."""
-        return cls.tag_link_table().c[f"{_singular(cls.__tablename__)}_id"]  # type: ignore[attr-defined]
+        return cls.tag_link_table().c[f"{_singular(cls.__tablename__)}_id"]
 
 
 def _singular(table_name: str) -> str:
     return table_name.removesuffix("s")
 
 
-def _tag_link_table(cls: type) -> Table:
-    owner_table: str = cls.__tablename__  # type: ignore[attr-defined]
+def _tag_link_table(owner_table: str, metadata: MetaData) -> Table:
     owner_column = f"{_singular(owner_table)}_id"
     name = f"{_singular(owner_table)}_tags"
-    metadata = cls.metadata  # type: ignore[attr-defined]
     if name in metadata.tables:
-        return metadata.tables[name]  # type: ignore[no-any-return]
+        return metadata.tables[name]
     return Table(
         name,
         metadata,
@@ -152,6 +157,10 @@ class VersionMixin:
 
     version: Mapped[int] = mapped_column(nullable=False, server_default=text("1"))
 
+    if TYPE_CHECKING:
+        # Set on the model once declarative has made its table, as DeclarativeBase declares it.
+        __table__: ClassVar[FromClause]
+
     @declared_attr.directive
     def __mapper_args__(cls) -> dict[str, Any]:
-        return {"version_id_col": cls.__table__.c.version}  # type: ignore[attr-defined]
+        return {"version_id_col": cls.__table__.c.version}

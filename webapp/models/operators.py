@@ -17,7 +17,8 @@ from webapp.models.enums import OperatorRole, enum_column_type
 from webapp.models.mixins import TimestampMixin
 
 
-class Operator(UserMixin, TimestampMixin, db.Model):  # type: ignore[name-defined,misc]
+# db.Model is an attribute of the SQLAlchemy object, which mypy cannot take as a base (python/mypy#8603).
+class Operator(UserMixin, TimestampMixin, db.Model):  # type: ignore[name-defined]
     __tablename__ = "operators"
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -24,7 +24,8 @@ if TYPE_CHECKING:
     from webapp.models.users import User
 
 
-class Post(TimestampMixin, SoftDeleteMixin, TaggableMixin, VersionMixin, db.Model):  # type: ignore[name-defined,misc]
+# db.Model is an attribute of the SQLAlchemy object, which mypy cannot take as a base (python/mypy#8603).
+class Post(TimestampMixin, SoftDeleteMixin, TaggableMixin, VersionMixin, db.Model):  # type: ignore[name-defined]
     __tablename__ = "posts"
 
     id: Mapped[int] = mapped_column(primary_key=True)

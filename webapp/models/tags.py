@@ -11,7 +11,8 @@ from webapp.models.mixins import TimestampMixin
 COLOR_PATTERN = r"^#[0-9A-Fa-f]{6}$"
 
 
-class Tag(TimestampMixin, db.Model):  # type: ignore[name-defined,misc]
+# db.Model is an attribute of the SQLAlchemy object, which mypy cannot take as a base (python/mypy#8603).
+class Tag(TimestampMixin, db.Model):  # type: ignore[name-defined]
     __tablename__ = "tags"
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -22,7 +22,8 @@ if TYPE_CHECKING:
     from webapp.models.tasks import Task
 
 
-class User(TimestampMixin, SoftDeleteMixin, VersionMixin, db.Model):  # type: ignore[name-defined,misc]
+# db.Model is an attribute of the SQLAlchemy object, which mypy cannot take as a base (python/mypy#8603).
+class User(TimestampMixin, SoftDeleteMixin, VersionMixin, db.Model):  # type: ignore[name-defined]
     """Email and username are unique case-insensitively across live *and* deleted users.
 
     A deliberate choice: a soft-deleted user can then always be restored without colliding with a

@@ -103,7 +103,9 @@ class PoolSnapshot:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PoolSnapshot:
         """Read a published snapshot, tolerating fields a worker of another release lacks."""
-        return cls(**{name: data.get(name) for name in cls.__dataclass_fields__})
+        # Whatever the JSON holds, and None for a missing field.
+        fields: dict[str, Any] = {name: data.get(name) for name in cls.__dataclass_fields__}
+        return cls(**fields)
 
 
 def _pool_figure(pool: Any, method: str) -> int | None:
@@ -157,6 +159,7 @@ class PoolMonitor:
                     self._counters["wait_count"] += 1
                     self._wait_total_ms += waited_ms
 
+        # SQLAlchemy types raw_connection as a method, not as an attribute an instance may replace.
         engine.raw_connection = raw_connection_timed  # type: ignore[method-assign]
 
     def _count(self, name: str) -> None:

@@ -29,7 +29,8 @@ HISTORY = timedelta(hours=24)
 UPSERT_CHUNK = 500
 
 
-class WorkerReport(db.Model):  # type: ignore[name-defined,misc]
+# db.Model is an attribute of the SQLAlchemy object, which mypy cannot take as a base (python/mypy#8603).
+class WorkerReport(db.Model):  # type: ignore[name-defined]
     """The latest pool snapshot of one worker process."""
 
     __tablename__ = "monitoring_workers"
@@ -43,7 +44,8 @@ class WorkerReport(db.Model):  # type: ignore[name-defined,misc]
     snapshot: Mapped[dict[str, Any]] = mapped_column(JSONDocument, nullable=False)
 
 
-class PoolSample(db.Model):  # type: ignore[name-defined,misc]
+# db.Model is an attribute of the SQLAlchemy object, which mypy cannot take as a base (python/mypy#8603).
+class PoolSample(db.Model):  # type: ignore[name-defined]
     """One worker's busiest moment within one minute: the history behind the charts."""
 
     __tablename__ = "monitoring_pool_samples"
@@ -57,7 +59,8 @@ class PoolSample(db.Model):  # type: ignore[name-defined,misc]
     wait_max_ms: Mapped[float] = mapped_column(Float, nullable=False)
 
 
-class SlowQueryStat(db.Model):  # type: ignore[name-defined,misc]
+# db.Model is an attribute of the SQLAlchemy object, which mypy cannot take as a base (python/mypy#8603).
+class SlowQueryStat(db.Model):  # type: ignore[name-defined]
     """A slow statement's fingerprint aggregated over every worker (never its parameter values)."""
 
     __tablename__ = "monitoring_slow_queries"

@@ -107,10 +107,10 @@ class TagView(AdminModelView):
         form = tag_choice_form(self._form_ajax_refs["target"], request.form)
         if not ids or not form.validate():
             return self.merge_chooser(ids, form)
-        target: Tag = form.tag.data  # type: ignore[attr-defined]
+        target: Tag = form.tag.data
         sources = list(db.session.scalars(select(Tag).where(Tag.id.in_(ids), Tag.id != target.id)))
         if not sources:
-            form.tag.errors = ["Choose a tag other than the ones being merged."]  # type: ignore[attr-defined]
+            form.tag.errors = ["Choose a tag other than the ones being merged."]
             return self.merge_chooser(ids, form)
         names = ", ".join(f"“{source.name}”" for source in sources)
         try:
