@@ -103,7 +103,7 @@ class Publisher:
     def publish_logged(self) -> bool:
         try:
             self.publish_once()
-        except Exception:
+        except Exception:  # the store may be down: keep the worker serving
             logger.warning("could not publish database monitoring figures; retrying next round", exc_info=True)
             return False
         return True

@@ -128,7 +128,7 @@ class SlowQueryRecorder:
             return
         try:
             self.record(statement, elapsed_ms, max(cursor.rowcount, 0))
-        except Exception:
+        except Exception:  # recording must never fail the statement that was slow
             logger.warning("could not record a slow statement", exc_info=True)
 
     def record(self, statement: str, elapsed_ms: float, rows: int) -> None:
