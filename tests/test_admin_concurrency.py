@@ -72,12 +72,15 @@ def test_form_opened_before_a_bulk_action_detects_the_change(client: FlaskClient
 
 
 @pytest.mark.postgres
+@pytest.mark.parametrize("tags_only", [False, True], ids=["fields", "tags only"])
 def test_change_between_the_check_and_the_write_is_caught_by_the_version_column(
-    client: FlaskClient, auth: Auth, app: Flask
+    client: FlaskClient, auth: Auth, app: Flask, tags_only: bool
 ) -> None:
     """The race the form check cannot see: another transaction commits after we loaded the row
-    and before our UPDATE; ``UPDATE … WHERE version = …`` matches nothing and we refuse."""
+    and before our UPDATE; ``UPDATE … WHERE version = …`` matches nothing and we refuse. A save
+    that changes only the tags writes that UPDATE too, so no link row is written either."""
     task = factories.make_task(title="Raced")
+    ours = {"tags": str(factories.make_tag().id)} if tags_only else {"title": "Ours"}
     auth.login()
     token = auth.csrf_token("/admin/task/")
     raced: list[bool] = []
@@ -94,12 +97,12 @@ def test_change_between_the_check_and_the_write_is_caught_by_the_version_column(
     try:
         response = client.post(
             f"/admin/task/edit/?id={task.id}",
-            data={**task_form(task, task.version, title="Ours"), "csrf_token": token},
+            data={**task_form(task, task.version, **ours), "csrf_token": token},
         )
     finally:
         event.remove(db.engine, "before_cursor_execute", commit_a_competing_change)
     assert raced
     assert response.status_code == 200 and CONFLICT in text_of(response)
     db.session.rollback()
-    assert task.title == "Theirs"
+    assert task.title == "Theirs" and task.tags == []
     assert count_rows(AuditEntry) == 0

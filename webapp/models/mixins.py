@@ -6,8 +6,8 @@ import uuid
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from sqlalchemy import Column, ForeignKey, Index, Integer, MetaData, String, Table, func, text
-from sqlalchemy.orm import Mapped, declared_attr, mapped_column, relationship
+from sqlalchemy import Column, ForeignKey, Index, Integer, MetaData, String, Table, event, func, inspect, text
+from sqlalchemy.orm import Mapped, Session, UOWTransaction, declared_attr, mapped_column, relationship
 from sqlalchemy.sql import FromClause
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -152,7 +152,9 @@ class VersionMixin:
     bumps the number, so a stale writer gets ``StaleDataError`` instead of overwriting.
 
     Set-based updates bypass the ORM; they must bump ``version`` themselves so that a form opened
-    before a bulk action still detects the change.
+    before a bulk action still detects the change. A change to a many-to-many collection alone
+    (tags) writes only link rows, so the ORM would issue no ``UPDATE`` and leave the version:
+    :func:`_bump_version_of_link_changes` bumps it.
     """
 
     version: Mapped[int] = mapped_column(nullable=False, server_default=text("1"))
@@ -164,3 +166,23 @@ class VersionMixin:
     @declared_attr.directive
     def __mapper_args__(cls) -> dict[str, Any]:
         return {"version_id_col": cls.__table__.c.version}
+
+
+@event.listens_for(Session, "before_flush")
+def _bump_version_of_link_changes(session: Session, flush_context: UOWTransaction, instances: Any) -> None:
+    """A versioned row whose many-to-many links (its tags) changed, and none of its own columns,
+    gets its version bumped: the ``UPDATE … WHERE version = <loaded>`` that follows makes a stale
+    form conflict, and makes this save conflict with one that committed meanwhile.
+
+    One-to-many collections (a user's tasks) are left out on purpose: their change is an update of
+    the child rows, whose own versions move.
+    """
+    for obj in session.dirty:
+        state = inspect(obj)
+        mapper = state.mapper
+        if mapper.version_id_col is None or session.is_modified(obj, include_collections=False):
+            continue  # not versioned, or the ORM's own UPDATE bumps the version already
+        links = [prop.key for prop in mapper.relationships if prop.secondary is not None]
+        if any(state.attrs[key].history.has_changes() for key in links):
+            version = mapper.get_property_by_column(mapper.version_id_col).key
+            setattr(obj, version, getattr(obj, version) + 1)

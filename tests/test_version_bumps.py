@@ -1,0 +1,99 @@
+"""Every change made to a record through the admin moves its version, its tags included: a form
+opened before the change is refused on save instead of writing the old tag list back."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+
+from tests import factories
+from tests.admin_support import post_form, text_of
+from tests.conftest import Auth
+from webapp.extensions import db
+from webapp.models import Post, Tag, Task
+
+pytestmark = pytest.mark.usefixtures("app_context")
+
+CONFLICT = "was changed by someone else since you opened it"
+
+
+def edit_form(record: Task | Post, tags: list[Tag], **fields: Any) -> dict[str, Any]:
+    """The record's edit form as it was opened at its current version, with these tags."""
+    common = {"title": record.title, "tags": ",".join(str(tag.id) for tag in tags), "version": str(record.version)}
+    if isinstance(record, Task):
+        specific = {
+            "owner": record.owner_id,
+            "status": record.status.value,
+            "priority": record.priority.value,
+            "due_at": "",
+            "description": "",
+            "metadata_": "{}",
+        }
+    else:
+        specific = {"author": record.author_id, "status": record.status.value, "published_at": "", "content": ""}
+    return {**specific, **common, **fields}
+
+
+def edit(client: FlaskClient, auth: Auth, record: Task | Post, form: dict[str, Any]) -> Any:
+    return post_form(client, auth, f"/admin/{type(record).__name__.lower()}/edit/?id={record.id}", form)
+
+
+@pytest.mark.parametrize("make_record", [factories.make_task, factories.make_post], ids=["task", "post"])
+def test_a_tags_only_edit_makes_an_older_form_conflict_and_keeps_the_tag(
+    client: FlaskClient, auth: Auth, make_record: Callable[..., Task | Post]
+) -> None:
+    kept, added = factories.make_tag(name="kept"), factories.make_tag(name="added")
+    record = make_record(title="Shared", tags=[kept])
+    auth.login()
+    opened_by_a = edit_form(record, [kept], title="A's title")
+
+    saved_by_b = edit(client, auth, record, edit_form(record, [kept, added]))
+    assert saved_by_b.status_code == 302, text_of(saved_by_b)
+    stale = edit(client, auth, record, opened_by_a)
+
+    assert stale.status_code == 200 and CONFLICT in text_of(stale)
+    db.session.rollback()
+    assert [tag.name for tag in record.tags] == ["added", "kept"]
+    assert record.title == "Shared" and record.version == 2
+
+
+def bulk(client: FlaskClient, auth: Auth, task: Task, mode: str, tag: Tag) -> Any:
+    form = {"rowid": str(task.id), "mode": mode, "tag": tag.id}
+    return post_form(client, auth, "/admin/task/bulk-tag/", form, token_page="/admin/task/")
+
+
+def merge(client: FlaskClient, auth: Auth, task: Task, source: Tag, target: Tag) -> Any:
+    form = {"rowid": str(source.id), "tag": target.id}
+    return post_form(client, auth, "/admin/tag/merge/", form, token_page="/admin/tag/")
+
+
+def delete(client: FlaskClient, auth: Auth, task: Task, tag: Tag, other: Tag) -> Any:
+    return post_form(client, auth, "/admin/tag/delete/", {"id": tag.id}, token_page="/admin/tag/")
+
+
+# Each way of changing a task's tags other than its own form, and the tags it leaves.
+TAG_CHANGES: dict[str, tuple[Callable[[FlaskClient, Auth, Task, Tag, Tag], Any], list[str]]] = {
+    "bulk add": (lambda client, auth, task, kept, other: bulk(client, auth, task, "add", other), ["kept", "other"]),
+    "bulk remove": (lambda client, auth, task, kept, other: bulk(client, auth, task, "remove", kept), []),
+    "merge": (merge, ["other"]),
+    "tag delete": (delete, []),
+}
+
+
+@pytest.mark.parametrize("change", TAG_CHANGES, ids=list(TAG_CHANGES))
+def test_every_other_tag_change_makes_an_open_form_conflict(client: FlaskClient, auth: Auth, change: str) -> None:
+    kept, other = factories.make_tag(name="kept"), factories.make_tag(name="other")
+    task = factories.make_task(title="Shared", tags=[kept])
+    auth.login()
+    opened = edit_form(task, [kept], title="Overwrite")
+    act, left = TAG_CHANGES[change]
+
+    assert act(client, auth, task, kept, other).status_code == 302
+    stale = edit(client, auth, task, opened)
+
+    assert stale.status_code == 200 and CONFLICT in text_of(stale)
+    db.session.rollback()
+    assert [tag.name for tag in task.tags] == left and task.title == "Shared"
