@@ -71,6 +71,36 @@ def parents(model: type[Any]) -> list[RelationshipProperty[Any]]:
     ]
 
 
+def locked_parent(relationship: RelationshipProperty[Any], parent_id: Any) -> Any | None:
+    """The parent row as committed now, share-locked until the caller's transaction ends (``None``
+    once purged).
+
+    A record saved under a parent must see the parent's final state: the foreign key check alone
+    takes a lock that does not wait for a concurrent move to the trash, which left live tasks under
+    trashed users. ``FOR SHARE`` conflicts with that move's ``UPDATE``: either this transaction
+    waits for it and then reads the parent in the trash, or the move waits for this one and then
+    cascades to the record it saved. (SQLite, which has no row locks, serializes writers.)
+    """
+    parent = relationship.mapper.class_
+    query = _share_locked(select(parent).where(parent.id == parent_id))
+    return db.session.scalars(query.execution_options(populate_existing=True)).one_or_none()
+
+
+def _lock_parents(model: type[Any], criterion: ColumnElement[bool]) -> None:
+    """Share-lock the parents of the rows matching ``criterion``, as :func:`locked_parent` does,
+    before those rows are brought back: the ``UPDATE`` that follows then sees the parents' final
+    state (a concurrent move to the trash either has committed or waits for this transaction)."""
+    for relationship in parents(model):
+        parent = relationship.mapper.class_
+        (foreign_key,) = relationship.local_columns
+        children = select(foreign_key).where(criterion)
+        db.session.execute(_share_locked(select(parent.id).where(parent.id.in_(children)).order_by(parent.id)))
+
+
+def _share_locked(query: Select[Any]) -> Select[Any]:
+    return query.with_for_update(read=True)
+
+
 def _back_name(relationship: RelationshipProperty[Any]) -> str:
     return relationship.back_populates or relationship.key
 
@@ -135,6 +165,7 @@ def restorable(model: type[Any]) -> ColumnElement[bool]:
 
 def restore(model: type[Any], ids: Sequence[Any]) -> Outcome:
     """Bring back the trashed rows among ``ids`` and exactly the children deleted with them."""
+    _lock_parents(model, model.id.in_(ids))
     chosen = model.id.in_(ids) & restorable(model)
     requested = _count(model, model.id.in_(ids) & model.trashed())
     clear = {"deleted_at": None, "deletion_batch": None, "deleted_by_id": None}

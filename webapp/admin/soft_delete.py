@@ -45,6 +45,30 @@ class SoftDeleteViewMixin(ModelViewMixinBase):
     def get_count_query(self) -> Any:
         return super().get_count_query().filter(self.model.live())
 
+    # -- saving under a parent ------------------------------------------------------------------
+
+    def validate_form(self, form: Any) -> bool:
+        return super().validate_form(form) and self._parents_are_live(form)
+
+    def _parents_are_live(self, form: Any) -> bool:
+        """The chosen owner (author) is live when the save commits: the picker only offers live
+        users, but one may be moved to the trash while the form is saved. Each is locked for the
+        rest of the save's transaction, which the form's validation shares, and refused on its
+        field if it is in the trash."""
+        live = True
+        for relationship in trash.parents(self.model):
+            field: Any = getattr(form, relationship.key, None)
+            chosen = getattr(field, "data", None)
+            if chosen is None:
+                continue  # no such field here (the delete form), or one its own validation refused
+            parent = trash.locked_parent(relationship, chosen.id)
+            if parent is None or parent.is_deleted:
+                noun = relationship.mapper.class_.__name__.lower()
+                gone = f"is in the trash: restore the {noun} first" if parent is not None else "no longer exists"
+                field.errors.append(f"{field.label.text} {chosen} {gone}, or choose another {noun}.")
+                live = False
+        return live
+
     # -- moving to the trash -------------------------------------------------------------------
 
     @expose("/delete/", methods=("POST",))
