@@ -1,15 +1,18 @@
 """Tagging many records at once as set-based SQL: one statement per step, whatever the selection.
 
-Adding a tag is one ``INSERT … SELECT … ON CONFLICT DO NOTHING RETURNING`` that skips rows already
-carrying it, removing one is one ``DELETE … RETURNING`` (PostgreSQL and SQLite both understand
-them). The rows those statements return, and only those, then get their ``version`` bumped, so an
-edit form opened before the bulk action reports a conflict instead of writing the old tag list
-back, and one audit entry each. The caller commits.
+The selected rows that are still live are locked first, so none of them goes to the trash while
+the action runs and the outcome can say how many were gone. Adding a tag is then one ``INSERT …
+SELECT … ON CONFLICT DO NOTHING RETURNING`` that skips rows already carrying it, removing one is one
+``DELETE … RETURNING`` (PostgreSQL and SQLite both understand them). The rows those statements
+return, and only those, then get their ``version`` bumped, so an edit form opened before the bulk
+action reports a conflict instead of writing the old tag list back, and one audit entry each. The
+caller commits.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import delete, exists, func, literal, select, update
@@ -88,16 +91,50 @@ def _audit(action: AuditAction, model: type[Any], ids: list[int], summary: str, 
     return len(ids)
 
 
-def add_tag(model: type[Any], ids: Sequence[Any], tag: Tag) -> int:
+@dataclass(frozen=True)
+class BulkOutcome:
+    """What a bulk tag or untag did to the selected rows, for the operator's message."""
+
+    changed: int  # gained (lost) the tag
+    unchanged: int  # live, and already carried it (or did not carry it)
+    gone: int  # in the trash or deleted for good by the time the action ran
+
+
+def _lock_live(model: type[Any], ids: Sequence[Any]) -> int:
+    """Lock the live rows among ``ids`` until the transaction ends; returns how many there are.
+
+    A concurrent move to the trash either committed before (the row is not live, so it is gone) or
+    waits for this transaction: a row is never both tagged and trashed by two operators at once.
+    Locked in id order, as every bulk action here locks, so two of them cannot deadlock.
+    """
+    query = select(model.id).where(model.id.in_(ids) & _live(model)).order_by(model.id)
+    return len(db.session.scalars(query.with_for_update(key_share=True)).all())
+
+
+def _bulk(model: type[Any], ids: Sequence[Any], change: Any) -> BulkOutcome:
+    live = _lock_live(model, ids)
+    changed = change(model.id.in_(ids) & _live(model))
+    return BulkOutcome(changed, live - changed, len(set(ids)) - live)
+
+
+def add_tag(model: type[Any], ids: Sequence[Any], tag: Tag) -> BulkOutcome:
     """Tag the live rows among ``ids``; rows that already carry the tag are left alone."""
-    gaining = _link(model, model.id.in_(ids) & _live(model), tag.id)
-    return _audit(AuditAction.TAG, model, gaining, f"Tagged “{tag.name}”", [None, tag.name])
+
+    def link(criterion: ColumnElement[bool]) -> int:
+        gaining = _link(model, criterion, tag.id)
+        return _audit(AuditAction.TAG, model, gaining, f"Tagged “{tag.name}”", [None, tag.name])
+
+    return _bulk(model, ids, link)
 
 
-def remove_tag(model: type[Any], ids: Sequence[Any], tag: Tag) -> int:
+def remove_tag(model: type[Any], ids: Sequence[Any], tag: Tag) -> BulkOutcome:
     """Untag the live rows among ``ids`` that carry the tag."""
-    losing = _unlink(model, model.id.in_(ids) & _live(model), tag.id)
-    return _audit(AuditAction.UNTAG, model, losing, f"Untagged “{tag.name}”", [tag.name, None])
+
+    def unlink(criterion: ColumnElement[bool]) -> int:
+        losing = _unlink(model, criterion, tag.id)
+        return _audit(AuditAction.UNTAG, model, losing, f"Untagged “{tag.name}”", [tag.name, None])
+
+    return _bulk(model, ids, unlink)
 
 
 def merge_tags(source: Tag, target: Tag) -> dict[type[Any], int]:

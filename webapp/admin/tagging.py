@@ -27,6 +27,7 @@ from webapp.admin.mixin_bases import ModelViewMixinBase
 from webapp.admin.row_urls import row_url
 from webapp.admin.selection import as_ids, posted_ids, sample
 from webapp.extensions import db
+from webapp.formatting import noun_for
 from webapp.models import Tag
 from webapp.models.enums import OperatorRole
 from webapp.models.tags import COLOR_PATTERN
@@ -86,7 +87,7 @@ class TaggableViewMixin(ModelViewMixinBase):
     model: Any
     endpoint_roles: ClassVar[Mapping[str, OperatorRole]] = {"bulk_tag_view": OperatorRole.EDITOR}
 
-    OPERATIONS: ClassVar[dict[str, Callable[..., int]]] = {
+    OPERATIONS: ClassVar[dict[str, Callable[..., tagging.BulkOutcome]]] = {
         "add": tagging.add_tag,
         "remove": tagging.remove_tag,
     }
@@ -146,18 +147,22 @@ class TaggableViewMixin(ModelViewMixinBase):
             return self.tag_chooser(ids, mode, form)
         tag: Tag = form.tag.data
         try:
-            changed = self.OPERATIONS[mode](self.model, ids, tag)
+            outcome = self.OPERATIONS[mode](self.model, ids, tag)
             db.session.commit()
         except SQLAlchemyError as error:
             db.session.rollback()
             self.handle_view_exception(error)
             return self.tag_chooser(ids, mode, form)
-        unchanged = len(ids) - changed
-        if mode == "add":
-            message = f"Tagged {plural(changed, self.model)} “{tag.name}”"
-            message += f"; {unchanged:,} already had it." if unchanged else "."
-        else:
-            message = f"Removed “{tag.name}” from {plural(changed, self.model)}"
-            message += f"; {unchanged:,} did not have it." if unchanged else "."
-        flash(message, "success")
+        flash(self.bulk_tag_message(mode, tag, outcome), "success")
         return redirect(get_redirect_target() or url_for(".index_view"))
+
+    def bulk_tag_message(self, mode: str, tag: Tag, outcome: tagging.BulkOutcome) -> str:
+        changed = plural(outcome.changed, self.model)
+        if mode == "add":
+            message, unchanged = f"Tagged {changed} “{tag.name}”", "already had it"
+        else:
+            message, unchanged = f"Removed “{tag.name}” from {changed}", "did not have it"
+        others = [f"{outcome.unchanged:,} {unchanged}"] if outcome.unchanged else []
+        if outcome.gone:
+            others.append(f"{outcome.gone:,} {noun_for(outcome.gone, 'was', 'were')} gone (deleted meanwhile)")
+        return "; ".join([message, *others]) + "."

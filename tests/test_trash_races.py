@@ -1,7 +1,10 @@
-"""A task or post saved while its owner (author) is moved to the trash: never a live record under a
-trashed user. The save share-locks the owner's row, so either it waits for the move and is refused,
-or the move waits for it and takes the new record along. Real transactions on PostgreSQL, ordered
-by row locks held in this test (no sleeps)."""
+"""Records moved to the trash while another operator acts on them, in real transactions on
+PostgreSQL ordered by row locks this test holds (no sleeps).
+
+A task or post saved, or restored, while its owner (author) is moved to the trash: never a live
+record under a trashed user. The save share-locks the owner's row, so either it waits for the move
+and is refused, or the move waits for it and takes the new record along. A bulk tag on rows being
+moved to the trash reports them as gone and leaves them alone."""
 
 from __future__ import annotations
 
@@ -150,3 +153,32 @@ def test_a_restore_that_waits_for_its_owner_to_be_trashed_leaves_the_task_there(
     db.session.rollback()
     assert db.session.get(Task, task.id).is_deleted
     assert live_records_of_trashed_users() == 0
+
+
+@pytest.mark.parametrize(
+    ("mode", "message"),
+    [
+        ("add", "Tagged 1 task “batch”; 1 was gone (deleted meanwhile)."),
+        ("remove", "Removed “batch” from 1 task; 1 was gone (deleted meanwhile)."),
+    ],
+)
+def test_a_bulk_tag_that_waits_for_a_row_being_trashed_reports_it_gone(
+    client: FlaskClient, auth: Auth, mode: str, message: str
+) -> None:
+    tag = factories.make_tag(name="batch")
+    initial = [tag] if mode == "remove" else []
+    kept, leaving = factories.make_task(tags=initial), factories.make_task(tags=initial)
+    auth.login()
+    token = auth.csrf_token("/admin/task/")
+
+    trash.soft_delete(Task, [leaving.id], None)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        data = {"rowid": f"{kept.id},{leaving.id}", "mode": mode, "tag": tag.id, "csrf_token": token}
+        tagging = pool.submit(client.post, "/admin/task/bulk-tag/", data=data)
+        wait_until_blocked(tagging, 1, "the bulk tag to wait for the row lock")
+        db.session.commit()
+        assert tagging.result(timeout=WAIT_SECONDS).status_code == 302
+
+    assert message in text_of(client.get("/admin/task/"))
+    db.session.rollback()
+    assert leaving.tags == initial
