@@ -63,7 +63,7 @@ def test_timestamps_are_set_on_insert_and_moved_on_update() -> None:
 
 def test_server_default_created_at_is_aware_utc() -> None:
     owner = factories.make_user()
-    db.session.execute(text("INSERT INTO tags (name, color) VALUES ('raw', '#000000')"))
+    db.session.execute(text("INSERT INTO tags (name, name_key, color) VALUES ('raw', 'raw', '#000000')"))
     db.session.commit()
     tag = db.session.scalar(select(Tag).where(Tag.name == "raw"))
     assert tag.created_at.utcoffset() == timedelta(0)

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, scoped_session
 
 from webapp.database import utcnow
 from webapp.models import Operator, OperatorRole, Post, PostStatus, Tag, Task, TaskPriority, TaskStatus, User
+from webapp.models.tags import normalize_tag_name, tag_name_key
 
 BATCH_SIZE = 10_000
 DEMO_EMAIL_DOMAIN = "example.com"
@@ -217,11 +218,12 @@ def _next_id(session: AnySession, model: Any) -> int:
 
 
 def _seed_tags(session: AnySession) -> None:
-    existing = {name.lower() for name in session.scalars(select(Tag.name))}
+    """The demo tags that no tag has yet, compared as tags are (``Tag.name_key``)."""
+    existing = set(session.scalars(select(Tag.name_key)))
     rows = [
-        {"name": name, "color": PALETTE[index % len(PALETTE)]}
+        {"name": normalize_tag_name(name), "name_key": tag_name_key(name), "color": PALETTE[index % len(PALETTE)]}
         for index, name in enumerate(TAG_NAMES)
-        if name not in existing
+        if tag_name_key(name) not in existing
     ]
     if rows:
         session.execute(insert(Tag), rows)

@@ -9,6 +9,7 @@ when a deleted row holds the value), colours, and dates no one means.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -92,15 +93,20 @@ class UniqueIgnoringCase:
     the holder is in the trash: the operator can restore it instead of wondering.
     """
 
-    def __init__(self, column: Any) -> None:
+    def __init__(self, column: Any, key: tuple[Any, Callable[[str], str]] | None = None) -> None:
+        """``key``: a stored comparison key and the function that computes it from a value (a tag's
+        ``name_key``), to compare instead of ``lower()`` of the column."""
         self.column = column
         self.model = column.class_
+        compared, keyed = key or (func.lower(column), _lowered)
+        self.compared: Any = compared
+        self.key: Callable[[str], str] = keyed
 
     def __call__(self, form: Form, field: Field) -> None:
         if not field.data:
             return
         model = self.model
-        query = select(model).where(func.lower(self.column) == str(field.data).strip().lower())
+        query = select(model).where(self.compared == self.key(str(field.data)))
         current = getattr(form, "_obj", None)
         if current is not None and current.id is not None:
             query = query.where(model.id != current.id)
@@ -114,6 +120,10 @@ class UniqueIgnoringCase:
                 f"“{taken_as}” belongs to a deleted {noun} in the trash; restore it there or choose another."
             )
         raise ValidationError(f"“{taken_as}” is already taken by another {noun}.")
+
+
+def _lowered(value: str) -> str:
+    return value.strip().lower()
 
 
 class YearBetween:

@@ -10,11 +10,13 @@ from typing import Any
 
 from flask_admin.contrib.sqla.ajax import QueryAjaxModelLoader
 from sqlalchemy import func, or_, select
+from sqlalchemy.sql import ColumnElement
 
 from webapp.admin.ids import parse_id
 from webapp.extensions import db
 from webapp.models import Tag, User
 from webapp.models.mixins import SoftDeleteMixin
+from webapp.models.tags import tag_name_key
 
 PICKER_PAGE_SIZE = 10
 
@@ -41,15 +43,30 @@ class LivePicker(QueryAjaxModelLoader):
         with db.session.no_autoflush:
             return db.session.scalars(query).first()
 
+    def matching(self, term: str) -> ColumnElement[bool]:
+        """Rows whose fields contain the typed text."""
+        pattern = _containing(term.strip().lower())
+        return or_(*(func.lower(field).like(pattern, escape="\\") for field in self._cached_fields))
+
     def get_list(self, term: str, offset: int = 0, limit: int = PICKER_PAGE_SIZE) -> list[Any]:
-        pattern = f"%{_escape_like(term.strip().lower())}%"
-        query = select(self.model).where(
-            or_(*(func.lower(field).like(pattern, escape="\\") for field in self._cached_fields))
-        )
+        query = select(self.model).where(self.matching(term))
         if self._live() is not None:
             query = query.where(self._live())
         query = query.order_by(self.order_by).offset(offset or 0).limit(min(limit, PICKER_PAGE_SIZE * 5))
         return list(db.session.scalars(query))
+
+
+class TagPicker(LivePicker):
+    """Tags by name, compared as tag names are (``Tag.name_key``): "äp" finds "Äpfel" on SQLite
+    too, and so does text pasted with an invisible character in it."""
+
+    def matching(self, term: str) -> ColumnElement[bool]:
+        return Tag.name_key.like(_containing(tag_name_key(term)), escape="\\")
+
+
+def _containing(text: str) -> str:
+    """A ``LIKE`` pattern for values containing ``text`` (escaped with a backslash)."""
+    return f"%{_escape_like(text)}%"
 
 
 def _escape_like(text: str) -> str:
@@ -61,4 +78,4 @@ def user_picker(name: str) -> LivePicker:
 
 
 def tag_picker(name: str = "tags") -> LivePicker:
-    return LivePicker(name, Tag, ("name",), Tag.name)
+    return TagPicker(name, Tag, ("name",), Tag.name)

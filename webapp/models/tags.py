@@ -2,13 +2,36 @@
 
 from __future__ import annotations
 
-from sqlalchemy import CheckConstraint, Index, String, func
-from sqlalchemy.orm import Mapped, mapped_column
+import unicodedata
+
+from sqlalchemy import CheckConstraint, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, validates
 
 from webapp.extensions import db
 from webapp.models.mixins import TimestampMixin
 
 COLOR_PATTERN = r"^#[0-9A-Fa-f]{6}$"
+# Format characters (zero-width space and joiners, word joiner, byte order mark, soft hyphen,
+# direction marks) and control characters: invisible, so two names differing by them look alike.
+INVISIBLE_CATEGORIES = frozenset({"Cf", "Cc"})
+
+
+def normalize_tag_name(name: str) -> str:
+    """The form a tag name is stored in: invisible characters removed, compatibility forms folded
+    (NFKC: full-width letters, ligatures, combining accents composed), runs of any whitespace one
+    space, and no space at either end."""
+    visible = "".join(char for char in name if char.isspace() or unicodedata.category(char) not in INVISIBLE_CATEGORIES)
+    return " ".join(unicodedata.normalize("NFKC", visible).split())
+
+
+def tag_name_key(name: str) -> str:
+    """What two names must share to be the same tag: the normalised name without letter case.
+
+    Python's case folding, not the database's ``lower()``: SQLite's only folds ASCII (``Äpfel``
+    and ``äpfel`` would be two tags there), and folding also matches ``ß`` with ``ss``. The key is
+    stored, so the unique index compares keys on every database.
+    """
+    return unicodedata.normalize("NFKC", normalize_tag_name(name).casefold())
 
 
 # db.Model is an attribute of the SQLAlchemy object, which mypy cannot take as a base (python/mypy#8603).
@@ -17,13 +40,23 @@ class Tag(TimestampMixin, db.Model):  # type: ignore[name-defined]
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(50), nullable=False)
+    # Case folding may lengthen a name (ß is ss), hence text rather than the name's 50 characters.
+    name_key: Mapped[str] = mapped_column(Text, nullable=False)
     color: Mapped[str] = mapped_column(String(7), nullable=False, default="#6c757d", server_default="#6c757d")
 
     __table_args__ = (
-        Index("uq_tags_name_lower", func.lower(name), unique=True),
+        Index("uq_tags_name_key", "name_key", unique=True),
         # The full #RRGGBB pattern is validated by the form; this portable check stops the worst.
         CheckConstraint("length(color) = 7 AND substr(color, 1, 1) = '#'", name="color_hex"),
     )
+
+    @validates("name")
+    def _normalize_name(self, key: str, name: str) -> str:
+        """Every name set through the ORM is stored normalised, with its key beside it; set-based
+        inserts (the demo seed) compute both with the same two functions."""
+        normalized = normalize_tag_name(name)
+        self.name_key = tag_name_key(normalized)
+        return normalized
 
     def __str__(self) -> str:
         return self.name

@@ -10,6 +10,7 @@ from flask_admin.actions import action
 from markupsafe import Markup
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
+from wtforms.validators import DataRequired
 
 from webapp import tagging
 from webapp.admin.base import AdminModelView
@@ -20,6 +21,7 @@ from webapp.admin.selection import as_ids, posted_ids, sample
 from webapp.admin.tagging import tag_badge, tag_choice_form, tag_filter_url
 from webapp.extensions import db
 from webapp.models import OperatorRole, Tag
+from webapp.models.tags import normalize_tag_name, tag_name_key
 from webapp.trash import describe
 
 USAGE_COLUMNS = {model.__tablename__: model for model in tagging.taggable_models()}
@@ -45,18 +47,19 @@ class TagView(AdminModelView):
     column_list = ("name", "color", *USAGE_COLUMNS, "created_at")
     column_details_list = ("name", "color", "created_at", "updated_at")
     column_export_list = ("name", "color", "created_at")
-    column_labels = {"color": "Colour", "created_at": "Created", "updated_at": "Updated"}
+    column_labels = {"color": "Colour", "name_key": "Name", "created_at": "Created", "updated_at": "Updated"}
     column_labels.update({name: f"Live {name}" for name in USAGE_COLUMNS})
     column_formatters = {"name": _badge, "color": _swatch, **{name: _usage for name in USAGE_COLUMNS}}
     column_sortable_list = ("name", "created_at")
-    column_searchable_list = ("name",)
+    column_searchable_list = ("name_key",)  # with the search keyed as names are (_apply_search)
     column_filters = ("created_at",)
     column_default_sort = [("name", False)]
     form_columns = ("name", "color")
     form_args = {
         "name": {
-            "validators": [UniqueIgnoringCase(Tag.name)],
-            "filters": [lambda value: value.strip() if value else value],
+            # Normalised first, so the length, the emptiness and the uniqueness are the stored name's.
+            "filters": [lambda value: normalize_tag_name(value) if value else value],
+            "validators": [DataRequired(), UniqueIgnoringCase(Tag.name, key=(Tag.name_key, tag_name_key))],
         },
         "color": {"label": "Colour", "validators": [HEX_COLOUR], "description": "Six hex digits, like #17a2b8."},
     }
@@ -75,6 +78,11 @@ class TagView(AdminModelView):
         if kwargs.get("execute", True):
             g.tag_usage = tagging.usage_counts([tag.id for tag in rows])
         return count, rows
+
+    def _apply_search(self, query: Any, count_query: Any, joins: Any, count_joins: Any, search: str) -> Any:
+        """The typed text is keyed as tag names are compared: "äp" finds "Äpfel" on SQLite too, and
+        a name pasted with an invisible character in it still finds its tag."""
+        return super()._apply_search(query, count_query, joins, count_joins, tag_name_key(search))
 
     def on_model_delete(self, model: Tag) -> None:
         super().on_model_delete(model)
