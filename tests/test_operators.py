@@ -176,6 +176,9 @@ def test_an_admin_may_step_down_when_another_admin_remains(client: FlaskClient, 
     assert edit(client, auth, admin, role="viewer").status_code == 302
     with app.app_context():
         assert db.session.get(Operator, admin.id).role == OperatorRole.VIEWER
+    # A role change ends the operator's sessions, their own included: they sign in as a viewer.
+    assert client.get("/admin/operator/").status_code == 302
+    auth.login_as(admin.email)
     assert client.get("/admin/operator/").status_code == 403
 
 
