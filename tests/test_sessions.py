@@ -10,6 +10,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from tests import factories
+from tests.admin_support import recorded_statements
 from tests.conftest import TEST_PASSWORD, Auth
 from webapp.extensions import db
 from webapp.models import AuditAction, AuditEntry, Operator, OperatorRole, OperatorSession, Task
@@ -171,16 +172,24 @@ def test_the_lifetimes_follow_the_settings(client: FlaskClient, auth: Auth, app:
         app.config.update(SESSION_IDLE_MINUTES=saved[0], SESSION_MAX_HOURS=saved[1])
 
 
-def test_a_session_costs_no_extra_statement_per_request(client: FlaskClient, auth: Auth, app: Flask) -> None:
-    from tests.admin_support import recorded_statements
+def test_checking_a_session_costs_one_statement_and_writes_at_most_once_a_minute(
+    client: FlaskClient, auth: Auth, app: Flask
+) -> None:
+    operator = auth.login(OperatorRole.VIEWER)
 
-    auth.login(OperatorRole.VIEWER)
-    with app.app_context():
-        client.get("/admin/")
-        with recorded_statements() as statements:
+    def statements_of_a_page() -> list[str]:
+        with app.app_context(), recorded_statements() as statements:
             assert client.get("/admin/").status_code == 200
-    session_statements = [statement for statement in statements if "operator" in statement.lower()]
-    assert len(session_statements) <= 2, statements  # the session with its operator; the home's own
+        return statements
+
+    statements = statements_of_a_page()
+    lookups = [statement for statement in statements if "operator_sessions" in statement]
+    assert len(lookups) == 1 and "JOIN operators" in lookups[0], statements
+    assert not [statement for statement in statements if statement.lstrip().upper().startswith("UPDATE")]
+    age_sessions(app, operator.id, created=timedelta(minutes=2), last_seen=timedelta(minutes=2))
+    touched = [statement for statement in statements_of_a_page() if "operator_sessions" in statement]
+    assert len(touched) == 2 and touched[1].startswith("UPDATE operator_sessions SET last_seen_at")
+    assert not [statement for statement in statements_of_a_page() if statement.lstrip().upper().startswith("UPDATE")]
 
 
 def test_the_table_holds_no_usable_token(client: FlaskClient, auth: Auth, app: Flask) -> None:
