@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import threading
 from datetime import timedelta
@@ -298,6 +299,9 @@ def test_the_throttle_stores_no_email_or_address_in_clear(client: FlaskClient, a
         keys = db.session.scalars(select(LoginFailure.key)).all()
     assert len(keys) == 3  # the pair, the address, the account
     assert not any("someone" in key or "127.0.0.1" in key for key in keys)
+    # Nor their plain digests, which hashing every IPv4 address (or a list of emails) would reverse.
+    plain = {hashlib.sha256(value.encode()).hexdigest() for value in ("someone@example.org", "127.0.0.1")}
+    assert not any(digest[:32] in key for digest in plain for key in keys)
 
 
 def test_lockout_is_shared_by_app_instances_on_the_same_database(

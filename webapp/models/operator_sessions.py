@@ -43,7 +43,11 @@ class OperatorSession(db.Model):  # type: ignore[name-defined]
 
 @event.listens_for(Operator, "before_update")
 def _end_sessions_of_a_changed_operator(mapper: Mapper[Operator], connection: Connection, operator: Operator) -> None:
-    """In the same transaction as the change: it cannot be saved without its sessions ending."""
+    """In the same transaction as the change: it cannot be saved without its sessions ending.
+
+    A mapper event sees every change made through the ORM; a bulk ``UPDATE operators`` statement
+    would bypass it (the app issues none), though the login loader still refuses an inactive one.
+    """
     state: InstanceState[Operator] = inspect(operator)
     if any(state.attrs[name].history.has_changes() for name in SESSION_DEFINING_ATTRIBUTES):
         connection.execute(delete(OperatorSession).where(OperatorSession.operator_id == operator.id))
