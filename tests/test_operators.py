@@ -149,6 +149,20 @@ def test_deactivating_an_operator_ends_their_open_session(client: FlaskClient, a
     assert response.status_code == 302 and response.headers["Location"].startswith("/login")
 
 
+def test_reactivating_an_operator_through_the_form_revives_none_of_their_sessions(
+    client: FlaskClient, auth: Auth, app: Flask
+) -> None:
+    victim_client = app.test_client()
+    victim = Auth(app, victim_client).login(OperatorRole.EDITOR)
+    auth.login()
+    assert edit(client, auth, victim, is_active=None).status_code == 302
+    assert edit(client, auth, victim, is_active="y").status_code == 302
+    with app.app_context():
+        assert db.session.get(Operator, victim.id).is_active
+    response = victim_client.get("/admin/task/")
+    assert response.status_code == 302 and response.headers["Location"].startswith("/login")
+
+
 @pytest.mark.parametrize("change", [{"role": "editor"}, {"is_active": None}], ids=["demote", "deactivate"])
 def test_the_last_active_admin_cannot_be_demoted_or_deactivated(
     client: FlaskClient, auth: Auth, app: Flask, change: dict
