@@ -138,7 +138,13 @@ def test_bad_server_settings_name_the_variable(variable: str, value: str, messag
 
 
 @pytest.mark.parametrize(
-    "name, raw", [("LOGIN_MAX_FAILURES", "0"), ("LOGIN_LOCKOUT", "soon"), ("LOGIN_FAILURE_WINDOW", "-5")]
+    "name, raw",
+    [
+        ("LOGIN_MAX_FAILURES", "0"),
+        ("LOGIN_MAX_FAILURES_PER_ACCOUNT", "0"),
+        ("LOGIN_LOCKOUT", "soon"),
+        ("LOGIN_FAILURE_WINDOW", "-5"),
+    ],
 )
 def test_login_throttle_settings_are_validated(name: str, raw: str) -> None:
     with pytest.raises(ConfigError, match=name):
@@ -153,3 +159,23 @@ def test_login_throttle_settings_have_defaults_and_overrides() -> None:
         900,
         900,
     )
+
+
+def test_session_lifetimes_have_defaults_and_overrides() -> None:
+    config = load_config(base_env())
+    assert (config["SESSION_IDLE_MINUTES"], config["SESSION_MAX_HOURS"]) == (60, 12)
+    config = load_config(base_env(SESSION_IDLE_MINUTES="15", SESSION_MAX_HOURS="8"))
+    assert (config["SESSION_IDLE_MINUTES"], config["SESSION_MAX_HOURS"]) == (15, 8)
+
+
+@pytest.mark.parametrize(
+    "name, raw, message",
+    [
+        ("SESSION_IDLE_MINUTES", "2", "must be at least 5"),
+        ("SESSION_IDLE_MINUTES", "an hour", "is not a whole number"),
+        ("SESSION_MAX_HOURS", "0", "must be at least 1"),
+    ],
+)
+def test_session_lifetimes_are_validated(name: str, raw: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=f"{name}.*{message}"):
+        load_config(base_env(**{name: raw}))

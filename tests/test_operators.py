@@ -149,6 +149,20 @@ def test_deactivating_an_operator_ends_their_open_session(client: FlaskClient, a
     assert response.status_code == 302 and response.headers["Location"].startswith("/login")
 
 
+def test_reactivating_an_operator_through_the_form_revives_none_of_their_sessions(
+    client: FlaskClient, auth: Auth, app: Flask
+) -> None:
+    victim_client = app.test_client()
+    victim = Auth(app, victim_client).login(OperatorRole.EDITOR)
+    auth.login()
+    assert edit(client, auth, victim, is_active=None).status_code == 302
+    assert edit(client, auth, victim, is_active="y").status_code == 302
+    with app.app_context():
+        assert db.session.get(Operator, victim.id).is_active
+    response = victim_client.get("/admin/task/")
+    assert response.status_code == 302 and response.headers["Location"].startswith("/login")
+
+
 @pytest.mark.parametrize("change", [{"role": "editor"}, {"is_active": None}], ids=["demote", "deactivate"])
 def test_the_last_active_admin_cannot_be_demoted_or_deactivated(
     client: FlaskClient, auth: Auth, app: Flask, change: dict
@@ -176,6 +190,9 @@ def test_an_admin_may_step_down_when_another_admin_remains(client: FlaskClient, 
     assert edit(client, auth, admin, role="viewer").status_code == 302
     with app.app_context():
         assert db.session.get(Operator, admin.id).role == OperatorRole.VIEWER
+    # A role change ends the operator's sessions, their own included: they sign in as a viewer.
+    assert client.get("/admin/operator/").status_code == 302
+    auth.login_as(admin.email)
     assert client.get("/admin/operator/").status_code == 403
 
 

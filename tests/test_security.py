@@ -47,6 +47,31 @@ def test_signed_in_pages_carry_the_headers_too(client: FlaskClient, auth: Auth) 
     assert client.get("/admin/operator/").headers["X-Frame-Options"] == "DENY"
 
 
+@pytest.mark.parametrize(
+    "path", ["/admin/", "/admin/task/", "/admin/task/?page_size=20", "/admin/dashboard/data.json", "/account"]
+)
+def test_signed_in_pages_are_never_stored_by_a_cache(client: FlaskClient, auth: Auth, path: str) -> None:
+    auth.login()
+    response = client.get(path)
+    assert response.status_code == 200
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_files_keep_their_own_caching(client: FlaskClient, auth: Auth) -> None:
+    auth.login()
+    for path in ("/static/css/admin.css", "/favicon.ico"):
+        with client.get(path) as response:
+            assert response.status_code == 200 and "no-store" not in response.headers.get("Cache-Control", ""), path
+
+
+def test_https_only_cookies_come_with_strict_transport_security(client: FlaskClient, make_app: AppFactory) -> None:
+    secure_app = make_app(SESSION_COOKIE_SECURE="true")
+    for path in ("/login", "/healthz", "/static/css/admin.css"):
+        with secure_app.test_client().get(path, base_url="https://localhost") as response:
+            assert response.headers["Strict-Transport-Security"] == "max-age=31536000", path
+    assert "Strict-Transport-Security" not in client.get("/login").headers
+
+
 def session_cookie(response) -> str:
     cookies = [value for value in response.headers.getlist("Set-Cookie") if value.startswith("session=")]
     assert cookies, "no session cookie set"

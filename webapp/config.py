@@ -169,15 +169,30 @@ def _engine_options(env: Mapping[str, str], url: str) -> dict[str, Any]:
 
 
 def _login_throttle(env: Mapping[str, str]) -> dict[str, int]:
-    """How many failed sign-ins, within how long, lock an account or a client address, for how long.
+    """How many failed sign-ins, within how long, lock a client out of an account, for how long
+    (the policy is explained in webapp/auth/throttle.py).
 
-    An address gets a higher limit than an account: an office behind one NAT shares it.
+    An address gets a higher limit than a pair (account, address): an office behind one NAT
+    shares it. The account-wide limit is the loosest: reaching it locks the operator out too.
     """
     return {
         "LOGIN_MAX_FAILURES": _int(env, "LOGIN_MAX_FAILURES", 5, minimum=1),
         "LOGIN_MAX_FAILURES_PER_ADDRESS": _int(env, "LOGIN_MAX_FAILURES_PER_ADDRESS", 20, minimum=1),
+        "LOGIN_MAX_FAILURES_PER_ACCOUNT": _int(env, "LOGIN_MAX_FAILURES_PER_ACCOUNT", 50, minimum=1),
         "LOGIN_FAILURE_WINDOW": _int(env, "LOGIN_FAILURE_WINDOW", 900, minimum=1),
         "LOGIN_LOCKOUT": _int(env, "LOGIN_LOCKOUT", 900, minimum=1),
+    }
+
+
+def _sessions(env: Mapping[str, str]) -> dict[str, int]:
+    """How long a signed-in session lives without a request, and at most (webapp/auth/sessions.py).
+
+    Its last use is recorded once a minute: an idle limit shorter than a few minutes would be
+    mostly that minute's rounding.
+    """
+    return {
+        "SESSION_IDLE_MINUTES": _int(env, "SESSION_IDLE_MINUTES", 60, minimum=5),
+        "SESSION_MAX_HOURS": _int(env, "SESSION_MAX_HOURS", 12, minimum=1),
     }
 
 
@@ -214,6 +229,7 @@ def load_config(env: Mapping[str, str] | None = None, instance_path: str | Path 
         "DISPLAY_TIMEZONE": _timezone(env),
         "LOG_FORMAT": _choice(env, "LOG_FORMAT", LOG_FORMATS, "text"),
         **_login_throttle(env),
+        **_sessions(env),
     }
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask, abort, request
+from flask import Flask, abort, current_app, request
 from werkzeug.wrappers import Response
 
 # Page numbers and picker offsets beyond this are no page an operator reads, only a costly OFFSET
@@ -35,9 +35,20 @@ SECURITY_HEADERS = {
 }
 
 
+# A year, the usual HSTS duration. No includeSubDomains: under a path prefix of an existing site
+# (deploy/nginx/ops-admin-prefix.conf) the console cannot speak for that site's other hosts.
+STRICT_TRANSPORT_SECURITY = "max-age=31536000"
+
+
 def add_security_headers(response: Response) -> Response:
+    """The fixed headers; ``no-store`` on every response that states no caching policy of its own
+    (pages, JSON, exports: a signed-in page must not outlive the session in a browser's or a
+    proxy's cache), while files keep theirs; HSTS once the session cookie is HTTPS-only."""
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
+    response.headers.setdefault("Cache-Control", "no-store")
+    if current_app.config["SESSION_COOKIE_SECURE"]:
+        response.headers.setdefault("Strict-Transport-Security", STRICT_TRANSPORT_SECURITY)
     return response
 
 

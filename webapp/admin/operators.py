@@ -7,18 +7,19 @@ from typing import Any
 
 from flask import flash, redirect, request, url_for
 from flask_admin import expose
+from flask_admin.actions import action
 from flask_admin.model.template import EndpointLinkRowAction
-from flask_wtf import FlaskForm
 from sqlalchemy import func, select
 from werkzeug.wrappers import Response
-from wtforms import Field, Form, PasswordField, SelectField
+from wtforms import Field, Form, SelectField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Email, EqualTo, InputRequired, Length, ValidationError
+from wtforms.validators import DataRequired, Email, Length, ValidationError
 
 from webapp import audit
 from webapp.admin.base import AdminModelView
-from webapp.auth import throttle
-from webapp.auth.passwords import MIN_LENGTH, password_problem
+from webapp.admin.selection import as_ids
+from webapp.auth import sessions, throttle
+from webapp.auth.forms import ResetPasswordForm, new_password_fields
 from webapp.extensions import db
 from webapp.formatting import format_datetime
 from webapp.models import AuditAction, Operator, OperatorRole
@@ -27,41 +28,6 @@ LAST_ADMIN = (
     "{operator} is the last active admin: make another operator an active admin first, "
     "or nobody could manage operators any more."
 )
-
-
-def acceptable_password(form: Any, field: Field) -> None:
-    """The shared password policy; the email it must not contain is the operator's."""
-    email = form.email.data if "email" in form else getattr(form, "operator_email", "")
-    problem = password_problem(field.data or "", email or "")
-    if problem:
-        raise ValidationError(problem)
-
-
-def new_password_fields() -> dict[str, Field]:
-    return {
-        "password": PasswordField(
-            "Password",
-            validators=[InputRequired(), Length(max=1024), acceptable_password],
-            description=f"At least {MIN_LENGTH} characters, not a common password, not containing the email.",
-            render_kw={"autocomplete": "new-password"},
-        ),
-        "password_confirm": PasswordField(
-            "Repeat the password",
-            validators=[InputRequired(), EqualTo("password", message="The two passwords differ.")],
-            render_kw={"autocomplete": "new-password"},
-        ),
-    }
-
-
-class OperatorPasswordForm(FlaskForm):
-    """A form about one operator's password; knows the email the password must not contain."""
-
-    def __init__(self, operator_email: str, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.operator_email = operator_email
-
-
-ResetPasswordForm = type("ResetPasswordForm", (OperatorPasswordForm,), new_password_fields())
 
 
 def unique_operator_email(form: Any, field: Field) -> None:
@@ -142,6 +108,20 @@ class OperatorView(AdminModelView):
             ensure_an_active_admin_remains(model)
         super().on_model_change(form, model, is_created)
 
+    @action(
+        "end_sessions",
+        "End sessions",
+        "Sign the selected operators out of every browser? They can sign in again.",
+    )
+    def action_end_sessions(self, ids: list[str]) -> Response:
+        operators = db.session.scalars(select(Operator).where(Operator.id.in_(as_ids(ids))).order_by(Operator.id)).all()
+        for operator in operators:
+            sessions.end_all(operator.id)
+            audit.record(AuditAction.UPDATE, operator, summary=f"Ended the sessions of “{operator}”")
+        db.session.commit()
+        flash(f"Ended the sessions of {', '.join(operator.email for operator in operators)}.", "success")
+        return redirect(self.get_url(".index_view"))
+
     @expose("/password/", methods=("GET", "POST"))
     def reset_password(self) -> str | Response:
         operator = self.get_one(request.args.get("id", ""))
@@ -151,7 +131,7 @@ class OperatorView(AdminModelView):
         form = ResetPasswordForm(operator_email=operator.email)
         if form.validate_on_submit():
             operator.set_password(form.password.data)
-            throttle.clear(throttle.account_key(operator.email))
+            throttle.clear_account(operator.email)
             audit.record(AuditAction.UPDATE, operator, summary=f"Reset the password of “{operator}”")
             db.session.commit()
             flash(f"The password of {operator.email} has been reset.", "success")

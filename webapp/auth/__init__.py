@@ -5,7 +5,8 @@ from __future__ import annotations
 from flask import Flask
 
 from webapp.auth.permissions import login_redirect
-from webapp.auth.views import auth_blueprint, load_operator
+from webapp.auth.sessions import load_operator
+from webapp.auth.views import auth_blueprint
 from webapp.extensions import login_manager
 
 

@@ -1,41 +1,29 @@
-"""Sign-in and sign-out."""
+"""Sign-in, sign-out, and the operator's own account page (password, sign out everywhere)."""
 
 from __future__ import annotations
 
-import hmac
 import math
 from datetime import datetime
 from functools import cache
 from urllib.parse import urlsplit
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
-from flask_login import current_user, login_user, logout_user
+from flask_login import current_user, login_required
 from sqlalchemy import func, select
 from werkzeug.security import check_password_hash, generate_password_hash
 from werkzeug.wrappers import Response
 
-from webapp.auth import throttle
-from webapp.auth.forms import LoginForm
+from webapp import audit
+from webapp.auth import sessions, throttle
+from webapp.auth.forms import ChangePasswordForm, LoginForm
 from webapp.database import utcnow
 from webapp.extensions import db
-from webapp.models import Operator
+from webapp.models import AuditAction, Operator
 
 auth_blueprint = Blueprint("auth", __name__)
 
 INVALID_CREDENTIALS = "Invalid email or password."
 LOCKED_OUT = "Too many failed sign-in attempts. Try again in {minutes} minute{s}."
-
-
-def load_operator(session_id: str) -> Operator | None:
-    """Reload the operator on every request, so deactivation and password changes take effect
-    immediately (see ``Operator.get_id``)."""
-    operator_id, _, fingerprint = session_id.partition(":")
-    if not (operator_id.isascii() and operator_id.isdigit()) or len(operator_id) > 9:
-        return None
-    operator = db.session.get(Operator, int(operator_id))
-    if operator is None or not operator.is_active:
-        return None
-    return operator if hmac.compare_digest(fingerprint, operator.session_fingerprint()) else None
 
 
 def safe_next_url(target: str | None) -> str:
@@ -74,6 +62,15 @@ def lockout_message(until: datetime) -> str:
     return LOCKED_OUT.format(minutes=minutes, s="" if minutes == 1 else "s")
 
 
+def client_address() -> str:
+    return request.remote_addr or ""
+
+
+def refuse_locked(until: datetime, template: str, **context: object) -> tuple[str, int]:
+    flash(lockout_message(until), "error")
+    return render_template(template, **context), 429
+
+
 @auth_blueprint.route("/login", methods=["GET", "POST"])
 def login() -> str | Response | tuple[str, int]:
     if current_user.is_authenticated:
@@ -82,30 +79,62 @@ def login() -> str | Response | tuple[str, int]:
     if not form.validate_on_submit():
         return render_template("auth/login.html", form=form)
 
-    account = throttle.account_key(form.email.data)
-    keys = [account, throttle.address_key(request.remote_addr or "")]
-    # A locked key is refused before the password is checked: no guess is evaluated while locked.
-    throttle.serialize_attempts(account)
-    until = throttle.locked_until(keys)
-    if until is None:
-        operator = authenticate(form.email.data, form.password.data)
-        if operator is not None:
-            throttle.clear(account)
-            operator.last_login_at = utcnow()
-            db.session.commit()
-            login_user(operator)
-            return redirect(safe_next_url(request.args.get("next")))
-        throttle.record_failure(keys)
-        until = throttle.locked_until(keys)
-    if until is None:
-        flash(INVALID_CREDENTIALS, "error")
-        return render_template("auth/login.html", form=form)
-    flash(lockout_message(until), "error")
-    return render_template("auth/login.html", form=form), 429
+    email = form.email.data
+    operator, until = throttle.guarded(email, client_address(), lambda: authenticate(email, form.password.data))
+    if operator is not None:
+        throttle.clear_account(email)
+        operator.last_login_at = utcnow()
+        sessions.start(operator)
+        return redirect(safe_next_url(request.args.get("next")))
+    if until is not None:
+        return refuse_locked(until, "auth/login.html", form=form)
+    flash(INVALID_CREDENTIALS, "error")
+    return render_template("auth/login.html", form=form)
 
 
 @auth_blueprint.route("/logout", methods=["POST"])
 def logout() -> Response:
-    logout_user()
+    sessions.end_current()
     flash("You have been signed out.", "info")
     return redirect(url_for("auth.login"))
+
+
+@auth_blueprint.route("/logout/everywhere", methods=["POST"])
+@login_required
+def logout_everywhere() -> Response:
+    sessions.end_all(current_user.id)
+    db.session.commit()
+    sessions.end_current()
+    flash("You have been signed out of every browser.", "info")
+    return redirect(url_for("auth.login"))
+
+
+@auth_blueprint.route("/account", methods=["GET", "POST"])
+@login_required
+def account() -> str | Response | tuple[str, int]:
+    """The signed-in operator's own password, and signing out everywhere.
+
+    Changing the password ends every session of the operator (as any password change does) and
+    opens a new one for this browser: the operator stays signed in here, nowhere else.
+    """
+    operator: Operator = current_user._get_current_object()
+    form = ChangePasswordForm(operator_email=operator.email)
+    if not form.validate_on_submit():
+        return render_template("auth/account.html", form=form)
+    # Checked under the sign-in throttle: a stolen session must not be a faster way to guess.
+    confirmed, until = throttle.guarded(
+        operator.email,
+        client_address(),
+        lambda: operator if operator.check_password(form.current_password.data) else None,
+    )
+    if until is not None:
+        return refuse_locked(until, "auth/account.html", form=form)
+    if confirmed is None:
+        form.current_password.errors = ["This is not your current password."]
+        return render_template("auth/account.html", form=form)
+    operator.set_password(form.password.data)
+    throttle.clear_account(operator.email)
+    audit.record(AuditAction.UPDATE, operator, summary=f"Changed the password of “{operator}” (their own)")
+    sessions.start(operator)
+    flash("Your password has been changed; every other session of yours has ended.", "success")
+    return redirect(url_for("auth.account"))

@@ -9,6 +9,7 @@ from webapp.models.enums import (
     TaskStatus,
 )
 from webapp.models.login_failures import LoginFailure
+from webapp.models.operator_sessions import OperatorSession
 from webapp.models.operators import Operator
 from webapp.models.posts import Post
 from webapp.models.tags import Tag
@@ -21,6 +22,7 @@ __all__ = [
     "LoginFailure",
     "Operator",
     "OperatorRole",
+    "OperatorSession",
     "Post",
     "PostStatus",
     "Tag",

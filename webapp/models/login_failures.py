@@ -13,11 +13,13 @@ from webapp.extensions import db
 
 # db.Model is an attribute of the SQLAlchemy object, which mypy cannot take as a base (python/mypy#8603).
 class LoginFailure(db.Model):  # type: ignore[name-defined]
-    """One row per failed attempt and per throttled key (the account, the client address).
+    """One row per failed attempt and per throttled key (the account and address pair, the address,
+    the account).
 
     A row per attempt rather than a counter per key: concurrent failures in different workers are
     plain INSERTs that cannot lose an increment, and expiry is a time comparison, no reset logic.
-    ``key`` is a digest, so the table holds neither the typed email nor the client's address.
+    ``key`` is a digest keyed with the app's secret, so the table holds neither the typed email nor
+    the client's address, not even in a form that hashing every candidate would reverse.
     """
 
     __tablename__ = "login_failures"

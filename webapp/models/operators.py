@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from datetime import datetime
 
-from flask import current_app
 from flask_login import UserMixin
 from sqlalchemy import Index, String, func, true
 from sqlalchemy.orm import Mapped, mapped_column
@@ -39,15 +36,6 @@ class Operator(UserMixin, TimestampMixin, db.Model):  # type: ignore[name-define
 
     def check_password(self, password: str) -> bool:
         return check_password_hash(self.password_hash, password)
-
-    def get_id(self) -> str:
-        """What the session cookie keeps: the id and a fingerprint of the password hash, so that
-        a password change ends every session opened with the old password."""
-        return f"{self.id}:{self.session_fingerprint()}"
-
-    def session_fingerprint(self) -> str:
-        key = str(current_app.secret_key).encode()
-        return hmac.new(key, self.password_hash.encode(), hashlib.sha256).hexdigest()[:32]
 
     def has_role(self, role: OperatorRole) -> bool:
         return self.is_active and self.role.at_least(role)

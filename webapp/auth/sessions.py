@@ -1,0 +1,106 @@
+"""Server-side sessions: a browser is signed in only while its row in ``operator_sessions`` lives.
+
+Flask's session is a signed cookie, which the server cannot take back; so the cookie also carries
+a random token naming a row, and the login loader checks that row on every request (one indexed
+lookup, joined with the operator, in place of the operator lookup it replaces). Deleting the row
+ends the session on every worker and host at once: sign-out, sign-out everywhere, an admin ending
+an operator's sessions, and any change of the operator's role, activity or password (see
+``webapp.models.operator_sessions``). Nothing brings a deleted row back.
+
+A session expires after ``SESSION_IDLE_MINUTES`` without a request, and ``SESSION_MAX_HOURS``
+after sign-in whatever its use. ``last_seen_at`` is written at most once a minute per session, so
+a busy operator costs one small UPDATE a minute, not one per request (and idle expiry is exact
+to within that minute).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime, timedelta
+
+from flask import current_app, session
+from flask_login import login_user, logout_user
+from sqlalchemy import Executable, delete, or_, update
+
+from webapp.database import utcnow
+from webapp.extensions import db
+from webapp.models import Operator, OperatorSession
+
+# The key of the token in Flask's session cookie.
+TOKEN_KEY = "session_token"
+TOUCH_INTERVAL = timedelta(minutes=1)
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _idle_limit() -> timedelta:
+    return timedelta(minutes=current_app.config["SESSION_IDLE_MINUTES"])
+
+
+def _lifetime() -> timedelta:
+    return timedelta(hours=current_app.config["SESSION_MAX_HOURS"])
+
+
+def _run_apart(statement: Executable) -> None:
+    """Commit a bookkeeping write in a transaction of its own: the loader runs wherever the request
+    first asks who is signed in, possibly with the view's own changes pending in the session."""
+    with db.engine.begin() as connection:
+        connection.execute(statement)
+
+
+def start(operator: Operator) -> None:
+    """Open a session for this browser and sign it in by it; commits the caller's changes too.
+
+    Those are flushed first: one that ends the operator's sessions (a password change) must end
+    the old ones, not this one. Sessions past their time are pruned here, so the table holds
+    about one row per signed-in browser.
+    """
+    db.session.flush()
+    token = secrets.token_urlsafe(32)
+    now = utcnow()
+    db.session.execute(
+        delete(OperatorSession).where(
+            or_(OperatorSession.last_seen_at < now - _idle_limit(), OperatorSession.created_at < now - _lifetime())
+        )
+    )
+    db.session.add(OperatorSession(id=_digest(token), operator_id=operator.id, created_at=now, last_seen_at=now))
+    db.session.commit()
+    session[TOKEN_KEY] = token
+    login_user(operator)
+
+
+def _expired(signed_in: OperatorSession, now: datetime) -> bool:
+    return signed_in.last_seen_at <= now - _idle_limit() or signed_in.created_at <= now - _lifetime()
+
+
+def load_operator(operator_id: str) -> Operator | None:
+    """Flask-Login's loader: the operator of this browser's session, if the server still holds it."""
+    token = session.get(TOKEN_KEY)
+    if not isinstance(token, str):
+        return None
+    signed_in = db.session.get(OperatorSession, _digest(token))
+    if signed_in is None or str(signed_in.operator_id) != operator_id:
+        return None
+    now = utcnow()
+    if _expired(signed_in, now) or not signed_in.operator.is_active:
+        _run_apart(delete(OperatorSession).where(OperatorSession.id == signed_in.id))
+        return None
+    if now - signed_in.last_seen_at >= TOUCH_INTERVAL:
+        _run_apart(update(OperatorSession).where(OperatorSession.id == signed_in.id).values(last_seen_at=now))
+    return signed_in.operator
+
+
+def end_current() -> None:
+    """Sign this browser out: its session row goes, so no copy of the cookie works any more."""
+    token = session.pop(TOKEN_KEY, None)
+    if isinstance(token, str):
+        _run_apart(delete(OperatorSession).where(OperatorSession.id == _digest(token)))
+    logout_user()
+
+
+def end_all(operator_id: int) -> None:
+    """End every session of an operator, in the caller's transaction."""
+    db.session.execute(delete(OperatorSession).where(OperatorSession.operator_id == operator_id))
