@@ -1,7 +1,7 @@
 """Server-side operator sessions, so that signing out (and the server) can end them
 
-Revision ID: 0006_operator_sessions
-Revises: 0005_list_order_indexes
+Revision ID: 0007_operator_sessions
+Revises: 0006_tag_name_keys
 Create Date: 2026-12-02
 
 """
@@ -10,8 +10,8 @@ import sqlalchemy as sa
 from alembic import op
 
 # revision identifiers, used by Alembic.
-revision = "0006_operator_sessions"
-down_revision = "0005_list_order_indexes"
+revision = "0007_operator_sessions"
+down_revision = "0006_tag_name_keys"
 branch_labels = None
 depends_on = None
 
