@@ -23,6 +23,7 @@ from webapp.monitoring import Monitoring, store
 from webapp.monitoring.pg_activity import ActivityReport, activity_report
 from webapp.monitoring.pg_statements import StatementsReport, reset_statements, statements_report
 from webapp.monitoring.pool import PoolSnapshot
+from webapp.monitoring.sql_text import safe_text
 from webapp.monitoring.table_stats import TableReport, table_report
 
 logger = logging.getLogger(__name__)
@@ -224,7 +225,12 @@ def slow_query_report(
         fingerprints=totals.fingerprints,
         calls=totals.calls,
         total_ms=totals.total_ms,
-        top=[SlowQueryRow(mean_ms=query.mean_ms, **dataclasses.asdict(query)) for query in top],
+        # Normalized again on the way out: rows stored by an earlier release kept whatever literals
+        # its hand-written normalizer missed.
+        top=[
+            SlowQueryRow(**(dataclasses.asdict(query) | {"query": safe_text(query.query), "mean_ms": query.mean_ms}))
+            for query in top
+        ],
     )
 
 
