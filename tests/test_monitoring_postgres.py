@@ -11,9 +11,10 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from flask_migrate import upgrade
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import create_engine, event, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.pool import NullPool
 
 from tests import conftest
 from tests.conftest import Auth
@@ -104,6 +105,38 @@ def test_search_terms_never_reach_the_dashboard_from_pg_stat_statements(
         row["query"] for row in data.get_json()["statements"]["statements"] if row["query"].startswith("EXPLAIN")
     ]
     assert explained and all("ILIKE $" in query for query in explained)
+
+
+def test_a_connection_lost_mid_report_fails_only_the_panel_it_was_reading(
+    app: Flask, client: FlaskClient, auth: Auth, database_url: str
+) -> None:
+    """The server ends the dashboard's connection as the activity panel starts reading."""
+    killer = create_engine(normalize_database_url(database_url), poolclass=NullPool)
+    killed: list[int] = []
+
+    def terminate_this_connection(connection, cursor, statement: str, *args: object) -> None:
+        if "max_connections" in statement and not killed:
+            killed.append(cursor.connection.get_backend_pid())
+            with killer.connect() as other:
+                # Waits (up to 30 s) until the backend is gone.
+                assert other.scalar(text("SELECT pg_terminate_backend(:pid, 30000)"), {"pid": killed[0]})
+
+    auth.login(OperatorRole.VIEWER)
+    with app.app_context():
+        event.listen(db.engine, "before_cursor_execute", terminate_this_connection)
+    try:
+        response = client.get("/admin/dashboard/data.json")
+    finally:
+        with app.app_context():
+            event.remove(db.engine, "before_cursor_execute", terminate_this_connection)
+        killer.dispose()
+    assert killed and response.status_code == 200
+    data = response.get_json()
+    assert data["activity"]["error"]
+    for panel in ("pool", "history", "slow_queries", "statements", "tables"):
+        assert "error" not in data[panel], panel
+    assert data["statements"]["available"] is True and data["tables"]["tables"]
+    assert client.get("/admin/dashboard/").status_code == 200, "the next request finds a working pool"
 
 
 @pytest.fixture
