@@ -23,7 +23,7 @@ from webapp.formatting import noun_for
 from webapp.monitoring import Monitoring, store
 from webapp.monitoring.pg_activity import ActivityReport, activity_report
 from webapp.monitoring.pg_statements import StatementsReport, reset_statements, statements_report
-from webapp.monitoring.pool import PoolSnapshot
+from webapp.monitoring.pool import WINDOW_SECONDS, PoolSnapshot
 from webapp.monitoring.sql_text import safe_text
 from webapp.monitoring.table_stats import TableReport, table_report
 
@@ -50,7 +50,16 @@ SUMMED = (
     "wait_count",
     "wait_total_ms",
 )
-WORST = ("wait_p50_ms", "wait_p95_ms", "wait_max_ms", "hold_p50_ms", "hold_p95_ms", "hold_max_ms")
+WORST = (
+    "wait_p50_ms",
+    "wait_p95_ms",
+    "wait_max_ms",
+    "hold_p50_ms",
+    "hold_p95_ms",
+    "hold_max_ms",
+    "connect_p95_ms",
+    "connect_max_ms",
+)
 
 T = TypeVar("T")
 # The request's Flask-SQLAlchemy session, or a plain one (tools, tests).
@@ -298,8 +307,9 @@ def _pool_findings(pool: PoolOverview | PanelError) -> Iterator[Finding]:
     if (totals["wait_p95_ms"] or 0) >= SLOW_CHECKOUT_MS:
         yield Finding(
             "warning",
-            f"Taking a connection from the pool takes {totals['wait_p95_ms']:.0f} ms (p95): "
-            "the pool is exhausted, or new connections are slow to open.",
+            f"Checkouts waited {totals['wait_p95_ms']:.0f} ms (p95, last {WINDOW_SECONDS // 60} minutes) for a "
+            "free connection: the pool was exhausted. Raise DB_POOL_SIZE / DB_MAX_OVERFLOW or find what holds "
+            "connections.",
         )
     if stale := pool.stale_workers:
         yield Finding("warning", f"{stale} {noun_for(stale, 'worker', 'workers')} stopped reporting: crashed or hung?")
