@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import event, func, select
+from sqlalchemy import event, func, select, text
 
 from tests import conftest
 from tests.conftest import Auth
@@ -80,3 +80,16 @@ def only_connection_taken(app: Flask) -> Iterator[None]:
             yield
         finally:
             held.close()
+
+
+@contextmanager
+def table_missing(app: Flask, table: str) -> Iterator[None]:
+    """``table`` is gone while the block runs (a half-applied migration, a dropped table): renamed
+    away, and back afterwards."""
+    with app.app_context(), db.engine.begin() as connection:
+        connection.execute(text(f"ALTER TABLE {table} RENAME TO {table}_away"))
+    try:
+        yield
+    finally:
+        with app.app_context(), db.engine.begin() as connection:
+            connection.execute(text(f"ALTER TABLE {table}_away RENAME TO {table}"))

@@ -10,10 +10,10 @@ from datetime import timedelta
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import event, func, select, text
+from sqlalchemy import event, func, select
 
 from tests import conftest
-from tests.admin_support import only_connection_taken, signed_in_on_a_one_connection_pool
+from tests.admin_support import only_connection_taken, signed_in_on_a_one_connection_pool, table_missing
 from tests.conftest import Auth, is_postgres
 from webapp.database import utcnow
 from webapp.extensions import db
@@ -133,28 +133,17 @@ def test_stored_slow_query_texts_are_shown_without_literals(
     assert "lovelace" not in client.get("/admin/dashboard/").get_data(as_text=True)
 
 
-@pytest.fixture
-def slow_queries_table_gone(app: Flask) -> Iterator[None]:
-    """The table the slow-query panel reads is missing (a half-applied migration, a dropped table)."""
-    with app.app_context(), db.engine.begin() as connection:
-        connection.execute(text("ALTER TABLE monitoring_slow_queries RENAME TO monitoring_slow_queries_away"))
-    try:
-        yield
-    finally:
-        with app.app_context(), db.engine.begin() as connection:
-            connection.execute(text("ALTER TABLE monitoring_slow_queries_away RENAME TO monitoring_slow_queries"))
-
-
 def test_a_panel_that_fails_is_shown_unavailable_and_the_others_still_render(
-    client: FlaskClient, auth: Auth, slow_queries_table_gone: None
+    app: Flask, client: FlaskClient, auth: Auth
 ) -> None:
     auth.login(OperatorRole.VIEWER)
-    response = client.get("/admin/dashboard/data.json")
+    with table_missing(app, "monitoring_slow_queries"):
+        response = client.get("/admin/dashboard/data.json")
+        page = client.get("/admin/dashboard/")
     assert response.status_code == 200
     data = response.get_json()
     assert "monitoring_slow_queries" in data["slow_queries"]["error"]
     assert this_worker(data)["pool"]["pool_class"] and data["history"]["hours"] == 1
-    page = client.get("/admin/dashboard/")
     assert page.status_code == 200
     html = page.get_data(as_text=True)
     assert re.findall(r'data-show-if="(\w+)\.error">', html) == ["slow_queries"], "only that panel is unavailable"

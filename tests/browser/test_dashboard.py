@@ -11,6 +11,7 @@ from flask import Flask
 from playwright.sync_api import Locator, Page, expect
 from sqlalchemy import text
 
+from tests.admin_support import table_missing
 from tests.browser.conftest import Screenshot, SignIn
 from webapp.database import utcnow
 from webapp.extensions import db
@@ -196,13 +197,8 @@ def test_tile_units_follow_their_counts_when_the_page_refreshes(page: Page, app:
 
 @pytest.fixture
 def history_table_gone(app: Flask) -> Iterator[None]:
-    with app.app_context(), db.engine.begin() as connection:
-        connection.execute(text("ALTER TABLE monitoring_pool_samples RENAME TO monitoring_pool_samples_away"))
-    try:
+    with table_missing(app, "monitoring_pool_samples"):
         yield
-    finally:
-        with app.app_context(), db.engine.begin() as connection:
-            connection.execute(text("ALTER TABLE monitoring_pool_samples_away RENAME TO monitoring_pool_samples"))
 
 
 def test_an_unavailable_panel_says_why_and_the_page_keeps_refreshing(
