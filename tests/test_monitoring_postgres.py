@@ -7,6 +7,7 @@ import contextlib
 import threading
 from collections.abc import Iterator
 
+import psycopg2
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
@@ -110,29 +111,36 @@ def test_search_terms_never_reach_the_dashboard_from_pg_stat_statements(
     assert explained and all("ILIKE $" in query for query in explained)
 
 
-def test_a_connection_lost_mid_report_fails_only_the_panel_it_was_reading(
-    app: Flask, client: FlaskClient, auth: Auth, database_url: str
-) -> None:
-    """The server ends the dashboard's connection as the activity panel starts reading."""
+@contextlib.contextmanager
+def connection_ended_by_the_server(app: Flask, database_url: str, when: str) -> Iterator[list[int]]:
+    """The server ends the app's connection that is about to run a statement containing ``when``
+    (once); yields the pid of the backend it ended."""
     killer = create_engine(normalize_database_url(database_url), poolclass=NullPool)
     killed: list[int] = []
 
     def terminate_this_connection(connection, cursor, statement: str, *args: object) -> None:
-        if "max_connections" in statement and not killed:
+        if when in statement and not killed:
             killed.append(cursor.connection.get_backend_pid())
             with killer.connect() as other:
                 # Waits (up to 30 s) until the backend is gone.
                 assert other.scalar(text("SELECT pg_terminate_backend(:pid, 30000)"), {"pid": killed[0]})
 
-    auth.login(OperatorRole.VIEWER)
     with app.app_context():
         event.listen(db.engine, "before_cursor_execute", terminate_this_connection)
     try:
-        response = client.get("/admin/dashboard/data.json")
+        yield killed
     finally:
         with app.app_context():
             event.remove(db.engine, "before_cursor_execute", terminate_this_connection)
         killer.dispose()
+
+
+def test_a_connection_lost_mid_report_fails_only_the_panel_it_was_reading(
+    app: Flask, client: FlaskClient, auth: Auth, database_url: str
+) -> None:
+    auth.login(OperatorRole.VIEWER)
+    with connection_ended_by_the_server(app, database_url, when="max_connections") as killed:
+        response = client.get("/admin/dashboard/data.json")
     assert killed and response.status_code == 200
     data = response.get_json()
     assert data["activity"]["error"]
@@ -140,6 +148,32 @@ def test_a_connection_lost_mid_report_fails_only_the_panel_it_was_reading(
         assert "error" not in data[panel], panel
     assert data["statements"]["available"] is True and data["tables"]["tables"]
     assert client.get("/admin/dashboard/").status_code == 200, "the next request finds a working pool"
+
+
+def test_once_no_new_connection_can_be_had_the_remaining_panels_say_so_at_once(
+    app: Flask, client: FlaskClient, auth: Auth, database_url: str
+) -> None:
+    attempts: list[object] = []
+
+    def server_unreachable(*args: object) -> None:
+        attempts.append(args)
+        raise psycopg2.OperationalError("could not connect to server: Connection refused")
+
+    auth.login(OperatorRole.VIEWER)
+    with connection_ended_by_the_server(app, database_url, when="max_connections") as killed:
+        with app.app_context():
+            event.listen(db.engine, "do_connect", server_unreachable)
+        try:
+            response = client.get("/admin/dashboard/data.json")
+        finally:
+            with app.app_context():
+                event.remove(db.engine, "do_connect", server_unreachable)
+    assert killed and response.status_code == 200
+    data = response.get_json()
+    assert "error" not in data["pool"] and data["activity"]["error"]
+    for panel in ("history", "slow_queries", "statements", "tables"):
+        assert "could not connect" in data[panel]["error"], panel
+    assert len(attempts) == 1, "one attempt to reconnect, not one per panel"
 
 
 @pytest.fixture
