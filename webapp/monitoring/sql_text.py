@@ -69,7 +69,7 @@ def normalize(statement: str, paramstyle: str | None = None) -> Normalized:
 
 
 def safe_text(statement: str) -> str:
-    """A statement text reported by the server, fit to show."""
+    """A statement text as the server reported it (or as stored), fit to show."""
     return normalize(statement).text
 
 
