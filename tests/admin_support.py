@@ -8,12 +8,13 @@ from typing import Any
 
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import event, func, select
+from sqlalchemy import event, func, select, text
 
 from tests import conftest
 from tests.conftest import Auth
 from webapp import create_app
 from webapp.extensions import db
+from webapp.models import OperatorRole
 
 
 def post_form(client: FlaskClient, auth: Auth, path: str, data: dict[str, Any], token_page: str | None = None) -> Any:
@@ -60,3 +61,35 @@ def app_serving(database_url: str, view: Any) -> Iterator[Flask]:
     finally:
         conftest.SHARED_APPS.remove(app)
         conftest.close_app(app)
+
+
+def signed_in_on_a_one_connection_pool(make_app: conftest.AppFactory) -> Auth:
+    """A viewer signed in to an app whose pool has a single connection and waits 1 s for it."""
+    small_pool = make_app(DB_POOL_SIZE="1", DB_MAX_OVERFLOW="0", DB_POOL_TIMEOUT="1")
+    auth = Auth(small_pool, small_pool.test_client())
+    auth.login(OperatorRole.VIEWER)
+    return auth
+
+
+@contextmanager
+def only_connection_taken(app: Flask) -> Iterator[None]:
+    """The test holds the one connection of ``app``'s pool while the block runs."""
+    with app.app_context():
+        held = db.engine.connect()
+        try:
+            yield
+        finally:
+            held.close()
+
+
+@contextmanager
+def table_missing(app: Flask, table: str) -> Iterator[None]:
+    """``table`` is gone while the block runs (a half-applied migration, a dropped table): renamed
+    away, and back afterwards."""
+    with app.app_context(), db.engine.begin() as connection:
+        connection.execute(text(f"ALTER TABLE {table} RENAME TO {table}_away"))
+    try:
+        yield
+    finally:
+        with app.app_context(), db.engine.begin() as connection:
+            connection.execute(text(f"ALTER TABLE {table}_away RENAME TO {table}"))

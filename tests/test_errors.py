@@ -10,6 +10,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import text
 
+from tests.admin_support import only_connection_taken, signed_in_on_a_one_connection_pool
 from tests.conftest import AppFactory, Auth, csrf_token_from
 from tests.e2e.stack import libpq_url
 from webapp.extensions import db
@@ -75,7 +76,7 @@ def test_sign_in_with_the_database_down_gets_503_not_a_traceback(make_app: AppFa
     page = response.get_data(as_text=True)
     assert response.status_code == 503
     assert response.headers["Retry-After"]
-    assert "Temporarily unavailable" in page
+    assert "Temporarily unavailable" in page and "The database cannot be reached right now." in page
     assert "psycopg2" not in page and "127.0.0.1" not in page and "Traceback" not in page
 
 
@@ -93,19 +94,16 @@ def test_json_client_with_the_database_down_gets_a_json_503(make_app: AppFactory
 
 @pytest.mark.postgres
 def test_exhausted_pool_gives_503_within_the_pool_timeout_then_recovers(make_app: AppFactory, app: Flask) -> None:
-    small_pool = make_app(DB_POOL_SIZE="1", DB_MAX_OVERFLOW="0", DB_POOL_TIMEOUT="1")
-    auth = Auth(small_pool, small_pool.test_client())
-    auth.login(OperatorRole.VIEWER)
-    with small_pool.app_context():
-        held = db.engine.connect()
-        try:
-            started = time.monotonic()
-            response = auth.client.get("/admin/user/")
-            waited = time.monotonic() - started
-        finally:
-            held.close()
+    auth = signed_in_on_a_one_connection_pool(make_app)
+    with only_connection_taken(auth.app):
+        started = time.monotonic()
+        response = auth.client.get("/admin/user/")
+        waited = time.monotonic() - started
+    with auth.app.app_context():
         db.engine.dispose()
     assert response.status_code == 503
+    page = response.get_data(as_text=True)
+    assert "Every database connection is in use" in page and "cannot be reached" not in page
     # It waited for the pool, and did not hang: far below gunicorn's 30 s, however busy the machine.
     assert 1 <= waited < 20
     assert auth.client.get("/admin/user/").status_code == 200

@@ -14,12 +14,13 @@ from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
+from tests.admin_support import table_missing
 from tests.waits import wait_for
 from webapp.config import normalize_database_url
 from webapp.extensions import db
 from webapp.monitoring import Monitoring
 from webapp.monitoring.pool import PoolMonitor
-from webapp.monitoring.slow_queries import fingerprint, normalize
+from webapp.monitoring.sql_text import normalize
 from webapp.monitoring.store import SlowQueryStat
 
 # The tests' statements made slow on purpose take 210 ms and more.
@@ -38,31 +39,6 @@ def monitoring(app: Flask, monkeypatch: pytest.MonkeyPatch) -> Iterator[Monitori
     monitoring.slow_queries.clear()
 
 
-@pytest.mark.parametrize(
-    ("statement", "normalized"),
-    [
-        (
-            "SELECT * FROM users WHERE id IN (%(id_1_1)s, %(id_1_2)s, %(id_1_3)s)",
-            "SELECT * FROM users WHERE id IN (...)",
-        ),
-        ("SELECT * FROM users WHERE id IN (?)", "SELECT * FROM users WHERE id IN (...)"),
-        ("SELECT 'ada@example.org', 42, 3.5e2 FROM t1 -- who\n", "SELECT ?, ?, ? FROM t1"),
-        ("SELECT a::int FROM t WHERE b = :b AND c = $1", "SELECT a::int FROM t WHERE b = ? AND c = ?"),
-        ("INSERT INTO t (a, b) VALUES (?, ?), (?, ?), (?, ?)", "INSERT INTO t (a, b) VALUES (...)"),
-        ("SELECT E'it\\'s', 'o''neil', $$body$$", "SELECT ?, ?, ?"),
-    ],
-)
-def test_normalizing_folds_literals_placeholders_and_lists(statement: str, normalized: str) -> None:
-    assert normalize(statement) == normalized
-
-
-def test_statements_differing_only_in_values_share_a_fingerprint() -> None:
-    first = normalize("SELECT * FROM tasks WHERE owner_id = 7 AND title = 'Report'")
-    second = normalize("SELECT * FROM tasks   WHERE owner_id = 12 AND title = 'Budget'")
-    assert fingerprint(first) == fingerprint(second)
-    assert fingerprint(first) != fingerprint(normalize("SELECT * FROM tasks WHERE owner_id = 7"))
-
-
 def stored_slow_queries() -> list[SlowQueryStat]:
     return list(db.session.scalars(select(SlowQueryStat)))
 
@@ -78,8 +54,8 @@ def test_slow_statement_is_stored_with_fingerprint_and_route_but_no_values(app: 
 
     with app.app_context():
         by_query = {row.query: row for row in stored_slow_queries()}
-    stored = by_query["SELECT pg_sleep(...), ?"]
-    assert stored.fingerprint == fingerprint(stored.query)
+    stored = by_query["SELECT pg_sleep($1), $2"]
+    assert stored.fingerprint == normalize(stored.query).fingerprint
     assert stored.calls == 2, "both spellings fold into one fingerprint"
     assert stored.max_ms >= 250 and stored.total_ms >= 460
     assert stored.rows == 2
@@ -103,7 +79,7 @@ def test_slow_statement_on_any_database_is_aggregated_per_fingerprint(
     monitoring.publisher.publish_once()  # an empty round changes nothing
 
     with app.app_context():
-        stored = {row.query: row for row in stored_slow_queries()}[normalize(str(count_to))]
+        stored = {row.query: row for row in stored_slow_queries()}[normalize(str(count_to), "named").text]
     assert (stored.calls, stored.request_path) == (2, "(outside a request)")
     assert stored.first_seen <= stored.last_seen
 
@@ -115,16 +91,11 @@ def test_failed_publish_keeps_captures_for_the_next_round(
     with app.app_context():
         db.session.execute(text("SELECT 'kept for later'"))
         db.session.rollback()
-        with db.engine.begin() as connection:
-            connection.execute(text("ALTER TABLE monitoring_slow_queries RENAME TO monitoring_slow_queries_away"))
-    try:
+    with table_missing(app, "monitoring_slow_queries"):
         assert monitoring.publisher.publish_logged() is False
-    finally:
-        with app.app_context(), db.engine.begin() as connection:
-            connection.execute(text("ALTER TABLE monitoring_slow_queries_away RENAME TO monitoring_slow_queries"))
     assert monitoring.publisher.publish_logged() is True
     with app.app_context():
-        assert "SELECT ?" in {row.query for row in stored_slow_queries()}
+        assert "SELECT $1" in {row.query for row in stored_slow_queries()}
 
 
 def test_a_failure_to_record_never_fails_the_request(

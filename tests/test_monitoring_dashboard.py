@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -12,6 +13,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import event, func, select
 
 from tests import conftest
+from tests.admin_support import only_connection_taken, signed_in_on_a_one_connection_pool, table_missing
 from tests.conftest import Auth, is_postgres
 from webapp.database import utcnow
 from webapp.extensions import db
@@ -113,6 +115,76 @@ def test_dashboard_lists_stored_slow_queries_costliest_first(
     assert (data["slow_queries"]["fingerprints"], data["slow_queries"]["calls"]) == (3, 6)
     html = client.get("/admin/dashboard/").get_data(as_text=True)
     assert "SELECT * FROM report_2 WHERE id = ?" in html and "0000000000000002" in html
+
+
+def test_stored_slow_query_texts_are_shown_without_literals(
+    app: Flask, client: FlaskClient, auth: Auth, monitoring: Monitoring
+) -> None:
+    """A row stored by an earlier release holds what its hand-written normalizer let through."""
+    now = utcnow()
+    leaked = SlowQuery(
+        "00000000000000aa", "SELECT \"it's\" FROM tasks WHERE title = 'ada lovelace'", 1, 300.0, 300.0, 1, now, now, "/"
+    )
+    with app.app_context(), db.engine.begin() as connection:
+        save_slow_queries(connection, [leaked])
+    auth.login(OperatorRole.VIEWER)
+    data = client.get("/admin/dashboard/data.json").get_json()
+    assert [row["query"] for row in data["slow_queries"]["top"]] == ['SELECT "it\'s" FROM tasks WHERE title = $1']
+    assert "lovelace" not in client.get("/admin/dashboard/").get_data(as_text=True)
+
+
+def test_a_panel_that_fails_is_shown_unavailable_and_the_others_still_render(
+    app: Flask, client: FlaskClient, auth: Auth
+) -> None:
+    auth.login(OperatorRole.VIEWER)
+    with table_missing(app, "monitoring_slow_queries"):
+        response = client.get("/admin/dashboard/data.json")
+        page = client.get("/admin/dashboard/")
+    assert response.status_code == 200
+    data = response.get_json()
+    assert "monitoring_slow_queries" in data["slow_queries"]["error"]
+    assert this_worker(data)["pool"]["pool_class"] and data["history"]["hours"] == 1
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert re.findall(r'data-show-if="(\w+)\.error">', html) == ["slow_queries"], "only that panel is unavailable"
+    [alert] = re.findall(r'data-show-if="slow_queries.error">(.*?)</div>', html, re.S)
+    assert "Slow queries unavailable:" in alert and "monitoring_slow_queries" in alert
+    assert 'data-hide-if="slow_queries.error" hidden' in html, "no empty table stands for the missing figures"
+    assert "Pools and database look healthy." in html
+
+
+def pool_findings(data: dict) -> list[str]:
+    return [finding["message"] for finding in data["findings"] if "connection" in finding["message"]]
+
+
+# A cold server (or one across a slow network) takes this long to open each new connection.
+SLOW_CONNECT_SECONDS = 0.15
+
+
+def test_slow_first_connects_are_not_reported_as_an_exhausted_pool(make_app: conftest.AppFactory) -> None:
+    cold = make_app()
+    with cold.app_context():
+        engine = db.engine
+    event.listen(engine, "do_connect", lambda *args: time.sleep(SLOW_CONNECT_SECONDS))
+    auth = Auth(cold, cold.test_client())
+    auth.login(OperatorRole.VIEWER)
+    data = auth.client.get("/admin/dashboard/data.json").get_json()
+    assert pool_findings(data) == []
+    pool = this_worker(data)["pool"]
+    assert pool["connections_opened"] >= 1 and pool["connect_max_ms"] >= SLOW_CONNECT_SECONDS * 1000
+    assert pool["wait_max_ms"] == 0, "no checkout found the pool full"
+
+
+@pytest.mark.postgres
+def test_checkouts_that_waited_on_a_full_pool_are_reported(make_app: conftest.AppFactory) -> None:
+    auth = signed_in_on_a_one_connection_pool(make_app)
+    with only_connection_taken(auth.app):
+        assert auth.client.get("/admin/dashboard/").status_code == 503
+    data = auth.client.get("/admin/dashboard/data.json").get_json()
+    assert this_worker(data)["pool"]["wait_max_ms"] >= 1000
+    findings = pool_findings(data)
+    assert any("1 request gave up waiting for a connection" in message for message in findings), findings
+    assert any("the pool was exhausted" in message for message in findings), findings
 
 
 TILE = re.compile(

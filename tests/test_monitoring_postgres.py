@@ -7,13 +7,15 @@ import contextlib
 import threading
 from collections.abc import Iterator
 
+import psycopg2
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from flask_migrate import upgrade
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import create_engine, event, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.pool import NullPool
 
 from tests import conftest
 from tests.conftest import Auth
@@ -22,6 +24,7 @@ from webapp import create_app
 from webapp.config import normalize_database_url
 from webapp.extensions import db
 from webapp.models import AuditEntry, OperatorRole
+from webapp.monitoring import pg_statements
 from webapp.monitoring.pg_activity import ActivityReport, activity_report
 from webapp.monitoring.pg_statements import statements_report
 from webapp.monitoring.table_stats import table_report
@@ -29,7 +32,11 @@ from webapp.monitoring.table_stats import table_report
 pytestmark = pytest.mark.postgres
 
 
-def test_top_statements_come_from_pg_stat_statements(app: Flask, client: FlaskClient, auth: Auth) -> None:
+def test_top_statements_come_from_pg_stat_statements(
+    app: Flask, client: FlaskClient, auth: Auth, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Other tests' statements share the server's statistics: however they rank, this one is shown.
+    monkeypatch.setattr(pg_statements, "TOP_PER_RANKING", 100_000)
     with app.app_context():
         for n in range(25):
             db.session.execute(text("SELECT count(*) FROM tasks WHERE title = :title"), {"title": f"t{n}"})
@@ -74,6 +81,101 @@ def test_admin_reset_also_resets_pg_stat_statements_of_this_database_only(
     assert kept >= 1
 
 
+def test_search_terms_never_reach_the_dashboard_from_pg_stat_statements(
+    app: Flask, client: FlaskClient, auth: Auth, make_app: conftest.AppFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The list count's EXPLAIN is a utility statement, which pg_stat_statements keeps with its literals."""
+    term = "lovelacesearchterm"
+    monkeypatch.setattr(pg_statements, "TOP_PER_RANKING", 100_000)  # shown however it ranks
+    auth.login(OperatorRole.VIEWER)
+    assert client.get(f"/admin/task/?search={term}").status_code == 200
+    with app.app_context():
+        stored = db.session.scalar(
+            text("SELECT count(*) FROM pg_stat_statements WHERE query LIKE :term"), {"term": f"%{term}%"}
+        )
+    assert stored >= 1, "the server kept the term: the test shows what the dashboard makes of it"
+
+    data = client.get("/admin/dashboard/data.json")
+    page = client.get("/admin/dashboard/")
+    metrics = (
+        make_app(METRICS_TOKEN="a-long-scrape-token-for-tests")
+        .test_client()
+        .get("/metrics", headers={"Authorization": "Bearer a-long-scrape-token-for-tests"})
+    )
+    assert (data.status_code, page.status_code, metrics.status_code) == (200, 200, 200)
+    for response in (data, page, metrics):
+        assert term not in response.get_data(as_text=True)
+    explained = [
+        row["query"] for row in data.get_json()["statements"]["statements"] if row["query"].startswith("EXPLAIN")
+    ]
+    assert explained and all("ILIKE $" in query for query in explained)
+
+
+@contextlib.contextmanager
+def connection_ended_by_the_server(app: Flask, database_url: str, when: str) -> Iterator[list[int]]:
+    """The server ends the app's connection that is about to run a statement containing ``when``
+    (once); yields the pid of the backend it ended."""
+    killer = create_engine(normalize_database_url(database_url), poolclass=NullPool)
+    killed: list[int] = []
+
+    def terminate_this_connection(connection, cursor, statement: str, *args: object) -> None:
+        if when in statement and not killed:
+            killed.append(cursor.connection.get_backend_pid())
+            with killer.connect() as other:
+                # Waits (up to 30 s) until the backend is gone.
+                assert other.scalar(text("SELECT pg_terminate_backend(:pid, 30000)"), {"pid": killed[0]})
+
+    with app.app_context():
+        event.listen(db.engine, "before_cursor_execute", terminate_this_connection)
+    try:
+        yield killed
+    finally:
+        with app.app_context():
+            event.remove(db.engine, "before_cursor_execute", terminate_this_connection)
+        killer.dispose()
+
+
+def test_a_connection_lost_mid_report_fails_only_the_panel_it_was_reading(
+    app: Flask, client: FlaskClient, auth: Auth, database_url: str
+) -> None:
+    auth.login(OperatorRole.VIEWER)
+    with connection_ended_by_the_server(app, database_url, when="max_connections") as killed:
+        response = client.get("/admin/dashboard/data.json")
+    assert killed and response.status_code == 200
+    data = response.get_json()
+    assert data["activity"]["error"]
+    for panel in ("pool", "history", "slow_queries", "statements", "tables"):
+        assert "error" not in data[panel], panel
+    assert data["statements"]["available"] is True and data["tables"]["tables"]
+    assert client.get("/admin/dashboard/").status_code == 200, "the next request finds a working pool"
+
+
+def test_once_no_new_connection_can_be_had_the_remaining_panels_say_so_at_once(
+    app: Flask, client: FlaskClient, auth: Auth, database_url: str
+) -> None:
+    attempts: list[object] = []
+
+    def server_unreachable(*args: object) -> None:
+        attempts.append(args)
+        raise psycopg2.OperationalError("could not connect to server: Connection refused")
+
+    auth.login(OperatorRole.VIEWER)
+    with connection_ended_by_the_server(app, database_url, when="max_connections") as killed:
+        with app.app_context():
+            event.listen(db.engine, "do_connect", server_unreachable)
+        try:
+            response = client.get("/admin/dashboard/data.json")
+        finally:
+            with app.app_context():
+                event.remove(db.engine, "do_connect", server_unreachable)
+    assert killed and response.status_code == 200
+    data = response.get_json()
+    assert "error" not in data["pool"] and data["activity"]["error"]
+    for panel in ("history", "slow_queries", "statements", "tables"):
+        assert "could not connect" in data[panel]["error"], panel
+    assert len(attempts) == 1, "one attempt to reconnect, not one per panel"
+
+
 @pytest.fixture
 def app_without_pg_stat_statements(app: Flask, database_url: str) -> Iterator[Flask]:
     """The app on a second database where the extension was never created."""
@@ -105,14 +207,18 @@ def test_without_pg_stat_statements_the_panel_says_how_to_enable_it(app_without_
     assert (statements["available"], statements["statements"]) == (False, [])
 
 
-def test_long_running_statement_is_listed_normalized(app: Flask) -> None:
+# Longer than track_activity_query_size (1 kB by default): pg_stat_activity cuts the text inside it.
+CUT_LITERAL = "ada.lovelace@example.org " * 60
+
+
+def test_long_running_statement_is_listed_without_literals_even_when_cut(app: Flask) -> None:
     sleeper_pids: list[int] = []
 
     def sleep_in_another_session() -> None:
         with app.app_context(), db.engine.connect() as connection:
             sleeper_pids.append(connection.scalar(text("SELECT pg_backend_pid()")))
             with contextlib.suppress(OperationalError):  # cancelled by the test once it was listed
-                connection.execute(text("SELECT pg_sleep(60), 'private@example.org'"))
+                connection.execute(text(f"SELECT pg_sleep(60), 'private@example.org', '{CUT_LITERAL}'"))
 
     def report_listing_the_sleep() -> ActivityReport | None:
         with app.app_context():
@@ -132,7 +238,7 @@ def test_long_running_statement_is_listed_normalized(app: Flask) -> None:
             connection.execute(text("SELECT pg_cancel_backend(:pid)"), {"pid": sleeper_pids[0]})
         sleeper.join(30)
     [running] = [query for query in report.long_running if "pg_sleep" in query.query]
-    assert running.query == "SELECT pg_sleep(...), ?"
+    assert running.query == "SELECT pg_sleep($1), $2, …"
     assert running.state == "active" and running.seconds >= 0.3
     assert report.max_connections == max_connections
     assert report.connections == sum(state.connections for state in report.by_state) >= 2

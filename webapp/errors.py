@@ -37,6 +37,8 @@ PAGES = {
     503: ("Temporarily unavailable", "The database cannot be reached right now. Please try again in a moment."),
 }
 RETRY_AFTER_SECONDS = 5
+# The database answers, but every pooled connection stayed busy for DB_POOL_TIMEOUT.
+POOL_EXHAUSTED = "Every database connection is in use right now (the pool is exhausted). Please try again in a moment."
 # A lost connection (server restarted, connection killed), a refused one and a pool with no free
 # connection within DB_POOL_TIMEOUT all mean "try again shortly", not "the code is broken".
 DATABASE_UNAVAILABLE = (OperationalError, InterfaceError, PoolTimeoutError)
@@ -116,6 +118,8 @@ def render_database_error(error: Exception) -> Response:
         logger.error("database error", exc_info=error)
         return render_error(InternalServerError())
     logger.warning("database unavailable: %s: %s", type(error).__name__, str(error).partition("\n")[0])
+    if isinstance(error, PoolTimeoutError):
+        return render_error(ServiceUnavailable(POOL_EXHAUSTED))
     return render_error(ServiceUnavailable())
 
 

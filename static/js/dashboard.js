@@ -265,6 +265,7 @@
   }
 
   function renderCharts(data) {
+    if (!data.history.points) { return; }  /* the history panel is unavailable: its alert says why */
     root.querySelectorAll("svg[data-chart]").forEach(function (svg) {
       if (svg.getAttribute("data-chart") === "connections") {
         drawChart(svg, data.history, data.generated_at, [{ key: "checked_out", className: "series-a" }], data.pool.capacity);

@@ -11,6 +11,7 @@ from flask import Flask
 from playwright.sync_api import Locator, Page, expect
 from sqlalchemy import text
 
+from tests.admin_support import table_missing
 from tests.browser.conftest import Screenshot, SignIn
 from webapp.database import utcnow
 from webapp.extensions import db
@@ -133,7 +134,7 @@ def test_dashboard_shows_pool_tiles_draws_charts_and_refreshes_in_place_with_a_n
     publish_round(app)
 
     # The page asks data.json every 5 s and redraws in place: no reload, no click.
-    expect(slow_table).to_contain_text("SELECT pg_sleep(...)")
+    expect(slow_table).to_contain_text("SELECT pg_sleep($1)")
     expect(updated).not_to_have_text(first_update)
     assert page.evaluate("window.dashboardLoadedOnce") is True, "the page was reloaded"
     expect(page.locator("#dashboard-problem")).to_be_hidden()
@@ -192,3 +193,30 @@ def test_tile_units_follow_their_counts_when_the_page_refreshes(page: Page, app:
     expect(tile_unit(page, "Slow statements")).to_have_text("calls")
     expect(tile_unit(page, "Distinct")).to_have_text("fingerprints")
     expect(tile_unit(page, "Checked out")).to_have_text(re.compile(r"^connections?$"))
+
+
+@pytest.fixture
+def history_table_gone(app: Flask) -> Iterator[None]:
+    with table_missing(app, "monitoring_pool_samples"):
+        yield
+
+
+def test_an_unavailable_panel_says_why_and_the_page_keeps_refreshing(
+    page: Page, app: Flask, sign_in: SignIn, history_table_gone: None
+) -> None:
+    sign_in(page, OperatorRole.VIEWER)
+    page.goto("/admin/dashboard/")
+    alert = page.locator('[data-show-if="history.error"]')
+    expect(alert).to_be_visible()
+    expect(alert).to_contain_text("Pool history unavailable: ")
+    expect(alert).to_contain_text("monitoring_pool_samples")
+    expect(page.locator('svg[data-chart="wait"]')).to_be_hidden()
+    expect(tile(page, "Workers")).to_have_text(NUMBER)
+
+    updated = page.locator('[data-field="generated_at"]')
+    first_update = updated.inner_text()
+    save_slow_statements(app, 1)
+    expect(tile(page, "Slow statements")).to_have_text("1")  # redrawn from data.json
+    expect(updated).not_to_have_text(first_update)
+    expect(alert).to_be_visible()
+    expect(page.locator("#dashboard-problem")).to_be_hidden()

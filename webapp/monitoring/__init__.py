@@ -4,6 +4,7 @@ PostgreSQL server's own statistics, as plain data for the dashboard, its JSON an
 One module per source, after PgHero: ``pool`` and ``slow_queries`` record inside each worker,
 ``publisher`` writes that to the shared tables of ``store``, ``pg_statements``, ``pg_activity``
 and ``table_stats`` ask PostgreSQL, and ``report`` gathers it all for ``dashboard`` and ``metrics``.
+Every statement text any of them shows passes through ``sql_text``, which removes its literals.
 """
 
 from __future__ import annotations

@@ -109,7 +109,7 @@ class DashboardView(ProtectedView):
         return super().role_for_endpoint(name)
 
     def _report(self) -> dict[str, Any]:
-        return as_data(build_report(current_monitoring(), db.session.connection(), REFRESH_SECONDS, _requested_hours()))
+        return as_data(build_report(current_monitoring(), db.session, REFRESH_SECONDS, _requested_hours()))
 
     @expose("/")
     def index(self) -> str:

@@ -39,6 +39,13 @@ POOL_SERIES = (
         "95th percentile of how long a connection is held (recent window).",
         0.001,
     ),
+    (
+        "connect_p95_ms",
+        "webapp_db_pool_connect_p95_seconds",
+        "gauge",
+        "95th percentile of how long opening a new connection takes (recent window).",
+        0.001,
+    ),
 )
 
 
@@ -67,7 +74,7 @@ def _pool_lines(overview: PoolOverview) -> Iterator[str]:
             if value is not None:
                 yield f"{name}{_labels(host=worker.host, pid=worker.pid)} {value * scale}"
     name = "webapp_db_pool_checkout_wait_seconds"
-    yield from _header(name, "summary", "Time waiting for a connection from the pool (quantiles: recent window).")
+    yield from _header(name, "summary", "Time waiting for a free connection on a full pool (quantiles: recent window).")
     for worker in live:
         pool, labels = worker.pool, {"host": worker.host, "pid": worker.pid}
         for quantile, value in (("0.5", pool.wait_p50_ms), ("0.95", pool.wait_p95_ms)):

@@ -1,8 +1,9 @@
 """What the PostgreSQL server is doing right now (``pg_stat_activity``): connections by state,
 measured against ``max_connections``, and the statements running for too long.
 
-Query texts of other sessions are shown normalized, as the captured slow queries are: the values
-in them may be personal data, and the shape is what an operator needs.
+Query texts of other sessions are shown without their literals, as the captured slow queries are
+(``sql_text``): the values in them may be personal data, and the shape is what an operator needs.
+A text cut by ``track_activity_query_size`` is shown up to where its literals begin.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-from webapp.monitoring.slow_queries import normalize
+from webapp.monitoring.sql_text import safe_text
 
 # Reported as long-running from this age on: slow enough that no web request should wait on it.
 LONG_RUNNING_SECONDS = 5.0
@@ -84,7 +85,7 @@ def activity_report(connection: Connection, long_running_after: float = LONG_RUN
             state=row.state,
             waiting_for=f"{row.wait_event_type}: {row.wait_event}" if row.wait_event_type else None,
             seconds=row.seconds,
-            query=normalize(row.query or ""),
+            query=safe_text(row.query or ""),
         )
         for row in connection.execute(LONG_RUNNING, {"seconds": long_running_after})
     ]

@@ -1,8 +1,12 @@
 """PostgreSQL's own statement statistics (``pg_stat_statements``), like PgHero's query report.
 
-Unlike the app-side capture this sees every statement the database ran, from any client, already
-normalized by the server. The extension needs a DBA's two steps (preload, then create); when one
-is missing the panel says which, instead of failing.
+Unlike the app-side capture this sees every statement the database ran, from any client. The
+server normalizes only plannable statements: utility ones (``EXPLAIN``, ``SET``, ``COPY``) are
+stored with their literals, the list count's ``EXPLAIN`` with the operator's search term, so every
+text passes through ``sql_text`` before it is shown.
+
+The extension needs a DBA's two steps (preload, then create); when one is missing the panel says
+which, instead of failing.
 """
 
 from __future__ import annotations
@@ -12,6 +16,8 @@ from dataclasses import dataclass
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
+
+from webapp.monitoring.sql_text import safe_text
 
 EXTENSION = "pg_stat_statements"
 HOW_TO_PRELOAD = (
@@ -25,6 +31,7 @@ HOW_TO_CREATE = (
 
 # The union of the top statements by total time, by mean time and by number of calls, so one
 # sortable table answers all three questions.
+TOP_PER_RANKING = 15
 RESET_THIS_DATABASE = (
     "SELECT pg_stat_statements_reset(0, (SELECT oid FROM pg_database WHERE datname = current_database()), 0)"
 )
@@ -79,13 +86,13 @@ def _is_not_loaded(error: DBAPIError) -> bool:
     return "shared_preload_libraries" in str(error.orig)
 
 
-def statements_report(connection: Connection, limit: int = 15) -> StatementsReport:
+def statements_report(connection: Connection) -> StatementsReport:
     if not _installed(connection):
         how = HOW_TO_CREATE if _preloaded(connection) else HOW_TO_PRELOAD
         return StatementsReport(available=False, how_to_enable=how, statements=[])
     try:
         with connection.begin_nested():
-            rows = connection.execute(TOP_STATEMENTS, {"limit": limit}).all()
+            rows = connection.execute(TOP_STATEMENTS, {"limit": TOP_PER_RANKING}).all()
     except DBAPIError as error:
         if not _is_not_loaded(error):
             raise
@@ -94,7 +101,7 @@ def statements_report(connection: Connection, limit: int = 15) -> StatementsRepo
         available=True,
         how_to_enable=None,
         statements=[
-            Statement(row.query, row.calls, row.total_exec_time, row.mean_exec_time, row.rows, row.hit_ratio)
+            Statement(safe_text(row.query), row.calls, row.total_exec_time, row.mean_exec_time, row.rows, row.hit_ratio)
             for row in rows
         ],
     )

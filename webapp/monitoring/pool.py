@@ -5,6 +5,12 @@ the time spent queueing for one, so the wait is timed around ``Engine.raw_connec
 door through which Connections (and so Sessions) take a connection from the pool. Wrapping the
 engine rather than the pool object survives ``engine.dispose()``, which swaps in a new pool
 (pool event listeners are carried over to it by SQLAlchemy itself).
+
+Only a checkout that found every connection the pool may open in use waits for the pool; the time
+any other checkout takes is opening a new connection (slow on a cold server: timed apart, from
+``do_connect`` to ``connect``) or pinging an idle one. Counting those as waits raised a false
+"pool exhausted" on an idle server. A checkout racing another for the last free connection may
+be counted either way.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 WINDOW_SECONDS = 300
 WINDOW_MAX_SAMPLES = 20_000
 CHECKED_OUT_AT = "monitoring_checked_out_at"
+CONNECTING_SINCE = "monitoring_connecting_since"
 
 
 def percentile(sorted_values: list[float], fraction: float) -> float | None:
@@ -99,6 +106,8 @@ class PoolSnapshot:
     hold_p50_ms: float | None
     hold_p95_ms: float | None
     hold_max_ms: float | None
+    connect_p95_ms: float | None
+    connect_max_ms: float | None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PoolSnapshot:
@@ -113,6 +122,20 @@ def _pool_figure(pool: Any, method: str) -> int | None:
     return figure() if callable(figure) else None
 
 
+def _max_overflow(pool: Any) -> int | None:
+    # QueuePool has no public accessor for its overflow limit.
+    return getattr(pool, "_max_overflow", None)
+
+
+def is_full(pool: Any) -> bool:
+    """Whether a checkout now has to wait: every connection the pool may open is checked out.
+    Pools without such a limit (NullPool, SQLite's, an unlimited overflow) never make one wait."""
+    size, overflow, checked_out = _pool_figure(pool, "size"), _max_overflow(pool), _pool_figure(pool, "checkedout")
+    if size is None or overflow is None or overflow < 0 or checked_out is None:
+        return False
+    return checked_out >= size + overflow
+
+
 class PoolMonitor:
     """Counts what the pool of one engine does; ``snapshot`` reads its current state."""
 
@@ -120,6 +143,7 @@ class PoolMonitor:
         self._lock = threading.Lock()
         self.waits = TimingWindow()
         self.holds = TimingWindow()
+        self.connects = TimingWindow()
         self._in_use = 0
         self._peak_in_use = 0
         self._reset_counters()
@@ -135,6 +159,7 @@ class PoolMonitor:
         self._wait_total_ms = 0.0
 
     def instrument(self, engine: Engine) -> None:
+        event.listen(engine, "do_connect", self._on_connecting)
         event.listen(engine, "connect", self._on_connect)
         event.listen(engine, "checkout", self._on_checkout)
         event.listen(engine, "checkin", self._on_checkin)
@@ -146,6 +171,7 @@ class PoolMonitor:
         take_connection = engine.raw_connection
 
         def raw_connection_timed() -> Any:
+            queued = is_full(engine.pool)
             started = perf_counter()
             try:
                 return take_connection()
@@ -153,7 +179,7 @@ class PoolMonitor:
                 self._count("pool_timeouts")
                 raise
             finally:
-                waited_ms = (perf_counter() - started) * 1000.0
+                waited_ms = (perf_counter() - started) * 1000.0 if queued else 0.0
                 self.waits.add(waited_ms)
                 with self._lock:
                     self._counters["wait_count"] += 1
@@ -166,8 +192,14 @@ class PoolMonitor:
         with self._lock:
             self._counters[name] += 1
 
+    def _on_connecting(self, dialect: Any, record: Any, cargs: Any, cparams: Any) -> None:
+        record.record_info[CONNECTING_SINCE] = perf_counter()
+
     def _on_connect(self, dbapi_connection: Any, record: Any) -> None:
         self._count("connections_opened")
+        connecting_since = record.record_info.pop(CONNECTING_SINCE, None)
+        if connecting_since is not None:
+            self.connects.add((perf_counter() - connecting_since) * 1000.0)
 
     def _on_invalidate(self, dbapi_connection: Any, record: Any, exception: BaseException | None) -> None:
         self._count("invalidations")
@@ -199,18 +231,18 @@ class PoolMonitor:
             self._reset_counters()
         self.waits.clear()
         self.holds.clear()
+        self.connects.clear()
 
     def snapshot(self, engine: Engine) -> PoolSnapshot:
         pool = engine.pool
         overflow = _pool_figure(pool, "overflow")
-        wait, hold = self.waits.spread(), self.holds.spread()
+        wait, hold, connect = self.waits.spread(), self.holds.spread(), self.connects.spread()
         with self._lock:
             counters, wait_total_ms = dict(self._counters), self._wait_total_ms
         return PoolSnapshot(
             pool_class=type(pool).__name__,
             size=_pool_figure(pool, "size"),
-            # QueuePool has no public accessor for its overflow limit.
-            max_overflow=getattr(pool, "_max_overflow", None),
+            max_overflow=_max_overflow(pool),
             checked_out=_pool_figure(pool, "checkedout"),
             idle=_pool_figure(pool, "checkedin"),
             # QueuePool counts overflow from -size while the core pool is still filling up.
@@ -222,5 +254,7 @@ class PoolMonitor:
             hold_p50_ms=hold.p50_ms,
             hold_p95_ms=hold.p95_ms,
             hold_max_ms=hold.max_ms,
+            connect_p95_ms=connect.p95_ms,
+            connect_max_ms=connect.max_ms,
             **counters,
         )

@@ -1,8 +1,8 @@
 """Gathers every source into one report: the dashboard page, its JSON and ``/metrics`` all render it.
 
 The serving worker's own pool comes from memory (current to the moment); every other worker's
-from the shared store. PostgreSQL panels each run in a savepoint, so one the database role may not
-read shows its error and the others still render.
+from the shared store. Each panel that reads the database fails alone (``PanelReader``): it is
+shown as unavailable with its reason and the others still render.
 """
 
 from __future__ import annotations
@@ -16,19 +16,22 @@ from typing import Any, TypeVar
 
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, scoped_session
 
 from webapp.database import utcnow
 from webapp.formatting import noun_for
 from webapp.monitoring import Monitoring, store
 from webapp.monitoring.pg_activity import ActivityReport, activity_report
 from webapp.monitoring.pg_statements import StatementsReport, reset_statements, statements_report
-from webapp.monitoring.pool import PoolSnapshot
+from webapp.monitoring.pool import WINDOW_SECONDS, PoolSnapshot
+from webapp.monitoring.sql_text import safe_text
 from webapp.monitoring.table_stats import TableReport, table_report
 
 logger = logging.getLogger(__name__)
 
 HISTORY_RANGES = {1: 1, 6: 5, 24: 15}  # hours shown -> minutes per chart point
 SLOW_QUERIES_SHOWN = 50
+MAX_REASON_CHARS = 200
 # Thresholds above which a finding is raised at the top of the dashboard.
 BUSY_POOL_RATIO = 0.8
 SLOW_CHECKOUT_MS = 100.0
@@ -47,9 +50,20 @@ SUMMED = (
     "wait_count",
     "wait_total_ms",
 )
-WORST = ("wait_p50_ms", "wait_p95_ms", "wait_max_ms", "hold_p50_ms", "hold_p95_ms", "hold_max_ms")
+WORST = (
+    "wait_p50_ms",
+    "wait_p95_ms",
+    "wait_max_ms",
+    "hold_p50_ms",
+    "hold_p95_ms",
+    "hold_max_ms",
+    "connect_p95_ms",
+    "connect_max_ms",
+)
 
 T = TypeVar("T")
+# The request's Flask-SQLAlchemy session, or a plain one (tools, tests).
+AnySession = Session | scoped_session[Any]
 
 
 @dataclass(frozen=True)
@@ -116,7 +130,8 @@ class SlowQueryReport:
 
 @dataclass(frozen=True)
 class PanelError:
-    """A PostgreSQL panel the database refused to fill (missing privilege, old server…)."""
+    """A panel the database could not fill (missing privilege or table, lost connection…): shown
+    as unavailable with this reason, while the other panels render."""
 
     error: str
 
@@ -134,10 +149,11 @@ class DashboardReport:
     generated_at: datetime
     database: str
     refresh_seconds: int
+    hours: int
     findings: list[Finding]
-    pool: PoolOverview
-    history: History
-    slow_queries: SlowQueryReport
+    pool: PoolOverview | PanelError
+    history: History | PanelError
+    slow_queries: SlowQueryReport | PanelError
     statements: StatementsReport | PanelError | None
     activity: ActivityReport | PanelError | None
     tables: TableReport | PanelError | None
@@ -224,23 +240,61 @@ def slow_query_report(
         fingerprints=totals.fingerprints,
         calls=totals.calls,
         total_ms=totals.total_ms,
-        top=[SlowQueryRow(mean_ms=query.mean_ms, **dataclasses.asdict(query)) for query in top],
+        # Normalized again on the way out: rows stored by an earlier release kept whatever literals
+        # its hand-written normalizer missed.
+        top=[
+            SlowQueryRow(**(dataclasses.asdict(query) | {"query": safe_text(query.query), "mean_ms": query.mean_ms}))
+            for query in top
+        ],
     )
 
 
-def _postgres_panel(connection: Connection, read: Callable[[Connection], T]) -> T | PanelError | None:
-    if connection.dialect.name != "postgresql":
-        return None
-    try:
-        with connection.begin_nested():
-            return read(connection)
-    except SQLAlchemyError as error:
-        logger.warning("a database health panel could not be read", exc_info=True)
-        cause = getattr(error, "orig", None) or error
-        return PanelError(str(cause).strip().splitlines()[0])
+def _panel_error(error: SQLAlchemyError) -> PanelError:
+    cause = getattr(error, "orig", None) or error
+    return PanelError(str(cause).strip().partition("\n")[0][:MAX_REASON_CHARS])
 
 
-def _pool_findings(pool: PoolOverview) -> Iterator[Finding]:
+class PanelReader:
+    """Reads each panel in a savepoint of the request's transaction, so one that fails (a missing
+    privilege or table, a statement cancelled) is rolled back alone and shown as unavailable.
+
+    A failure that took the connection with it (the server ended it) leaves the session's
+    transaction unusable: it is rolled back, and the next panel gets a fresh connection. Once no
+    connection can be had, the remaining panels say so at once instead of each waiting for one.
+    """
+
+    def __init__(self, session: AnySession) -> None:
+        self.session = session
+        self._unreachable: PanelError | None = None
+
+    def read(self, read: Callable[[Connection], T]) -> T | PanelError:
+        if self._unreachable is not None:
+            return self._unreachable
+        try:
+            connection = self.session.connection()
+        except SQLAlchemyError as error:
+            logger.warning("no connection for the database health panels", exc_info=True)
+            self._unreachable = _panel_error(error)
+            return self._unreachable
+        try:
+            with connection.begin_nested():
+                return read(connection)
+        except SQLAlchemyError as error:
+            logger.warning("a database health panel could not be read", exc_info=True)
+            if connection.invalidated:
+                self.session.rollback()
+            return _panel_error(error)
+
+    def postgres(self, read: Callable[[Connection], T]) -> T | PanelError | None:
+        """A PostgreSQL-only panel: ``None`` on other databases."""
+        if self.session.get_bind().dialect.name != "postgresql":
+            return None
+        return self.read(read)
+
+
+def _pool_findings(pool: PoolOverview | PanelError) -> Iterator[Finding]:
+    if isinstance(pool, PanelError):
+        return
     totals = pool.totals
     if timeouts := totals["pool_timeouts"]:
         yield Finding(
@@ -253,8 +307,9 @@ def _pool_findings(pool: PoolOverview) -> Iterator[Finding]:
     if (totals["wait_p95_ms"] or 0) >= SLOW_CHECKOUT_MS:
         yield Finding(
             "warning",
-            f"Taking a connection from the pool takes {totals['wait_p95_ms']:.0f} ms (p95): "
-            "the pool is exhausted, or new connections are slow to open.",
+            f"Checkouts waited {totals['wait_p95_ms']:.0f} ms (p95, last {WINDOW_SECONDS // 60} minutes) for a "
+            "free connection: the pool was exhausted. Raise DB_POOL_SIZE / DB_MAX_OVERFLOW or find what holds "
+            "connections.",
         )
     if stale := pool.stale_workers:
         yield Finding("warning", f"{stale} {noun_for(stale, 'worker', 'workers')} stopped reporting: crashed or hung?")
@@ -280,22 +335,24 @@ def _server_findings(activity: Any, tables: Any) -> Iterator[Finding]:
                 )
 
 
-def build_report(monitoring: Monitoring, connection: Connection, refresh_seconds: int, hours: int) -> DashboardReport:
-    """Read on the request's own connection: the dashboard matters most when the pool is exhausted,
+def build_report(monitoring: Monitoring, session: AnySession, refresh_seconds: int, hours: int) -> DashboardReport:
+    """Read on the request's own session: the dashboard matters most when the pool is exhausted,
     and should not need a second connection then."""
     now = utcnow()
-    pool = pool_overview(monitoring, connection, now)
-    activity = _postgres_panel(connection, activity_report)
-    tables = _postgres_panel(connection, table_report)
+    panels = PanelReader(session)
+    pool = panels.read(lambda connection: pool_overview(monitoring, connection, now))
+    activity = panels.postgres(activity_report)
+    tables = panels.postgres(table_report)
     return DashboardReport(
         generated_at=now,
-        database=connection.dialect.name,
+        database=session.get_bind().dialect.name,
         refresh_seconds=refresh_seconds,
+        hours=hours,
         findings=[*_pool_findings(pool), *_server_findings(activity, tables)],
         pool=pool,
-        history=history(connection, now, hours),
-        slow_queries=slow_query_report(monitoring, connection),
-        statements=_postgres_panel(connection, statements_report),
+        history=panels.read(lambda connection: history(connection, now, hours)),
+        slow_queries=panels.read(lambda connection: slow_query_report(monitoring, connection)),
+        statements=panels.postgres(statements_report),
         activity=activity,
         tables=tables,
     )

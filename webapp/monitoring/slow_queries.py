@@ -1,16 +1,16 @@
 """Statements slower than ``SLOW_QUERY_MS``, caught in the app through SQLAlchemy cursor events.
 
 Works on any database. The hot path (every statement) is two event calls that read a clock; only
-a statement over the threshold pays for normalizing and aggregating. Statements are folded into a
-fingerprint so the same query with other values counts once, and parameter values are never kept
-(they may hold personal data). Aggregates wait in memory until the publisher writes them.
+a statement over the threshold pays for normalizing and aggregating. Statements are folded into
+PostgreSQL's fingerprint (``sql_text``) so the same query with other values counts once, and
+neither parameter values nor literals are kept (they may hold personal data). SQLite statements
+go through PostgreSQL's parser too: most parse, the others keep their lexed tokens with literals
+replaced. Aggregates wait in memory until the publisher writes them.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import re
 import threading
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -22,37 +22,13 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from webapp.database import utcnow
+from webapp.monitoring.sql_text import normalize
 
 logger = logging.getLogger(__name__)
 
 MAX_PENDING_FINGERPRINTS = 2_000
 MAX_QUERY_CHARS = 4_000
 OUTSIDE_REQUEST = "(outside a request)"
-
-_COMMENTS = re.compile(r"--[^\n]*|/\*.*?\*/", re.S)
-_DOLLAR_QUOTED = re.compile(r"\$(\w*)\$.*?\$\1\$", re.S)
-_STRINGS = re.compile(r"\b[Ee]'(?:[^'\\]|\\.|'')*'|\b[BbXxNnUu]?'(?:[^']|'')*'|'(?:[^']|'')*'")
-_PLACEHOLDERS = re.compile(r"%\(\w+\)s|%s|\$\d+|(?<![:\w]):\w+")
-_NUMBERS = re.compile(r"(?<![\w.$])\d+(?:\.\d+)?(?:[eE][-+]?\d+)?\b")
-_LISTS = re.compile(r"\(\s*\?(?:\s*,\s*\?)*\s*\)")
-_REPEATED_LISTS = re.compile(r"\(\.\.\.\)(?:\s*,\s*\(\.\.\.\))+")
-_SPACES = re.compile(r"\s+")
-
-
-def normalize(statement: str) -> str:
-    """Fold literals, placeholders and lists of them, so ``IN (1, 2)`` and ``IN (3)`` match."""
-    text = _COMMENTS.sub(" ", statement)
-    text = _DOLLAR_QUOTED.sub("?", text)
-    text = _STRINGS.sub("?", text)
-    text = _PLACEHOLDERS.sub("?", text)
-    text = _NUMBERS.sub("?", text)
-    text = _LISTS.sub("(...)", text)
-    text = _REPEATED_LISTS.sub("(...)", text)
-    return _SPACES.sub(" ", text).strip()
-
-
-def fingerprint(normalized: str) -> str:
-    return hashlib.blake2b(normalized.encode(), digest_size=8).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -127,16 +103,16 @@ class SlowQueryRecorder:
         if elapsed_ms < self.threshold_ms:
             return
         try:
-            self.record(statement, elapsed_ms, max(cursor.rowcount, 0))
+            self.record(statement, elapsed_ms, max(cursor.rowcount, 0), conn.dialect.paramstyle)
         except Exception:  # recording must never fail the statement that was slow
             logger.warning("could not record a slow statement", exc_info=True)
 
-    def record(self, statement: str, elapsed_ms: float, rows: int) -> None:
-        normalized = normalize(statement)
+    def record(self, statement: str, elapsed_ms: float, rows: int, paramstyle: str | None = None) -> None:
+        normalized = normalize(statement, paramstyle)
         now = utcnow()
         capture = SlowQuery(
-            fingerprint=fingerprint(normalized),
-            query=normalized[:MAX_QUERY_CHARS],
+            fingerprint=normalized.fingerprint,
+            query=normalized.text[:MAX_QUERY_CHARS],
             calls=1,
             total_ms=elapsed_ms,
             max_ms=elapsed_ms,
