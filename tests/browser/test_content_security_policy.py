@@ -69,10 +69,10 @@ def checked(response: Response | None) -> InlineCode:
     """The page's policy allows no inline script, and its HTML has none."""
     assert response is not None and response.ok, response and (response.url, response.status)
     assert script_sources(response.headers["content-security-policy"]) == ["'self'"], response.url
-    page = InlineCode()
-    page.feed(response.text())
-    assert page.found == [], (response.url, page.found)
-    return page
+    html = InlineCode()
+    html.feed(response.text())
+    assert html.found == [], (response.url, html.found)
+    return html
 
 
 def kind_of(url: str) -> tuple[str, frozenset[str]]:
