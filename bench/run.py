@@ -125,7 +125,7 @@ class BulkAction:
 
 def list_action(name: str, action: str, answers: dict[str, str] | None = None) -> BulkAction:
     """A Flask-Admin "With selected" action of the task list."""
-    offer = f"modelActions.execute('{action}')"
+    offer = f'data-model-action="{action}"'
     return BulkAction(name, "/admin/task/", "/admin/task/action/", offer, {"action": action}, answers or {})
 
 

@@ -84,6 +84,7 @@ def _operator_options() -> list[tuple[Any, str]]:
 
 
 class AuditLogView(ReadOnlyViewMixin, AdminModelView):
+    has_history = False  # an entry is history; nothing records changes to entries
     column_list = ("created_at", "operator_email", "action", "model", "object_id", "summary", "remote_addr")
     column_details_list = (
         "created_at",

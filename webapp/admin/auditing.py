@@ -17,6 +17,8 @@ class AuditedViewMixin(ModelViewMixinBase):
     Its edit and details pages link to the record's history, as Django's admin does."""
 
     edit_template = details_template = "admin/audited/record.html"
+    # Whether the audit log holds this model's changes, so its pages link to a record's history.
+    has_history = True
 
     def update_model(self, form: Any, model: Any) -> bool:
         # Assigning a collection (tags) lazy-loads the old one, and that load would autoflush the

@@ -144,6 +144,7 @@ class AdminModelView(ProtectedViewMixin, StreamingExportMixin, AuditedViewMixin,
     # Exports get plain values from the type formatters, never a column formatter's HTML.
     column_formatters_export: ClassVar[dict[str, Any]] = {}
     list_template = "admin/records/list.html"
+    create_template = "admin/records/create.html"
 
     @property
     def extra_css(self) -> list[str]:
