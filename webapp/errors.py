@@ -17,6 +17,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from werkzeug.exceptions import BadRequest, HTTPException, InternalServerError, ServiceUnavailable
 from werkzeug.wrappers import Response
 
+from webapp import log_redaction
 from webapp.auth.permissions import wants_json
 from webapp.extensions import db
 from webapp.request_logging import current_request_id
@@ -115,7 +116,7 @@ def render_database_error(error: Exception) -> Response:
     if not is_database_unavailable(error):
         logger.error("database error", exc_info=error)
         return render_error(InternalServerError())
-    logger.warning("database unavailable: %s: %s", type(error).__name__, str(error).partition("\n")[0])
+    logger.warning("database unavailable: %s: %s", type(error).__name__, log_redaction.describe(error))
     return render_error(ServiceUnavailable())
 
 

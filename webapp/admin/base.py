@@ -20,6 +20,7 @@ from sqlalchemy import inspect
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import RelationshipDirection, joinedload, load_only, selectinload
 
+from webapp import log_redaction
 from webapp.admin.auditing import AuditedViewMixin
 from webapp.admin.counting import EstimatedCountMixin, ListCount
 from webapp.admin.display import DETAIL_FORMATTERS, LIST_FORMATTERS
@@ -228,7 +229,7 @@ class AdminModelView(ProtectedViewMixin, StreamingExportMixin, AuditedViewMixin,
         # Flask-Admin flashes the raw database error (SQL and all); the operator needs to know
         # that nothing was saved and what to do. Flask-Admin rolls the session back afterwards.
         if isinstance(exc, IntegrityError):
-            log.warning("integrity error in %s: %s", self.endpoint, exc.orig)
+            log.warning("integrity error in %s: %s", self.endpoint, log_redaction.describe(exc))
             flash(
                 "Nothing was saved: another record already uses one of these values, or a value "
                 "the database requires is missing. Check the form and save again.",
