@@ -60,6 +60,7 @@ def test_pool_settings_come_from_the_environment() -> None:
     config = load_config(base_env(DB_POOL_SIZE="7", DB_MAX_OVERFLOW="3", DB_POOL_TIMEOUT="4", DB_POOL_RECYCLE="600"))
     assert config["SQLALCHEMY_ENGINE_OPTIONS"] == {
         "pool_pre_ping": True,
+        "hide_parameters": True,
         "pool_size": 7,
         "max_overflow": 3,
         "pool_timeout": 4,
@@ -94,7 +95,7 @@ def test_cookies_are_secure_by_default_in_production() -> None:
 
 def test_sqlite_gets_no_pool_sizing() -> None:
     config = load_config(base_env(DATABASE_URL="sqlite:///x.db", DB_POOL_SIZE="3"))
-    assert config["SQLALCHEMY_ENGINE_OPTIONS"] == {"pool_pre_ping": True}
+    assert config["SQLALCHEMY_ENGINE_OPTIONS"] == {"pool_pre_ping": True, "hide_parameters": True}
 
 
 def test_log_format_defaults_to_text_and_accepts_json() -> None:

@@ -183,6 +183,19 @@ def _login_throttle(env: Mapping[str, str]) -> dict[str, int]:
     }
 
 
+# A request body larger than this is refused (413) before it is read: an anonymous client could
+# otherwise make a worker read and spool hundreds of megabytes before the CSRF check refuses it.
+# Forms here send a few kilobytes.
+DEFAULT_MAX_CONTENT_LENGTH = 4 * 1024 * 1024
+
+
+def _request_limits(env: Mapping[str, str]) -> dict[str, int]:
+    """What one request may ask of a worker."""
+    return {
+        "MAX_CONTENT_LENGTH": _int(env, "MAX_CONTENT_LENGTH", DEFAULT_MAX_CONTENT_LENGTH, minimum=1024),
+    }
+
+
 def load_config(env: Mapping[str, str] | None = None, instance_path: str | Path = "instance") -> dict[str, Any]:
     """Build the Flask config mapping from environment variables (``os.environ`` by default)."""
     env = os.environ if env is None else env
@@ -216,6 +229,7 @@ def load_config(env: Mapping[str, str] | None = None, instance_path: str | Path 
         "DISPLAY_TIMEZONE": _timezone(env),
         "LOG_FORMAT": _choice(env, "LOG_FORMAT", LOG_FORMATS, "text"),
         **_login_throttle(env),
+        **_request_limits(env),
     }
 
 

@@ -14,7 +14,13 @@ from flask_login import AnonymousUserMixin, current_user
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
-from werkzeug.exceptions import BadRequest, HTTPException, InternalServerError, ServiceUnavailable
+from werkzeug.exceptions import (
+    BadRequest,
+    HTTPException,
+    InternalServerError,
+    RequestEntityTooLarge,
+    ServiceUnavailable,
+)
 from werkzeug.wrappers import Response
 
 from webapp import log_redaction
@@ -30,6 +36,7 @@ PAGES = {
     403: ("Not allowed", "Your role does not allow this. Nothing was changed. Ask an admin if you need access."),
     404: ("Page not found", "There is nothing at this address. It may have been moved or deleted."),
     405: ("Not allowed here", "This address does not accept that kind of request."),
+    413: ("Request too large", "The form sent more than this site accepts ({limit}). Nothing was changed."),
     429: ("Too many requests", "Wait a little, then try again."),
     500: (
         "Something went wrong",
@@ -87,7 +94,16 @@ def render_error(error: HTTPException) -> Response:
     title, message = PAGES.get(code, (error.name, error.description or ""))
     if error.description and error.description != type(error).description:
         message = error.description
+    if code == RequestEntityTooLarge.code:
+        message = message.format(limit=_size(current_app.config["MAX_CONTENT_LENGTH"]))
     return error_response(code, title, message)
+
+
+def _size(limit: int) -> str:
+    for unit, size in (("MB", 1024 * 1024), ("kB", 1024)):
+        if limit >= size:
+            return f"at most {limit / size:.3g} {unit}"
+    return f"at most {limit} bytes"
 
 
 def render_csrf_error(error: CSRFError) -> Response:
