@@ -79,6 +79,10 @@ def test_pool_settings_come_from_the_environment() -> None:
         ("SESSION_COOKIE_SECURE", "maybe", "SESSION_COOKIE_SECURE='maybe' is not a boolean"),
         ("APP_ENV", "staging", "APP_ENV='staging' must be development, testing or production"),
         ("DISPLAY_TIMEZONE", "Mars/Olympus", "DISPLAY_TIMEZONE='Mars/Olympus' is not a known time zone"),
+        ("DB_STATEMENT_TIMEOUT", "15s", "DB_STATEMENT_TIMEOUT='15s' is not a number of seconds"),
+        ("DB_LOCK_TIMEOUT", "-1", "DB_LOCK_TIMEOUT='-1' must be between 0"),
+        ("DB_EXPORT_STATEMENT_TIMEOUT", "nan", "DB_EXPORT_STATEMENT_TIMEOUT='nan' must be between 0"),
+        ("MAX_CONTENT_LENGTH", "4MB", "MAX_CONTENT_LENGTH='4MB' is not a whole number"),
     ],
 )
 def test_bad_values_name_the_variable(variable: str, value: str, message: str) -> None:
@@ -154,3 +158,10 @@ def test_login_throttle_settings_have_defaults_and_overrides() -> None:
         900,
         900,
     )
+
+
+def test_request_limits_default_below_the_worker_timeout_and_accept_decimals() -> None:
+    config = load_config(base_env())
+    assert config["DB_LOCK_TIMEOUT"] < config["DB_STATEMENT_TIMEOUT"] < config["DB_EXPORT_STATEMENT_TIMEOUT"] < 30
+    assert config["MAX_CONTENT_LENGTH"] == 4 * 1024 * 1024
+    assert load_config(base_env(DB_LOCK_TIMEOUT="0.25"))["DB_LOCK_TIMEOUT"] == 0.25

@@ -11,11 +11,11 @@ import os
 import secrets
 import sys
 import zoneinfo
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -37,6 +37,9 @@ DEAD_CONNECTION_DETECTION = {
     "keepalives_count": 3,
     "tcp_user_timeout": 30_000,
 }
+
+
+N = TypeVar("N", int, float)
 
 
 class ConfigError(RuntimeError):
@@ -81,16 +84,29 @@ def normalize_database_url(url: str, variable: str = "DATABASE_URL") -> str:
     return url
 
 
-def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+def _number(env: Mapping[str, str], name: str, default: N, parse: Callable[[str], N], kind: str) -> tuple[str, N]:
+    """The variable as typed (for messages) and its value, or ``("", default)`` when unset."""
     raw = env.get(name, "").strip()
     if not raw:
-        return default
+        return "", default
     try:
-        value = int(raw)
+        return raw, parse(raw)
     except ValueError:
-        raise ConfigError(f"{name}={raw!r} is not a whole number") from None
-    if value < minimum:
+        raise ConfigError(f"{name}={raw!r} is not {kind}") from None
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+    raw, value = _number(env, name, default, int, "a whole number")
+    if raw and value < minimum:
         raise ConfigError(f"{name}={raw!r} must be at least {minimum}")
+    return value
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    """A duration in seconds, decimals allowed; 0 means no limit."""
+    raw, value = _number(env, name, default, float, "a number of seconds")
+    if raw and not 0 <= value < 86_400:  # also refuses nan and inf
+        raise ConfigError(f"{name}={raw!r} must be between 0 (no limit) and 86400 seconds")
     return value
 
 
@@ -189,10 +205,22 @@ def _login_throttle(env: Mapping[str, str]) -> dict[str, int]:
 DEFAULT_MAX_CONTENT_LENGTH = 4 * 1024 * 1024
 
 
-def _request_limits(env: Mapping[str, str]) -> dict[str, int]:
-    """What one request may ask of a worker."""
+# Below gunicorn's 30 s worker timeout, so that a request stopped by the database answers the
+# 503 page instead of being killed. The export streams in batches, one statement each, and
+# reports progress between them; a single statement still must end before the worker timeout.
+DEFAULT_STATEMENT_TIMEOUT = 15.0
+DEFAULT_LOCK_TIMEOUT = 5.0
+DEFAULT_EXPORT_STATEMENT_TIMEOUT = 25.0
+
+
+def _request_limits(env: Mapping[str, str]) -> dict[str, float]:
+    """What one request may ask of a worker: the size of its body, and how long each of its
+    statements may run and wait for a lock (``webapp.database_limits``)."""
     return {
         "MAX_CONTENT_LENGTH": _int(env, "MAX_CONTENT_LENGTH", DEFAULT_MAX_CONTENT_LENGTH, minimum=1024),
+        "DB_STATEMENT_TIMEOUT": _seconds(env, "DB_STATEMENT_TIMEOUT", DEFAULT_STATEMENT_TIMEOUT),
+        "DB_LOCK_TIMEOUT": _seconds(env, "DB_LOCK_TIMEOUT", DEFAULT_LOCK_TIMEOUT),
+        "DB_EXPORT_STATEMENT_TIMEOUT": _seconds(env, "DB_EXPORT_STATEMENT_TIMEOUT", DEFAULT_EXPORT_STATEMENT_TIMEOUT),
     }
 
 

@@ -44,6 +44,18 @@ PAGES = {
     ),
     503: ("Temporarily unavailable", "The database cannot be reached right now. Please try again in a moment."),
 }
+# A statement stopped by DB_STATEMENT_TIMEOUT or DB_LOCK_TIMEOUT (webapp.database_limits), by
+# SQLSTATE: what the 503 page says instead of "cannot be reached".
+TIMEOUTS = {
+    "57014": (
+        "The database took too long to answer, so the request was stopped. Nothing was saved. "
+        "Try again in a moment; if it keeps happening, narrow the search or the filters."
+    ),
+    "55P03": (
+        "A table this page needs is locked by other work (such as a migration), so the request "
+        "stopped waiting. Nothing was saved. Try again in a moment."
+    ),
+}
 RETRY_AFTER_SECONDS = 5
 # A lost connection (server restarted, connection killed), a refused one and a pool with no free
 # connection within DB_POOL_TIMEOUT all mean "try again shortly", not "the code is broken".
@@ -128,12 +140,17 @@ def is_database_unavailable(error: Exception) -> bool:
     return isinstance(error, OperationalError)
 
 
+def timeout_message(error: Exception) -> str | None:
+    """What timed out, for the operator, when the database stopped the statement; else None."""
+    return TIMEOUTS.get(getattr(getattr(error, "orig", None), "pgcode", None) or "")
+
+
 def render_database_error(error: Exception) -> Response:
     if not is_database_unavailable(error):
         logger.error("database error", exc_info=error)
         return render_error(InternalServerError())
     logger.warning("database unavailable: %s: %s", type(error).__name__, log_redaction.describe(error))
-    return render_error(ServiceUnavailable())
+    return render_error(ServiceUnavailable(timeout_message(error)))
 
 
 def release_session_after_lost_connection(error: BaseException | None) -> None:

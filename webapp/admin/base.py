@@ -31,6 +31,7 @@ from webapp.admin.ids import parse_id
 from webapp.admin.list_rows import ListRows
 from webapp.admin.row_urls import row_url
 from webapp.auth.permissions import current_operator_has, login_redirect
+from webapp.errors import timeout_message
 from webapp.models.enums import OperatorRole
 
 log = logging.getLogger(__name__)
@@ -237,8 +238,12 @@ class AdminModelView(ProtectedViewMixin, StreamingExportMixin, AuditedViewMixin,
             )
             return True
         if isinstance(exc, SQLAlchemyError):
-            log.exception("database error in %s", self.endpoint)
-            flash("Nothing was saved: the database refused the change. Try again in a moment.", "error")
+            timed_out = timeout_message(exc)
+            if timed_out:
+                log.warning("database timeout in %s: %s", self.endpoint, log_redaction.describe(exc))
+            else:
+                log.exception("database error in %s", self.endpoint)
+            flash(timed_out or "Nothing was saved: the database refused the change. Try again in a moment.", "error")
             return True
         return super().handle_view_exception(exc)
 
