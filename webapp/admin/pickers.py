@@ -9,9 +9,10 @@ from __future__ import annotations
 from typing import Any
 
 from flask_admin.contrib.sqla.ajax import QueryAjaxModelLoader
-from sqlalchemy import func, or_, select
+from sqlalchemy import or_, select
 
 from webapp.admin.ids import parse_id
+from webapp.admin.search import MAX_WORD_LENGTH, MIN_WORD_LENGTH, like_pattern, matches
 from webapp.extensions import db
 from webapp.models import Tag, User
 from webapp.models.mixins import SoftDeleteMixin
@@ -20,7 +21,8 @@ PICKER_PAGE_SIZE = 10
 
 
 class LivePicker(QueryAjaxModelLoader):
-    """Matches the typed text anywhere in ``fields``, in any letter case, among live rows only."""
+    """Matches the typed text in ``fields`` (see :func:`picker_pattern`), in any letter case,
+    among live rows only."""
 
     def __init__(self, name: str, model: type[Any], fields: tuple[str, ...], order_by: Any) -> None:
         placeholder = f"Type to search {model.__name__.lower()}s by {', '.join(fields).replace('_', ' ')}"
@@ -42,18 +44,19 @@ class LivePicker(QueryAjaxModelLoader):
             return db.session.scalars(query).first()
 
     def get_list(self, term: str, offset: int = 0, limit: int = PICKER_PAGE_SIZE) -> list[Any]:
-        pattern = f"%{_escape_like(term.strip().lower())}%"
-        query = select(self.model).where(
-            or_(*(func.lower(field).like(pattern, escape="\\") for field in self._cached_fields))
-        )
+        query = select(self.model).where(or_(*(matches(field, picker_pattern(term)) for field in self._cached_fields)))
         if self._live() is not None:
             query = query.where(self._live())
         query = query.order_by(self.order_by).offset(offset or 0).limit(min(limit, PICKER_PAGE_SIZE * 5))
         return list(db.session.scalars(query))
 
 
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+def picker_pattern(term: str) -> str:
+    """Typed text matched anywhere in a value; one or two letters (too short for the trigram
+    index to look up) at the start of it, which the index serves and is what a person typing
+    the first letters of a name means. Cut like a search word."""
+    text = term.strip()[:MAX_WORD_LENGTH]
+    return like_pattern(text if len(text) >= MIN_WORD_LENGTH else f"^{text}")
 
 
 def user_picker(name: str) -> LivePicker:
