@@ -9,7 +9,8 @@ connect would apply to whichever client got the server connection next.
 
 Web requests get ``DB_STATEMENT_TIMEOUT`` and ``DB_LOCK_TIMEOUT``; the CSV export
 ``DB_EXPORT_STATEMENT_TIMEOUT`` per statement (each batch of rows is one); the dashboard's
-introspection :data:`DASHBOARD` (it must answer when the database is struggling, not add to it).
+introspection at most 2 s (:func:`dashboard_limits`: it must answer when the database is
+struggling, not add to it).
 CLI commands (``flask db upgrade``, ``seed-demo``) run outside any request and get no limit:
 a migration or a million-row seed legitimately runs long, and the server's defaults apply.
 SQLite has no such settings: there, nothing is sent.
@@ -45,12 +46,22 @@ class Limits:
 
 
 # Dashboard panels each run in a savepoint: one cut off shows as unavailable, the page answers.
-DASHBOARD = Limits(statement_timeout=2, lock_timeout=2)
+DASHBOARD_CAP_SECONDS = 2.0
 
 
 def web_limits() -> Limits:
     config = current_app.config
     return Limits(config["DB_STATEMENT_TIMEOUT"], config["DB_LOCK_TIMEOUT"])
+
+
+def dashboard_limits() -> Limits:
+    """The web limits, capped at :data:`DASHBOARD_CAP_SECONDS`."""
+    web = web_limits()
+    return Limits(_capped(web.statement_timeout), _capped(web.lock_timeout))
+
+
+def _capped(seconds: float) -> float:
+    return DASHBOARD_CAP_SECONDS if seconds == 0 else min(seconds, DASHBOARD_CAP_SECONDS)
 
 
 def export_limits() -> Limits:

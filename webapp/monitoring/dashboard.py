@@ -109,7 +109,7 @@ class DashboardView(ProtectedView):
         return super().role_for_endpoint(name)
 
     def _report(self) -> dict[str, Any]:
-        database_limits.use_limits(database_limits.DASHBOARD)
+        database_limits.use_limits(database_limits.dashboard_limits())
         return as_data(build_report(current_monitoring(), db.session.connection(), REFRESH_SECONDS, _requested_hours()))
 
     @expose("/")
