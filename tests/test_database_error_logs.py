@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import event, insert
 
@@ -74,7 +75,8 @@ def test_a_failed_write_logs_neither_its_parameters_nor_the_rows_values(
         "password_confirm": PASSWORD,
     }
     with raced_operator_insert() as raced:
-        response = client.post("/admin/operator/new/", data={**form, "csrf_token": token})
+        # buffered: the body is read and closed here, so the request's own log line is written.
+        response = client.post("/admin/operator/new/", data={**form, "csrf_token": token}, buffered=True)
     assert response.status_code == 200
     assert "Nothing was saved" in text_of(response)
     assert count_rows(Operator, Operator.email == RACED_EMAIL) == 1  # the raced one only
@@ -82,6 +84,7 @@ def test_a_failed_write_logs_neither_its_parameters_nor_the_rows_values(
     password_hash = next(value for value in _values(parameters) if str(value).startswith(("scrypt:", "pbkdf2:")))
     lines = app_log_lines()
     assert any("uq_operators_email_lower" in line for line in lines), lines
+    assert any("POST /admin/operator/new/ 200" in line for line in lines), lines
     for line in lines:
         assert password_hash not in line
         assert RACED_EMAIL not in line
@@ -105,3 +108,8 @@ def _values(parameters: Any) -> list[Any]:
     if isinstance(parameters, dict):
         return list(parameters.values())
     return list(parameters)
+
+
+def test_every_engine_of_the_app_hides_parameters(app: Flask) -> None:
+    assert db.engine.hide_parameters
+    assert app.extensions["monitoring"].publisher.engine().hide_parameters
