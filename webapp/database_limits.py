@@ -10,10 +10,9 @@ connect would apply to whichever client got the server connection next.
 Web requests get ``DB_STATEMENT_TIMEOUT`` and ``DB_LOCK_TIMEOUT``; the CSV export
 ``DB_EXPORT_STATEMENT_TIMEOUT`` per statement (each batch of rows is one); the dashboard's
 introspection at most 2 s (:func:`dashboard_limits`: it must answer when the database is
-struggling, not add to it).
-CLI commands (``flask db upgrade``, ``seed-demo``) run outside any request and get no limit:
-a migration or a million-row seed legitimately runs long, and the server's defaults apply.
-SQLite has no such settings: there, nothing is sent.
+struggling, not add to it). CLI commands (``flask db upgrade``, ``seed-demo``) run outside any
+request and get no limit: a migration or a million-row seed legitimately runs long, and the
+server's (or the role's) defaults apply. SQLite has no such settings: there, nothing is sent.
 """
 
 from __future__ import annotations

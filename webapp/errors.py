@@ -104,10 +104,10 @@ def render_error(error: HTTPException) -> Response:
     (``abort(400, "hours must be one of 1, 6, 24")``)."""
     code = error.code or 500
     title, message = PAGES.get(code, (error.name, error.description or ""))
-    if error.description and error.description != type(error).description:
-        message = error.description
     if code == RequestEntityTooLarge.code:
         message = message.format(limit=_size(current_app.config["MAX_CONTENT_LENGTH"]))
+    if error.description and error.description != type(error).description:
+        message = error.description
     return error_response(code, title, message)
 
 

@@ -44,6 +44,7 @@ class SearchWords:
         parts = []
         if self.too_short:
             quoted = ", ".join(f"“{word}”" for word in self.too_short[:MAX_WORDS])
+            quoted += ", …" if len(self.too_short) > MAX_WORDS else ""
             parts.append(
                 f"Left out words shorter than {MIN_WORD_LENGTH} characters: {quoted} "
                 "(type =word for an exact value, ^word for a beginning)."
