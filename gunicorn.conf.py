@@ -13,6 +13,9 @@ from webapp.request_logging import gunicorn_logging
 with exit_on_config_error():
     _settings = load_server_settings()
 
+# BIND_HOST defaults to 0.0.0.0, which platforms that route to PORT themselves need; behind nginx
+# the deploy examples bind 127.0.0.1: sync workers must only be reached through a buffering proxy
+# (a slow client would hold a worker for as long as it likes; README, "Why a buffering proxy").
 bind = _settings.bind
 workers = _settings.workers
 

@@ -60,6 +60,7 @@ def test_pool_settings_come_from_the_environment() -> None:
     config = load_config(base_env(DB_POOL_SIZE="7", DB_MAX_OVERFLOW="3", DB_POOL_TIMEOUT="4", DB_POOL_RECYCLE="600"))
     assert config["SQLALCHEMY_ENGINE_OPTIONS"] == {
         "pool_pre_ping": True,
+        "hide_parameters": True,
         "pool_size": 7,
         "max_overflow": 3,
         "pool_timeout": 4,
@@ -78,6 +79,10 @@ def test_pool_settings_come_from_the_environment() -> None:
         ("SESSION_COOKIE_SECURE", "maybe", "SESSION_COOKIE_SECURE='maybe' is not a boolean"),
         ("APP_ENV", "staging", "APP_ENV='staging' must be development, testing or production"),
         ("DISPLAY_TIMEZONE", "Mars/Olympus", "DISPLAY_TIMEZONE='Mars/Olympus' is not a known time zone"),
+        ("DB_STATEMENT_TIMEOUT", "15s", "DB_STATEMENT_TIMEOUT='15s' is not a number of seconds"),
+        ("DB_LOCK_TIMEOUT", "-1", "DB_LOCK_TIMEOUT='-1' must be between 0"),
+        ("DB_EXPORT_STATEMENT_TIMEOUT", "nan", "DB_EXPORT_STATEMENT_TIMEOUT='nan' must be between 0"),
+        ("MAX_CONTENT_LENGTH", "4MB", "MAX_CONTENT_LENGTH='4MB' is not a whole number"),
     ],
 )
 def test_bad_values_name_the_variable(variable: str, value: str, message: str) -> None:
@@ -94,7 +99,7 @@ def test_cookies_are_secure_by_default_in_production() -> None:
 
 def test_sqlite_gets_no_pool_sizing() -> None:
     config = load_config(base_env(DATABASE_URL="sqlite:///x.db", DB_POOL_SIZE="3"))
-    assert config["SQLALCHEMY_ENGINE_OPTIONS"] == {"pool_pre_ping": True}
+    assert config["SQLALCHEMY_ENGINE_OPTIONS"] == {"pool_pre_ping": True, "hide_parameters": True}
 
 
 def test_log_format_defaults_to_text_and_accepts_json() -> None:
@@ -179,3 +184,10 @@ def test_session_lifetimes_have_defaults_and_overrides() -> None:
 def test_session_lifetimes_are_validated(name: str, raw: str, message: str) -> None:
     with pytest.raises(ConfigError, match=f"{name}.*{message}"):
         load_config(base_env(**{name: raw}))
+
+
+def test_request_limits_default_below_the_worker_timeout_and_accept_decimals() -> None:
+    config = load_config(base_env())
+    assert config["DB_LOCK_TIMEOUT"] < config["DB_STATEMENT_TIMEOUT"] < config["DB_EXPORT_STATEMENT_TIMEOUT"] < 30
+    assert config["MAX_CONTENT_LENGTH"] == 4 * 1024 * 1024
+    assert load_config(base_env(DB_LOCK_TIMEOUT="0.25"))["DB_LOCK_TIMEOUT"] == 0.25

@@ -21,6 +21,7 @@ from tests.e2e.stack import PROJECT_ROOT, answers_ok, free_port, procfile_comman
 from tests.waits import wait_for
 
 README = PROJECT_ROOT / "README.md"
+NGINX = PROJECT_ROOT / "deploy" / "nginx"
 SH_BLOCK = re.compile(r"^```sh\n(.*?)^```", re.MULTILINE | re.DOTALL)
 COMMAND_LINE_BLOCK_STARTS = ". .venv/bin/activate"
 # The Command line block's seed is the benchmark's size; here a small one shows the command works.
@@ -36,7 +37,7 @@ RUN_ELSEWHERE = {
     'flask --app wsgi db migrate -m "Add priority to posts"': "tests/test_migrations.py: models and migrations agree",
     "flask --app wsgi db upgrade": "run below, and by the deploy path's end-to-end test",
     "gunicorn --config gunicorn.conf.py wsgi:app": "the Procfile's web process, run by tests/e2e",
-    "export APP_ENV=production SECRET_KEY=… DATABASE_URL=postgres://user:pass@db:5432/app": (
+    "export APP_ENV=production SECRET_KEY=… DATABASE_URL=postgres://user:pass@db:5432/app BIND_HOST=127.0.0.1": (
         "a template to fill in; tests/e2e runs the stack with these variables set"
     ),
 }
@@ -68,6 +69,18 @@ def test_the_deploy_commands_are_the_procfiles() -> None:
     _, release, web = block_starting(DEPLOY_BLOCK_STARTS)
     assert release.split() == procfile_command("release")
     assert web.split() == procfile_command("web")
+
+
+def test_the_deploy_examples_let_only_the_proxy_reach_gunicorn() -> None:
+    """gunicorn's default (``0.0.0.0``) suits platforms that route to ``PORT`` themselves; behind
+    our nginx, sync workers must not be reachable by slow clients directly."""
+    export, *_ = block_starting(DEPLOY_BLOCK_STARTS)
+    assert "BIND_HOST=127.0.0.1" in export.split()
+    upstream = re.search(r"upstream ops_admin \{(.*?)\}", (NGINX / "ops-admin.conf").read_text(), re.DOTALL)
+    assert upstream and re.search(r"^\s*server 127\.0\.0\.1:8000;", upstream.group(1), re.MULTILINE)
+    proxy = (NGINX / "ops-admin-proxy.conf").read_text()
+    assert re.search(r"^proxy_request_buffering\s+on;", proxy, re.MULTILINE)
+    assert re.search(r"^proxy_buffering\s+on;", proxy, re.MULTILINE)
 
 
 def virtualenv() -> Path:

@@ -7,6 +7,8 @@ from sqlalchemy import Unicode, cast, create_engine, insert, or_, select, text
 
 from tests import factories
 from tests.conftest import vacuum_analyze
+from webapp.admin.pickers import picker_pattern
+from webapp.admin.search import like_pattern, matches
 from webapp.extensions import db
 from webapp.models import Task, User
 
@@ -64,6 +66,21 @@ def test_admin_style_search_over_title_and_description_uses_the_trigram_indexes(
     )
     plan = plan_of(statement)
     assert "ix_tasks_live_title_trgm" in plan and "ix_tasks_live_description_trgm" in plan
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("word", ["nightly", "^ni", "=x", "50%_"])
+def test_bounded_search_words_in_their_escaped_shape_use_the_trigram_index(word: str) -> None:
+    fill_with_analyzed_rows(3000)
+    plan = plan_of(select(Task.id).where(Task.live(), matches(Task.title, like_pattern(word))))
+    assert "ix_tasks_live_title_trgm" in plan
+
+
+@pytest.mark.postgres
+def test_a_pickers_short_text_is_looked_up_in_the_trigram_index() -> None:
+    fill_with_analyzed_rows(3000)
+    plan = plan_of(select(User.id).where(matches(User.email, picker_pattern("ho"))))
+    assert "ix_users_email_trgm" in plan
 
 
 @pytest.mark.postgres

@@ -29,6 +29,7 @@ def create_app(config: Mapping[str, Any] | None = None, env: Mapping[str, str] |
 
     register_request_logging(app)
     register_extensions(app)
+    register_database_limits(app)
     register_monitoring(app)
     register_blueprints(app)
     register_health(app)
@@ -58,6 +59,12 @@ def register_extensions(app: Flask) -> None:
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
     csrf.init_app(app)
     login_manager.init_app(app)
+
+
+def register_database_limits(app: Flask) -> None:
+    from webapp.database_limits import init_database_limits
+
+    init_database_limits(app)
 
 
 def register_monitoring(app: Flask) -> None:

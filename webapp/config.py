@@ -11,11 +11,11 @@ import os
 import secrets
 import sys
 import zoneinfo
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -37,6 +37,9 @@ DEAD_CONNECTION_DETECTION = {
     "keepalives_count": 3,
     "tcp_user_timeout": 30_000,
 }
+
+
+N = TypeVar("N", int, float)
 
 
 class ConfigError(RuntimeError):
@@ -81,16 +84,29 @@ def normalize_database_url(url: str, variable: str = "DATABASE_URL") -> str:
     return url
 
 
-def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+def _number(env: Mapping[str, str], name: str, default: N, parse: Callable[[str], N], kind: str) -> tuple[str, N]:
+    """The variable as typed (for messages) and its value, or ``("", default)`` when unset."""
     raw = env.get(name, "").strip()
     if not raw:
-        return default
+        return "", default
     try:
-        value = int(raw)
+        return raw, parse(raw)
     except ValueError:
-        raise ConfigError(f"{name}={raw!r} is not a whole number") from None
-    if value < minimum:
+        raise ConfigError(f"{name}={raw!r} is not {kind}") from None
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+    raw, value = _number(env, name, default, int, "a whole number")
+    if raw and value < minimum:
         raise ConfigError(f"{name}={raw!r} must be at least {minimum}")
+    return value
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    """A duration in seconds, decimals allowed; 0 means no limit."""
+    raw, value = _number(env, name, default, float, "a number of seconds")
+    if raw and not 0 <= value < 86_400:  # also refuses nan and inf
+        raise ConfigError(f"{name}={raw!r} must be between 0 (no limit) and 86400 seconds")
     return value
 
 
@@ -152,7 +168,9 @@ def _timezone(env: Mapping[str, str]) -> str:
 
 
 def _engine_options(env: Mapping[str, str], url: str) -> dict[str, Any]:
-    options: dict[str, Any] = {"pool_pre_ping": True}
+    # A failed statement's bound values (password hashes, emails, records) would otherwise be
+    # part of the exception's text, and so of the log (webapp/log_redaction.py does the rest).
+    options: dict[str, Any] = {"pool_pre_ping": True, "hide_parameters": True}
     if url.startswith("sqlite"):
         return options
     pool_timeout = _int(env, "DB_POOL_TIMEOUT", 10, minimum=1)
@@ -196,6 +214,31 @@ def _sessions(env: Mapping[str, str]) -> dict[str, int]:
     }
 
 
+# A request body larger than this is refused (413) before it is read: an anonymous client could
+# otherwise make a worker read and spool hundreds of megabytes before the CSRF check refuses it.
+# Forms here send a few kilobytes.
+DEFAULT_MAX_CONTENT_LENGTH = 4 * 1024 * 1024
+
+
+# Below gunicorn's 30 s worker timeout, so that a request stopped by the database answers the
+# 503 page instead of being killed. The export streams in batches, one statement each, and
+# reports progress between them; a single statement still must end before the worker timeout.
+DEFAULT_STATEMENT_TIMEOUT = 15.0
+DEFAULT_LOCK_TIMEOUT = 5.0
+DEFAULT_EXPORT_STATEMENT_TIMEOUT = 25.0
+
+
+def _request_limits(env: Mapping[str, str]) -> dict[str, float]:
+    """What one request may ask of a worker: the size of its body, and how long each of its
+    statements may run and wait for a lock (``webapp.database_limits``)."""
+    return {
+        "MAX_CONTENT_LENGTH": _int(env, "MAX_CONTENT_LENGTH", DEFAULT_MAX_CONTENT_LENGTH, minimum=1024),
+        "DB_STATEMENT_TIMEOUT": _seconds(env, "DB_STATEMENT_TIMEOUT", DEFAULT_STATEMENT_TIMEOUT),
+        "DB_LOCK_TIMEOUT": _seconds(env, "DB_LOCK_TIMEOUT", DEFAULT_LOCK_TIMEOUT),
+        "DB_EXPORT_STATEMENT_TIMEOUT": _seconds(env, "DB_EXPORT_STATEMENT_TIMEOUT", DEFAULT_EXPORT_STATEMENT_TIMEOUT),
+    }
+
+
 def load_config(env: Mapping[str, str] | None = None, instance_path: str | Path = "instance") -> dict[str, Any]:
     """Build the Flask config mapping from environment variables (``os.environ`` by default)."""
     env = os.environ if env is None else env
@@ -230,6 +273,7 @@ def load_config(env: Mapping[str, str] | None = None, instance_path: str | Path 
         "LOG_FORMAT": _choice(env, "LOG_FORMAT", LOG_FORMATS, "text"),
         **_login_throttle(env),
         **_sessions(env),
+        **_request_limits(env),
     }
 
 

@@ -14,9 +14,16 @@ from flask_login import AnonymousUserMixin, current_user
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
-from werkzeug.exceptions import BadRequest, HTTPException, InternalServerError, ServiceUnavailable
+from werkzeug.exceptions import (
+    BadRequest,
+    HTTPException,
+    InternalServerError,
+    RequestEntityTooLarge,
+    ServiceUnavailable,
+)
 from werkzeug.wrappers import Response
 
+from webapp import log_redaction
 from webapp.auth.permissions import wants_json
 from webapp.extensions import db
 from webapp.request_logging import current_request_id
@@ -29,12 +36,25 @@ PAGES = {
     403: ("Not allowed", "Your role does not allow this. Nothing was changed. Ask an admin if you need access."),
     404: ("Page not found", "There is nothing at this address. It may have been moved or deleted."),
     405: ("Not allowed here", "This address does not accept that kind of request."),
+    413: ("Request too large", "The form sent more than this site accepts ({limit}). Nothing was changed."),
     429: ("Too many requests", "Wait a little, then try again."),
     500: (
         "Something went wrong",
         "The request failed on our side and nothing was saved. If it happens again, quote the reference below.",
     ),
     503: ("Temporarily unavailable", "The database cannot be reached right now. Please try again in a moment."),
+}
+# A statement stopped by DB_STATEMENT_TIMEOUT or DB_LOCK_TIMEOUT (webapp.database_limits), by
+# SQLSTATE: what the 503 page says instead of "cannot be reached".
+TIMEOUTS = {
+    "57014": (
+        "The database took too long to answer, so the request was stopped. Nothing was saved. "
+        "Try again in a moment; if it keeps happening, narrow the search or the filters."
+    ),
+    "55P03": (
+        "A table this page needs is locked by other work (such as a migration), so the request "
+        "stopped waiting. Nothing was saved. Try again in a moment."
+    ),
 }
 RETRY_AFTER_SECONDS = 5
 # The database answers, but every pooled connection stayed busy for DB_POOL_TIMEOUT.
@@ -86,9 +106,18 @@ def render_error(error: HTTPException) -> Response:
     (``abort(400, "hours must be one of 1, 6, 24")``)."""
     code = error.code or 500
     title, message = PAGES.get(code, (error.name, error.description or ""))
+    if code == RequestEntityTooLarge.code:
+        message = message.format(limit=_size(current_app.config["MAX_CONTENT_LENGTH"]))
     if error.description and error.description != type(error).description:
         message = error.description
     return error_response(code, title, message)
+
+
+def _size(limit: int) -> str:
+    for unit, size in (("MB", 1024 * 1024), ("kB", 1024)):
+        if limit >= size:
+            return f"at most {limit / size:.3g} {unit}"
+    return f"at most {limit} bytes"
 
 
 def render_csrf_error(error: CSRFError) -> Response:
@@ -113,14 +142,19 @@ def is_database_unavailable(error: Exception) -> bool:
     return isinstance(error, OperationalError)
 
 
+def timeout_message(error: Exception) -> str | None:
+    """What timed out, for the operator, when the database stopped the statement; else None."""
+    return TIMEOUTS.get(getattr(getattr(error, "orig", None), "pgcode", None) or "")
+
+
 def render_database_error(error: Exception) -> Response:
     if not is_database_unavailable(error):
         logger.error("database error", exc_info=error)
         return render_error(InternalServerError())
-    logger.warning("database unavailable: %s: %s", type(error).__name__, str(error).partition("\n")[0])
+    logger.warning("database unavailable: %s: %s", type(error).__name__, log_redaction.describe(error))
     if isinstance(error, PoolTimeoutError):
         return render_error(ServiceUnavailable(POOL_EXHAUSTED))
-    return render_error(ServiceUnavailable())
+    return render_error(ServiceUnavailable(timeout_message(error)))
 
 
 def release_session_after_lost_connection(error: BaseException | None) -> None:

@@ -25,6 +25,8 @@ from flask import Flask, has_request_context, request
 from werkzeug.wrappers import Request
 from werkzeug.wsgi import ClosingIterator
 
+from webapp.log_redaction import redact_traceback
+
 REQUEST_ID_ENVIRON_KEY = "webapp.request_id"
 REQUEST_ID_HEADER = "X-Request-ID"
 # Ids end up in log lines and response headers: anything that could forge a line or a header
@@ -57,7 +59,14 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
-class JsonFormatter(logging.Formatter):
+class RedactingFormatter(logging.Formatter):
+    """Tracebacks with every database error written without the values it carried."""
+
+    def formatException(self, ei: Any) -> str:
+        return redact_traceback(super().formatException(ei), ei[1])
+
+
+class JsonFormatter(RedactingFormatter):
     """One JSON object per line; a traceback stays inside its record instead of spanning lines."""
 
     def format(self, record: logging.LogRecord) -> str:
@@ -77,7 +86,7 @@ class JsonFormatter(logging.Formatter):
 def formatter_for(log_format: str) -> logging.Formatter:
     if log_format == "json":
         return JsonFormatter()
-    return logging.Formatter(TEXT_FORMAT)
+    return RedactingFormatter(TEXT_FORMAT)
 
 
 def configure_logging(log_format: str) -> None:

@@ -16,10 +16,11 @@ from flask_admin import AdminIndexView, BaseView
 from flask_admin.babel import gettext
 from flask_admin.contrib.sqla import ModelView
 from flask_login import current_user
-from sqlalchemy import inspect
+from sqlalchemy import inspect, or_
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import RelationshipDirection, joinedload, load_only, selectinload
 
+from webapp import log_redaction
 from webapp.admin.auditing import AuditedViewMixin
 from webapp.admin.counting import EstimatedCountMixin, ListCount
 from webapp.admin.display import DETAIL_FORMATTERS, LIST_FORMATTERS
@@ -29,7 +30,9 @@ from webapp.admin.forms import ModelConverter, invalid_fields, refusal_message
 from webapp.admin.ids import parse_id
 from webapp.admin.list_rows import ListRows
 from webapp.admin.row_urls import row_url
+from webapp.admin.search import like_pattern, matches, search_words
 from webapp.auth.permissions import current_operator_has, login_redirect
+from webapp.errors import timeout_message
 from webapp.models.enums import OperatorRole
 
 log = logging.getLogger(__name__)
@@ -172,6 +175,30 @@ class AdminModelView(ProtectedViewMixin, StreamingExportMixin, AuditedViewMixin,
         labels = ", ".join(self.get_column_name(name).lower() for name in self.column_searchable_list)
         return f"Search {labels}"
 
+    def _apply_search(self, query: Any, count_query: Any, joins: Any, count_joins: Any, search: str) -> Any:
+        """Flask-Admin's search (every word must match one of the searched columns), bounded as
+        ``webapp.admin.search`` says, with ``%`` and ``_`` matched as typed. The list, its count,
+        the export and the trash all search through here."""
+        for word in search_words(search).words:
+            pattern = like_pattern(word)
+            conditions, count_conditions = [], []
+            for column, path in self._search_fields or ():
+                query, joins, alias = self._apply_path_joins(query, joins, path, inner_join=False)
+                conditions.append(matches(column if alias is None else getattr(alias, column.key), pattern))
+                if count_query is not None:
+                    count_query, count_joins, alias = self._apply_path_joins(
+                        count_query, count_joins, path, inner_join=False
+                    )
+                    count_conditions.append(matches(column if alias is None else getattr(alias, column.key), pattern))
+            query = query.filter(or_(*conditions))
+            if count_query is not None:
+                count_query = count_query.filter(or_(*count_conditions))
+        return query, count_query, joins, count_joins
+
+    def search_notice(self, search: str | None) -> str | None:
+        """What the page says when the search ran with less than was typed."""
+        return search_words(search).notice()
+
     def eager_loads(self) -> list[Any]:
         """Every relationship shown in the list (owner, tags) joined into the list's one
         statement: SQLAlchemy joins collections to the page's rows in a subquery, after LIMIT, so
@@ -229,7 +256,7 @@ class AdminModelView(ProtectedViewMixin, StreamingExportMixin, AuditedViewMixin,
         # Flask-Admin flashes the raw database error (SQL and all); the operator needs to know
         # that nothing was saved and what to do. Flask-Admin rolls the session back afterwards.
         if isinstance(exc, IntegrityError):
-            log.warning("integrity error in %s: %s", self.endpoint, exc.orig)
+            log.warning("integrity error in %s: %s", self.endpoint, log_redaction.describe(exc))
             flash(
                 "Nothing was saved: another record already uses one of these values, or a value "
                 "the database requires is missing. Check the form and save again.",
@@ -237,8 +264,12 @@ class AdminModelView(ProtectedViewMixin, StreamingExportMixin, AuditedViewMixin,
             )
             return True
         if isinstance(exc, SQLAlchemyError):
-            log.exception("database error in %s", self.endpoint)
-            flash("Nothing was saved: the database refused the change. Try again in a moment.", "error")
+            timed_out = timeout_message(exc)
+            if timed_out:
+                log.warning("database timeout in %s: %s", self.endpoint, log_redaction.describe(exc))
+            else:
+                log.exception("database error in %s", self.endpoint)
+            flash(timed_out or "Nothing was saved: the database refused the change. Try again in a moment.", "error")
             return True
         return super().handle_view_exception(exc)
 
@@ -247,6 +278,7 @@ class AdminModelView(ProtectedViewMixin, StreamingExportMixin, AuditedViewMixin,
         if isinstance(count, int) and not isinstance(count, ListCount):
             kwargs["count"] = ListCount(count)  # printed as 1,234
         kwargs.setdefault("row_url", row_url)
+        kwargs["search_notice"] = self.search_notice(kwargs.get("search"))
         form_opts = kwargs.get("form_opts")
         if form_opts is not None:
             # Flask-Admin's field macro adds "is-invalid" to the widget arguments it is handed,

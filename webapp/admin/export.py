@@ -23,7 +23,7 @@ from sqlalchemy import Row, Select, and_, inspect, select, tuple_
 from sqlalchemy.orm import Mapper, RelationshipDirection, RelationshipProperty, Session
 from werkzeug.utils import secure_filename
 
-from webapp import heartbeat
+from webapp import database_limits, heartbeat
 from webapp.admin.cells import TypeFormatters
 from webapp.admin.display import EXPORT_FORMATTERS
 from webapp.admin.mixin_bases import ModelViewMixinBase
@@ -85,6 +85,7 @@ class StreamingExportMixin(ModelViewMixinBase):
             # running it there would open a transaction nobody closes. The stream runs in its own
             # app context, whose session is removed when the stream ends.
             yield header
+            database_limits.use_limits(database_limits.export_limits())
             for chunk in plan.chunks(db.session(), query):
                 heartbeat.beat()  # a long export is progress, not a hung worker
                 yield chunk

@@ -9,10 +9,11 @@ from __future__ import annotations
 from typing import Any
 
 from flask_admin.contrib.sqla.ajax import QueryAjaxModelLoader
-from sqlalchemy import func, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.sql import ColumnElement
 
 from webapp.admin.ids import parse_id
+from webapp.admin.search import LIKE_ESCAPE, MAX_WORD_LENGTH, MIN_WORD_LENGTH, like_pattern, matches
 from webapp.extensions import db
 from webapp.models import Tag, User
 from webapp.models.mixins import SoftDeleteMixin
@@ -22,7 +23,8 @@ PICKER_PAGE_SIZE = 10
 
 
 class LivePicker(QueryAjaxModelLoader):
-    """Matches the typed text anywhere in ``fields``, in any letter case, among live rows only."""
+    """Matches the typed text in ``fields`` (see :func:`picker_pattern`), in any letter case,
+    among live rows only."""
 
     def __init__(self, name: str, model: type[Any], fields: tuple[str, ...], order_by: Any) -> None:
         placeholder = f"Type to search {model.__name__.lower()}s by {', '.join(fields).replace('_', ' ')}"
@@ -44,9 +46,8 @@ class LivePicker(QueryAjaxModelLoader):
             return db.session.scalars(query).first()
 
     def matching(self, term: str) -> ColumnElement[bool]:
-        """Rows whose fields contain the typed text."""
-        pattern = _containing(term.strip().lower())
-        return or_(*(func.lower(field).like(pattern, escape="\\") for field in self._cached_fields))
+        """Rows whose fields contain the typed text, in the shape the trigram indexes serve."""
+        return or_(*(matches(field, picker_pattern(term)) for field in self._cached_fields))
 
     def get_list(self, term: str, offset: int = 0, limit: int = PICKER_PAGE_SIZE) -> list[Any]:
         query = select(self.model).where(self.matching(term))
@@ -61,16 +62,15 @@ class TagPicker(LivePicker):
     too, and so does text pasted with an invisible character in it."""
 
     def matching(self, term: str) -> ColumnElement[bool]:
-        return Tag.name_key.like(_containing(tag_name_key(term)), escape="\\")
+        return Tag.name_key.like(picker_pattern(tag_name_key(term)), escape=LIKE_ESCAPE)
 
 
-def _containing(text: str) -> str:
-    """A ``LIKE`` pattern for values containing ``text`` (escaped with a backslash)."""
-    return f"%{_escape_like(text)}%"
-
-
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+def picker_pattern(term: str) -> str:
+    """Typed text matched anywhere in a value; one or two letters (too short for the trigram
+    index to look up) at the start of it, which the index serves and is what a person typing
+    the first letters of a name means. Cut like a search word."""
+    text = term.strip()[:MAX_WORD_LENGTH]
+    return like_pattern(text if len(text) >= MIN_WORD_LENGTH else f"^{text}")
 
 
 def user_picker(name: str) -> LivePicker:

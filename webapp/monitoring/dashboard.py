@@ -14,7 +14,7 @@ from flask import abort, flash, jsonify, redirect, request, url_for
 from flask_admin import expose
 from werkzeug.wrappers import Response
 
-from webapp import audit
+from webapp import audit, database_limits
 from webapp.admin.base import ProtectedView
 from webapp.auth.permissions import current_operator_has
 from webapp.extensions import db
@@ -109,6 +109,7 @@ class DashboardView(ProtectedView):
         return super().role_for_endpoint(name)
 
     def _report(self) -> dict[str, Any]:
+        database_limits.use_limits(database_limits.dashboard_limits())
         return as_data(build_report(current_monitoring(), db.session, REFRESH_SECONDS, _requested_hours()))
 
     @expose("/")

@@ -139,7 +139,9 @@ class Publisher:
 
     def engine(self) -> Engine:
         if self._engine is None:
-            self._engine = create_engine(self.app_engine.url, pool_size=1, max_overflow=0, pool_pre_ping=True)
+            self._engine = create_engine(
+                self.app_engine.url, pool_size=1, max_overflow=0, pool_pre_ping=True, hide_parameters=True
+            )
         return self._engine
 
     def stop(self) -> None:

@@ -1,0 +1,239 @@
+"""Every transaction of a web request runs under a statement and a lock timeout (PostgreSQL).
+
+A request that hits one answers the 503 page naming what timed out, instead of waiting until
+gunicorn kills the worker. The export, the dashboard and CLI commands have limits of their own.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+import psycopg2
+import pytest
+from flask import Flask
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from tests import factories
+from tests.admin_support import recorded_statements, text_of
+from tests.conftest import AppFactory, Auth
+from tests.e2e.stack import free_port, libpq_url
+from tests.waits import wait_for
+from webapp.admin import export
+from webapp.config import normalize_database_url
+from webapp.extensions import db
+from webapp.models import OperatorRole
+from webapp.monitoring import report
+
+SHOW_LIMITS = "SELECT current_setting('statement_timeout'), current_setting('lock_timeout')"
+# Long enough that the code before the fix, which waited for the lock, fails instead of hanging.
+HOLDER_GIVES_UP = "30s"
+
+
+def limits_in_effect(connection: Any) -> tuple[str, str]:
+    statement, lock = connection.execute(text(SHOW_LIMITS)).one()
+    return statement, lock
+
+
+@contextmanager
+def table_locked(database_url: str, table: str) -> Iterator[None]:
+    """``LOCK TABLE … IN ACCESS EXCLUSIVE MODE`` held by another session, as a migration does."""
+    with closing(psycopg2.connect(libpq_url(database_url))) as holder, holder.cursor() as cursor:
+        cursor.execute(f"SET idle_in_transaction_session_timeout = '{HOLDER_GIVES_UP}'")
+        cursor.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
+        try:
+            yield
+        finally:
+            holder.rollback()
+
+
+def accepts_connections(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+@pytest.fixture
+def pgbouncer(database_url: str, tmp_path: Path) -> Iterator[str]:
+    """PgBouncer in transaction mode in front of the test database, with ONE server connection:
+    every client's transactions run on it in turn, so a setting that outlived its transaction
+    would reach the next client. Yields the URL of the database through it."""
+    binary = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
+    if not Path(binary).exists():
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail("CI=true but pgbouncer is not installed (.ci/run installs it)")
+        pytest.skip("needs pgbouncer (the Debian pgbouncer package)")
+    server = make_url(normalize_database_url(database_url))
+    port = free_port()
+    config = tmp_path / "pgbouncer.ini"
+    config.write_text(f"""
+[databases]
+{server.database} = host={server.host} port={server.port or 5432} dbname={server.database} user={server.username}
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = {port}
+unix_socket_dir =
+auth_type = any
+pool_mode = transaction
+default_pool_size = 1
+""")
+    log = tmp_path / "pgbouncer.log"
+    # PgBouncer refuses to run as root (CI's containers): it then drops to an unprivileged user.
+    as_user = ["-u", "nobody"] if os.geteuid() == 0 else []
+    with open(log, "w") as output:
+        process = subprocess.Popen([binary, *as_user, str(config)], stdout=output, stderr=subprocess.STDOUT)
+    try:
+        wait_for(lambda: process.poll() is not None or accepts_connections(port), 30, "pgbouncer to listen")
+        assert process.poll() is None, log.read_text()
+        yield server.set(host="127.0.0.1", port=port).render_as_string(hide_password=False)
+    finally:
+        process.terminate()
+        process.wait(30)
+
+
+def signed_in(app: Flask, role: OperatorRole = OperatorRole.EDITOR) -> Auth:
+    auth = Auth(app, app.test_client())
+    auth.login(role)
+    return auth
+
+
+@pytest.mark.postgres
+@pytest.mark.usefixtures("app")
+def test_a_locked_table_answers_the_503_page_naming_the_lock(make_app: AppFactory, database_url: str) -> None:
+    auth = signed_in(make_app(DB_LOCK_TIMEOUT="0.2"))
+    with table_locked(database_url, "tasks"):
+        response = auth.client.get("/admin/task/")
+        json_response = auth.client.get("/admin/task/", headers={"Accept": "application/json"})
+    assert response.status_code == 503 and response.headers["Retry-After"]
+    page = text_of(response)
+    assert "Temporarily unavailable" in page and "locked" in page
+    assert "LockNotAvailable" not in page and "psycopg2" not in page
+    assert json_response.status_code == 503 and "locked" in json_response.get_json()["detail"]
+    assert auth.client.get("/admin/task/").status_code == 200  # the lock is gone: served again
+
+
+@pytest.mark.postgres
+@pytest.mark.usefixtures("app")
+def test_through_pgbouncer_in_transaction_mode_the_limits_hold_and_stay_in_their_transaction(
+    make_app: AppFactory, database_url: str, pgbouncer: str
+) -> None:
+    app = make_app(database_url=pgbouncer, DB_STATEMENT_TIMEOUT="3", DB_LOCK_TIMEOUT="0.2")
+
+    @app.route("/limits")
+    def limits() -> str:
+        return " ".join(limits_in_effect(db.session))
+
+    client = app.test_client()
+    assert text_of(client.get("/limits")) == "3s 200ms"
+    # The next client of the one server connection gets the server's defaults, not ours.
+    with closing(psycopg2.connect(libpq_url(pgbouncer))) as other, other.cursor() as cursor:
+        cursor.execute(SHOW_LIMITS)
+        assert cursor.fetchone() == ("0", "0")
+        other.rollback()  # hand the server connection back for the app's next transaction
+    auth = signed_in(app)
+    with table_locked(database_url, "tasks"):
+        response = auth.client.get("/admin/task/")
+    assert response.status_code == 503 and "locked" in text_of(response)
+
+
+@pytest.mark.postgres
+@pytest.mark.usefixtures("app")
+def test_a_statement_running_too_long_answers_the_503_page_saying_so(make_app: AppFactory) -> None:
+    app = make_app(DB_STATEMENT_TIMEOUT="0.2")
+
+    @app.route("/slow")
+    def slow() -> str:
+        db.session.execute(text("SELECT pg_sleep(20)"))
+        return "finished"
+
+    response = app.test_client().get("/slow")
+    assert response.status_code == 503
+    assert "The database took too long" in text_of(response)
+
+
+@pytest.mark.postgres
+@pytest.mark.usefixtures("app")
+def test_a_save_stopped_by_a_lock_says_so_and_saves_nothing(make_app: AppFactory, database_url: str) -> None:
+    app = make_app(DB_LOCK_TIMEOUT="0.2")
+    auth = signed_in(app)
+    token = auth.csrf_token("/admin/tag/new/")
+    # The tag's own INSERT goes through; its audit entry's waits, and the save is refused whole.
+    with table_locked(database_url, "audit_entries"):
+        response = auth.client.post("/admin/tag/new/", data={"name": "blocked", "csrf_token": token})
+    assert response.status_code == 200
+    assert "Nothing was saved" in text_of(response) and "locked" in text_of(response)
+    with app.app_context():
+        assert db.session.scalar(text("SELECT count(*) FROM tags")) == 0
+
+
+@pytest.mark.postgres
+@pytest.mark.usefixtures("app")
+def test_requests_the_export_and_the_dashboard_each_run_under_their_own_limits(
+    make_app: AppFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = make_app(DB_STATEMENT_TIMEOUT="3", DB_LOCK_TIMEOUT="2", DB_EXPORT_STATEMENT_TIMEOUT="9")
+    seen: dict[str, tuple[str, str]] = {}
+
+    @app.route("/limits")
+    def limits() -> str:
+        seen["request"] = limits_in_effect(db.session)
+        return "ok"
+
+    chunks = export.ExportPlan.chunks
+
+    def recording_chunks(plan: Any, session: Any, query: Any) -> Iterator[str]:
+        seen["export"] = limits_in_effect(session)
+        return chunks(plan, session, query)
+
+    table_report = report.table_report
+
+    def recording_table_report(connection: Any) -> Any:
+        seen["dashboard"] = limits_in_effect(connection)
+        return table_report(connection)
+
+    monkeypatch.setattr(export.ExportPlan, "chunks", recording_chunks)
+    monkeypatch.setattr(report, "table_report", recording_table_report)
+    with app.app_context():
+        factories.make_task()
+    auth = signed_in(app)
+    assert auth.client.get("/limits").status_code == 200
+    assert text_of(auth.client.get("/admin/task/export/csv/")).count("\n") == 2  # header and task
+    assert auth.client.get("/admin/dashboard/data.json").status_code == 200
+    assert seen == {"request": ("3s", "2s"), "export": ("9s", "2s"), "dashboard": ("2s", "2s")}
+    lower = make_app(DB_STATEMENT_TIMEOUT="1.5", DB_LOCK_TIMEOUT="0")
+    monkeypatch.setattr(report, "table_report", recording_table_report)
+    assert signed_in(lower).client.get("/admin/dashboard/data.json").status_code == 200
+    assert seen["dashboard"] == ("1500ms", "2s")  # capped, never above the web limit
+
+
+@pytest.mark.postgres
+@pytest.mark.usefixtures("app")
+def test_cli_commands_run_without_the_web_limits(make_app: AppFactory) -> None:
+    app = make_app(DB_STATEMENT_TIMEOUT="3", DB_LOCK_TIMEOUT="2")
+
+    @app.cli.command("show-limits")
+    def show_limits() -> None:
+        click.echo(" ".join(limits_in_effect(db.session)))
+
+    with app.app_context(), db.engine.connect() as connection:
+        server_defaults = " ".join(limits_in_effect(connection))
+    result = app.test_cli_runner().invoke(args=["show-limits"])
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == server_defaults
+
+
+@pytest.mark.usefixtures("app_context")
+def test_on_sqlite_no_limit_is_sent(app: Flask, auth: Auth) -> None:
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite only: PostgreSQL gets the limits")
+    auth.login()
+    with recorded_statements() as statements:
+        assert auth.client.get("/admin/task/").status_code == 200
+    assert statements and not any("set_config" in statement for statement in statements)
