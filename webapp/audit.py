@@ -25,8 +25,9 @@ from webapp.models import AuditAction, AuditEntry
 
 # Never written to the audit trail, whatever the model.
 SECRET_FIELDS = frozenset({"password", "password_hash"})
-# Bookkeeping that every update moves; recording it would only add noise.
-IGNORED_FIELDS = frozenset({"version", "updated_at", "created_at"})
+# Bookkeeping that every update moves, and keys derived from another field (a tag's name_key
+# follows its name, which is recorded): recording them would only add noise.
+IGNORED_FIELDS = frozenset({"version", "updated_at", "created_at", "name_key"})
 
 
 def model_name(obj_or_class: Any) -> str:

@@ -13,7 +13,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.sql import ColumnElement
 
 from webapp.admin.ids import parse_id
-from webapp.admin.search import LIKE_ESCAPE, MAX_WORD_LENGTH, MIN_WORD_LENGTH, like_pattern, matches
+from webapp.admin.search import LIKE_ESCAPE, MAX_WORD_LENGTH, MIN_WORD_LENGTH, escape_like, like_pattern, matches
 from webapp.extensions import db
 from webapp.models import Tag, User
 from webapp.models.mixins import SoftDeleteMixin
@@ -59,10 +59,12 @@ class LivePicker(QueryAjaxModelLoader):
 
 class TagPicker(LivePicker):
     """Tags by name, compared as tag names are (``Tag.name_key``): "äp" finds "Äpfel" on SQLite
-    too, and so does text pasted with an invisible character in it."""
+    too, and so does text pasted with an invisible character in it. Any typed text matches
+    anywhere: tags are an operator-made vocabulary of a few hundred names, not a table to index."""
 
     def matching(self, term: str) -> ColumnElement[bool]:
-        return Tag.name_key.like(picker_pattern(tag_name_key(term)), escape=LIKE_ESCAPE)
+        typed = tag_name_key(term)[:MAX_WORD_LENGTH]
+        return Tag.name_key.like(f"%{escape_like(typed)}%", escape=LIKE_ESCAPE)
 
 
 def picker_pattern(term: str) -> str:
