@@ -5,6 +5,8 @@ from __future__ import annotations
 from flask import Flask, abort, request
 from werkzeug.wrappers import Response
 
+from webapp.redirects import drop_unsafe_return_targets
+
 # Page numbers and picker offsets beyond this are no page an operator reads, only a costly OFFSET
 # (and past 2**63 a database error).
 MAX_PAGE = 100_000
@@ -58,4 +60,5 @@ def refuse_malformed_input() -> None:
 
 def init_security(app: Flask) -> None:
     app.before_request(refuse_malformed_input)
+    app.before_request(drop_unsafe_return_targets)
     app.after_request(add_security_headers)

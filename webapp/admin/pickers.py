@@ -17,6 +17,10 @@ from webapp.models import Tag, User
 from webapp.models.mixins import SoftDeleteMixin
 
 PICKER_PAGE_SIZE = 10
+# What one lookup answers at most, whatever ``limit`` a hand-made request asks for.
+PICKER_MAX_ROWS = PICKER_PAGE_SIZE * 5
+# Longer than any email or name: more is no search anyone typed, only a costly pattern.
+PICKER_MAX_TERM = 200
 
 
 class LivePicker(QueryAjaxModelLoader):
@@ -41,14 +45,17 @@ class LivePicker(QueryAjaxModelLoader):
         with db.session.no_autoflush:
             return db.session.scalars(query).first()
 
-    def get_list(self, term: str, offset: int = 0, limit: int = PICKER_PAGE_SIZE) -> list[Any]:
-        pattern = f"%{_escape_like(term.strip().lower())}%"
+    def get_list(self, term: str | None, offset: int | None = 0, limit: int | None = PICKER_PAGE_SIZE) -> list[Any]:
+        """Flask-Admin passes ``query``, ``offset`` and ``limit`` from the URL as they come (a
+        missing query as None, ``limit=-1``, which the database refuses): a sane page instead."""
+        rows = min(max(limit or PICKER_PAGE_SIZE, 1), PICKER_MAX_ROWS)
+        pattern = f"%{_escape_like((term or '').strip().lower()[:PICKER_MAX_TERM])}%"
         query = select(self.model).where(
             or_(*(func.lower(field).like(pattern, escape="\\") for field in self._cached_fields))
         )
         if self._live() is not None:
             query = query.where(self._live())
-        query = query.order_by(self.order_by).offset(offset or 0).limit(min(limit, PICKER_PAGE_SIZE * 5))
+        query = query.order_by(self.order_by).offset(max(offset or 0, 0)).limit(rows)
         return list(db.session.scalars(query))
 
 

@@ -15,7 +15,6 @@ from typing import Any, ClassVar
 from flask import abort, flash, g, redirect, request, url_for
 from flask_admin import expose
 from flask_admin.actions import action
-from flask_admin.helpers import get_redirect_target
 from flask_admin.model.fields import AjaxSelectField
 from markupsafe import Markup, escape
 from sqlalchemy.exc import SQLAlchemyError
@@ -30,6 +29,7 @@ from webapp.extensions import db
 from webapp.models import Tag
 from webapp.models.enums import OperatorRole
 from webapp.models.tags import COLOR_PATTERN
+from webapp.redirects import return_target
 from webapp.trash import plural
 
 FALLBACK_COLOUR = "#6c757d"
@@ -129,7 +129,7 @@ class TaggableViewMixin(ModelViewMixinBase):
             hidden={"mode": mode},
             submit_label="Add tag" if mode == "add" else "Remove tag",
             action_url=url_for(".bulk_tag_view"),
-            return_url=get_redirect_target() or url_for(".index_view"),
+            return_url=return_target() or url_for(".index_view"),
         )
 
     @expose("/bulk-tag/", methods=("POST",))
@@ -140,7 +140,7 @@ class TaggableViewMixin(ModelViewMixinBase):
         ids = posted_ids()
         if not ids:
             flash("Select at least one record first.", "warning")
-            return redirect(get_redirect_target() or url_for(".index_view"))
+            return redirect(return_target() or url_for(".index_view"))
         form = self.tag_choice_form(request.form)
         if not form.validate():
             return self.tag_chooser(ids, mode, form)
@@ -160,4 +160,4 @@ class TaggableViewMixin(ModelViewMixinBase):
             message = f"Removed “{tag.name}” from {plural(changed, self.model)}"
             message += f"; {unchanged:,} did not have it." if unchanged else "."
         flash(message, "success")
-        return redirect(get_redirect_target() or url_for(".index_view"))
+        return redirect(return_target() or url_for(".index_view"))
