@@ -50,8 +50,10 @@ def refuse_malformed_input() -> None:
     negative or absurd page numbers would reach OFFSET.
     """
     values = [*request.args.items(multi=True), *request.form.items(multi=True)]
-    if any("\x00" in key or "\x00" in value for key, value in values):
-        abort(400, "The request contains a NUL character, which no field accepts. Nothing was changed.")
+    for key, value in values:
+        if "\x00" in key or "\x00" in value:
+            name = key.replace("\x00", "\\0")[:40]
+            abort(400, f"“{name}” contains a NUL character, which no field accepts. Nothing was changed.")
     for name in PAGING_ARGUMENTS:
         raw = request.args.get(name)
         if raw is not None and not (raw.isascii() and raw.isdigit() and int(raw) <= MAX_PAGE):

@@ -136,7 +136,7 @@ class TaggableViewMixin(ModelViewMixinBase):
     def bulk_tag_view(self) -> Any:
         mode = request.form.get("mode", "")
         if mode not in self.OPERATIONS:
-            abort(400)
+            abort(400, f"mode must be one of {', '.join(self.OPERATIONS)}. Nothing was changed.")
         ids = posted_ids()
         if not ids:
             flash("Select at least one record first.", "warning")
