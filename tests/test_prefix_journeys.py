@@ -64,13 +64,12 @@ class PrefixedBrowser:
         self.page = Page("")
 
     def get(self, url: str, expect: int = 200) -> TestResponse:
-        return self._checked(self.client.get(_inside(url), base_url=BASE_URL), expect)
+        return self._checked(url, self.client.get(_inside(url), base_url=BASE_URL), expect)
 
     def post(self, url: str, data: dict[str, Any], expect: int = 302) -> TestResponse:
         token = self.page.csrf_token()
-        return self._checked(
-            self.client.post(_inside(url), data={"csrf_token": token, **data}, base_url=BASE_URL), expect
-        )
+        response = self.client.post(_inside(url), data={"csrf_token": token, **data}, base_url=BASE_URL)
+        return self._checked(url, response, expect)
 
     def submit(self, action_part: str, expect: int = 302, **data: Any) -> TestResponse:
         """Submit a form of the current page as a browser would: its action, its hidden fields."""
@@ -80,7 +79,8 @@ class PrefixedBrowser:
     def follow(self, response: TestResponse) -> TestResponse:
         return self.get(response.headers["Location"])
 
-    def _checked(self, response: TestResponse, expect: int) -> TestResponse:
+    def _checked(self, url: str, response: TestResponse, expect: int) -> TestResponse:
+        """``response`` to a request for the public address ``url``, its addresses checked."""
         body = response.get_data(as_text=True)
         response.close()  # static files are served from an open file
         assert response.status_code == expect, body[:500]
@@ -88,11 +88,10 @@ class PrefixedBrowser:
         if location is not None:
             assert _prefixed(location), location
         if response.mimetype == "text/html":
-            requested = urlsplit(response.request.url)
-            self.page = Page(body, f"{requested.path}?{requested.query}" if requested.query else requested.path)
+            self.page = Page(body, url)
             # An empty action or href is the page's own address, which has the prefix.
             stray = [link for link in self.page.links if link and not (_prefixed(link) or link.startswith(NOWHERE))]
-            assert not stray, f"links without the prefix on {response.request.url}: {stray}"
+            assert not stray, f"links without the prefix on {url}: {stray}"
             for form in self.page.forms:
                 for name in ("url", "next"):
                     if form["fields"].get(name):
@@ -120,7 +119,7 @@ def _link(mounted: PrefixedBrowser, part: str) -> str:
 
 @pytest.fixture
 def mounted(client: FlaskClient, auth: Auth) -> PrefixedBrowser:
-    """Signed in as an admin the way a mounted is: sent to sign in, and back where it started."""
+    """Signed in as an admin the way a browser is: sent to sign in, and back where it started."""
     operator = auth.create_operator(OperatorRole.ADMIN)
     mounted = PrefixedBrowser(client)
     to_sign_in = mounted.get(f"{PREFIX}/admin/task/", expect=302)
