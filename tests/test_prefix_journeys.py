@@ -22,7 +22,7 @@ pytestmark = pytest.mark.usefixtures("app_context")
 PREFIX = "/ops"
 # What WSGI servers behind a proxy see: SCRIPT_NAME=/ops, PATH_INFO=/admin/…
 BASE_URL = f"http://localhost{PREFIX}"
-LINK_ATTRIBUTES = ("href", "src", "action", "formaction", "data-url")
+LINK_ATTRIBUTES = ("href", "src", "action", "formaction", "data-url", "data-source")
 # Links that go nowhere: in-page anchors, and Flask-Admin's javascript: handlers.
 NOWHERE = ("#", "javascript:")
 
