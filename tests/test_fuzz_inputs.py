@@ -23,6 +23,7 @@ from werkzeug.test import TestResponse
 from tests import factories
 from tests.admin_support import text_of
 from tests.conftest import TEST_PASSWORD, Auth
+from webapp.admin.keyset import encode_cursor
 from webapp.extensions import db
 from webapp.models import AuditEntry, Operator, OperatorRole, Post, Tag, Task, User
 
@@ -365,3 +366,31 @@ def test_raw_query_strings_with_broken_encodings_never_fail(fuzzer: Fuzzer, quer
     for path in ("/admin/task/", "/admin/task/trash/", "/admin/task/new/", "/login"):
         response = fuzzer.client.get(path, query_string=query)
         assert response.status_code < 500, describe("GET", path, query, response)
+
+
+CURSOR_TIMES = ["9999-12-31T23:59:59+14:00", "0001-01-01T00:00:00-14:00", "0001-01-01T00:00:00+14:00", "Ω", ""]
+CURSOR_TIMES += ["2024-02-30T00:00:00+00:00", "2024-01-01T00:00:00", "2024-01-01T00:00:00+00:00"]
+CURSOR_IDS = [2**80, 2**31, -(2**63), 0, -1, 1.5, None, True, [], {}, "1", "x\x00y"]
+
+
+@pytest.mark.parametrize("endpoint", ["user", "task", "post"])
+def test_crafted_page_cursors_never_fail(fuzzer: Fuzzer, endpoint: str) -> None:
+    """``after=`` is a token the list made; a hand-made one (well-formed, with hostile values,
+    or a real one mangled) is refused or ignored, never a database error."""
+    model = {"user": User, "task": Task, "post": Post}[endpoint]
+    with fuzzer.app.app_context():
+        factories.make_task()
+        factories.make_post()
+        row = db.session.scalars(select(model)).first()
+        real = encode_cursor((row.created_at, row.id))
+    for _ in range(40):
+        # The list's sort key is (created_at, id): mostly a time and an id, either of them hostile.
+        values = [fuzzer.rng.choice(CURSOR_TIMES), fuzzer.rng.choice(CURSOR_IDS)][: fuzzer.rng.choice((1, 2, 2, 2, 3))]
+        mangled = real[: fuzzer.rng.randrange(1, len(real))] + hostile_text(fuzzer.rng, "")[:3]
+        token = encode_cursor(tuple(values)) if fuzzer.rng.random() < 0.7 else mangled
+        response = fuzzer.client.get(f"/admin/{endpoint}/", query_string={"after": token, "page_size": "20"})
+        assert response.status_code < 500, describe("GET", endpoint, values, response)
+
+
+def test_dashboard_ranges_never_fail(fuzzer: Fuzzer) -> None:
+    fuzzer.get("/admin/dashboard/", ["hours"], rounds=8)
