@@ -8,6 +8,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 from werkzeug.test import TestResponse
@@ -16,8 +17,6 @@ from tests import factories
 from tests.conftest import TEST_PASSWORD, Auth
 from webapp.extensions import db
 from webapp.models import OperatorRole, Tag, Task
-
-pytestmark = pytest.mark.usefixtures("app_context")
 
 PREFIX = "/ops"
 # What WSGI servers behind a proxy see: SCRIPT_NAME=/ops, PATH_INFO=/admin/…
@@ -118,9 +117,16 @@ def _link(mounted: PrefixedBrowser, part: str) -> str:
 
 
 @pytest.fixture
-def mounted(client: FlaskClient, auth: Auth) -> PrefixedBrowser:
-    """Signed in as an admin the way a browser is: sent to sign in, and back where it started."""
+def mounted(app: Flask, client: FlaskClient, auth: Auth) -> PrefixedBrowser:
+    """Signed in as an admin the way a browser is: sent to sign in, and back where it started.
+
+    The same worker has first drawn its pages for a visit without the prefix (a probe, someone on
+    gunicorn's own port): nothing it builds may keep that visit's addresses (Flask-Admin would
+    have cached its menu's). Requests run in app contexts of their own, as they do in a server."""
     operator = auth.create_operator(OperatorRole.ADMIN)
+    direct = app.test_client()
+    Auth(app, direct).login_as(operator.email)
+    assert direct.get("/admin/task/").status_code == 200
     mounted = PrefixedBrowser(client)
     to_sign_in = mounted.get(f"{PREFIX}/admin/task/", expect=302)
     assert to_sign_in.headers["Location"] == f"{PREFIX}/login?next={PREFIX}/admin/task/"
@@ -131,9 +137,10 @@ def mounted(client: FlaskClient, auth: Auth) -> PrefixedBrowser:
     return mounted
 
 
-def test_every_page_of_the_navigation_keeps_the_prefix(mounted: PrefixedBrowser) -> None:
-    factories.make_task(tags=[factories.make_tag()])
-    factories.make_post()
+def test_every_page_of_the_navigation_keeps_the_prefix(app: Flask, mounted: PrefixedBrowser) -> None:
+    with app.app_context():
+        factories.make_task(tags=[factories.make_tag()])
+        factories.make_post()
     mounted.get(f"{PREFIX}/admin/")
     pages = sorted({link.split("?")[0] for link in mounted.page.links if link.startswith(f"{PREFIX}/admin/")})
     assert len(pages) > 5, pages
@@ -141,19 +148,20 @@ def test_every_page_of_the_navigation_keeps_the_prefix(mounted: PrefixedBrowser)
         mounted.get(page)
 
 
-def test_create_edit_details_and_filters_keep_the_prefix(mounted: PrefixedBrowser) -> None:
-    owner = factories.make_user()
-    tag = factories.make_tag()
+def test_create_edit_details_and_filters_keep_the_prefix(app: Flask, mounted: PrefixedBrowser) -> None:
+    with app.app_context():
+        owner_id, tag_id = factories.make_user().id, factories.make_tag().id
     mounted.get(f"{PREFIX}/admin/task/?search=x&page_size=20")
     mounted.get(_link(mounted, "/admin/task/new/"))
-    fields = {"owner": owner.id, "status": "active", "priority": "low", "tags": str(tag.id), "metadata_": "{}"}
+    fields = {"owner": owner_id, "status": "active", "priority": "low", "tags": str(tag_id), "metadata_": "{}"}
     created = mounted.submit("/admin/task/new/", title="Made under a prefix", **fields)
-    task = db.session.scalars(select(Task)).one()
+    with app.app_context():
+        task_id = db.session.scalars(select(Task.id)).one()
     listed = mounted.follow(created)
     assert "Made under a prefix" in listed.get_data(as_text=True)
-    mounted.get(_link(mounted, f"/admin/task/details/?id={task.id}"))
+    mounted.get(_link(mounted, f"/admin/task/details/?id={task_id}"))
     mounted.get(f"{PREFIX}/admin/task/")
-    mounted.get(_link(mounted, f"/admin/task/edit/?id={task.id}"))
+    mounted.get(_link(mounted, f"/admin/task/edit/?id={task_id}"))
     edited = mounted.submit("/admin/task/edit/", title="Edited", **fields)
     mounted.follow(edited)
     mounted.get(_link(mounted, "flt0_tag_is="))
@@ -162,8 +170,9 @@ def test_create_edit_details_and_filters_keep_the_prefix(mounted: PrefixedBrowse
     assert "Edited" in export.get_data(as_text=True)
 
 
-def test_trash_restore_and_purge_return_under_the_prefix(mounted: PrefixedBrowser) -> None:
-    task_id = factories.make_task(title="Round trip").id
+def test_trash_restore_and_purge_return_under_the_prefix(app: Flask, mounted: PrefixedBrowser) -> None:
+    with app.app_context():
+        task_id = factories.make_task(title="Round trip").id
     mounted.get(f"{PREFIX}/admin/task/")
     moved = mounted.submit("/admin/task/delete/", id=task_id)
     mounted.follow(moved)
@@ -171,8 +180,8 @@ def test_trash_restore_and_purge_return_under_the_prefix(mounted: PrefixedBrowse
     restored = mounted.submit("/trash/restore/", only=task_id)
     assert restored.headers["Location"] == f"{PREFIX}/admin/task/trash/"
     mounted.follow(restored)
-    db.session.rollback()
-    assert db.session.get(Task, task_id).deleted_at is None
+    with app.app_context():
+        assert db.session.get(Task, task_id).deleted_at is None
 
     mounted.get(f"{PREFIX}/admin/task/")
     mounted.follow(mounted.submit("/admin/task/delete/", id=task_id))
@@ -182,21 +191,24 @@ def test_trash_restore_and_purge_return_under_the_prefix(mounted: PrefixedBrowse
     assert "Round trip" in confirm.get_data(as_text=True)
     purged = mounted.submit("/trash/purge/", confirm="yes")
     mounted.follow(purged)
-    assert db.session.get(Task, task_id) is None
+    with app.app_context():
+        assert db.session.get(Task, task_id) is None
 
 
-def test_bulk_actions_and_their_chooser_pages_keep_the_prefix(mounted: PrefixedBrowser) -> None:
-    tasks = factories.make_tasks(3)
-    tag, other = factories.make_tag(name="first"), factories.make_tag(name="second")
+def test_bulk_actions_and_their_chooser_pages_keep_the_prefix(app: Flask, mounted: PrefixedBrowser) -> None:
+    with app.app_context():
+        task_ids = [task.id for task in factories.make_tasks(3)]
+        tag_id, other_id = factories.make_tag(name="first").id, factories.make_tag(name="second").id
     mounted.get(f"{PREFIX}/admin/task/?page_size=20")
-    mounted.submit("/admin/task/action/", expect=200, action="add_tag", rowid=[task.id for task in tasks])
-    tagged = mounted.submit("/bulk-tag/", tag=tag.id)
+    mounted.submit("/admin/task/action/", expect=200, action="add_tag", rowid=task_ids)
+    tagged = mounted.submit("/bulk-tag/", tag=tag_id)
     mounted.follow(tagged)
     mounted.get(f"{PREFIX}/admin/tag/")
-    mounted.submit("/admin/tag/action/", expect=200, action="merge", rowid=[tag.id])
-    merged = mounted.submit("/admin/tag/merge/", tag=other.id)
+    mounted.submit("/admin/tag/action/", expect=200, action="merge", rowid=[tag_id])
+    merged = mounted.submit("/admin/tag/merge/", tag=other_id)
     mounted.follow(merged)
-    assert db.session.scalars(select(Tag.name)).all() == ["second"]
+    with app.app_context():
+        assert db.session.scalars(select(Tag.name)).all() == ["second"]
 
 
 def test_signing_out_returns_to_the_sign_in_page_under_the_prefix(mounted: PrefixedBrowser) -> None:
