@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -15,6 +16,15 @@ from tests.conftest import Auth
 from webapp import create_app
 from webapp.extensions import db
 from webapp.models import OperatorRole
+
+VERSION_INPUT = re.compile(r'<input id="version" name="version" type="hidden" value="(\d+)">')
+
+
+def opened_version(client: FlaskClient, edit_path: str) -> str:
+    """The version an edit form carries when opened, as a browser would submit it back."""
+    match = VERSION_INPUT.search(client.get(edit_path).get_data(as_text=True))
+    assert match, f"no version field on {edit_path}"
+    return match.group(1)
 
 
 def post_form(client: FlaskClient, auth: Auth, path: str, data: dict[str, Any], token_page: str | None = None) -> Any:

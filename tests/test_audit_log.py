@@ -11,6 +11,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from tests import factories
+from tests.admin_support import opened_version
 from tests.conftest import Auth
 from webapp import audit
 from webapp.database import utcnow
@@ -46,7 +47,8 @@ def edit_user(client: FlaskClient, auth: Auth, user_id: int, **fields) -> None:
         **fields,
     }
     data = {key: value for key, value in data.items() if value is not None}
-    response = post(client, auth, f"/admin/user/edit/?id={user_id}", data)
+    path = f"/admin/user/edit/?id={user_id}"
+    response = post(client, auth, path, {**data, "version": opened_version(client, path)})
     assert response.status_code == 302, html_of(response)[:3000]
 
 

@@ -143,6 +143,9 @@ def test_cursor_round_trips_an_aware_timestamp_and_an_id() -> None:
     assert decode_cursor(encode_cursor((START, 42)), columns) == (START, 42)
     with pytest.raises(InvalidCursor):
         decode_cursor(encode_cursor((START, 42, 7)), columns)
+    for out_of_range in (2**63, -(2**63) - 1, 2**80):  # SQLite cannot even bind them
+        with pytest.raises(InvalidCursor, match="out of range"):
+            decode_cursor(encode_cursor((START, out_of_range)), columns)
 
 
 def test_a_default_sort_without_the_primary_key_is_refused() -> None:

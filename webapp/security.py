@@ -5,6 +5,8 @@ from __future__ import annotations
 from flask import Flask, abort, current_app, request
 from werkzeug.wrappers import Response
 
+from webapp.redirects import drop_unsafe_return_targets
+
 # Page numbers and picker offsets beyond this are no page an operator reads, only a costly OFFSET
 # (and past 2**63 a database error).
 MAX_PAGE = 100_000
@@ -61,8 +63,10 @@ def refuse_malformed_input() -> None:
     negative or absurd page numbers would reach OFFSET.
     """
     values = [*request.args.items(multi=True), *request.form.items(multi=True)]
-    if any("\x00" in key or "\x00" in value for key, value in values):
-        abort(400, "The request contains a NUL character, which no field accepts. Nothing was changed.")
+    for key, value in values:
+        if "\x00" in key or "\x00" in value:
+            name = key.replace("\x00", "\\0")[:40]
+            abort(400, f"“{name}” contains a NUL character, which no field accepts. Nothing was changed.")
     for name in PAGING_ARGUMENTS:
         raw = request.args.get(name)
         if raw is not None and not (raw.isascii() and raw.isdigit() and int(raw) <= MAX_PAGE):
@@ -71,4 +75,5 @@ def refuse_malformed_input() -> None:
 
 def init_security(app: Flask) -> None:
     app.before_request(refuse_malformed_input)
+    app.before_request(drop_unsafe_return_targets)
     app.after_request(add_security_headers)

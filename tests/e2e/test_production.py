@@ -193,12 +193,16 @@ def test_create_edit_soft_delete_restore_round_trip_through_the_proxy(stack: Sta
     trash_page = f"{USERS}trash/"
     trash_listing = operator.get(trash_page)
     assert trash_listing.status == 200 and email in trash_listing.text
+    # The return address the trash page itself carries, as the browser submits it with the row's button.
+    return_to = re.search(r'name="url" value="([^"]*)"', trash_listing.text)
+    assert return_to and return_to.group(1) == trash_page
     restored = operator.post(
         f"{USERS}trash/restore/",
-        {"rowid": str(user_id), "url": trash_page, "csrf_token": csrf_token_from(trash_listing.text)},
+        {"only": str(user_id), "url": return_to.group(1), "csrf_token": csrf_token_from(trash_listing.text)},
         referer=trash_page,
     )
     assert restored.status == 302 and restored.header("Location") == trash_page
+    assert operator.get(restored.header("Location")).status == 200
     assert stack.database.query("SELECT deleted_at FROM users WHERE id = %s", user_id) == [(None,)]
     assert email in operator.get(USERS).text
 

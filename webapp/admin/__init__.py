@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from flask import Flask
 from flask_admin import Admin
-from flask_admin.menu import MenuLink
+from flask_admin.base import BaseView
+from flask_admin.menu import MenuLink, MenuView
 from flask_admin.theme import Bootstrap4Theme
 
 from webapp.admin.audit_log import AuditLogView
@@ -19,11 +20,21 @@ TRASH = "Trash"
 ACCESS = "Access"
 
 
+class PrefixSafeAdmin(Admin):
+    """Flask-Admin caches each menu entry's URL the first time it draws it, path prefix included:
+    a worker's first visitor without the prefix (a probe, someone on gunicorn's own port) would
+    leave every later page behind the proxy with menu links that miss it. Built per page instead
+    (a dozen ``url_for`` calls)."""
+
+    def _add_view_to_menu(self, view: BaseView) -> None:
+        self.add_menu_item(MenuView(view.name, view, cache=False), view.category)
+
+
 def init_admin(app: Flask) -> Admin:
     # Imported here: the dashboard builds on webapp.admin.base, so a module-level import would be a cycle.
     from webapp.monitoring.dashboard import DashboardView
 
-    admin = Admin(
+    admin = PrefixSafeAdmin(
         app,
         name="Operations admin",
         theme=Bootstrap4Theme(fluid=True, base_template="admin/site_base.html"),

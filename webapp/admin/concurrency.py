@@ -28,7 +28,11 @@ class VersionedViewMixin(ModelViewMixinBase):
 
     def update_model(self, form: Any, model: Any) -> bool:
         opened = getattr(form, VERSION_FIELD).opened_version()
-        if opened is not None and opened != model.version:
+        if opened is None:
+            # Without it there is nothing to compare: saving would overwrite whatever changed.
+            self.flash_unversioned()
+            return False
+        if opened != model.version:
             self.flash_conflict()
             return False
         return super().update_model(form, model)
@@ -40,13 +44,22 @@ class VersionedViewMixin(ModelViewMixinBase):
         return super().handle_view_exception(exc)
 
     def flash_conflict(self) -> None:
+        self._flash_with_reload(
+            "This {} was changed by someone else since you opened it, so your changes were not saved."
+        )
+
+    def flash_unversioned(self) -> None:
+        self._flash_with_reload(
+            "The form did not say which version of this {} it was opened at, so your changes were not saved."
+        )
+
+    def _flash_with_reload(self, reason: str) -> None:
         noun = self.model.__name__.lower()
         arguments: dict[str, Any] = request.args.to_dict()  # the edit page's own id and return URL
         reload = url_for(".edit_view", **arguments)
         flash(
             Markup(
-                "This {} was changed by someone else since you opened it, so your changes were not "
-                'saved. <a href="{}" class="alert-link">Reload the current version</a> and make them again.'
+                reason + ' <a href="{}" class="alert-link">Reload the current version</a> and make them again.'
             ).format(noun, reload),
             "error",
         )

@@ -9,18 +9,22 @@ when a deleted row holds the value), colours, and dates no one means.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from flask_admin.contrib.sqla.form import AdminModelConverter
+from flask_admin.model.fields import AjaxSelectMultipleField
 from flask_admin.model.form import converts
 from markupsafe import Markup
 from sqlalchemy import func, select
 from wtforms import Field, Form, HiddenField, SelectChoice, SelectField, TextAreaField, ValidationError
+from wtforms.form import BaseForm
 from wtforms.validators import Regexp
 
 from webapp.admin.datetimes import LocalDateTimeField
+from webapp.admin.ids import parse_id
 from webapp.extensions import db
 from webapp.formatting import spoken_list
 from webapp.models.enums import LabelledEnum
@@ -49,8 +53,17 @@ class EnumSelectField(SelectField):
             raise ValueError("Not a valid choice.") from None
 
 
+# Metadata is a handful of labels, not a store: bounds that no real document reaches, and that
+# keep a hand-made one from costing the parser (or the recursion limit) anything.
+JSON_MAX_CHARACTERS = 64_000
+JSON_MAX_DEPTH = 20
+
+
 class JSONObjectField(TextAreaField):
-    """Metadata typed as JSON; anything but an object (a list, a number, a string) is refused."""
+    """Metadata typed as JSON; anything but an object (a list, a number, a string) is refused,
+    and so is anything the database would refuse after the form said yes: NaN and Infinity
+    (Python's extensions, not JSON), NUL characters and unpaired surrogates (``\\u0000`` and
+    ``\\ud800`` escapes), and documents nested or sized beyond any real use."""
 
     def _value(self) -> str:
         if self.raw_data:
@@ -64,13 +77,82 @@ class JSONObjectField(TextAreaField):
         if not text:
             self.data = {}
             return
-        try:
-            value = json.loads(text)
-        except ValueError as error:
-            raise ValueError(f"Not valid JSON: {error}.") from None
+        value = parse_storable_json(text)
         if not isinstance(value, dict):
             raise ValueError('Enter a JSON object, for example {"sprint": 12}.')
         self.data = value
+
+
+def parse_storable_json(text: str) -> Any:
+    """The JSON document ``text`` spells, if PostgreSQL's ``jsonb`` can store it; ValueError
+    with the reason (for the field's message) otherwise."""
+    if len(text) > JSON_MAX_CHARACTERS:
+        raise ValueError(f"Too long: at most {JSON_MAX_CHARACTERS:,} characters.")
+    try:
+        value = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
+    except RecursionError:
+        raise ValueError(f"Nested too deeply: at most {JSON_MAX_DEPTH} levels.") from None
+    except ValueError as error:
+        raise ValueError(f"Not valid JSON: {error}.") from None
+    _check_storable(value)
+    return value
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not standard JSON; use a number or null")
+
+
+def _finite_float(text: str) -> float:
+    number = float(text)
+    if math.isinf(number):
+        raise ValueError(f"{text[:20]} is too large a number")
+    return number
+
+
+def _check_storable(document: Any) -> None:
+    """Walks the parsed document without recursion (its depth is what is being checked)."""
+    pending: list[tuple[Any, int]] = [(document, 1)]
+    while pending:
+        value, depth = pending.pop()
+        if isinstance(value, dict | list) and depth > JSON_MAX_DEPTH:
+            raise ValueError(f"Nested too deeply: at most {JSON_MAX_DEPTH} levels.")
+        if isinstance(value, dict):
+            for key in value:
+                _check_storable_text(key)
+            pending.extend((item, depth + 1) for item in value.values())
+        elif isinstance(value, list):
+            pending.extend((item, depth + 1) for item in value)
+        elif isinstance(value, str):
+            _check_storable_text(value)
+
+
+def _check_storable_text(text: str) -> None:
+    if "\x00" in text:
+        raise ValueError("Text in JSON cannot hold a NUL character (\\u0000).")
+    if any("\ud800" <= character <= "\udfff" for character in text):
+        raise ValueError("Text in JSON cannot hold an unpaired surrogate (\\ud800–\\udfff).")
+
+
+# More tags than anyone puts on one record; each id costs a lookup.
+MAX_CHOSEN = 100
+
+
+class StrictAjaxSelectMultipleField(AjaxSelectMultipleField):
+    """A search-as-you-type multiple choice (tags) that refuses ids it cannot find.
+
+    Flask-Admin's field drops an unknown id silently (it notices only when the data is read,
+    after validation), so a crafted or stale id removed tags, all of them when it was the only
+    one. Here every id must name a row the picker offers, or the whole field is refused."""
+
+    def pre_validate(self, form: BaseForm) -> None:
+        chosen = {item.strip() for item in self._formdata or () if item.strip()}
+        if len(chosen) > MAX_CHOSEN:
+            raise ValidationError(f"Choose at most {MAX_CHOSEN} at once.")
+        rows = [self.loader.get_one(item) for item in chosen]
+        if any(row is None for row in rows):
+            raise ValidationError("Not a valid choice: one of the chosen entries does not exist (any more).")
+        if self._formdata:  # an empty set: the field was not posted at all, and keeps its value
+            self.data = rows
 
 
 class OpenedVersionField(HiddenField):
@@ -80,10 +162,9 @@ class OpenedVersionField(HiddenField):
         """The version column belongs to SQLAlchemy's optimistic locking, not to the form."""
 
     def opened_version(self) -> int | None:
-        try:
-            return int(self.data)
-        except (TypeError, ValueError):
-            return None
+        """The version as posted, if it is one (an ASCII number in the column's range). Not
+        ``data``: a form posted without the field takes that from the row, which always matches."""
+        return parse_id(self.raw_data[0]) if self.raw_data else None
 
 
 class UniqueIgnoringCase:
@@ -142,6 +223,12 @@ HEX_COLOUR = Regexp(COLOR_PATTERN, message="Enter a colour as #RRGGBB, for examp
 
 
 class ModelConverter(AdminModelConverter):
+    def _model_select_field(self, prop: Any, multiple: Any, remote_model: Any, **kwargs: Any) -> Any:
+        loader = getattr(self.view, "_form_ajax_refs", {}).get(prop.key)
+        if loader and multiple:
+            return StrictAjaxSelectMultipleField(loader, **kwargs)
+        return super()._model_select_field(prop, multiple, remote_model, **kwargs)
+
     @converts("UTCDateTime")
     def convert_utc_datetime(self, field_args: dict[str, Any], **extra: Any) -> LocalDateTimeField:
         return LocalDateTimeField(**field_args)

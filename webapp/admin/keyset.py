@@ -62,6 +62,8 @@ def _typed(value: Any, column: InstrumentedAttribute[Any]) -> Any:
             raise InvalidCursor("a time without its offset in the cursor")
         return parsed
     if python_type is int and isinstance(value, int) and not isinstance(value, bool):
+        if not -(2**63) <= value < 2**63:  # SQLite cannot bind it, and no row has it
+            raise InvalidCursor(f"a value out of range for {column.key}")
         return value
     if python_type is str and isinstance(value, str):
         return value

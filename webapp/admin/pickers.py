@@ -20,6 +20,8 @@ from webapp.models.mixins import SoftDeleteMixin
 from webapp.models.tags import tag_name_key
 
 PICKER_PAGE_SIZE = 10
+# What one lookup answers at most, whatever ``limit`` a hand-made request asks for.
+PICKER_MAX_ROWS = PICKER_PAGE_SIZE * 5
 
 
 class LivePicker(QueryAjaxModelLoader):
@@ -49,11 +51,14 @@ class LivePicker(QueryAjaxModelLoader):
         """Rows whose fields contain the typed text, in the shape the trigram indexes serve."""
         return or_(*(matches(field, picker_pattern(term)) for field in self._cached_fields))
 
-    def get_list(self, term: str, offset: int = 0, limit: int = PICKER_PAGE_SIZE) -> list[Any]:
-        query = select(self.model).where(self.matching(term))
+    def get_list(self, term: str | None, offset: int | None = 0, limit: int | None = PICKER_PAGE_SIZE) -> list[Any]:
+        """Flask-Admin passes ``query``, ``offset`` and ``limit`` from the URL as they come (a
+        missing query as None, ``limit=-1``, which the database refuses): a sane page instead."""
+        rows = min(max(limit or PICKER_PAGE_SIZE, 1), PICKER_MAX_ROWS)
+        query = select(self.model).where(self.matching(term or ""))
         if self._live() is not None:
             query = query.where(self._live())
-        query = query.order_by(self.order_by).offset(offset or 0).limit(min(limit, PICKER_PAGE_SIZE * 5))
+        query = query.order_by(self.order_by).offset(max(offset or 0, 0)).limit(rows)
         return list(db.session.scalars(query))
 
 

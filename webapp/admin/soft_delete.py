@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 from flask import flash, redirect, request, url_for
 from flask_admin import expose
 from flask_admin.actions import action
-from flask_admin.helpers import flash_errors, get_redirect_target
+from flask_admin.helpers import flash_errors
 from flask_login import current_user
 from markupsafe import Markup
 from sqlalchemy import select
@@ -28,6 +28,7 @@ from webapp.admin.selection import as_ids, posted_ids, sample
 from webapp.extensions import db
 from webapp.models import Operator
 from webapp.models.enums import OperatorRole
+from webapp.redirects import return_target
 
 TRASH_PAGE_SIZE = 50
 
@@ -78,7 +79,7 @@ class SoftDeleteViewMixin(ModelViewMixinBase):
             self.move_to_trash(as_ids([form.id.data]))
         else:
             flash_errors(form, message="Could not move the record to the trash. %(error)s")
-        return redirect(get_redirect_target() or url_for(".index_view"))
+        return redirect(return_target() or url_for(".index_view"))
 
     @action("delete", "Move to trash", "Move the selected records to the trash?")
     def action_delete(self, ids: list[str]) -> None:
@@ -140,7 +141,8 @@ class SoftDeleteViewMixin(ModelViewMixinBase):
             page=page,
             search=search,
             parents=[relationship.key for relationship in trash.parents(self.model)],
-            return_url=request.full_path.rstrip("?"),
+            # Built, not copied from the request path, which lacks the prefix the app is mounted at.
+            return_url=url_for(".trash_view", page=page or None, search=search or None),
         )
 
     def trashed_rows(self, page: int, search: str) -> list[Any]:
@@ -165,7 +167,7 @@ class SoftDeleteViewMixin(ModelViewMixinBase):
             flash("Select at least one record to restore.", "warning")
         elif outcome is not None:
             self._flash_restored(outcome)
-        return redirect(get_redirect_target() or url_for(".trash_view"))
+        return redirect(return_target() or url_for(".trash_view"))
 
     def _flash_restored(self, outcome: trash.Outcome) -> None:
         with_them = trash.describe(outcome.cascaded.items())

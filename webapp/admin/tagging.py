@@ -15,7 +15,6 @@ from typing import Any, ClassVar
 from flask import abort, flash, g, redirect, request, url_for
 from flask_admin import expose
 from flask_admin.actions import action
-from flask_admin.helpers import get_redirect_target
 from flask_admin.model.fields import AjaxSelectField
 from markupsafe import Markup, escape
 from sqlalchemy.exc import SQLAlchemyError
@@ -31,6 +30,7 @@ from webapp.formatting import noun_for
 from webapp.models import Tag
 from webapp.models.enums import OperatorRole
 from webapp.models.tags import COLOR_PATTERN
+from webapp.redirects import return_target
 from webapp.trash import plural
 
 FALLBACK_COLOUR = "#6c757d"
@@ -130,18 +130,18 @@ class TaggableViewMixin(ModelViewMixinBase):
             hidden={"mode": mode},
             submit_label="Add tag" if mode == "add" else "Remove tag",
             action_url=url_for(".bulk_tag_view"),
-            return_url=get_redirect_target() or url_for(".index_view"),
+            return_url=return_target() or url_for(".index_view"),
         )
 
     @expose("/bulk-tag/", methods=("POST",))
     def bulk_tag_view(self) -> Any:
         mode = request.form.get("mode", "")
         if mode not in self.OPERATIONS:
-            abort(400)
+            abort(400, f"mode must be one of {', '.join(self.OPERATIONS)}. Nothing was changed.")
         ids = posted_ids()
         if not ids:
             flash("Select at least one record first.", "warning")
-            return redirect(get_redirect_target() or url_for(".index_view"))
+            return redirect(return_target() or url_for(".index_view"))
         form = self.tag_choice_form(request.form)
         if not form.validate():
             return self.tag_chooser(ids, mode, form)
@@ -154,7 +154,7 @@ class TaggableViewMixin(ModelViewMixinBase):
             self.handle_view_exception(error)
             return self.tag_chooser(ids, mode, form)
         flash(self.bulk_tag_message(mode, tag, outcome), "success")
-        return redirect(get_redirect_target() or url_for(".index_view"))
+        return redirect(return_target() or url_for(".index_view"))
 
     def bulk_tag_message(self, mode: str, tag: Tag, outcome: tagging.BulkOutcome) -> str:
         changed = plural(outcome.changed, self.model)

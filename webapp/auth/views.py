@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 from datetime import datetime
 from functools import cache
-from urllib.parse import urlsplit
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
@@ -19,6 +18,7 @@ from webapp.auth.forms import ChangePasswordForm, LoginForm
 from webapp.database import utcnow
 from webapp.extensions import db
 from webapp.models import AuditAction, Operator
+from webapp.redirects import is_safe_return_target
 
 auth_blueprint = Blueprint("auth", __name__)
 
@@ -27,16 +27,9 @@ LOCKED_OUT = "Too many failed sign-in attempts. Try again in {minutes} minute{s}
 
 
 def safe_next_url(target: str | None) -> str:
-    """Only same-site paths are followed after sign-in; anything else goes to the admin home."""
-    default = url_for("admin.index")
-    if not target:
-        return default
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
-        return default
-    if "\\" in target:
-        return default
-    return target
+    """Only paths inside this application are followed after sign-in; anything else goes to the
+    admin home."""
+    return target if target and is_safe_return_target(target) else url_for("admin.index")
 
 
 @cache

@@ -112,8 +112,11 @@ class TagView(AdminModelView):
     @expose("/merge/", methods=("POST",))
     def merge_view(self) -> Any:
         ids = posted_ids()
+        if not ids:
+            flash("Select at least one tag to merge first.", "warning")
+            return redirect(url_for(".index_view"))
         form = tag_choice_form(self._form_ajax_refs["target"], request.form)
-        if not ids or not form.validate():
+        if not form.validate():
             return self.merge_chooser(ids, form)
         target: Tag = form.tag.data
         sources = list(db.session.scalars(select(Tag).where(Tag.id.in_(ids), Tag.id != target.id)))
