@@ -81,6 +81,8 @@ TAG_CHANGES: dict[str, tuple[Callable[[FlaskClient, Auth, Task, Tag, Tag], Any],
     "merge": (merge, ["other"]),
     "tag delete": (delete, []),
 }
+# After these the stale form names a tag that no longer exists, which its Tags field refuses first.
+TAG_GONE = {"merge", "tag delete"}
 
 
 @pytest.mark.parametrize("change", TAG_CHANGES, ids=list(TAG_CHANGES))
@@ -94,6 +96,8 @@ def test_every_other_tag_change_makes_an_open_form_conflict(client: FlaskClient,
     assert act(client, auth, task, kept, other).status_code == 302
     stale = edit(client, auth, task, opened)
 
-    assert stale.status_code == 200 and CONFLICT in text_of(stale)
+    refusal = "Not a valid choice" if change in TAG_GONE else CONFLICT
+    assert stale.status_code == 200 and refusal in text_of(stale)
     db.session.rollback()
     assert [tag.name for tag in task.tags] == left and task.title == "Shared"
+    assert task.version > int(opened["version"])
