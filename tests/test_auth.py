@@ -186,6 +186,18 @@ def test_an_attacker_guessing_elsewhere_does_not_lock_the_operator_out(
     assert sign_in_from(client, auth, "198.51.100.4", operator.email).status_code == 302
 
 
+def test_the_operator_signing_in_does_not_lift_the_lock_of_an_address_guessing_elsewhere(
+    app: Flask, client: FlaskClient, auth: Auth, strict_throttle: dict
+) -> None:
+    """A success clears the failures of the address it came from only: were the operator's daily
+    sign-in to clear every address, each one would give the guesser a fresh budget."""
+    operator = auth.create_operator()
+    fail(client, auth, operator.email, 5, address="203.0.113.9")
+    assert sign_in_from(client, auth, "198.51.100.4", operator.email).status_code == 302
+    with app.test_client() as guesser:
+        assert sign_in_from(guesser, Auth(app, guesser), "203.0.113.9", operator.email).status_code == 429
+
+
 def test_guesses_spread_over_many_addresses_lock_the_account_at_the_looser_limit(
     client: FlaskClient, auth: Auth, strict_throttle: dict
 ) -> None:

@@ -26,6 +26,8 @@ UNSAFE_TARGETS = [
     "javascript:alert(1)",
     "/admin/../../elsewhere",
     "/admin/%2e%2e/%2E%2e/elsewhere",
+    "/admin/..%2F..%2Felsewhere",
+    "/admin/%2E%2E%5Celsewhere",
     "admin/task/?from=relative",
     "/admin/task/ x",
     "/admin/tâche/",

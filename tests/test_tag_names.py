@@ -30,6 +30,9 @@ SAME_AS_APFEL = {
     "byte order mark and word joiner": "\ufeffÄpfel\u2060",
     "soft hyphen": "Äpf\u00adel",
     "zero-width joiners": "Ä\u200cpf\u200del",
+    "combining grapheme joiner": "Äp\u034ffel",
+    "variation selector": "Äpfel\ufe0f",
+    "Hangul filler": "Äpf\u3164el",
 }
 SAME_AS_BUG_FIX = {
     "full-width letters and ideographic space": "ＢＵＧ\u3000ｆｉｘ",
@@ -136,13 +139,15 @@ def test_normalisation(typed: str, stored: str) -> None:
 
 def test_normalisation_is_stable_and_keys_ignore_case() -> None:
     rng = random.Random(13)
-    alphabet = "aAäÄßẞ \t\u00a0\u200b\u200d\u2060\ufeff\u0301\u0308ｆﬁ\u3000"
+    alphabet = "aAäÄßẞ \t\u00a0\u200b\u200d\u2060\ufeff\u0301\u0308ｆﬁ\u3000\u034f\ufe0f\u3164"
     for _ in range(2000):
         name = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12)))
         normalized = normalize_tag_name(name)
         assert normalize_tag_name(normalized) == normalized
         assert tag_name_key(normalized.upper()) == tag_name_key(normalized.lower()) == tag_name_key(name.swapcase())
-        assert not any(unicodedata.category(char) in ("Cf", "Cc") for char in normalized)
+        assert not any(
+            unicodedata.category(char) in ("Cf", "Cc") or char in "\u034f\ufe0f\u3164" for char in normalized
+        )
         assert normalized == normalized.strip() and "  " not in normalized
 
 

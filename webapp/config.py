@@ -105,8 +105,9 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> i
 def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
     """A duration in seconds, decimals allowed; 0 means no limit."""
     raw, value = _number(env, name, default, float, "a number of seconds")
-    if raw and not 0 <= value < 86_400:  # also refuses nan and inf
-        raise ConfigError(f"{name}={raw!r} must be between 0 (no limit) and 86400 seconds")
+    # Below a millisecond PostgreSQL would be sent "0ms", which means no limit at all.
+    if raw and not (value == 0 or 0.001 <= value < 86_400):  # also refuses nan and inf
+        raise ConfigError(f"{name}={raw!r} must be 0 (no limit) or between 0.001 and 86400 seconds")
     return value
 
 

@@ -10,28 +10,33 @@ the home page; a value that only failed once the change was saved (a newline, wh
 
 from __future__ import annotations
 
-from urllib.parse import unquote, urlsplit
+import re
+from urllib.parse import urlsplit
 
 from flask import request
 from werkzeug.datastructures import ImmutableMultiDict, MultiDict
 
 # Every request parameter that names a page to return to.
 RETURN_TARGETS = ("url", "next")
+# An encoded dot, slash or backslash in a path: a proxy or browser that decodes it before
+# resolving the path could read "..%2F..%2Fx" as two steps up, out of the prefix.
+ENCODED_SEPARATORS = re.compile(r"%(2e|2f|5c)", re.IGNORECASE)
 
 
 def is_safe_return_target(target: str) -> bool:
     """A path under this application's root: printable ASCII (what ``url_for`` builds), no
-    scheme or host, no ``//`` or backslash (browsers read either as another host), and no dot
-    segment, plain or percent-encoded, that would climb out of the prefix."""
+    scheme or host, no ``//`` or backslash (browsers read either as another host), no dot
+    segment that would climb out of the prefix, and no percent-encoded dot, slash or backslash
+    that could become one."""
     if not target.isascii() or not target.isprintable() or " " in target or "\\" in target:
         return False
     root = request.script_root.rstrip("/")
     if not target.startswith(f"{root}/") or target.startswith("//"):
         return False
     parts = urlsplit(target)
-    if parts.scheme or parts.netloc:
+    if parts.scheme or parts.netloc or ENCODED_SEPARATORS.search(parts.path):
         return False
-    return not any(unquote(segment) in (".", "..") for segment in parts.path.split("/"))
+    return not any(segment in (".", "..") for segment in parts.path.split("/"))
 
 
 def return_target(name: str = "url") -> str | None:

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.admin_support import VERSION_INPUT
 from tests.conftest import csrf_token_from, require_postgres
 from tests.e2e.stack import (
     OPERATOR_EMAIL,
@@ -173,7 +174,10 @@ def test_create_edit_soft_delete_restore_round_trip_through_the_proxy(stack: Sta
     edit_form = operator.get(edit_page)
     assert edit_form.status == 200, edit_form.text[-1500:]
     token = csrf_token_from(edit_form.text)
-    edited = operator.post(edit_page, user_form(email, "Edited through nginx", token), referer=edit_page)
+    version = VERSION_INPUT.search(edit_form.text)
+    assert version, "the edit form carries the version it was opened at"
+    form = {**user_form(email, "Edited through nginx", token), "version": version.group(1)}
+    edited = operator.post(edit_page, form, referer=edit_page)
     assert edited.status == 302
     assert stack.database.query("SELECT full_name FROM users WHERE id = %s", user_id) == [("Edited through nginx",)]
 

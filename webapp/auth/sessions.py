@@ -95,9 +95,15 @@ def load_operator(operator_id: str) -> Operator | None:
 
 def end_current() -> None:
     """Sign this browser out: its session row goes, so no copy of the cookie works any more."""
-    token = session.pop(TOKEN_KEY, None)
+    token = session.get(TOKEN_KEY)
     if isinstance(token, str):
         _run_apart(delete(OperatorSession).where(OperatorSession.id == _digest(token)))
+    forget_current()
+
+
+def forget_current() -> None:
+    """Drop this browser's token and sign-in, once its session row is gone already."""
+    session.pop(TOKEN_KEY, None)
     logout_user()
 
 

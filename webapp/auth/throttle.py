@@ -168,9 +168,16 @@ def guarded(email: str, address: str, check: Callable[[], T | None]) -> tuple[T 
     return None, locked_until(keys)
 
 
+def clear_address(email: str, address: str) -> None:
+    """Forget the failures of this account from this address (in the caller's transaction): after
+    a successful sign-in. The account-wide count and other addresses' stay until they expire: a
+    success clearing them would give a guesser elsewhere a fresh budget at every sign-in."""
+    db.session.execute(delete(LoginFailure).where(LoginFailure.key == pair_key(email, address).key))
+
+
 def clear_account(email: str) -> None:
     """Forget an account's failures, from every address (in the caller's transaction): after a
-    successful sign-in, or a password change."""
+    password change or reset, which makes every earlier guess worthless."""
     db.session.execute(
         delete(LoginFailure).where(
             or_(LoginFailure.key == account_key(email).key, LoginFailure.key.startswith(_pair_prefix(email)))

@@ -75,7 +75,7 @@ def login() -> str | Response | tuple[str, int]:
     email = form.email.data
     operator, until = throttle.guarded(email, client_address(), lambda: authenticate(email, form.password.data))
     if operator is not None:
-        throttle.clear_account(email)
+        throttle.clear_address(email, client_address())
         operator.last_login_at = utcnow()
         sessions.start(operator)
         return redirect(safe_next_url(request.args.get("next")))
@@ -97,7 +97,7 @@ def logout() -> Response:
 def logout_everywhere() -> Response:
     sessions.end_all(current_user.id)
     db.session.commit()
-    sessions.end_current()
+    sessions.forget_current()
     flash("You have been signed out of every browser.", "info")
     return redirect(url_for("auth.login"))
 

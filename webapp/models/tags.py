@@ -14,13 +14,35 @@ COLOR_PATTERN = r"^#[0-9A-Fa-f]{6}$"
 # Format characters (zero-width space and joiners, word joiner, byte order mark, soft hyphen,
 # direction marks) and control characters: invisible, so two names differing by them look alike.
 INVISIBLE_CATEGORIES = frozenset({"Cf", "Cc"})
+# The rest of Unicode's Default_Ignorable_Code_Point set (DerivedCoreProperties.txt), which fonts
+# draw as nothing but which are marks or letters by category: the combining grapheme joiner,
+# Mongolian and standard variation selectors, the Hangul fillers, unassigned reserved ranges.
+INVISIBLE_RANGES = (
+    (0x034F, 0x034F),
+    (0x115F, 0x1160),
+    (0x17B4, 0x17B5),
+    (0x180B, 0x180F),
+    (0x3164, 0x3164),
+    (0xFE00, 0xFE0F),
+    (0xFFA0, 0xFFA0),
+    (0xFFF0, 0xFFF8),
+    (0xE0000, 0xE0FFF),
+)
+
+
+def is_invisible(char: str) -> bool:
+    """Drawn as nothing: a control, format or other default-ignorable character."""
+    if unicodedata.category(char) in INVISIBLE_CATEGORIES:
+        return True
+    code = ord(char)
+    return any(start <= code <= end for start, end in INVISIBLE_RANGES)
 
 
 def normalize_tag_name(name: str) -> str:
     """The form a tag name is stored in: invisible characters removed, compatibility forms folded
     (NFKC: full-width letters, ligatures, combining accents composed), runs of any whitespace one
     space, and no space at either end."""
-    visible = "".join(char for char in name if char.isspace() or unicodedata.category(char) not in INVISIBLE_CATEGORIES)
+    visible = "".join(char for char in name if char.isspace() or not is_invisible(char))
     return " ".join(unicodedata.normalize("NFKC", visible).split())
 
 
