@@ -10,8 +10,9 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from tests import factories
-from tests.admin_support import recorded_statements
-from tests.conftest import TEST_PASSWORD, Auth
+from tests.admin_support import recorded_statements, signed_in_on_a_one_connection_pool
+from tests.conftest import TEST_PASSWORD, AppFactory, Auth, csrf_token_from, require_postgres
+from webapp.database import utcnow
 from webapp.extensions import db
 from webapp.models import AuditAction, AuditEntry, Operator, OperatorRole, OperatorSession, Task
 
@@ -240,3 +241,23 @@ def test_only_admins_end_other_operators_sessions(client: FlaskClient, auth: Aut
     )
     assert response.status_code == 403
     assert is_signed_in(victim_client)
+
+
+@pytest.mark.postgres
+def test_keeping_a_session_needs_no_second_connection(make_app: AppFactory, app: Flask) -> None:
+    """The once-a-minute touch and the sign-out write go on the request's own connection: with a
+    pool of one, a second checkout would wait out the pool timeout and answer 503."""
+    require_postgres()  # SQLite has no pool sizing
+    auth = signed_in_on_a_one_connection_pool(make_app)
+    with auth.app.app_context():
+        operator_id = db.session.scalars(select(OperatorSession.operator_id)).one()
+    age_sessions(auth.app, operator_id, created=timedelta(minutes=2), last_seen=timedelta(minutes=2))
+
+    assert auth.client.get("/admin/").status_code == 200
+    with auth.app.app_context():
+        [last_seen] = db.session.scalars(select(OperatorSession.last_seen_at)).all()
+    assert utcnow() - last_seen < timedelta(minutes=1), "the touch was written"
+    signed_out = auth.client.post("/logout", data={"csrf_token": csrf_token_from(auth.client.get("/admin/").text)})
+    assert signed_out.status_code == 302
+    with auth.app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(OperatorSession)) == 0

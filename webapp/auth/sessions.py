@@ -44,9 +44,19 @@ def _lifetime() -> timedelta:
     return timedelta(hours=current_app.config["SESSION_MAX_HOURS"])
 
 
-def _run_apart(statement: Executable) -> None:
-    """Commit a bookkeeping write in a transaction of its own: the loader runs wherever the request
-    first asks who is signed in, possibly with the view's own changes pending in the session."""
+def _bookkeep(statement: Executable, transaction_is_ours: bool) -> None:
+    """Commit a bookkeeping write (a touch, an expired session's removal).
+
+    The loader runs wherever the request first asks who is signed in. Usually that is before the
+    view did anything, and the transaction it began holds only the session lookup: the write
+    goes there, on the request's one connection (a pool of one must do). Otherwise the view's own
+    work may be pending in that transaction, which must not be committed early: then the write
+    takes a transaction of its own.
+    """
+    if transaction_is_ours:
+        db.session.execute(statement)
+        db.session.commit()
+        return
     with db.engine.begin() as connection:
         connection.execute(statement)
 
@@ -81,23 +91,26 @@ def load_operator(operator_id: str) -> Operator | None:
     token = session.get(TOKEN_KEY)
     if not isinstance(token, str):
         return None
+    transaction_is_ours = not db.session().in_transaction()
     signed_in = db.session.get(OperatorSession, _digest(token))
     if signed_in is None or str(signed_in.operator_id) != operator_id:
         return None
-    now = utcnow()
-    if _expired(signed_in, now) or not signed_in.operator.is_active:
-        _run_apart(delete(OperatorSession).where(OperatorSession.id == signed_in.id))
+    now, operator = utcnow(), signed_in.operator
+    if _expired(signed_in, now) or not operator.is_active:
+        _bookkeep(delete(OperatorSession).where(OperatorSession.id == signed_in.id), transaction_is_ours)
         return None
     if now - signed_in.last_seen_at >= TOUCH_INTERVAL:
-        _run_apart(update(OperatorSession).where(OperatorSession.id == signed_in.id).values(last_seen_at=now))
-    return signed_in.operator
+        touch = update(OperatorSession).where(OperatorSession.id == signed_in.id).values(last_seen_at=now)
+        _bookkeep(touch, transaction_is_ours)
+    return operator
 
 
 def end_current() -> None:
     """Sign this browser out: its session row goes, so no copy of the cookie works any more."""
     token = session.get(TOKEN_KEY)
     if isinstance(token, str):
-        _run_apart(delete(OperatorSession).where(OperatorSession.id == _digest(token)))
+        # Signing out is all the request does: its transaction holds nothing else to keep apart.
+        _bookkeep(delete(OperatorSession).where(OperatorSession.id == _digest(token)), transaction_is_ours=True)
     forget_current()
 
 
