@@ -157,6 +157,7 @@ def test_a_pending_rollback_logs_none_of_the_failed_writes_values(
     logger = logging.getLogger("webapp.test")
     logger.error("failed", exc_info=error)
     logger.warning("failed: %s", error)
+    logger.warning("failed: %r", error)
     logger.warning(error)
     log = formatted_log()
     assert log.count("PendingRollbackError") >= 1 and "Original exception was: (" in log, log
@@ -164,6 +165,22 @@ def test_a_pending_rollback_logs_none_of_the_failed_writes_values(
     assert RACED_EMAIL not in log.lower(), log
     for value in ("secret-hash", "Failing row contains", "DETAIL:"):
         assert value not in log, log
+
+
+@pytest.mark.postgres
+def test_a_database_errors_text_logged_without_the_error_keeps_none_of_its_value_lines(
+    formatted_log: Callable[[], str],
+) -> None:
+    """The last line of defence: with no error object to describe, the lines PostgreSQL gives
+    values in are dropped wherever they appear."""
+    error = failed_flush_then_pending_rollback(
+        Operator(email=None, role=OperatorRole.VIEWER, password_hash=SECRET_HASH)
+    )
+    assert "Failing row contains" in str(error)
+    logging.getLogger("webapp.test").warning("failed: %s", str(error))
+    log = formatted_log()
+    assert "NotNullViolation" in log
+    assert "secret-hash" not in log and "DETAIL:" not in log, log
 
 
 def test_a_pending_rollback_answered_500_logs_none_of_the_failed_writes_values(

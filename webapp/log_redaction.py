@@ -33,7 +33,7 @@ STATEMENT = "\n[SQL: "
 # The last line of defence, for text no error object explains: the lines in which PostgreSQL and
 # SQLAlchemy give values (the caret under a ``LINE`` goes with it).
 VALUE_LINES = re.compile(
-    r"^[^\S\n]*(?:(?:DETAIL|CONTEXT):|LINE \d+:|\[parameters: ).*(?:\n[^\S\n]*\^[^\S\n]*$)?\n?"
+    r"^[^\S\n]*(?:(?:DETAIL|CONTEXT|QUERY):|LINE \d+:|\[parameters: ).*(?:\n[^\S\n]*\^[^\S\n]*$)?\n?"
     r"|^.*Failing row contains.*\n?",
     re.MULTILINE,
 )
@@ -115,11 +115,12 @@ def _database_errors(error: BaseException | None) -> Iterator[BaseException]:
 
 def redact(text: str, errors: Iterable[BaseException]) -> str:
     """``text``, a log line about ``errors`` (a traceback, a message naming them), with each
-    database error of their chains written as :func:`describe` says (the longest first: a
-    wrapper's text holds its cause's), then without any line in which a value is given."""
+    database error of their chains, as ``str`` or ``repr`` writes it, written as :func:`describe`
+    says (the longest first: a wrapper's text holds its cause's), then without any line in which
+    a value is given."""
     database_errors = {id(candidate): candidate for error in errors for candidate in _database_errors(error)}
-    for candidate in sorted(database_errors.values(), key=lambda found: len(str(found)), reverse=True):
-        original = str(candidate)
+    written = [(form(candidate), candidate) for candidate in database_errors.values() for form in (str, repr)]
+    for original, candidate in sorted(written, key=lambda found: len(found[0]), reverse=True):
         if original:
             text = text.replace(original, describe(candidate))
     return VALUE_LINES.sub("", text)
