@@ -160,7 +160,7 @@ def test_a_pending_rollback_logs_none_of_the_failed_writes_values(
     logger.warning("failed: %r", error)
     logger.warning(error)
     log = formatted_log()
-    assert log.count("PendingRollbackError") >= 1 and "Original exception was: (" in log, log
+    assert "PendingRollbackError" in log and "Original exception was: (" in log, log
     assert "INSERT INTO operators" in log
     assert RACED_EMAIL not in log.lower(), log
     for value in ("secret-hash", "Failing row contains", "DETAIL:"):
@@ -216,8 +216,7 @@ def test_a_value_with_quotes_is_not_logged_from_the_databases_message(
     log = formatted_log()
     assert "invalid input syntax for type integer" in described and "SELECT CAST" in described
     for text_ in (described, log):
-        assert "hunter2" not in text_ and "hun" not in text_, text_
-        assert "ter2" not in text_, text_
+        assert "hun" not in text_ and "ter2" not in text_, text_
 
 
 @pytest.mark.parametrize("value", QUOTED_SECRETS)
