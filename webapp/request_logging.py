@@ -17,7 +17,7 @@ import re
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,7 +25,7 @@ from flask import Flask, has_request_context, request
 from werkzeug.wrappers import Request
 from werkzeug.wsgi import ClosingIterator
 
-from webapp.log_redaction import redact_traceback
+from webapp.log_redaction import redact
 
 REQUEST_ID_ENVIRON_KEY = "webapp.request_id"
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -59,27 +59,39 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
+def logged_errors(record: logging.LogRecord) -> list[BaseException]:
+    """The exceptions a record's text is made of: its traceback's, and any formatted into its message."""
+    arguments = record.args.values() if isinstance(record.args, Mapping) else record.args or ()
+    exception = record.exc_info[1] if record.exc_info else None
+    return [value for value in (record.msg, *arguments, exception) if isinstance(value, BaseException)]
+
+
 class RedactingFormatter(logging.Formatter):
-    """Tracebacks with every database error written without the values it carried."""
+    """Every line with each database error written without the values it carried.
 
-    def formatException(self, ei: Any) -> str:
-        return redact_traceback(super().formatException(ei), ei[1])
+    The whole formatted text is redacted, not only ``formatException``: a message may name the
+    error too, and ``logging`` reuses the traceback text another handler cached on the record.
+    """
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record), logged_errors(record))
 
 
-class JsonFormatter(RedactingFormatter):
+class JsonFormatter(logging.Formatter):
     """One JSON object per line; a traceback stays inside its record instead of spanning lines."""
 
     def format(self, record: logging.LogRecord) -> str:
+        errors = logged_errors(record)
         payload: dict[str, Any] = {
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
-            "message": record.getMessage(),
+            "message": redact(record.getMessage(), errors),
             "request_id": getattr(record, "request_id", "-"),
             **getattr(record, "http", {}),
         }
         if record.exc_info:
-            payload["exception"] = self.formatException(record.exc_info)
+            payload["exception"] = redact(self.formatException(record.exc_info), errors)
         return json.dumps(payload, default=str)
 
 
