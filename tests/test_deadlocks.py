@@ -117,6 +117,43 @@ def test_a_restore_racing_a_bulk_trashing_of_the_owners_completes_both(
     assert all(task.is_deleted for task in db.session.scalars(select(Task)))
 
 
+@pytest.mark.usefixtures("app_context")
+def test_a_tag_merge_racing_a_bulk_untag_of_the_same_task_completes_both(
+    client: FlaskClient, auth: Auth, app: Flask
+) -> None:
+    source, target = factories.make_tag(name="bug"), factories.make_tag(name="defect")
+    task = factories.make_task(tags=[source])
+    operator = auth.login()
+    merge_token = auth.csrf_token("/admin/tag/")
+    other = Auth(app, app.test_client())
+    with ThreadPoolExecutor(max_workers=1) as pool:  # outside this test's app context and its `g`
+        pool.submit(other.login_as, operator.email).result(timeout=WAIT_SECONDS)
+        untag_token = pool.submit(other.csrf_token, "/admin/task/").result(timeout=WAIT_SECONDS)
+
+    # The competitor holds the target tag: the merge has untagged the task and waits to link it to
+    # the target. A merge that locked the link rows before the task, and a bulk untag that locks
+    # the task before its links, each held what the other wanted next: a deadlock.
+    with db.engine.connect() as competitor, ThreadPoolExecutor(max_workers=2) as pool:
+        competitor.execute(select(Tag.id).where(Tag.id == target.id).with_for_update())
+        data = {"rowid": str(source.id), "tag": target.id, "csrf_token": merge_token}
+        merging = pool.submit(client.post, "/admin/tag/merge/", data=data)
+        wait_until_blocked(merging, 1, "the merge to wait for the target tag")
+        data = {"rowid": str(task.id), "mode": "remove", "tag": source.id, "csrf_token": untag_token}
+        untagging = pool.submit(other.client.post, "/admin/task/bulk-tag/", data=data)
+        wait_until_blocked(untagging, 2, "the bulk untag to wait for the merge")
+        competitor.commit()
+        merged = merging.result(timeout=WAIT_SECONDS)
+        untagged = untagging.result(timeout=WAIT_SECONDS)
+
+    assert merged.status_code == 302, text_of(merged)[:2000]
+    assert untagged.status_code == 302, text_of(untagged)[:2000]
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        listed = pool.submit(other.client.get, "/admin/task/").result(timeout=WAIT_SECONDS)
+    assert "Removed “bug” from 0 tasks; 1 did not have it." in text_of(listed)
+    db.session.rollback()
+    assert [tag.name for tag in db.session.get(Task, task.id).tags] == ["defect"]
+
+
 def refusal(sqlstate: str) -> str:
     """A PL/pgSQL block failing with ``sqlstate``, as PostgreSQL fails a deadlock's victim."""
     return f"BEGIN RAISE EXCEPTION 'stopped' USING ERRCODE = '{sqlstate}'; END"
