@@ -1,4 +1,5 @@
-"""Error pages in the admin's look, JSON errors for JSON clients, and 503 when the database is out.
+"""Error pages in the admin's look, JSON errors for JSON clients, 503 when the database is out and
+409 when it stopped the request's transaction because another one collided with it.
 
 A page never shows a traceback, SQL or exception text: the details go to the log under the
 request id, and the page shows that id so an operator can quote it.
@@ -16,6 +17,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from werkzeug.exceptions import (
     BadRequest,
+    Conflict,
     HTTPException,
     InternalServerError,
     RequestEntityTooLarge,
@@ -30,12 +32,18 @@ from webapp.request_logging import current_request_id
 
 logger = logging.getLogger(__name__)
 
+# Two transactions that each waited for a row the other held (40P01, a deadlock), or that could not
+# be ordered (40001, a serialization failure): the database stopped this one and rolled it back.
+# Nothing is wrong with the database, and the same request usually succeeds when sent again.
+COLLISIONS = frozenset({"40P01", "40001"})
+COLLIDED = "Another change to the same records collided with this one, so it was stopped. Nothing was saved. Try again."
 # What operators read; codes not listed here show Werkzeug's generic name and description.
 PAGES = {
     400: ("Bad request", "The request could not be understood. Nothing was changed."),
     403: ("Not allowed", "Your role does not allow this. Nothing was changed. Ask an admin if you need access."),
     404: ("Page not found", "There is nothing at this address. It may have been moved or deleted."),
     405: ("Not allowed here", "This address does not accept that kind of request."),
+    409: ("Changed at the same time", COLLIDED),
     413: ("Request too large", "The form sent more than this site accepts ({limit}). Nothing was changed."),
     429: ("Too many requests", "Wait a little, then try again."),
     500: (
@@ -142,19 +150,31 @@ def is_database_unavailable(error: Exception) -> bool:
     return isinstance(error, OperationalError)
 
 
-def timeout_message(error: Exception) -> str | None:
-    """What timed out, for the operator, when the database stopped the statement; else None."""
-    return TIMEOUTS.get(getattr(getattr(error, "orig", None), "pgcode", None) or "")
+def _sqlstate(error: Exception) -> str:
+    return getattr(getattr(error, "orig", None), "pgcode", None) or ""
+
+
+def is_collision(error: Exception) -> bool:
+    """Whether the database stopped the transaction for colliding with another one."""
+    return _sqlstate(error) in COLLISIONS
+
+
+def stopped_message(error: Exception) -> str | None:
+    """Why the database stopped the statement (a timeout, a collision), for the operator; else None."""
+    return COLLIDED if is_collision(error) else TIMEOUTS.get(_sqlstate(error))
 
 
 def render_database_error(error: Exception) -> Response:
+    if is_collision(error):
+        logger.warning("transaction collided: %s: %s", type(error).__name__, log_redaction.describe(error))
+        return render_error(Conflict(COLLIDED))
     if not is_database_unavailable(error):
         logger.error("database error", exc_info=error)
         return render_error(InternalServerError())
     logger.warning("database unavailable: %s: %s", type(error).__name__, log_redaction.describe(error))
     if isinstance(error, PoolTimeoutError):
         return render_error(ServiceUnavailable(POOL_EXHAUSTED))
-    return render_error(ServiceUnavailable(timeout_message(error)))
+    return render_error(ServiceUnavailable(stopped_message(error)))
 
 
 def release_session_after_lost_connection(error: BaseException | None) -> None:

@@ -1,12 +1,13 @@
 """Tagging many records at once as set-based SQL: one statement per step, whatever the selection.
 
-The selected rows that are still live are locked first, so none of them goes to the trash while
-the action runs and the outcome can say how many were gone. Adding a tag is then one ``INSERT …
-SELECT … ON CONFLICT DO NOTHING RETURNING`` that skips rows already carrying it, removing one is one
-``DELETE … RETURNING`` (PostgreSQL and SQLite both understand them). The rows those statements
-return, and only those, then get their ``version`` bumped, so an edit form opened before the bulk
-action reports a conflict instead of writing the old tag list back, and one audit entry each. The
-caller commits.
+The selected rows that are still live are locked first, in id order (``webapp.locking``: the order
+every bulk write takes its locks in), so none of them goes to the trash while the action runs and
+the outcome can say how many were gone; the statements then touch only the locked rows. Adding a
+tag is then one ``INSERT … SELECT … ON CONFLICT DO NOTHING RETURNING`` that skips rows already
+carrying it, removing one is one ``DELETE … RETURNING`` (PostgreSQL and SQLite both understand
+them). The rows those statements return, and only those, then get their ``version`` bumped, so an
+edit form opened before the bulk action reports a conflict instead of writing the old tag list
+back, and one audit entry each. The caller commits.
 """
 
 from __future__ import annotations
@@ -23,17 +24,19 @@ from sqlalchemy.sql import ColumnElement
 from webapp import audit
 from webapp.database import Base
 from webapp.extensions import db
+from webapp.locking import locked_ids, table_order
 from webapp.models import AuditAction, Tag
 from webapp.models.mixins import SoftDeleteMixin, TaggableMixin
 
 
 def taggable_models() -> list[type[Any]]:
-    """Every model with tags (tasks, posts), found on the registry rather than listed by hand."""
+    """Every model with tags (posts, tasks), found on the registry rather than listed by hand, in
+    the order their rows are locked."""
     # db.Model shares Base's registry (Flask-SQLAlchemy copies Base's body); only Base's is typed.
     mappers = Base.registry.mappers
     return sorted(
         (mapper.class_ for mapper in mappers if issubclass(mapper.class_, TaggableMixin)),
-        key=lambda model: model.__name__,
+        key=table_order,
     )
 
 
@@ -41,9 +44,10 @@ def _live(model: type[Any]) -> ColumnElement[bool]:
     return model.live() if issubclass(model, SoftDeleteMixin) else model.id.is_not(None)
 
 
-def _carries(model: type[Any], tag_id: int) -> ColumnElement[bool]:
+def _carries(model: type[Any], tag_ids: Sequence[int]) -> ColumnElement[bool]:
+    """The rows carrying one of ``tag_ids``."""
     link = model.tag_link_table()
-    return exists().where(model.tag_link_column() == model.id, link.c.tag_id == tag_id)
+    return exists().where(model.tag_link_column() == model.id, link.c.tag_id.in_(tag_ids))
 
 
 def _touch(model: type[Any], ids: list[int]) -> None:
@@ -60,7 +64,7 @@ def _link(model: type[Any], criterion: ColumnElement[bool], tag_id: int) -> list
     then skip its rows, instead of failing on the primary key or claiming the rows too.
     """
     link = model.tag_link_table()
-    rows = select(model.id, literal(tag_id)).where(criterion & ~_carries(model, tag_id))
+    rows = select(model.id, literal(tag_id)).where(criterion & ~_carries(model, [tag_id]))
     insert_for = postgresql_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
     statement = (
         insert_for(link)
@@ -100,21 +104,15 @@ class BulkOutcome:
     gone: int  # in the trash or deleted for good by the time the action ran
 
 
-def _lock_live(model: type[Any], ids: Sequence[Any]) -> int:
-    """Lock the live rows among ``ids`` until the transaction ends; returns how many there are.
+def _bulk(model: type[Any], ids: Sequence[Any], change: Any) -> BulkOutcome:
+    """Run ``change`` on the live rows among ``ids``, locked until the transaction ends.
 
     A concurrent move to the trash either committed before (the row is not live, so it is gone) or
     waits for this transaction: a row is never both tagged and trashed by two operators at once.
-    Locked in id order, as every bulk action here locks, so two of them cannot deadlock.
     """
-    query = select(model.id).where(model.id.in_(ids) & _live(model)).order_by(model.id)
-    return len(db.session.scalars(query.with_for_update(key_share=True)).all())
-
-
-def _bulk(model: type[Any], ids: Sequence[Any], change: Any) -> BulkOutcome:
-    live = _lock_live(model, ids)
-    changed = change(model.id.in_(ids) & _live(model))
-    return BulkOutcome(changed, live - changed, len(set(ids)) - live)
+    live = locked_ids(model, model.id.in_(ids) & _live(model))
+    changed = change(model.id.in_(live)) if live else 0
+    return BulkOutcome(changed, len(live) - changed, len(set(ids)) - len(live))
 
 
 def add_tag(model: type[Any], ids: Sequence[Any], tag: Tag) -> BulkOutcome:
@@ -137,31 +135,44 @@ def remove_tag(model: type[Any], ids: Sequence[Any], tag: Tag) -> BulkOutcome:
     return _bulk(model, ids, unlink)
 
 
-def merge_tags(source: Tag, target: Tag) -> dict[type[Any], int]:
-    """Re-point every record (live or trashed) from ``source`` to ``target``, then delete ``source``.
+def _lock_carrying(tags: Sequence[Tag]) -> dict[type[Any], ColumnElement[bool]]:
+    """Lock every record (live or trashed) carrying one of ``tags``, each taggable table in turn;
+    returns, per model, the criterion that selects the locked rows."""
+    tag_ids = [tag.id for tag in tags]
+    return {model: model.id.in_(locked_ids(model, _carries(model, tag_ids))) for model in taggable_models()}
 
-    Records that carried both only lose ``source``; both kinds are audited. Returns, per taggable
-    model, how many records gained ``target``.
+
+def merge_tags(sources: Sequence[Tag], target: Tag) -> dict[type[Any], int]:
+    """Re-point every record (live or trashed) from each of ``sources`` to ``target``, then delete
+    the sources.
+
+    The records are all locked first, then the tags deleted last (``webapp.locking``). Records that
+    carried both only lose the source; both kinds are audited. Returns, per taggable model, how
+    many records gained ``target``.
     """
-    gained: dict[type[Any], int] = {}
-    for model in taggable_models():
-        carrying = _unlink(model, model.id.is_not(None), source.id)
-        gaining = _link(model, model.id.in_(carrying), target.id)
-        already = sorted(set(carrying) - set(gaining))
-        merged = f"Tagged “{target.name}” (merged from “{source.name}”)"
-        gained[model] = _audit(AuditAction.TAG, model, gaining, merged, [source.name, target.name])
-        untagged = f"Untagged “{source.name}” (merged into “{target.name}”, already tagged)"
-        _audit(AuditAction.UNTAG, model, already, untagged, [source.name, None])
-    audit.record(AuditAction.MERGE, source, summary=f"Merged tag “{source.name}” into “{target.name}”")
-    db.session.execute(delete(Tag).where(Tag.id == source.id), execution_options={"synchronize_session": False})
+    locked = _lock_carrying(sources)
+    gained: dict[type[Any], int] = {model: 0 for model in locked}
+    for source in sources:
+        for model, records in locked.items():
+            carrying = _unlink(model, records, source.id)
+            gaining = _link(model, model.id.in_(carrying), target.id)
+            already = sorted(set(carrying) - set(gaining))
+            merged = f"Tagged “{target.name}” (merged from “{source.name}”)"
+            gained[model] += _audit(AuditAction.TAG, model, gaining, merged, [source.name, target.name])
+            untagged = f"Untagged “{source.name}” (merged into “{target.name}”, already tagged)"
+            _audit(AuditAction.UNTAG, model, already, untagged, [source.name, None])
+        audit.record(AuditAction.MERGE, source, summary=f"Merged tag “{source.name}” into “{target.name}”")
+    source_ids = [source.id for source in sources]
+    db.session.execute(delete(Tag).where(Tag.id.in_(source_ids)), execution_options={"synchronize_session": False})
     return gained
 
 
 def detach_everywhere(tag: Tag) -> None:
     """Untag every record before a tag is deleted: explicit, because SQLite does not enforce the
-    link table's ``ON DELETE CASCADE`` without a per-connection pragma, and audited."""
-    for model in taggable_models():
-        carrying = _unlink(model, model.id.is_not(None), tag.id)
+    link table's ``ON DELETE CASCADE`` without a per-connection pragma, and audited. The records
+    are locked first; the tag's own delete comes after (``webapp.locking``)."""
+    for model, records in _lock_carrying([tag]).items():
+        carrying = _unlink(model, records, tag.id)
         _audit(AuditAction.UNTAG, model, carrying, f"Untagged “{tag.name}” (tag deleted)", [tag.name, None])
 
 

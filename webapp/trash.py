@@ -6,17 +6,19 @@ back exactly that batch, never children that had been deleted on their own befor
 follows the one-to-many relationships between soft-deletable models, the same paths the schema's
 ``ON DELETE CASCADE`` takes for a purge.
 
-Every function works in the caller's transaction and writes the audit entries (one per affected
-row, cascaded rows included) before changing the rows; the caller commits or rolls back.
+Every function works in the caller's transaction: it first locks the rows it will change, parents
+before children and each table by id (``webapp.locking``, the order every bulk write keeps), then
+writes the audit entries (one per affected row, cascaded rows included) and changes exactly the
+rows it locked; the caller commits or rolls back.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import CursorResult, Select, delete, func, inspect, select, update
+from sqlalchemy import Select, delete, func, inspect, select, update
 from sqlalchemy.orm import RelationshipProperty
 from sqlalchemy.sql import ColumnElement
 
@@ -24,6 +26,7 @@ from webapp import audit
 from webapp.database import utcnow
 from webapp.extensions import db
 from webapp.formatting import noun_for, spoken_list
+from webapp.locking import locked_ids, table_order
 from webapp.models import AuditAction
 from webapp.models.mixins import SoftDeleteMixin, TaggableMixin
 
@@ -62,6 +65,19 @@ def cascades(model: type[Any]) -> list[Cascade]:
     return found
 
 
+def _locked_children(
+    model: type[Any], criterion: Callable[[Cascade], ColumnElement[bool]], *, deleting: bool = False
+) -> list[tuple[Cascade, list[Any]]]:
+    """Each cascade's children matching ``criterion``, locked table by table in the lock order
+    (``webapp.locking``) and listed in the relationships' order, which the operator's message keeps."""
+    found = cascades(model)
+    in_lock_order = sorted(range(len(found)), key=lambda index: table_order(found[index].child))
+    locked = {
+        index: locked_ids(found[index].child, criterion(found[index]), deleting=deleting) for index in in_lock_order
+    }
+    return [(cascade, locked[index]) for index, cascade in enumerate(found)]
+
+
 def parents(model: type[Any]) -> list[RelationshipProperty[Any]]:
     """Many-to-one relationships of ``model`` to soft-deletable parents (a task's owner)."""
     return [
@@ -89,7 +105,9 @@ def locked_parent(relationship: RelationshipProperty[Any], parent_id: Any) -> An
 def _lock_parents(model: type[Any], criterion: ColumnElement[bool]) -> None:
     """Share-lock the parents of the rows matching ``criterion``, as :func:`locked_parent` does,
     before those rows are brought back: the ``UPDATE`` that follows then sees the parents' final
-    state (a concurrent move to the trash either has committed or waits for this transaction)."""
+    state (a concurrent move to the trash either has committed or waits for this transaction).
+    In id order, as a move to the trash locks them: a restore and a bulk move of the same users
+    wait for each other instead of deadlocking."""
     for relationship in parents(model):
         parent = relationship.mapper.class_
         (foreign_key,) = relationship.local_columns
@@ -120,22 +138,22 @@ def _bump(model: type[Any]) -> dict[str, Any]:
 
 def _change(
     model: type[Any],
-    criterion: ColumnElement[bool],
+    ids: list[Any],
     audited: tuple[AuditAction, str, dict[str, list[Any]]],
     **values: Any,
 ) -> int:
-    """Update the matching rows and audit exactly the rows the update changed.
+    """Audit and update the rows ``ids``, which this transaction has locked (:func:`locked_ids`).
 
-    The entries are written from the ids the ``UPDATE`` returns, not from the criterion: a
-    concurrent transaction that changed the same rows first makes ours match fewer rows once it
-    commits, and those rows must not get an entry for a change that did not happen.
+    The lock makes the rows' state final: a concurrent transaction that changed them first has
+    committed, and they were matched again on its result, so every entry is for a real change.
     """
-    statement = update(model).where(criterion).values(**values, **_bump(model)).returning(model.id)
-    changed = list(db.session.scalars(statement, execution_options={"synchronize_session": False}))
-    if changed:
-        action, summary, changes = audited
-        audit.record_bulk(action, model, model.id.in_(changed), summary, changes)
-    return len(changed)
+    if not ids:
+        return 0
+    action, summary, changes = audited
+    audit.record_bulk(action, model, model.id.in_(ids), summary, changes)
+    statement = update(model).where(model.id.in_(ids)).values(**values, **_bump(model))
+    db.session.execute(statement, execution_options={"synchronize_session": False})
+    return len(ids)
 
 
 def soft_delete(model: type[Any], ids: Sequence[Any], operator_id: int | None) -> Outcome:
@@ -143,14 +161,14 @@ def soft_delete(model: type[Any], ids: Sequence[Any], operator_id: int | None) -
     now, batch = utcnow(), SoftDeleteMixin.new_deletion_batch()
     marks = {"deleted_at": now, "deletion_batch": batch, "deleted_by_id": operator_id}
     changes = {"deleted_at": [None, now.isoformat()]}
-    chosen = model.id.in_(ids) & model.live()
+    chosen = locked_ids(model, model.id.in_(ids) & model.live())
+    following = _locked_children(model, lambda cascade: cascade.foreign_key.in_(chosen) & cascade.child.live())
     outcome = Outcome(affected=_change(model, chosen, (AuditAction.DELETE, "Moved to the trash", changes), **marks))
-    parents_in_batch = _ids_where(model, model.deletion_batch == batch)
-    for cascade in cascades(model):
-        child = cascade.child
-        following = cascade.foreign_key.in_(parents_in_batch) & child.live()
+    for cascade, children in following:
         summary = f"Moved to the trash with its {cascade.relationship}"
-        outcome.cascaded[child] = _change(child, following, (AuditAction.DELETE, summary, changes), **marks)
+        outcome.cascaded[cascade.child] = _change(
+            cascade.child, children, (AuditAction.DELETE, summary, changes), **marks
+        )
     return outcome
 
 
@@ -163,25 +181,28 @@ def restorable(model: type[Any]) -> ColumnElement[bool]:
     return criterion
 
 
+def _returning(cascade: Cascade, parent_batches: Select[Any], parent_ids: list[Any]) -> ColumnElement[bool]:
+    """The children that went to the trash with their parent: in its batch, not deleted alone."""
+    child = cascade.child
+    return child.trashed() & child.deletion_batch.in_(parent_batches) & cascade.foreign_key.in_(parent_ids)
+
+
 def restore(model: type[Any], ids: Sequence[Any]) -> Outcome:
     """Bring back the trashed rows among ``ids`` and exactly the children deleted with them."""
     _lock_parents(model, model.id.in_(ids))
-    chosen = model.id.in_(ids) & restorable(model)
+    chosen = locked_ids(model, model.id.in_(ids) & restorable(model))
     requested = _count(model, model.id.in_(ids) & model.trashed())
     clear = {"deleted_at": None, "deletion_batch": None, "deleted_by_id": None}
     changes = {"deleted_at": ["(in the trash)", None]}
+    # Children are chosen before the parents change: they are the ones in their parent's batch.
+    parent_batches = select(model.deletion_batch).where(model.id.in_(chosen))
+    returning = _locked_children(model, lambda cascade: _returning(cascade, parent_batches, chosen))
     outcome = Outcome()
-    # Children first: their criterion reads the parents' batch, which the parent update clears.
-    for cascade in cascades(model):
-        child = cascade.child
-        parent_batches = select(model.deletion_batch).where(chosen)
-        returning = (
-            child.trashed()
-            & child.deletion_batch.in_(parent_batches)
-            & cascade.foreign_key.in_(_ids_where(model, chosen))
-        )
+    for cascade, children in returning:
         summary = f"Restored with its {cascade.relationship}"
-        outcome.cascaded[child] = _change(child, returning, (AuditAction.RESTORE, summary, changes), **clear)
+        outcome.cascaded[cascade.child] = _change(
+            cascade.child, children, (AuditAction.RESTORE, summary, changes), **clear
+        )
     outcome.affected = _change(model, chosen, (AuditAction.RESTORE, "Restored from the trash", changes), **clear)
     outcome.skipped = requested - outcome.affected
     return outcome
@@ -217,28 +238,31 @@ def purge_plan(model: type[Any], ids: Sequence[Any]) -> PurgePlan:
     return PurgePlan(total, cascaded, tag_links)
 
 
-def _delete_rows(model: type[Any], ids: Select[Any], summary: str) -> int:
-    """Delete rows and their tag links explicitly: SQLite does not enforce ``ON DELETE CASCADE``
-    unless a pragma is set on every connection, and the result must not depend on it."""
+def _delete_rows(model: type[Any], ids: list[Any], summary: str) -> int:
+    """Delete the locked rows ``ids`` and their tag links explicitly: SQLite does not enforce
+    ``ON DELETE CASCADE`` unless a pragma is set on every connection, and the result must not
+    depend on it."""
+    if not ids:
+        return 0
     audit.record_bulk(AuditAction.PURGE, model, model.id.in_(ids), summary)
     if issubclass(model, TaggableMixin):
         db.session.execute(delete(model.tag_link_table()).where(model.tag_link_column().in_(ids)))
-    result = db.session.execute(
-        delete(model).where(model.id.in_(ids)), execution_options={"synchronize_session": False}
-    )
-    # A DELETE answers with a CursorResult, which has the row count; Session.execute says Result.
-    return cast(CursorResult[Any], result).rowcount or 0
+    db.session.execute(delete(model).where(model.id.in_(ids)), execution_options={"synchronize_session": False})
+    return len(ids)
 
 
 def purge(model: type[Any], ids: Sequence[Any]) -> Outcome:
-    """Delete trashed rows for good, with every child row (live or trashed) that hangs off them."""
-    chosen_ids = _ids_where(model, model.id.in_(ids) & model.trashed())
+    """Delete trashed rows for good, with every child row (live or trashed) that hangs off them.
+
+    Each row is locked for the delete before any link goes: a bulk untag holds a record before it
+    deletes its links, so a purge deleting the links first could wait for it while holding them."""
+    chosen = locked_ids(model, model.id.in_(ids) & model.trashed(), deleting=True)
+    children = _locked_children(model, lambda cascade: cascade.foreign_key.in_(chosen), deleting=True)
     outcome = Outcome()
-    for cascade in cascades(model):
-        child_ids = _ids_where(cascade.child, cascade.foreign_key.in_(chosen_ids))
+    for cascade, child_ids in children:
         summary = f"Permanently deleted with its {cascade.relationship}"
         outcome.cascaded[cascade.child] = _delete_rows(cascade.child, child_ids, summary)
-    outcome.affected = _delete_rows(model, chosen_ids, "Permanently deleted from the trash")
+    outcome.affected = _delete_rows(model, chosen, "Permanently deleted from the trash")
     return outcome
 
 

@@ -32,7 +32,7 @@ from webapp.admin.list_rows import ListRows
 from webapp.admin.row_urls import row_url
 from webapp.admin.search import like_pattern, matches, search_words
 from webapp.auth.permissions import current_operator_has, login_redirect
-from webapp.errors import timeout_message
+from webapp.errors import stopped_message
 from webapp.models.enums import OperatorRole
 
 log = logging.getLogger(__name__)
@@ -264,12 +264,13 @@ class AdminModelView(ProtectedViewMixin, StreamingExportMixin, AuditedViewMixin,
             )
             return True
         if isinstance(exc, SQLAlchemyError):
-            timed_out = timeout_message(exc)
-            if timed_out:
-                log.warning("database timeout in %s: %s", self.endpoint, log_redaction.describe(exc))
+            # A timeout or a collision with another transaction is the database's decision, not a bug.
+            stopped = stopped_message(exc)
+            if stopped:
+                log.warning("database stopped the change in %s: %s", self.endpoint, log_redaction.describe(exc))
             else:
                 log.exception("database error in %s", self.endpoint)
-            flash(timed_out or "Nothing was saved: the database refused the change. Try again in a moment.", "error")
+            flash(stopped or "Nothing was saved: the database refused the change. Try again in a moment.", "error")
             return True
         return super().handle_view_exception(exc)
 

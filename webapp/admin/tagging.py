@@ -147,13 +147,14 @@ class TaggableViewMixin(ModelViewMixinBase):
             return self.tag_chooser(ids, mode, form)
         tag: Tag = form.tag.data
         try:
-            outcome = self.OPERATIONS[mode](self.model, ids, tag)
+            # Worded before the commit expires the tag: a merge may delete it the moment we commit.
+            message = self.bulk_tag_message(mode, tag, self.OPERATIONS[mode](self.model, ids, tag))
             db.session.commit()
         except SQLAlchemyError as error:
             db.session.rollback()
             self.handle_view_exception(error)
             return self.tag_chooser(ids, mode, form)
-        flash(self.bulk_tag_message(mode, tag, outcome), "success")
+        flash(message, "success")
         return redirect(return_target() or url_for(".index_view"))
 
     def bulk_tag_message(self, mode: str, tag: Tag, outcome: tagging.BulkOutcome) -> str:

@@ -125,10 +125,7 @@ class TagView(AdminModelView):
             return self.merge_chooser(ids, form)
         names = ", ".join(f"“{source.name}”" for source in sources)
         try:
-            gained: dict[type, int] = {}
-            for source in sources:
-                for model, count in tagging.merge_tags(source, target).items():
-                    gained[model] = gained.get(model, 0) + count
+            gained = tagging.merge_tags(sources, target)
             db.session.commit()
         except SQLAlchemyError as error:
             db.session.rollback()
