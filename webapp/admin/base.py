@@ -181,19 +181,18 @@ class AdminModelView(ProtectedViewMixin, StreamingExportMixin, AuditedViewMixin,
         the export and the trash all search through here."""
         for word in search_words(search).words:
             pattern = like_pattern(word)
-            conditions, count_conditions = [], []
-            for column, path in self._search_fields or ():
-                query, joins, alias = self._apply_path_joins(query, joins, path, inner_join=False)
-                conditions.append(matches(column if alias is None else getattr(alias, column.key), pattern))
-                if count_query is not None:
-                    count_query, count_joins, alias = self._apply_path_joins(
-                        count_query, count_joins, path, inner_join=False
-                    )
-                    count_conditions.append(matches(column if alias is None else getattr(alias, column.key), pattern))
-            query = query.filter(or_(*conditions))
+            query, joins = self._matching_word(query, joins, pattern)
             if count_query is not None:
-                count_query = count_query.filter(or_(*count_conditions))
+                count_query, count_joins = self._matching_word(count_query, count_joins, pattern)
         return query, count_query, joins, count_joins
+
+    def _matching_word(self, query: Any, joins: Any, pattern: str) -> tuple[Any, Any]:
+        """``query`` narrowed to rows where one of the searched columns matches ``pattern``."""
+        conditions = []
+        for column, path in self._search_fields or ():
+            query, joins, alias = self._apply_path_joins(query, joins, path, inner_join=False)
+            conditions.append(matches(column if alias is None else getattr(alias, column.key), pattern))
+        return query.filter(or_(*conditions)), joins
 
     def search_notice(self, search: str | None) -> str | None:
         """What the page says when the search ran with less than was typed."""

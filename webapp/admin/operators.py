@@ -114,6 +114,8 @@ class OperatorView(AdminModelView):
         "Sign the selected operators out of every browser? They can sign in again.",
     )
     def action_end_sessions(self, ids: list[str]) -> Response:
+        """Sign operators out everywhere (a lost laptop, a leaked cookie) without changing who
+        they are; audited like any change to an operator."""
         operators = db.session.scalars(select(Operator).where(Operator.id.in_(as_ids(ids))).order_by(Operator.id)).all()
         for operator in operators:
             sessions.end_all(operator.id)

@@ -23,6 +23,8 @@ def acceptable_password(form: Any, field: Field) -> None:
 
 
 def new_password_fields() -> dict[str, Field]:
+    """The new-password pair every form that sets one shares (reset by an admin, the operator's
+    own change), so the strength rules are stated once."""
     return {
         "password": PasswordField(
             "Password",

@@ -56,10 +56,12 @@ def lockout_message(until: datetime) -> str:
 
 
 def client_address() -> str:
+    """The address the throttle counts: the client's as ProxyFix set it from the trusted proxies."""
     return request.remote_addr or ""
 
 
 def refuse_locked(until: datetime, template: str, **context: object) -> tuple[str, int]:
+    """The page again with the lockout's end, as 429: a client told to slow down can tell why."""
     flash(lockout_message(until), "error")
     return render_template(template, **context), 429
 
