@@ -32,7 +32,7 @@ import psycopg2
 
 # Runnable as ``python bench/run.py`` from a checkout: the cursor format lives in the app.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from webapp.admin.keyset import encode_cursor
+from webapp.admin.listing.keyset import encode_cursor
 
 # Every statement the benchmark itself sends starts with this, so its own work is left out of
 # the server's figures.

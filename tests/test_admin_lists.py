@@ -19,7 +19,7 @@ from tests import conftest, factories
 from tests.admin_support import recorded_statements, text_of
 from tests.conftest import Auth, vacuum_analyze
 from webapp import create_app
-from webapp.admin.keyset import encode_cursor
+from webapp.admin.listing.keyset import encode_cursor
 from webapp.extensions import db
 from webapp.models import Task, TaskPriority, TaskStatus
 

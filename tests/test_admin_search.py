@@ -16,7 +16,7 @@ from flask.testing import FlaskClient
 from tests import factories
 from tests.admin_support import recorded_statements, text_of
 from tests.conftest import Auth
-from webapp.admin.search import MAX_WORD_LENGTH, MAX_WORDS, search_words
+from webapp.admin.inputs.search import MAX_WORD_LENGTH, MAX_WORDS, search_words
 from webapp.models import OperatorRole
 
 pytestmark = pytest.mark.usefixtures("app_context")

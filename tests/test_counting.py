@@ -12,8 +12,8 @@ from sqlalchemy import event, func, select
 from tests import factories
 from tests.conftest import vacuum_analyze
 from webapp.admin.base import AdminModelView
-from webapp.admin.counting import ListCount, count_rows, planner_row_estimate
-from webapp.admin.soft_delete import SoftDeleteViewMixin
+from webapp.admin.features.soft_delete import SoftDeleteViewMixin
+from webapp.admin.listing.counting import ListCount, count_rows, planner_row_estimate
 from webapp.database import utcnow
 from webapp.extensions import db
 from webapp.models import Task, TaskPriority, TaskStatus

@@ -27,7 +27,7 @@ from tests.admin_support import recorded_statements, text_of
 from tests.conftest import AppFactory, Auth
 from tests.e2e.stack import free_port, libpq_url
 from tests.waits import wait_for
-from webapp.admin import export
+from webapp.admin.listing import export
 from webapp.config import normalize_database_url
 from webapp.extensions import db
 from webapp.models import OperatorRole

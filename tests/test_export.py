@@ -20,7 +20,7 @@ from flask.testing import FlaskClient
 from tests import factories
 from tests.admin_support import app_serving, recorded_statements, text_of
 from tests.conftest import Auth
-from webapp.admin import export
+from webapp.admin.listing import export
 from webapp.admin.views.users import UserView
 from webapp.extensions import db
 from webapp.models import PostStatus, TaskPriority, TaskStatus, User

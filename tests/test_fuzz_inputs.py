@@ -25,7 +25,7 @@ from werkzeug.test import TestResponse
 from tests import factories
 from tests.admin_support import text_of
 from tests.conftest import TEST_PASSWORD, Auth
-from webapp.admin.keyset import encode_cursor
+from webapp.admin.listing.keyset import encode_cursor
 from webapp.extensions import db
 from webapp.models import AuditEntry, Operator, OperatorRole, Post, Tag, Task, User
 

@@ -12,8 +12,8 @@ from sqlalchemy import select
 from tests import conftest, factories
 from tests.admin_support import app_serving
 from webapp.admin.base import AdminModelView
-from webapp.admin.keyset import InvalidCursor, KeysetPaginationMixin, decode_cursor, encode_cursor
-from webapp.admin.soft_delete import SoftDeleteViewMixin
+from webapp.admin.features.soft_delete import SoftDeleteViewMixin
+from webapp.admin.listing.keyset import InvalidCursor, KeysetPaginationMixin, decode_cursor, encode_cursor
 from webapp.extensions import db
 from webapp.models import Task
 

@@ -16,7 +16,7 @@ from sqlalchemy import insert, select
 
 from tests import factories
 from tests.conftest import vacuum_analyze
-from webapp.admin.keyset import encode_cursor
+from webapp.admin.listing.keyset import encode_cursor
 from webapp.extensions import db
 from webapp.models import Tag, Task
 

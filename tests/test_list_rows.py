@@ -15,8 +15,8 @@ from flask_login import login_user
 from tests import factories
 from tests.admin_support import recorded_statements
 from tests.conftest import Auth
-from webapp.admin.cells import TypeFormatters, cell_value
-from webapp.admin.list_rows import ListRows
+from webapp.admin.listing.cells import TypeFormatters, cell_value
+from webapp.admin.listing.list_rows import ListRows
 from webapp.models import TaskPriority, TaskStatus
 
 pytestmark = pytest.mark.usefixtures("app_context")

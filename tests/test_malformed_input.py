@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from tests import factories
 from tests.conftest import Auth
-from webapp.admin.ids import parse_id
+from webapp.admin.inputs.ids import parse_id
 from webapp.extensions import db
 from webapp.models import AuditEntry, OperatorRole, Task
 

@@ -7,8 +7,8 @@ from sqlalchemy import Unicode, cast, create_engine, insert, or_, select, text
 
 from tests import factories
 from tests.conftest import vacuum_analyze
-from webapp.admin.pickers import picker_pattern
-from webapp.admin.search import like_pattern, matches
+from webapp.admin.inputs.pickers import picker_pattern
+from webapp.admin.inputs.search import like_pattern, matches
 from webapp.extensions import db
 from webapp.models import Task, User
 

@@ -68,9 +68,11 @@ def register_database_limits(app: Flask) -> None:
 
 
 def register_monitoring(app: Flask) -> None:
-    from webapp.monitoring import register_monitoring as instrument_and_serve_metrics
+    from webapp.admin.views.metrics import metrics_blueprint
+    from webapp.monitoring import register_monitoring as instrument
 
-    instrument_and_serve_metrics(app)
+    instrument(app)
+    app.register_blueprint(metrics_blueprint)
 
 
 def register_blueprints(app: Flask) -> None:

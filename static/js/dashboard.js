@@ -54,7 +54,7 @@
     return Math.round(seconds) + " s ago";
   }
 
-  /* Mirrors figure() in webapp/monitoring/dashboard.py. */
+  /* Mirrors figure() in webapp/admin/views/dashboard.py. */
   function figure(value, kind, now) {
     if (value === null || value === undefined || value === "") { return "\u2014"; }
     switch (kind) {

@@ -1,4 +1,19 @@
-"""The admin site: one Flask-Admin instance per app, its menu, and its views."""
+"""The admin site: one Flask-Admin instance per app, its menu, and its views.
+
+Rooms, by what each knows, importing downward only (views → base → features → listing → inputs):
+
+- ``views/``: every concrete page (one module per model or page, the dashboard and ``/metrics``);
+- ``base.py``: the classes the views build on (``ProtectedView``, ``AdminHomeView``,
+  ``AdminModelView``). It lives here, above the rooms, because it assembles them: it is the one
+  module that knows ``features``, ``listing`` and ``inputs`` together;
+- ``features/``: behaviour mixins a view opts into (access, soft delete, tags, audit, versions);
+- ``listing/``: the list-page engine (counts, paging, rows, cells, formatting, CSV export);
+- ``inputs/``: fields, filters, pickers, dates, ids, selections, search;
+- ``mixin_bases.py``: the Flask-Admin classes the mixins of every room name as their bases for
+  mypy; it imports nothing of ours, so it sits here, below all of them.
+
+See docs/architecture.md for the path of a request through them.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +23,16 @@ from flask_admin.base import BaseView
 from flask_admin.menu import MenuLink, MenuView
 from flask_admin.theme import Bootstrap4Theme
 
-from webapp.admin.audit_log import AuditLogView
-from webapp.admin.home import HomeView
-from webapp.admin.operators import OperatorView
-from webapp.admin.views import PostView, TagView, TaskView, UserView
+from webapp.admin.views import (
+    AuditLogView,
+    DashboardView,
+    HomeView,
+    OperatorView,
+    PostView,
+    TagView,
+    TaskView,
+    UserView,
+)
 from webapp.extensions import db
 from webapp.models import AuditEntry, Operator, Post, Tag, Task, User
 
@@ -31,9 +52,6 @@ class PrefixSafeAdmin(Admin):
 
 
 def init_admin(app: Flask) -> Admin:
-    # Imported here: the dashboard builds on webapp.admin.base, so a module-level import would be a cycle.
-    from webapp.monitoring.dashboard import DashboardView
-
     admin = PrefixSafeAdmin(
         app,
         name="Operations admin",

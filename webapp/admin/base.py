@@ -1,7 +1,9 @@
-"""The shared base of every admin view: sign-in and role checks on the server, per request.
+"""The shared bases of every admin view: the role checks of ``features.access`` on a custom page,
+the home page and, in ``AdminModelView``, on a model view that also audits, counts, lists and
+exports through the ``features``, ``listing`` and ``inputs`` rooms.
 
-Model views below declare columns, filters and search; behaviour shared by several models
-(soft delete, tagging, audit) lives in mixins next to this module, written once.
+Model views in ``views/`` declare columns, filters and search; behaviour shared by several
+models (soft delete, tagging, audit) lives in the mixins of ``features/``, written once.
 """
 
 from __future__ import annotations
@@ -15,75 +17,30 @@ from flask import abort, flash, request, session, url_for
 from flask_admin import AdminIndexView, BaseView
 from flask_admin.babel import gettext
 from flask_admin.contrib.sqla import ModelView
-from flask_login import current_user
 from sqlalchemy import inspect, or_
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import RelationshipDirection, joinedload, load_only, selectinload
 
 from webapp import log_redaction
-from webapp.admin.auditing import AuditedViewMixin
-from webapp.admin.counting import EstimatedCountMixin, ListCount
-from webapp.admin.display import DETAIL_FORMATTERS, LIST_FORMATTERS
-from webapp.admin.export import StreamingExportMixin, is_exporting
-from webapp.admin.filters import FilterConverter
-from webapp.admin.forms import ModelConverter, invalid_fields, refusal_message
-from webapp.admin.ids import parse_id
-from webapp.admin.list_rows import ListRows
-from webapp.admin.row_urls import row_url
-from webapp.admin.search import like_pattern, matches, search_words
-from webapp.auth.permissions import current_operator_has, login_redirect
+from webapp.admin.features.access import ProtectedViewMixin, highest_role
+from webapp.admin.features.auditing import AuditedViewMixin
+from webapp.admin.inputs.filters import FilterConverter
+from webapp.admin.inputs.forms import ModelConverter, invalid_fields, refusal_message
+from webapp.admin.inputs.ids import parse_id
+from webapp.admin.inputs.search import like_pattern, matches, search_words
+from webapp.admin.listing.counting import EstimatedCountMixin, ListCount
+from webapp.admin.listing.display import DETAIL_FORMATTERS, LIST_FORMATTERS
+from webapp.admin.listing.export import StreamingExportMixin, is_exporting
+from webapp.admin.listing.list_rows import ListRows
+from webapp.admin.listing.row_urls import row_url
+from webapp.auth.permissions import current_operator_has
 from webapp.errors import stopped_message
 from webapp.models.enums import OperatorRole
 
 log = logging.getLogger(__name__)
 
-# Flask-Admin endpoint names that change data; everything else on a model view only reads.
-WRITE_ENDPOINTS = frozenset({"create_view", "edit_view", "delete_view", "action_view", "ajax_update", "export"})
 # What Flask-Admin flashes when a create or edit form does not validate; it names no field.
 NAMELESS_REFUSALS = ("Failed to create record.", "Failed to save record.")
-
-
-class ProtectedViewMixin:
-    """Signed-out visitors are sent to sign in; an operator below the required role gets 403.
-
-    ``required_role`` may be raised per view (operators: admin only); Flask-Admin's write endpoints
-    need at least ``write_role``; endpoints a view adds with ``@expose`` declare their role in
-    ``endpoint_roles`` (undeclared ones need only ``required_role``, so declare every write).
-    """
-
-    required_role: OperatorRole = OperatorRole.VIEWER
-    write_role: OperatorRole = OperatorRole.EDITOR
-    endpoint_roles: ClassVar[Mapping[str, OperatorRole]] = {}
-
-    def is_accessible(self) -> bool:
-        return current_operator_has(self.required_role)
-
-    def declared_roles(self, attribute: str) -> dict[str, OperatorRole]:
-        """``endpoint_roles``/``action_roles`` of the view and of every mixin it is made of: each
-        mixin declares the roles of the endpoints it adds, and none hides another's."""
-        merged: dict[str, OperatorRole] = {}
-        for cls in reversed(type(self).__mro__):
-            merged.update(vars(cls).get(attribute, {}))
-        return merged
-
-    def role_for_endpoint(self, name: str) -> OperatorRole:
-        declared = self.declared_roles("endpoint_roles")
-        if name in declared:
-            return _highest(self.required_role, declared[name])
-        if name in WRITE_ENDPOINTS:
-            return _highest(self.required_role, self.write_role)
-        return self.required_role
-
-    def may(self, endpoint: str) -> bool:
-        """Whether the signed-in operator may use an endpoint: templates show controls by it."""
-        return current_operator_has(self.role_for_endpoint(endpoint))
-
-    def _handle_view(self, name: str, **kwargs: Any) -> Any:
-        if not current_user.is_authenticated:
-            return login_redirect()
-        if not current_operator_has(self.role_for_endpoint(name)):
-            abort(403)
-        return None
 
 
 def _many_to_one(relationship: Any) -> bool:
@@ -97,10 +54,6 @@ def _default_sort_names(default_sort: Any) -> set[str]:
         return set()
     entries = default_sort if isinstance(default_sort, list) else [default_sort]
     return {entry[0] if isinstance(entry, tuple) else entry for entry in entries}
-
-
-def _highest(*roles: OperatorRole) -> OperatorRole:
-    return max(roles, key=lambda role: role.rank)
 
 
 def _withdraw_nameless_refusal() -> bool:
@@ -177,7 +130,7 @@ class AdminModelView(ProtectedViewMixin, StreamingExportMixin, AuditedViewMixin,
 
     def _apply_search(self, query: Any, count_query: Any, joins: Any, count_joins: Any, search: str) -> Any:
         """Flask-Admin's search (every word must match one of the searched columns), bounded as
-        ``webapp.admin.search`` says, with ``%`` and ``_`` matched as typed. The list, its count,
+        ``webapp.admin.inputs.search`` says, with ``%`` and ``_`` matched as typed. The list, its count,
         the export and the trash all search through here."""
         for word in search_words(search).words:
             pattern = like_pattern(word)
@@ -307,7 +260,7 @@ class AdminModelView(ProtectedViewMixin, StreamingExportMixin, AuditedViewMixin,
         form_opts.widget_args.setdefault(invalid[0].short_name, {})["autofocus"] = True
 
     def role_for_action(self, name: str) -> OperatorRole:
-        return _highest(self.required_role, self.declared_roles("action_roles").get(name, self.write_role))
+        return highest_role(self.required_role, self.declared_roles("action_roles").get(name, self.write_role))
 
     def is_action_allowed(self, name: str) -> bool:
         return current_operator_has(self.role_for_action(name)) and super().is_action_allowed(name)

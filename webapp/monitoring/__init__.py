@@ -1,9 +1,10 @@
 """Database health monitoring: connection pools and slow queries of every worker, and the
-PostgreSQL server's own statistics, as plain data for the dashboard, its JSON and ``/metrics``.
+PostgreSQL server's own statistics, as plain data for the dashboard, its JSON and ``/metrics``
+(their views live with the admin's other views and read this package; nothing here imports the admin).
 
 One module per source, after PgHero: ``pool`` and ``slow_queries`` record inside each worker,
 ``publisher`` writes that to the shared tables of ``store``, ``pg_statements``, ``pg_activity``
-and ``table_stats`` ask PostgreSQL, and ``report`` gathers it all for ``dashboard`` and ``metrics``.
+and ``table_stats`` ask PostgreSQL, and ``report`` gathers it all for the dashboard and ``/metrics``.
 Every statement text any of them shows passes through ``sql_text``, which removes its literals.
 """
 
@@ -31,10 +32,9 @@ class Monitoring:
 
 
 def register_monitoring(app: Flask) -> Monitoring:
-    """Instrument the app's engine and serve ``/metrics``; the publisher starts with the first request."""
+    """Instrument the app's engine; the publisher starts with the first request."""
     from webapp.extensions import db
     from webapp.monitoring import store  # noqa: F401  (puts the shared tables on the metadata)
-    from webapp.monitoring.metrics import metrics_blueprint
     from webapp.monitoring.pool import PoolMonitor
     from webapp.monitoring.publisher import Publisher
     from webapp.monitoring.slow_queries import SlowQueryRecorder
@@ -49,7 +49,6 @@ def register_monitoring(app: Flask) -> Monitoring:
     monitoring = Monitoring(engine, pool, slow_queries, publisher)
     app.extensions["monitoring"] = monitoring
     app.before_request(publisher.ensure_running)
-    app.register_blueprint(metrics_blueprint)
     return monitoring
 
 

@@ -14,11 +14,11 @@ from wtforms.validators import DataRequired
 
 from webapp import tagging
 from webapp.admin.base import AdminModelView
-from webapp.admin.display import number
-from webapp.admin.forms import HEX_COLOUR, UniqueIgnoringCase
-from webapp.admin.pickers import tag_picker
-from webapp.admin.selection import as_ids, posted_ids, sample
-from webapp.admin.tagging import tag_badge, tag_choice_form, tag_filter_url
+from webapp.admin.features.tag_actions import tag_badge, tag_choice_form, tag_filter_url
+from webapp.admin.inputs.forms import HEX_COLOUR, UniqueIgnoringCase
+from webapp.admin.inputs.pickers import tag_picker
+from webapp.admin.inputs.selection import as_ids, posted_ids, sample
+from webapp.admin.listing.display import number
 from webapp.extensions import db
 from webapp.models import OperatorRole, Tag
 from webapp.models.tags import normalize_tag_name, tag_name_key

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from webapp.admin.base import AdminModelView
-from webapp.admin.concurrency import VersionedViewMixin
-from webapp.admin.display import person_link
-from webapp.admin.filters import PersonFilter, TagFilter
-from webapp.admin.forms import YearBetween
-from webapp.admin.keyset import KeysetPaginationMixin
-from webapp.admin.pickers import tag_picker, user_picker
-from webapp.admin.soft_delete import SoftDeleteViewMixin
-from webapp.admin.tagging import TaggableViewMixin
+from webapp.admin.features.concurrency import VersionedViewMixin
+from webapp.admin.features.soft_delete import SoftDeleteViewMixin
+from webapp.admin.features.tag_actions import TaggableViewMixin
+from webapp.admin.inputs.filters import PersonFilter, TagFilter
+from webapp.admin.inputs.forms import YearBetween
+from webapp.admin.inputs.pickers import tag_picker, user_picker
+from webapp.admin.listing.display import person_link
+from webapp.admin.listing.keyset import KeysetPaginationMixin
 from webapp.models import Task
 
 

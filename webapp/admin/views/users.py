@@ -5,10 +5,10 @@ from __future__ import annotations
 from wtforms.validators import Email, Regexp
 
 from webapp.admin.base import AdminModelView
-from webapp.admin.concurrency import VersionedViewMixin
-from webapp.admin.forms import UniqueIgnoringCase
-from webapp.admin.keyset import KeysetPaginationMixin
-from webapp.admin.soft_delete import SoftDeleteViewMixin
+from webapp.admin.features.concurrency import VersionedViewMixin
+from webapp.admin.features.soft_delete import SoftDeleteViewMixin
+from webapp.admin.inputs.forms import UniqueIgnoringCase
+from webapp.admin.listing.keyset import KeysetPaginationMixin
 from webapp.models import User
 
 

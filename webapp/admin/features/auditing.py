@@ -16,7 +16,7 @@ class AuditedViewMixin(ModelViewMixinBase):
 
     Its edit and details pages link to the record's history, as Django's admin does."""
 
-    edit_template = details_template = "admin/audited/record.html"
+    edit_template = details_template = "admin/audited_record/record.html"
     # Whether the audit log holds this model's changes, so its pages link to a record's history.
     has_history = True
 

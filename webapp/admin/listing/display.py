@@ -14,7 +14,7 @@ from typing import Any
 
 from markupsafe import Markup, escape
 
-from webapp.admin.row_urls import row_url
+from webapp.admin.listing.row_urls import row_url
 from webapp.formatting import format_datetime_full, format_number
 from webapp.models.enums import LabelledEnum
 
@@ -130,7 +130,7 @@ def _yes_no(value: bool) -> str:
 
 # One CSV cell per type: readable, complete, and never starting like a formula (numbers excepted:
 # "-5" is a number to a spreadsheet). Flask-Admin takes the first type that matches, and the export
-# looks each value type up once (webapp/admin/cells.py): bool before int (a bool is an int), enums
+# looks each value type up once (webapp/admin/listing/cells.py): bool before int (a bool is an int), enums
 # before int and object (an enum may be an int or, like ours, a str).
 EXPORT_FORMATTERS: dict[type, Any] = {
     type(None): _empty,

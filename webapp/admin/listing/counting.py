@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 from sqlalchemy import Select, func, literal_column, select
 from sqlalchemy.orm import Query, Session
 
-from webapp.admin.export import is_exporting
+from webapp.admin.listing.export import is_exporting
 from webapp.admin.mixin_bases import ModelViewMixinBase
 from webapp.formatting import format_number
 

@@ -7,7 +7,7 @@ from typing import Any
 from flask import request
 from sqlalchemy import select
 
-from webapp.admin.ids import parse_id
+from webapp.admin.inputs.ids import parse_id
 from webapp.extensions import db
 
 SAMPLE_SIZE = 10

@@ -22,9 +22,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import joinedload
 
 from webapp import trash
-from webapp.admin.ids import parse_id
+from webapp.admin.inputs.ids import parse_id
+from webapp.admin.inputs.selection import as_ids, posted_ids, sample
 from webapp.admin.mixin_bases import ModelViewMixinBase
-from webapp.admin.selection import as_ids, posted_ids, sample
 from webapp.extensions import db
 from webapp.models import Operator
 from webapp.models.enums import OperatorRole

@@ -17,8 +17,8 @@ from jinja2 import pass_context
 from jinja2.runtime import Context
 from markupsafe import Markup, escape
 
-from webapp.admin.cells import TypeFormatters, cell_value
-from webapp.admin.row_urls import row_url
+from webapp.admin.listing.cells import TypeFormatters, cell_value
+from webapp.admin.listing.row_urls import row_url
 
 # Flask-Admin's own row actions, recognised by their macro, drawn here; any other row action
 # (e.g. the operators' "Reset password") renders itself through its template macro.

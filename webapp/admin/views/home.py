@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from flask_admin import expose
 
-from webapp.admin.audit_log import recent_actions_of_current_operator
 from webapp.admin.base import AdminHomeView
+from webapp.admin.views.audit_log import recent_actions_of_current_operator
 
 
 class HomeView(AdminHomeView):

@@ -23,8 +23,8 @@ from wtforms import Field, Form, HiddenField, SelectChoice, SelectField, TextAre
 from wtforms.form import BaseForm
 from wtforms.validators import Regexp
 
-from webapp.admin.datetimes import LocalDateTimeField
-from webapp.admin.ids import parse_id
+from webapp.admin.inputs.datetimes import LocalDateTimeField
+from webapp.admin.inputs.ids import parse_id
 from webapp.extensions import db
 from webapp.formatting import spoken_list
 from webapp.models.enums import LabelledEnum

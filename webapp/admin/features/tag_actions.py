@@ -22,9 +22,9 @@ from wtforms import Form
 from wtforms.validators import InputRequired
 
 from webapp import tagging
+from webapp.admin.inputs.selection import as_ids, posted_ids, sample
+from webapp.admin.listing.row_urls import row_url
 from webapp.admin.mixin_bases import ModelViewMixinBase
-from webapp.admin.row_urls import row_url
-from webapp.admin.selection import as_ids, posted_ids, sample
 from webapp.extensions import db
 from webapp.formatting import noun_for
 from webapp.models import Tag

@@ -24,8 +24,8 @@ from sqlalchemy.orm import Mapper, RelationshipDirection, RelationshipProperty, 
 from werkzeug.utils import secure_filename
 
 from webapp import database_limits, heartbeat
-from webapp.admin.cells import TypeFormatters
-from webapp.admin.display import EXPORT_FORMATTERS
+from webapp.admin.listing.cells import TypeFormatters
+from webapp.admin.listing.display import EXPORT_FORMATTERS
 from webapp.admin.mixin_bases import ModelViewMixinBase
 from webapp.extensions import db
 

@@ -17,7 +17,7 @@ from wtforms.validators import DataRequired, Email, Length, ValidationError
 
 from webapp import audit
 from webapp.admin.base import AdminModelView
-from webapp.admin.selection import as_ids
+from webapp.admin.inputs.selection import as_ids
 from webapp.auth import sessions, throttle
 from webapp.auth.forms import ResetPasswordForm, new_password_fields
 from webapp.extensions import db

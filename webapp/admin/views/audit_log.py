@@ -17,7 +17,7 @@ from markupsafe import Markup
 from sqlalchemy import exists, select
 
 from webapp.admin.base import AdminModelView
-from webapp.admin.filters import EnumEqualFilter, IdEqualFilter
+from webapp.admin.inputs.filters import EnumEqualFilter, IdEqualFilter
 from webapp.admin.mixin_bases import ModelViewMixinBase
 from webapp.auth.permissions import current_operator_has
 from webapp.extensions import db
@@ -64,7 +64,7 @@ def model_views(admin: Admin) -> dict[str, Any]:
 
 
 def render_changes(changes: dict[str, Any]) -> Markup:
-    return Markup(render_template("admin/audit/changes.html", changes=changes))
+    return Markup(render_template("admin/audit_log/changes.html", changes=changes))
 
 
 class LazyOptions:
@@ -184,7 +184,7 @@ class AuditLogView(ReadOnlyViewMixin, AdminModelView):
         ).all()
         record = record_view.get_one(object_id)
         return self.render(
-            "admin/audit/history.html",
+            "admin/audit_log/history.html",
             entries=entries,
             model=model,
             object_id=object_id,

@@ -13,8 +13,8 @@ from flask_admin.contrib.sqla import filters as sqla_filters
 from flask_admin.model.filters import convert
 from sqlalchemy import exists, func, or_, select
 
-from webapp.admin.datetimes import LOCAL_DATETIME_FILTERS
-from webapp.admin.ids import parse_id
+from webapp.admin.inputs.datetimes import LOCAL_DATETIME_FILTERS
+from webapp.admin.inputs.ids import parse_id
 from webapp.extensions import db
 from webapp.models import Tag, User
 

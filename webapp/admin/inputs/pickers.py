@@ -12,8 +12,8 @@ from flask_admin.contrib.sqla.ajax import QueryAjaxModelLoader
 from sqlalchemy import or_, select
 from sqlalchemy.sql import ColumnElement
 
-from webapp.admin.ids import parse_id
-from webapp.admin.search import LIKE_ESCAPE, MAX_WORD_LENGTH, MIN_WORD_LENGTH, escape_like, like_pattern, matches
+from webapp.admin.inputs.ids import parse_id
+from webapp.admin.inputs.search import LIKE_ESCAPE, MAX_WORD_LENGTH, MIN_WORD_LENGTH, escape_like, like_pattern, matches
 from webapp.extensions import db
 from webapp.models import Tag, User
 from webapp.models.mixins import SoftDeleteMixin

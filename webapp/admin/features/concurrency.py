@@ -14,7 +14,7 @@ from flask import flash, request, url_for
 from markupsafe import Markup
 from sqlalchemy.orm.exc import StaleDataError
 
-from webapp.admin.forms import OpenedVersionField
+from webapp.admin.inputs.forms import OpenedVersionField
 from webapp.admin.mixin_bases import ModelViewMixinBase
 
 VERSION_FIELD = "version"
