@@ -53,7 +53,7 @@ def _carries(model: type[Any], tag_ids: Sequence[int]) -> ColumnElement[bool]:
 def _touch(model: type[Any], ids: list[int]) -> None:
     """Set-based changes bypass the ORM's version counter; bump it so open forms see the change."""
     if ids:
-        statement = update(model).where(model.id.in_(ids)).values(version=model.version + 1)
+        statement = update(model).where(model.id.in_(ids)).values(**model.bumped_version())
         db.session.execute(statement, execution_options={"synchronize_session": False})
 
 

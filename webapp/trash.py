@@ -28,7 +28,7 @@ from webapp.extensions import db
 from webapp.formatting import noun_for, spoken_list
 from webapp.locking import locked_ids, table_order
 from webapp.models import AuditAction
-from webapp.models.mixins import SoftDeleteMixin, TaggableMixin
+from webapp.models.mixins import SoftDeleteMixin, TaggableMixin, VersionMixin
 
 
 @dataclass(frozen=True)
@@ -132,8 +132,8 @@ def _count(model: type[Any], criterion: ColumnElement[bool]) -> int:
 
 
 def _bump(model: type[Any]) -> dict[str, Any]:
-    """Set-based updates bypass the ORM's version counter; bump it so open forms see the change."""
-    return {"version": model.version + 1} if hasattr(model, "version") else {}
+    """Set-based updates bypass the ORM's version counter: versioned rows bump it themselves."""
+    return model.bumped_version() if issubclass(model, VersionMixin) else {}
 
 
 def _change(

@@ -167,6 +167,11 @@ class VersionMixin:
     def __mapper_args__(cls) -> dict[str, Any]:
         return {"version_id_col": cls.__table__.c.version}
 
+    @classmethod
+    def bumped_version(cls) -> dict[str, Any]:
+        """The ``values()`` a set-based ``UPDATE`` adds so that forms opened before it conflict."""
+        return {"version": cls.version + 1}
+
 
 @event.listens_for(Session, "before_flush")
 def _bump_version_of_link_changes(session: Session, flush_context: UOWTransaction, instances: Any) -> None:

@@ -12,7 +12,9 @@ from webapp.auth.permissions import current_operator_has, login_redirect
 from webapp.models.enums import OperatorRole
 
 # Flask-Admin endpoint names that change data; everything else on a model view only reads.
-WRITE_ENDPOINTS = frozenset({"create_view", "edit_view", "delete_view", "action_view", "ajax_update", "export"})
+WRITE_ENDPOINTS = frozenset({"create_view", "edit_view", "delete_view", "action_view", "ajax_update"})
+# Exporting only reads, but hands a whole table out of the console: it needs the write role too.
+WRITE_ROLE_ENDPOINTS = WRITE_ENDPOINTS | {"export"}
 
 
 class ProtectedViewMixin:
@@ -42,7 +44,7 @@ class ProtectedViewMixin:
         declared = self.declared_roles("endpoint_roles")
         if name in declared:
             return highest_role(self.required_role, declared[name])
-        if name in WRITE_ENDPOINTS:
+        if name in WRITE_ROLE_ENDPOINTS:
             return highest_role(self.required_role, self.write_role)
         return self.required_role
 

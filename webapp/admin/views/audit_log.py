@@ -17,6 +17,7 @@ from markupsafe import Markup
 from sqlalchemy import exists, select
 
 from webapp.admin.base import AdminModelView
+from webapp.admin.features.access import WRITE_ENDPOINTS
 from webapp.admin.inputs.filters import EnumEqualFilter, IdEqualFilter
 from webapp.admin.mixin_bases import ModelViewMixinBase
 from webapp.auth.permissions import current_operator_has
@@ -24,8 +25,6 @@ from webapp.extensions import db
 from webapp.formatting import format_datetime
 from webapp.models import AuditEntry, Operator, OperatorRole
 
-# Flask-Admin's endpoints that would write; a read-only view answers them with 403.
-WRITE_ENDPOINTS = frozenset({"create_view", "edit_view", "delete_view", "action_view", "ajax_update"})
 HISTORY_LIMIT = 500
 
 
