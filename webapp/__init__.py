@@ -8,7 +8,22 @@ from typing import Any
 
 from flask import Flask
 
+from webapp import models  # noqa: F401  (registers every table on the metadata)
+from webapp.admin import init_admin
+from webapp.admin.views.metrics import metrics_blueprint
+from webapp.auth import init_auth
+from webapp.cli import register_cli
 from webapp.config import load_config
+from webapp.database_limits import init_database_limits
+from webapp.errors import init_error_pages
+from webapp.extensions import csrf, db, login_manager, migrate
+from webapp.favicon import favicon_blueprint
+from webapp.formatting import register_formatting
+from webapp.health import health_blueprint
+from webapp.monitoring import register_monitoring as instrument
+from webapp.proxy import init_proxy
+from webapp.request_logging import init_request_logging
+from webapp.security import init_security
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -46,15 +61,10 @@ def create_app(config: Mapping[str, Any] | None = None, env: Mapping[str, str] |
 
 
 def register_request_logging(app: Flask) -> None:
-    from webapp.request_logging import init_request_logging
-
     init_request_logging(app)
 
 
 def register_extensions(app: Flask) -> None:
-    from webapp import models  # noqa: F401  (registers every table on the metadata)
-    from webapp.extensions import csrf, db, login_manager, migrate
-
     db.init_app(app)
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
     csrf.init_app(app)
@@ -62,68 +72,45 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_database_limits(app: Flask) -> None:
-    from webapp.database_limits import init_database_limits
-
     init_database_limits(app)
 
 
 def register_monitoring(app: Flask) -> None:
-    from webapp.admin.views.metrics import metrics_blueprint
-    from webapp.monitoring import register_monitoring as instrument
-
     instrument(app)
     app.register_blueprint(metrics_blueprint)
 
 
 def register_blueprints(app: Flask) -> None:
-    from webapp.auth import init_auth
-
     init_auth(app)
 
 
 def register_health(app: Flask) -> None:
-    from webapp.health import health_blueprint
-
     app.register_blueprint(health_blueprint)
 
 
 def register_favicon(app: Flask) -> None:
-    from webapp.favicon import favicon_blueprint
-
     app.register_blueprint(favicon_blueprint)
 
 
 def register_admin(app: Flask) -> None:
-    from webapp.admin import init_admin
-
     init_admin(app)
 
 
 def register_error_pages(app: Flask) -> None:
-    from webapp.errors import init_error_pages
-
     init_error_pages(app)
 
 
 def register_template_helpers(app: Flask) -> None:
-    from webapp.formatting import register_formatting
-
     register_formatting(app)
 
 
 def register_security(app: Flask) -> None:
-    from webapp.security import init_security
-
     init_security(app)
 
 
 def register_commands(app: Flask) -> None:
-    from webapp.cli import register_cli
-
     register_cli(app)
 
 
 def register_proxy(app: Flask) -> None:
-    from webapp.proxy import init_proxy
-
     init_proxy(app)

@@ -19,10 +19,11 @@ from __future__ import annotations
 
 from flask import Flask
 from flask_admin import Admin
-from flask_admin.base import BaseView
-from flask_admin.menu import MenuLink, MenuView
+from flask_admin.menu import MenuLink
 from flask_admin.theme import Bootstrap4Theme
 
+from webapp.admin.compat import UncachedMenuAdmin
+from webapp.admin.features.refusals import shown_messages
 from webapp.admin.views import (
     AuditLogView,
     DashboardView,
@@ -41,17 +42,12 @@ TRASH = "Trash"
 ACCESS = "Access"
 
 
-class PrefixSafeAdmin(Admin):
-    """Flask-Admin caches each menu entry's URL the first time it draws it, path prefix included:
-    a worker's first visitor without the prefix (a probe, someone on gunicorn's own port) would
-    leave every later page behind the proxy with menu links that miss it. Built per page instead
-    (a dozen ``url_for`` calls)."""
-
-    def _add_view_to_menu(self, view: BaseView) -> None:
-        self.add_menu_item(MenuView(view.name, view, cache=False), view.category)
+class PrefixSafeAdmin(UncachedMenuAdmin, Admin):
+    """Menu links that keep the path prefix the app is mounted at (see ``UncachedMenuAdmin``)."""
 
 
 def init_admin(app: Flask) -> Admin:
+    app.add_template_global(shown_messages, "shown_messages")
     admin = PrefixSafeAdmin(
         app,
         name="Operations admin",

@@ -11,16 +11,15 @@ Every statement text any of them shows passes through ``sql_text``, which remove
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from flask import Flask, current_app
+from sqlalchemy.engine import Engine
 
-if TYPE_CHECKING:
-    from sqlalchemy.engine import Engine
-
-    from webapp.monitoring.pool import PoolMonitor
-    from webapp.monitoring.publisher import Publisher
-    from webapp.monitoring.slow_queries import SlowQueryRecorder
+from webapp.extensions import db
+from webapp.monitoring import store  # noqa: F401  (puts the shared tables on the metadata)
+from webapp.monitoring.pool import PoolMonitor
+from webapp.monitoring.publisher import Publisher
+from webapp.monitoring.slow_queries import SlowQueryRecorder
 
 
 @dataclass(frozen=True)
@@ -33,12 +32,6 @@ class Monitoring:
 
 def register_monitoring(app: Flask) -> Monitoring:
     """Instrument the app's engine; the publisher starts with the first request."""
-    from webapp.extensions import db
-    from webapp.monitoring import store  # noqa: F401  (puts the shared tables on the metadata)
-    from webapp.monitoring.pool import PoolMonitor
-    from webapp.monitoring.publisher import Publisher
-    from webapp.monitoring.slow_queries import SlowQueryRecorder
-
     with app.app_context():
         engine = db.engine
     pool = PoolMonitor()

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from flask import abort
+from flask import abort, request
 from flask_login import current_user
 
+from webapp.admin.mixin_bases import ModelViewMixinBase
 from webapp.auth.permissions import current_operator_has, login_redirect
 from webapp.models.enums import OperatorRole
 
@@ -52,12 +53,50 @@ class ProtectedViewMixin:
         """Whether the signed-in operator may use an endpoint: templates show controls by it."""
         return current_operator_has(self.role_for_endpoint(endpoint))
 
-    def _handle_view(self, name: str, **kwargs: Any) -> Any:
+    def refuse_request(self, endpoint: str) -> Any:
         if not current_user.is_authenticated:
             return login_redirect()
-        if not current_operator_has(self.role_for_endpoint(name)):
+        if not current_operator_has(self.role_for_endpoint(endpoint)):
             abort(403)
         return None
+
+
+class ModelAccessMixin(ProtectedViewMixin, ModelViewMixinBase):
+    """A model view whose buttons and bulk actions follow the operator's role; the server checks
+    every request regardless (``refuse_request``, ``handle_action``)."""
+
+    # Bulk actions (``@action``) need ``write_role`` unless listed here (e.g. merge: admin).
+    action_roles: ClassVar[Mapping[str, OperatorRole]] = {}
+
+    @property
+    def can_create(self) -> bool:
+        return current_operator_has(self.write_role)
+
+    @property
+    def can_edit(self) -> bool:
+        return current_operator_has(self.write_role)
+
+    @property
+    def can_delete(self) -> bool:
+        return current_operator_has(self.role_for_endpoint("delete_view"))
+
+    @property
+    def can_export(self) -> bool:
+        return current_operator_has(self.write_role)
+
+    def role_for_action(self, name: str) -> OperatorRole:
+        return highest_role(self.required_role, self.declared_roles("action_roles").get(name, self.write_role))
+
+    def is_action_allowed(self, name: str) -> bool:
+        return current_operator_has(self.role_for_action(name)) and super().is_action_allowed(name)
+
+    def handle_action(self, return_view: str | None = None) -> Any:
+        # Flask-Admin answers a forbidden action with a flash and a redirect; a forged POST
+        # deserves a plain 403.
+        action = request.form.get("action", "")
+        if action and not current_operator_has(self.role_for_action(action)):
+            abort(403)
+        return super().handle_action(return_view)
 
 
 def highest_role(*roles: OperatorRole) -> OperatorRole:

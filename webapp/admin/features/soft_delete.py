@@ -8,7 +8,7 @@ confirmation page that counts everything that goes with them. The SQL lives in `
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from flask import flash, redirect, request, url_for
@@ -18,10 +18,10 @@ from flask_admin.helpers import flash_errors
 from flask_login import current_user
 from markupsafe import Markup
 from sqlalchemy import select
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import joinedload
 
 from webapp import trash
+from webapp.admin import compat
 from webapp.admin.inputs.ids import parse_id
 from webapp.admin.inputs.selection import as_ids, posted_ids, sample
 from webapp.admin.mixin_bases import ModelViewMixinBase
@@ -86,7 +86,7 @@ class SoftDeleteViewMixin(ModelViewMixinBase):
         self.move_to_trash(as_ids(ids))
 
     def move_to_trash(self, ids: list[int]) -> None:
-        outcome = self._run(lambda: trash.soft_delete(self.model, ids, current_user.id))
+        outcome = self.committed(lambda: trash.soft_delete(self.model, ids, current_user.id))
         if outcome is None:
             return
         if not outcome.affected:
@@ -154,15 +154,15 @@ class SoftDeleteViewMixin(ModelViewMixinBase):
             .filter(self.model.trashed())
             .options(*(joinedload(rel.class_attribute) for rel in trash.parents(self.model)))
         )
-        if search and self._search_supported:
-            query, *_ = self._apply_search(query, None, {}, {}, search)
+        if search and compat.search_enabled(self):
+            query, _joins = self.search_query(query, {}, search)
         query = query.order_by(self.model.deleted_at.desc(), self.model.id.desc())
         return query.offset(page * TRASH_PAGE_SIZE).limit(TRASH_PAGE_SIZE + 1).all()
 
     @expose("/trash/restore/", methods=("POST",))
     def restore_view(self) -> Any:
         ids = posted_ids()
-        outcome = self._run(lambda: trash.restore(self.model, ids)) if ids else None
+        outcome = self.committed(lambda: trash.restore(self.model, ids)) if ids else None
         if not ids:
             flash("Select at least one record to restore.", "warning")
         elif outcome is not None:
@@ -197,7 +197,7 @@ class SoftDeleteViewMixin(ModelViewMixinBase):
                 plural=trash.plural,
                 return_url=url_for(".trash_view"),
             )
-        outcome = self._run(lambda: trash.purge(self.model, ids))
+        outcome = self.committed(lambda: trash.purge(self.model, ids))
         if outcome is not None:
             with_them = trash.describe(outcome.cascaded.items())
             flash(
@@ -206,14 +206,3 @@ class SoftDeleteViewMixin(ModelViewMixinBase):
                 "success",
             )
         return redirect(url_for(".trash_view"))
-
-    def _run(self, operation: Callable[[], trash.Outcome]) -> trash.Outcome | None:
-        """All or nothing: the rows, their cascade and their audit entries commit together."""
-        try:
-            outcome = operation()
-            db.session.commit()
-        except SQLAlchemyError as error:
-            db.session.rollback()
-            self.handle_view_exception(error)
-            return None
-        return outcome

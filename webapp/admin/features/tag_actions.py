@@ -17,15 +17,14 @@ from flask_admin import expose
 from flask_admin.actions import action
 from flask_admin.model.fields import AjaxSelectField
 from markupsafe import Markup, escape
-from sqlalchemy.exc import SQLAlchemyError
 from wtforms import Form
 from wtforms.validators import InputRequired
 
 from webapp import tagging
+from webapp.admin import compat
 from webapp.admin.inputs.selection import as_ids, posted_ids, sample
 from webapp.admin.listing.row_urls import row_url
 from webapp.admin.mixin_bases import ModelViewMixinBase
-from webapp.extensions import db
 from webapp.formatting import noun_for
 from webapp.models import Tag
 from webapp.models.enums import OperatorRole
@@ -111,7 +110,7 @@ class TaggableViewMixin(ModelViewMixinBase):
         return self.tag_chooser(as_ids(ids), "remove", self.tag_choice_form(None))
 
     def tag_choice_form(self, formdata: Any) -> Form:
-        return tag_choice_form(self._form_ajax_refs["tags"], formdata)
+        return tag_choice_form(compat.ajax_loader(self, "tags"), formdata)
 
     def tag_chooser(self, ids: list[int], mode: str, form: Form) -> Any:
         noun = self.model.__name__.lower()
@@ -146,13 +145,9 @@ class TaggableViewMixin(ModelViewMixinBase):
         if not form.validate():
             return self.tag_chooser(ids, mode, form)
         tag: Tag = form.tag.data
-        try:
-            # Worded before the commit expires the tag: a merge may delete it the moment we commit.
-            message = self.bulk_tag_message(mode, tag, self.OPERATIONS[mode](self.model, ids, tag))
-            db.session.commit()
-        except SQLAlchemyError as error:
-            db.session.rollback()
-            self.handle_view_exception(error)
+        # Worded before the commit expires the tag: a merge may delete it the moment we commit.
+        message = self.committed(lambda: self.bulk_tag_message(mode, tag, self.OPERATIONS[mode](self.model, ids, tag)))
+        if message is None:
             return self.tag_chooser(ids, mode, form)
         flash(message, "success")
         return redirect(return_target() or url_for(".index_view"))

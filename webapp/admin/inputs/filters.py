@@ -6,7 +6,7 @@ and enum filters that look members up by *name* while offering *values*; these r
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from flask_admin.contrib.sqla import filters as sqla_filters
@@ -75,8 +75,8 @@ class TagFilter(IdValueMixin, sqla_filters.BaseSQLAFilter):
         self.model = model
         super().__init__(model.id, name, **kwargs)
 
-    def get_options(self, view: Any) -> TagChoices:
-        return TagChoices()
+    def get_options(self, view: Any) -> LazyChoices:
+        return LazyChoices(tag_choices)
 
     def apply(self, query: Any, value: int, alias: Any = None) -> Any:
         link = self.model.tag_link_table()
@@ -87,20 +87,28 @@ class TagFilter(IdValueMixin, sqla_filters.BaseSQLAFilter):
         return "is"
 
 
-class TagChoices:
-    """Tags as filter options, read each time the list renders.
+class LazyChoices:
+    """Filter choices read each time the list renders.
 
     Flask-Admin asks filters for their options once, when the view is built (before any request,
-    maybe before the database exists) and keeps them; this stands in for the list and queries
-    only when the page iterates it, so tags created later appear.
+    maybe before the database exists: no session then, and rows added later would be missing),
+    but iterates them again for each page: this stands in for the list and calls ``load`` only
+    when the page iterates it.
     """
+
+    def __init__(self, load: Callable[[], list[tuple[Any, str]]]) -> None:
+        self.load = load
 
     def __bool__(self) -> bool:
         return True
 
-    def __iter__(self) -> Iterator[tuple[str, str]]:
-        rows = db.session.execute(select(Tag.id, Tag.name).order_by(func.lower(Tag.name)))
-        return iter([(str(tag_id), name) for tag_id, name in rows])
+    def __iter__(self) -> Iterator[tuple[Any, str]]:
+        return iter(self.load())
+
+
+def tag_choices() -> list[tuple[Any, str]]:
+    rows = db.session.execute(select(Tag.id, Tag.name).order_by(func.lower(Tag.name)))
+    return [(str(tag_id), name) for tag_id, name in rows]
 
 
 class FilterConverter(sqla_filters.FilterConverter):

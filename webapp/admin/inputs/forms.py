@@ -23,6 +23,8 @@ from wtforms import Field, Form, HiddenField, SelectChoice, SelectField, TextAre
 from wtforms.form import BaseForm
 from wtforms.validators import Regexp
 
+from webapp.admin import compat
+from webapp.admin.compat import ModelConverterHooks
 from webapp.admin.inputs.datetimes import LocalDateTimeField
 from webapp.admin.inputs.ids import parse_id
 from webapp.extensions import db
@@ -145,13 +147,14 @@ class StrictAjaxSelectMultipleField(AjaxSelectMultipleField):
     one. Here every id must name a row the picker offers, or the whole field is refused."""
 
     def pre_validate(self, form: BaseForm) -> None:
-        chosen = {item.strip() for item in self._formdata or () if item.strip()}
+        posted = compat.posted_values(self)
+        chosen = {item.strip() for item in posted if item.strip()}
         if len(chosen) > MAX_CHOSEN:
             raise ValidationError(f"Choose at most {MAX_CHOSEN} at once.")
         rows = [self.loader.get_one(item) for item in chosen]
         if any(row is None for row in rows):
             raise ValidationError("Not a valid choice: one of the chosen entries does not exist (any more).")
-        if self._formdata:  # an empty set: the field was not posted at all, and keeps its value
+        if posted:  # nothing posted: the field was not on the form at all, and keeps its value
             self.data = rows
 
 
@@ -222,12 +225,12 @@ class YearBetween:
 HEX_COLOUR = Regexp(COLOR_PATTERN, message="Enter a colour as #RRGGBB, for example #17a2b8.")
 
 
-class ModelConverter(AdminModelConverter):
-    def _model_select_field(self, prop: Any, multiple: Any, remote_model: Any, **kwargs: Any) -> Any:
-        loader = getattr(self.view, "_form_ajax_refs", {}).get(prop.key)
+class ModelConverter(ModelConverterHooks, AdminModelConverter):
+    def relation_field(self, prop: Any, multiple: bool, remote_model: Any, field_args: dict[str, Any]) -> Any:
+        loader = compat.ajax_loader(self.view, prop.key)
         if loader and multiple:
-            return StrictAjaxSelectMultipleField(loader, **kwargs)
-        return super()._model_select_field(prop, multiple, remote_model, **kwargs)
+            return StrictAjaxSelectMultipleField(loader, **field_args)
+        return super().relation_field(prop, multiple, remote_model, field_args)
 
     @converts("UTCDateTime")
     def convert_utc_datetime(self, field_args: dict[str, Any], **extra: Any) -> LocalDateTimeField:

@@ -12,6 +12,7 @@ from flask_admin.contrib.sqla.ajax import QueryAjaxModelLoader
 from sqlalchemy import or_, select
 from sqlalchemy.sql import ColumnElement
 
+from webapp.admin import compat
 from webapp.admin.inputs.ids import parse_id
 from webapp.admin.inputs.search import LIKE_ESCAPE, MAX_WORD_LENGTH, MIN_WORD_LENGTH, escape_like, like_pattern, matches
 from webapp.extensions import db
@@ -49,7 +50,7 @@ class LivePicker(QueryAjaxModelLoader):
 
     def matching(self, term: str) -> ColumnElement[bool]:
         """Rows whose fields contain the typed text, in the shape the trigram indexes serve."""
-        return or_(*(matches(field, picker_pattern(term)) for field in self._cached_fields))
+        return or_(*(matches(field, picker_pattern(term)) for field in compat.loader_fields(self)))
 
     def get_list(self, term: str | None, offset: int | None = 0, limit: int | None = PICKER_PAGE_SIZE) -> list[Any]:
         """Flask-Admin passes ``query``, ``offset`` and ``limit`` from the URL as they come (a

@@ -1,6 +1,7 @@
 """Row counts for list pages that stay cheap on large tables.
 
-Flask-Admin runs an exact ``COUNT(*)`` on every list page only to draw the pager; on a million
+Flask-Admin runs an exact ``COUNT(*)`` on every list page only to draw the pager (the list
+page's ``count_list`` hook, ``list_page.py``, counts through here instead); on a million
 rows that costs more than the page itself. Like Django's ``show_full_result_count = False``, we
 count exactly only where it is cheap and otherwise show PostgreSQL's own estimate as "about N":
 
@@ -14,14 +15,11 @@ count exactly only where it is cheap and otherwise show PostgreSQL's own estimat
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import Any
 
-from sqlalchemy import Select, func, literal_column, select
-from sqlalchemy.orm import Query, Session
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session
 
-from webapp.admin.listing.export import is_exporting
-from webapp.admin.mixin_bases import ModelViewMixinBase
 from webapp.formatting import format_number
 
 # What a count costs is the rows PostgreSQL examines, not the rows it counts: on a million tasks,
@@ -89,71 +87,3 @@ def count_rows(session: Session, statement: Select[Any], exact_limit: int = DEFA
 
 def _count(session: Session, statement: Select[Any]) -> int:
     return session.scalar(select(func.count()).select_from(statement.subquery())) or 0
-
-
-class CheapCountQuery:
-    """Stands in for the ``SELECT count(*)`` query Flask-Admin builds for the list view.
-
-    Flask-Admin refines that query with ``filter``/``join``/``outerjoin`` (search, filters, soft
-    delete) and finally calls ``scalar()``; every refinement is passed to the real query, and
-    ``scalar()`` answers with :func:`count_rows` over the same FROM and WHERE.
-    """
-
-    def __init__(self, query: Query[Any], exact_limit: int) -> None:
-        self._query = query
-        self._exact_limit = exact_limit
-
-    def __getattr__(self, name: str) -> Any:
-        attribute = getattr(self._query, name)
-        if not callable(attribute):
-            return attribute
-        return self._keep_cheap(attribute)
-
-    def _keep_cheap(self, method: Callable[..., Any]) -> Callable[..., Any]:
-        def refined(*args: Any, **kwargs: Any) -> Any:
-            result = method(*args, **kwargs)
-            return CheapCountQuery(result, self._exact_limit) if isinstance(result, Query) else result
-
-        return refined
-
-    def scalar(self) -> ListCount | None:
-        if is_exporting():  # an export wants the rows, never their number
-            return None
-        statement = self._query.statement
-        # A Query may also hold DML or a from_statement(); the count query Flask-Admin builds is a SELECT.
-        if not isinstance(statement, Select):
-            raise TypeError(f"expected a SELECT count query, got {type(statement).__name__}")
-        rows: Select[Any] = statement.with_only_columns(literal_column("1"))
-        return count_rows(self._query.session, rows, self._exact_limit)
-
-
-class EstimatedCountMixin(ModelViewMixinBase):
-    """List views whose pager count is exact when cheap and "about N" otherwise.
-
-    Works in any position among the view's mixins: whatever count query the others build (live
-    rows only, and so on) is wrapped, not replaced.
-    """
-
-    exact_count_limit: ClassVar[int] = DEFAULT_EXACT_COUNT_LIMIT
-    page_size: int
-
-    def get_count_query(self) -> Any:
-        return CheapCountQuery(super().get_count_query(), self.exact_count_limit)
-
-    def get_list(
-        self,
-        page: int | None,
-        sort_column: Any,
-        sort_desc: bool,
-        search: str | None,
-        filters: Any,
-        execute: bool = True,
-        page_size: int | None = None,
-    ) -> tuple[int | None, Any]:
-        count, rows = super().get_list(
-            page, sort_column, sort_desc, search, filters, execute=execute, page_size=page_size
-        )
-        if execute and isinstance(count, ListCount):
-            size = self.page_size if page_size is None else page_size
-            count = count.seen_on_page(page or 0, size, len(rows))
-        return count, rows

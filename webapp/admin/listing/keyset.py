@@ -75,8 +75,8 @@ class KeysetPaginationMixin(ModelViewMixinBase):
 
     Only the default sort is keyset-paginated (an operator who sorts by another column gets the
     numbered pager); search and filters still apply. ``keyset_next_url(rows)`` gives the template
-    the "Next" link. Place it before ``EstimatedCountMixin``: the count's correction from the rows
-    on the page assumes an offset page, so it must not see a keyset page.
+    the "Next" link. It fills the list page's ``page_after`` hook (``list_page.py``), which leaves
+    a keyset page's count uncorrected: the correction from the rows on a page assumes an offset.
     """
 
     model: Any
@@ -114,34 +114,22 @@ class KeysetPaginationMixin(ModelViewMixinBase):
             flash("That page link is not valid any more; showing the first page.", "warning")
             return None
 
-    def _get_list_extra_args(self) -> Any:
+    def adjusted_list_arguments(self, arguments: Any) -> Any:
         # Flask-Admin carries unknown arguments into every link it builds (sort, search, page
         # numbers, the filter form): a cursor kept there would start a new sort or filter in the
         # middle. Only the "Next" link (``keyset_next_url``) carries one.
-        view_args = super()._get_list_extra_args()
-        view_args.extra_args.pop(CURSOR_ARGUMENT, None)
-        return view_args
+        arguments = super().adjusted_list_arguments(arguments)
+        arguments.extra_args.pop(CURSOR_ARGUMENT, None)
+        return arguments
 
-    def get_list(
-        self,
-        page: int | None,
-        sort_column: Any,
-        sort_desc: bool,
-        search: str | None,
-        filters: Any,
-        execute: bool = True,
-        page_size: int | None = None,
-    ) -> tuple[int | None, Any]:
+    def page_after(self, sort_column: Any) -> Any:
+        """``(key) < (cursor)`` (or ``>``, ascending) for a page after the request's cursor, in the
+        default sort only; the list page then takes the page size from there, with no offset."""
         cursor = self.requested_cursor() if sort_column is None else None
         if cursor is None:
-            return super().get_list(page, sort_column, sort_desc, search, filters, execute=execute, page_size=page_size)
-        count, query = super().get_list(None, None, sort_desc, search, filters, execute=False, page_size=page_size)
+            return super().page_after(sort_column)
         key = tuple_(*self.keyset_columns())
-        beyond = key < tuple_(*cursor) if self.keyset_descending() else key > tuple_(*cursor)
-        # Flask-Admin has already applied LIMIT; a criterion must come before it.
-        size = self.page_size if page_size is None else page_size
-        query = query.limit(None).filter(beyond).limit(size or None)
-        return count, (query.all() if execute else query)
+        return key < tuple_(*cursor) if self.keyset_descending() else key > tuple_(*cursor)
 
     def keyset_next_url(self, rows: list[Any]) -> str | None:
         """The "Next" link after ``rows`` (None on a short last page or under another sort)."""

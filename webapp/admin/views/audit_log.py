@@ -6,7 +6,6 @@ read the history of operators (admin only) through the back door of the audit lo
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from typing import Any
 
 from flask import abort, render_template, url_for
@@ -16,9 +15,10 @@ from flask_login import current_user
 from markupsafe import Markup
 from sqlalchemy import exists, select
 
+from webapp.admin import compat
 from webapp.admin.base import AdminModelView
 from webapp.admin.features.access import WRITE_ENDPOINTS
-from webapp.admin.inputs.filters import EnumEqualFilter, IdEqualFilter
+from webapp.admin.inputs.filters import EnumEqualFilter, IdEqualFilter, LazyChoices
 from webapp.admin.mixin_bases import ModelViewMixinBase
 from webapp.auth.permissions import current_operator_has
 from webapp.extensions import db
@@ -45,40 +45,24 @@ class ReadOnlyViewMixin(ModelViewMixinBase):
     can_delete = False
     can_export = False
 
-    def _handle_view(self, name: str, **kwargs: Any) -> Any:
-        refusal = super()._handle_view(name, **kwargs)
-        if refusal is None and name in WRITE_ENDPOINTS:
+    def refuse_request(self, endpoint: str) -> Any:
+        refusal = super().refuse_request(endpoint)
+        if refusal is None and endpoint in WRITE_ENDPOINTS:
             abort(403)
         return refusal
 
 
 def model_views(admin: Admin) -> dict[str, Any]:
     """The model views of the admin site, by model class name (the ``model`` of an entry)."""
-    # Flask-Admin keeps its views in ``_views`` and offers no public accessor for them.
     return {
         view.model.__name__: view
-        for view in admin._views
+        for view in compat.registered_views(admin)
         if getattr(view, "model", None) is not None and view.model is not AuditEntry
     }
 
 
 def render_changes(changes: dict[str, Any]) -> Markup:
     return Markup(render_template("admin/audit_log/changes.html", changes=changes))
-
-
-class LazyOptions:
-    """Filter choices read on every request. Flask-Admin evaluates a filter's options once, when
-    the view is built (no database session then, and operators added later would be missing),
-    but iterates them again for each page: an iterable that queries when iterated fits that."""
-
-    def __init__(self, load: Callable[[], list[tuple[Any, str]]]) -> None:
-        self.load = load
-
-    def __iter__(self) -> Iterator[tuple[Any, str]]:
-        return iter(self.load())
-
-    def __bool__(self) -> bool:
-        return True
 
 
 def _operator_options() -> list[tuple[Any, str]]:
@@ -128,8 +112,8 @@ class AuditLogView(ReadOnlyViewMixin, AdminModelView):
     @property
     def column_filters(self) -> tuple[Any, ...]:
         return (
-            IdEqualFilter(AuditEntry.operator_id, "Operator", options=LazyOptions(_operator_options)),
-            FilterEqual(AuditEntry.model, "Model", options=LazyOptions(self._model_options)),
+            IdEqualFilter(AuditEntry.operator_id, "Operator", options=LazyChoices(_operator_options)),
+            FilterEqual(AuditEntry.model, "Model", options=LazyChoices(self._model_options)),
             ActionFilter(AuditEntry.action, "Action"),
             "created_at",
         )
@@ -143,12 +127,10 @@ class AuditLogView(ReadOnlyViewMixin, AdminModelView):
     def search_notice(self, search: str | None) -> str | None:
         return None  # one id, compared whole: one condition however long the search
 
-    def _apply_search(self, query: Any, count_query: Any, joins: Any, count_joins: Any, search: str) -> Any:
+    def search_query(self, query: Any, joins: dict[Any, Any], search: str) -> tuple[Any, dict[Any, Any]]:
         # An id is looked up exactly: "12" must not also find 112 and 120 (Flask-Admin's search is
         # a "contains", which also could not use an index).
-        criterion = AuditEntry.object_id == search.strip()
-        count_query = count_query.filter(criterion) if count_query is not None else None
-        return query.filter(criterion), count_query, joins, count_joins
+        return query.filter(AuditEntry.object_id == search.strip()), joins
 
     def readable_models(self) -> list[str]:
         return [name for name, view in model_views(self.admin).items() if view.is_accessible()]

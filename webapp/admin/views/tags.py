@@ -9,10 +9,10 @@ from flask_admin import expose
 from flask_admin.actions import action
 from markupsafe import Markup
 from sqlalchemy import select
-from sqlalchemy.exc import SQLAlchemyError
 from wtforms.validators import DataRequired
 
 from webapp import tagging
+from webapp.admin import compat
 from webapp.admin.base import AdminModelView
 from webapp.admin.features.tag_actions import tag_badge, tag_choice_form, tag_filter_url
 from webapp.admin.inputs.forms import HEX_COLOUR, UniqueIgnoringCase
@@ -51,7 +51,7 @@ class TagView(AdminModelView):
     column_labels.update({name: f"Live {name}" for name in USAGE_COLUMNS})
     column_formatters = {"name": _badge, "color": _swatch, **{name: _usage for name in USAGE_COLUMNS}}
     column_sortable_list = ("name", "created_at")
-    column_searchable_list = ("name_key",)  # with the search keyed as names are (_apply_search)
+    column_searchable_list = ("name_key",)  # with the search keyed as names are (search_query)
     column_filters = ("created_at",)
     column_default_sort = [("name", False)]
     form_columns = ("name", "color")
@@ -79,10 +79,10 @@ class TagView(AdminModelView):
             g.tag_usage = tagging.usage_counts([tag.id for tag in rows])
         return count, rows
 
-    def _apply_search(self, query: Any, count_query: Any, joins: Any, count_joins: Any, search: str) -> Any:
+    def search_query(self, query: Any, joins: dict[Any, Any], search: str) -> tuple[Any, dict[Any, Any]]:
         """The typed text is keyed as tag names are compared: "äp" finds "Äpfel" on SQLite too, and
         a name pasted with an invisible character in it still finds its tag."""
-        return super()._apply_search(query, count_query, joins, count_joins, tag_name_key(search))
+        return super().search_query(query, joins, tag_name_key(search))
 
     def on_model_delete(self, model: Tag) -> None:
         super().on_model_delete(model)
@@ -90,7 +90,7 @@ class TagView(AdminModelView):
 
     @action("merge", "Merge into another tag…")
     def action_merge(self, ids: list[str]) -> Any:
-        return self.merge_chooser(as_ids(ids), tag_choice_form(self._form_ajax_refs["target"], None))
+        return self.merge_chooser(as_ids(ids), tag_choice_form(compat.ajax_loader(self, "target"), None))
 
     def merge_chooser(self, ids: list[int], form: Any) -> Any:
         return self.render(
@@ -115,7 +115,7 @@ class TagView(AdminModelView):
         if not ids:
             flash("Select at least one tag to merge first.", "warning")
             return redirect(url_for(".index_view"))
-        form = tag_choice_form(self._form_ajax_refs["target"], request.form)
+        form = tag_choice_form(compat.ajax_loader(self, "target"), request.form)
         if not form.validate():
             return self.merge_chooser(ids, form)
         target: Tag = form.tag.data
@@ -124,12 +124,8 @@ class TagView(AdminModelView):
             form.tag.errors = ["Choose a tag other than the ones being merged."]
             return self.merge_chooser(ids, form)
         names = ", ".join(f"“{source.name}”" for source in sources)
-        try:
-            gained = tagging.merge_tags(sources, target)
-            db.session.commit()
-        except SQLAlchemyError as error:
-            db.session.rollback()
-            self.handle_view_exception(error)
+        gained = self.committed(lambda: tagging.merge_tags(sources, target))
+        if gained is None:
             return self.merge_chooser(ids, form)
         moved = describe(gained.items())
         flash(f"Merged {names} into “{target.name}”" + (f"; {moved} gained it." if moved else "."), "success")
