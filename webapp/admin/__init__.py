@@ -1,16 +1,20 @@
 """The admin site: one Flask-Admin instance per app, its menu, and its views.
 
-Rooms, by what each knows, importing downward only (views → base → features → listing → inputs):
+Rooms, by what each knows, importing downward only (views → base → features → listing → inputs →
+compat → mixin_bases):
 
 - ``views/``: every concrete page (one module per model or page, the dashboard and ``/metrics``);
 - ``base.py``: the classes the views build on (``ProtectedView``, ``AdminHomeView``,
-  ``AdminModelView``). It lives here, above the rooms, because it assembles them: it is the one
-  module that knows ``features``, ``listing`` and ``inputs`` together;
-- ``features/``: behaviour mixins a view opts into (access, soft delete, tags, audit, versions);
-- ``listing/``: the list-page engine (counts, paging, rows, cells, formatting, CSV export);
+  ``AdminModelView``), each a list of one-job mixins. It lives here, above the rooms, because it
+  assembles them: it is the one module that knows ``features``, ``listing`` and ``inputs`` together;
+- ``features/``: behaviour mixins a view opts into (access, soft delete, tags, audit, versions,
+  refusals);
+- ``listing/``: the list-page engine (the list query for a page or an export, counts, keyset
+  paging, row links, formatting, CSV export);
 - ``inputs/``: fields, filters, pickers, dates, ids, selections, search;
+- ``compat.py``: the only module that touches Flask-Admin's private names;
 - ``mixin_bases.py``: the Flask-Admin classes the mixins of every room name as their bases for
-  mypy; it imports nothing of ours, so it sits here, below all of them.
+  mypy; it imports nothing of ours, so it sits below all of them.
 
 See docs/architecture.md for the path of a request through them.
 """
