@@ -225,6 +225,9 @@ def screenshot() -> Screenshot:
         directory.mkdir(parents=True, exist_ok=True)
         # Nothing half-drawn: fonts loaded and no transition under way (a menu still fading in).
         page.evaluate("document.fonts.ready.then(() => true)")
-        page.screenshot(path=directory / f"{name}.png", full_page=full_page, animations="disabled", caret="hide")
+        # Written here: given a path, Playwright writes the file from a thread of its event loop's
+        # executor, which outlives the test (the leak check would count it).
+        image = page.screenshot(full_page=full_page, animations="disabled", caret="hide")
+        (directory / f"{name}.png").write_bytes(image)
 
     return save
