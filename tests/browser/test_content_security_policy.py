@@ -10,10 +10,9 @@ also run, and a blocked one is a console error, which fails the test."""
 from __future__ import annotations
 
 import re
-from collections import deque
 from collections.abc import Callable
 from html.parser import HTMLParser
-from urllib.parse import parse_qsl, urljoin, urlsplit
+from urllib.parse import urlsplit
 
 from flask import Flask
 from playwright.sync_api import Page, Response, expect
@@ -22,16 +21,12 @@ from sqlalchemy import select
 from tests import factories
 from tests.browser import admin_ui
 from tests.browser.conftest import PageProblems, SignIn
+from tests.browser.crawl import crawl
 from tests.browser.scenario import Scenario
 from webapp.extensions import db
 from webapp.models import AuditEntry, OperatorRole, Task
 
 URL_ATTRIBUTES = frozenset({"href", "src", "action", "formaction", "xlink:href"})
-# Arguments that only reorder or point back: a page with them is the same kind of page.
-SAME_KIND_ARGUMENTS = frozenset({"url", "sort", "desc"})
-# Not pages: downloads, and the sign-out (a POST form, never a link, but never followed either).
-NOT_PAGES = re.compile(r"/export/|/logout|/static/")
-MAX_PAGES = 200
 
 
 class InlineCode(HTMLParser):
@@ -75,33 +70,6 @@ def checked(response: Response | None) -> InlineCode:
     return html
 
 
-def kind_of(url: str) -> tuple[str, frozenset[str]]:
-    """Pages that differ only by ids or filter values are the same kind: visited once."""
-    parts = urlsplit(url)
-    names = {re.sub(r"^flt\d+_.*", "filter", name) for name, _ in parse_qsl(parts.query)} - SAME_KIND_ARGUMENTS
-    return re.sub(r"\d+", "N", parts.path), frozenset(names)
-
-
-def crawl(page: Page, start: str) -> set[tuple[str, frozenset[str]]]:
-    """Visit every kind of page reachable by links from ``start``; the kinds visited."""
-    origin = "{0.scheme}://{0.netloc}".format(urlsplit(page.url))
-    queue, kinds = deque([urljoin(origin, start)]), set()
-    while queue:
-        url = queue.popleft()
-        if kind_of(url) in kinds or NOT_PAGES.search(urlsplit(url).path):
-            continue
-        kinds.add(kind_of(url))
-        assert len(kinds) <= MAX_PAGES, "the crawl does not end: group more arguments into one kind"
-        found = checked(page.goto(url))
-        admin_ui.scripts_ready(page)
-        assert handlers_in_dom(page) == [], url
-        for link in found.links:
-            target = urljoin(page.url, link).split("#")[0]
-            if target.startswith(origin + "/"):
-                queue.append(target)
-    return kinds
-
-
 def handlers_in_dom(page: Page) -> list[str]:
     """Inline handlers a script added after the page loaded (they would be blocked too)."""
     return page.evaluate(
@@ -109,6 +77,14 @@ def handlers_in_dom(page: Page) -> list[str]:
             [...element.attributes].filter((attribute) => attribute.name.startsWith('on'))
                 .map((attribute) => `<${element.localName} ${attribute.name}>`))"""
     )
+
+
+def visit_checked(page: Page, url: str) -> list[str]:
+    """Open ``url``: its HTML and the DOM its scripts leave carry no inline code; its links."""
+    found = checked(page.goto(url))
+    admin_ui.scripts_ready(page)
+    assert handlers_in_dom(page) == [], url
+    return found.links
 
 
 def after(page: Page, act: Callable[[], None]) -> Response | None:
@@ -138,7 +114,7 @@ def test_no_page_carries_inline_script_and_the_browser_refuses_one(
     purge = admin_ui.trash_row(page, "Speed up the order search page").get_by_role("button", name="Purge…")
     checked(after(page, purge.click))
 
-    kinds = crawl(page, "/admin/")
+    kinds = crawl(page, "/admin/", visit_checked)
     visited = {path for path, _ in kinds}
     for model in ("user", "task", "post", "tag", "operator"):
         for page_of_model in ("", "new/", "edit/", "details/"):

@@ -15,6 +15,7 @@ from typing import Any
 from flask import current_app
 from flask_admin.contrib.sqla import filters as sqla_filters
 from flask_admin.form import DateTimeField
+from wtforms.widgets import DateTimeLocalInput
 
 from webapp.admin.mixin_bases import FilterMixinBase
 from webapp.formatting import local_time
@@ -35,10 +36,24 @@ def localize(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=display_zone())
 
 
-class LocalDateTimeField(DateTimeField):
-    """Shows and accepts ``YYYY-MM-DD HH:MM:SS`` in the display time zone."""
+# What the field accepts: the browser's own date and time input sends the first form (seconds
+# included, as ``step=1`` asks); the others are what an operator or a script may type or post.
+LOCAL_DATETIME_FORMATS = ["%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"]
 
+
+class LocalDateTimeField(DateTimeField):
+    """A date and time in the display time zone, typed or picked in the browser's own
+    ``datetime-local`` input. Flask-Admin's date picker widget rewrote every keystroke (a typed
+    date became "0002-01-01 00:00:00027-03-01…"), ignored Escape and could not be used without a
+    mouse; the browser's input can be typed into, picked from and read by a screen reader."""
+
+    widget = DateTimeLocalInput()
     data: datetime | None  # WTForms sets it per form; Flask-Admin's field declares no type
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("format", LOCAL_DATETIME_FORMATS)
+        kwargs.setdefault("render_kw", {"step": "1"})
+        super().__init__(*args, **kwargs)
 
     def _value(self) -> str:
         if self.raw_data:

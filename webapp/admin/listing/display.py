@@ -32,7 +32,8 @@ def timestamp(value: datetime) -> Markup:
 
 def icon(value: bool) -> Markup:
     name, label = ("fa-check-circle text-success", "Yes") if value else ("fa-minus-circle text-muted", "No")
-    return Markup('<span class="fa {}" title="{}" aria-label="{}"></span>').format(name, label, label)
+    # An image role: a plain span may not carry a name (aria-label) that screen readers would read.
+    return Markup('<span class="fa {}" role="img" title="{}" aria-label="{}"></span>').format(name, label, label)
 
 
 def enum_label(value: enum.Enum) -> str:

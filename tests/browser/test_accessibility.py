@@ -1,0 +1,85 @@
+"""Every kind of page passes axe-core's WCAG 2.1 A and AA rules with no violation.
+
+axe-core comes bundled with the ``axe-playwright-python`` package (nothing is fetched at run time)
+and runs inside the page Chromium shows, after the page's scripts have drawn what they draw (the
+pickers, the filter rows). The crawl visits every page an admin reaches by a link; the pages only
+a POST or a refusal leads to (a bulk action's chooser, the purge confirmation, a refused form, an
+open picker's results) and the signed-out and error pages are visited on the way.
+"""
+
+from __future__ import annotations
+
+from axe_playwright_python.sync_playwright import Axe
+from flask import Flask
+from playwright.sync_api import Page, expect
+
+from tests import factories
+from tests.browser import admin_ui
+from tests.browser.conftest import PageProblems, SignIn
+from tests.browser.crawl import crawl
+from tests.browser.scenario import Scenario
+from tests.browser.test_content_security_policy import InlineCode, after
+from webapp.models import OperatorRole
+
+WCAG_AA = {"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]}}
+AXE = Axe()
+
+
+def violations(page: Page) -> list[str]:
+    """axe's WCAG 2.1 A/AA violations on the page as it is now: rule, then each offending element."""
+    admin_ui.scripts_ready(page)
+    found = AXE.run(page, options=WCAG_AA).response["violations"]
+    return [f"{rule['id']}: {node['html'][:160]}" for rule in found for node in rule["nodes"]]
+
+
+def accessible(page: Page, url: str) -> list[str]:
+    response = page.goto(url)
+    assert response is not None and response.ok, (url, response and response.status)
+    assert violations(page) == [], url
+    links = InlineCode()
+    links.feed(response.text())
+    return links.links
+
+
+def test_every_page_kind_has_no_wcag_a_or_aa_violation(
+    page: Page, app: Flask, sign_in: SignIn, scenario: Scenario, page_problems: PageProblems
+) -> None:
+    with app.app_context():
+        factories.make_tasks(30)  # the pager has pages
+        factories.make_post(tags=[factories.make_tag()])
+    page.goto("/login")
+    assert violations(page) == [], "/login"
+    page.goto("/no-such-page")
+    assert violations(page) == [], "the 404 page"
+    assert [error for error in page_problems.console_errors if "404" in error]
+    page_problems.console_errors.clear()  # the 404 just asked for
+    sign_in(page, OperatorRole.ADMIN)
+
+    kinds = crawl(page, "/admin/", accessible)
+    assert {"/admin/task/", "/admin/task/new/", "/admin/task/edit/", "/admin/dashboard/"} <= {path for path, _ in kinds}
+
+    page.goto("/admin/task/new/")
+    admin_ui.scripts_ready(page)
+    page.locator("#s2id_tags input.select2-input").click()
+    page.keyboard.type("ur")
+    expect(page.locator("#select2-drop .select2-result-selectable").first).to_be_visible()
+    assert violations(page) == [], "an open picker's results"
+    page.keyboard.press("Escape")
+    page.get_by_label("Title").fill("Plan the migration")
+    page.get_by_label("Metadata").fill("[1]")  # not an object: refused by the server
+    page.get_by_role("button", name="Save", exact=True).click()
+    expect(page.locator(".alert-danger")).to_contain_text("Nothing was saved")
+    assert violations(page) == [], "a refused form"
+
+    page.goto("/admin/task/")
+    admin_ui.add_filter(page, "Status", "Active")
+    assert violations(page) == [], "a list with a filter row"
+    page.goto("/admin/task/")
+    admin_ui.select_rows(page, "Speed up the order search page")
+    after(page, lambda: admin_ui.run_action(page, "Add tag…"))
+    assert violations(page) == [], "a bulk action's chooser"
+    page.goto("/admin/task/")
+    admin_ui.delete_row(page, admin_ui.row(page, "Speed up the order search page"))
+    page.goto("/admin/task/trash/")
+    after(page, admin_ui.trash_row(page, "Speed up the order search page").get_by_role("button", name="Purge…").click)
+    assert violations(page) == [], "the purge confirmation"
