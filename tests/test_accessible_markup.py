@@ -15,7 +15,7 @@ from tests.admin_support import post_form, text_of
 from tests.conftest import Auth
 from webapp.admin.features.tag_actions import contrast_ratio, tag_badge, text_colour
 from webapp.extensions import db
-from webapp.models import Task
+from webapp.models import Operator, Task
 
 pytestmark = pytest.mark.usefixtures("app_context")
 
@@ -84,3 +84,15 @@ def test_messages_are_announced_urgently_only_when_something_went_wrong(client: 
         follow_redirects=True,
     )
     assert '<div class="flashed-messages" role="status">' in text_of(created)
+
+
+def test_an_operator_keeps_the_theme_they_choose_and_a_bad_one_changes_nothing(client: FlaskClient, auth: Auth) -> None:
+    operator = auth.login()
+    token = auth.csrf_token("/admin/")
+    assert 'data-theme="auto"' in text_of(client.get("/admin/"))
+    refused = client.post("/account/theme", data={"theme": "neon", "csrf_token": token})
+    assert refused.status_code == 400 and "Nothing was changed" in text_of(refused)
+    chosen = client.post("/account/theme", data={"theme": "dark", "url": "/admin/task/", "csrf_token": token})
+    assert chosen.status_code == 302 and chosen.location == "/admin/task/"
+    assert db.session.get(Operator, operator.id).theme == "dark"
+    assert 'data-theme="dark"' in text_of(client.get("/admin/user/"))

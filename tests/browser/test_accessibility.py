@@ -9,6 +9,9 @@ open picker's results) and the signed-out and error pages are visited on the way
 
 from __future__ import annotations
 
+import re
+
+import pytest
 from axe_playwright_python.sync_playwright import Axe
 from flask import Flask
 from playwright.sync_api import Page, expect
@@ -29,7 +32,11 @@ def violations(page: Page) -> list[str]:
     """axe's WCAG 2.1 A/AA violations on the page as it is now: rule, then each offending element."""
     admin_ui.scripts_ready(page)
     found = AXE.run(page, options=WCAG_AA).response["violations"]
-    return [f"{rule['id']}: {node['html'][:160]}" for rule in found for node in rule["nodes"]]
+    return [
+        f"{rule['id']}: {node['html'][:160]} {node.get('failureSummary', '')[:300]}"
+        for rule in found
+        for node in rule["nodes"]
+    ]
 
 
 def accessible(page: Page, url: str) -> list[str]:
@@ -41,9 +48,12 @@ def accessible(page: Page, url: str) -> list[str]:
     return links.links
 
 
+@pytest.mark.parametrize("scheme", ["light", "dark"])
 def test_every_page_kind_has_no_wcag_a_or_aa_violation(
-    page: Page, app: Flask, sign_in: SignIn, scenario: Scenario, page_problems: PageProblems
+    page: Page, app: Flask, sign_in: SignIn, scenario: Scenario, page_problems: PageProblems, scheme: str
 ) -> None:
+    """In the system's light and dark modes (an operator's theme is "auto" until they choose)."""
+    page.emulate_media(color_scheme=scheme)
     with app.app_context():
         factories.make_tasks(30)  # the pager has pages
         factories.make_post(tags=[factories.make_tag()])
@@ -83,3 +93,21 @@ def test_every_page_kind_has_no_wcag_a_or_aa_violation(
     page.goto("/admin/task/trash/")
     after(page, admin_ui.trash_row(page, "Speed up the order search page").get_by_role("button", name="Purge…").click)
     assert violations(page) == [], "the purge confirmation"
+
+
+def test_the_theme_button_switches_and_every_later_page_keeps_the_choice(page: Page, sign_in: SignIn) -> None:
+    sign_in(page)
+    page.goto("/admin/task/?search=plan")
+    theme = page.locator("html")
+    expect(theme).to_have_attribute("data-theme", "auto")
+    page.get_by_role("button", name="Colour theme: Auto. Switch to Dark.").click()
+    expect(theme).to_have_attribute("data-theme", "dark")
+    expect(page).to_have_url(re.compile(r"/admin/task/\?search=plan$"))
+    assert page.evaluate("getComputedStyle(document.body).backgroundColor") == "rgb(22, 25, 28)"
+    assert violations(page) == []
+    page.goto("/admin/user/")
+    expect(theme).to_have_attribute("data-theme", "dark")
+    page.get_by_role("button", name="Colour theme: Dark. Switch to Light.").click()
+    expect(theme).to_have_attribute("data-theme", "light")
+    page.emulate_media(color_scheme="dark")  # the operator's choice wins over the system's
+    assert page.evaluate("getComputedStyle(document.body).backgroundColor") == "rgb(255, 255, 255)"

@@ -21,10 +21,11 @@ See docs/architecture.md for the path of a request through them.
 
 from __future__ import annotations
 
-from flask import Flask
+from flask import Flask, redirect, url_for
 from flask_admin import Admin
 from flask_admin.menu import MenuLink
 from flask_admin.theme import Bootstrap4Theme
+from werkzeug.wrappers import Response
 
 from webapp.admin.compat import UncachedMenuAdmin
 from webapp.admin.features.refusals import shown_messages
@@ -50,8 +51,14 @@ class PrefixSafeAdmin(UncachedMenuAdmin, Admin):
     """Menu links that keep the path prefix the app is mounted at (see ``UncachedMenuAdmin``)."""
 
 
+def to_admin_home() -> Response:
+    """The site's root (``/``, or ``/ops/`` behind a proxy's prefix) is the admin's home, not a 404."""
+    return redirect(url_for("admin.index"))
+
+
 def init_admin(app: Flask) -> Admin:
     app.add_template_global(shown_messages, "shown_messages")
+    app.add_url_rule("/", "root", to_admin_home)
     admin = PrefixSafeAdmin(
         app,
         name="Operations admin",

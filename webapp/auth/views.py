@@ -18,7 +18,8 @@ from webapp.auth.forms import ChangePasswordForm, LoginForm
 from webapp.database import utcnow
 from webapp.extensions import db
 from webapp.models import AuditAction, Operator
-from webapp.redirects import is_safe_return_target
+from webapp.models.operators import THEMES
+from webapp.redirects import is_safe_return_target, return_target
 
 auth_blueprint = Blueprint("auth", __name__)
 
@@ -133,3 +134,16 @@ def account() -> str | Response | tuple[str, int]:
     sessions.start(operator)
     flash("Your password has been changed; every other session of yours has ended.", "success")
     return redirect(url_for("auth.account"))
+
+
+@auth_blueprint.route("/account/theme", methods=["POST"])
+@login_required
+def choose_theme() -> Response | tuple[str, int]:
+    """The operator's colour theme, kept with the operator (every browser they use follows it)."""
+    theme = request.form.get("theme", "")
+    if theme not in THEMES:
+        return f"theme must be one of {', '.join(THEMES)}. Nothing was changed.", 400
+    operator: Operator = current_user._get_current_object()
+    operator.theme = theme
+    db.session.commit()
+    return redirect(return_target() or url_for("admin.index"))

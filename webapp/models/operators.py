@@ -5,13 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import Index, String, func, true
+from sqlalchemy import CheckConstraint, Index, String, func, true
 from sqlalchemy.orm import Mapped, mapped_column
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from webapp.extensions import db
 from webapp.models.enums import OperatorRole, enum_column_type
 from webapp.models.mixins import TimestampMixin
+
+# The colour themes an operator may choose: "auto" follows the system's light or dark setting.
+THEMES = ("auto", "light", "dark")
 
 
 # db.Model is an attribute of the SQLAlchemy object, which mypy cannot take as a base (python/mypy#8603).
@@ -28,8 +31,12 @@ class Operator(UserMixin, TimestampMixin, db.Model):  # type: ignore[name-define
     )
     is_active: Mapped[bool] = mapped_column(nullable=False, default=True, server_default=true())
     last_login_at: Mapped[datetime | None] = mapped_column()
+    theme: Mapped[str] = mapped_column(String(8), nullable=False, default="auto", server_default="auto")
 
-    __table_args__ = (Index("uq_operators_email_lower", func.lower(email), unique=True),)
+    __table_args__ = (
+        Index("uq_operators_email_lower", func.lower(email), unique=True),
+        CheckConstraint(theme.in_(THEMES), name="theme"),
+    )
 
     def set_password(self, password: str) -> None:
         self.password_hash = generate_password_hash(password)

@@ -1,0 +1,34 @@
+"""Each operator's colour theme (auto, light or dark), remembered across sessions and browsers
+
+Revision ID: 0010_operator_theme
+Revises: 0007_operator_sessions
+Create Date: 2026-12-02
+
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+# revision identifiers, used by Alembic.
+revision = "0010_operator_theme"
+down_revision = "0007_operator_sessions"
+branch_labels = None
+depends_on = None
+
+
+# SQLite cannot add a constraint to a table without rebuilding it, and a rebuild would lose the
+# expression index on lower(email); there the app's own check (THEMES) is the only one.
+def adds_constraints() -> bool:
+    return op.get_bind().dialect.name != "sqlite"
+
+
+def upgrade():
+    op.add_column("operators", sa.Column("theme", sa.String(length=8), server_default="auto", nullable=False))
+    if adds_constraints():
+        op.create_check_constraint(op.f("ck_operators_theme"), "operators", "theme IN ('auto', 'light', 'dark')")
+
+
+def downgrade():
+    if adds_constraints():
+        op.drop_constraint(op.f("ck_operators_theme"), "operators", type_="check")
+    op.drop_column("operators", "theme")
