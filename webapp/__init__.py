@@ -28,6 +28,7 @@ def create_app(config: Mapping[str, Any] | None = None, env: Mapping[str, str] |
     app.config.update(config or {})
 
     register_request_logging(app)
+    register_uploads(app)
     register_extensions(app)
     register_database_limits(app)
     register_monitoring(app)
@@ -49,6 +50,12 @@ def register_request_logging(app: Flask) -> None:
     from webapp.request_logging import init_request_logging
 
     init_request_logging(app)
+
+
+def register_uploads(app: Flask) -> None:
+    from webapp.uploads import init_uploads
+
+    init_uploads(app)
 
 
 def register_extensions(app: Flask) -> None:
