@@ -17,7 +17,7 @@ from flask_login import current_user
 from sqlalchemy import insert, select
 
 from webapp.extensions import db
-from webapp.imports.fields import QUOTED_PREFIXES
+from webapp.formatting import formula_guarded
 from webapp.imports.files import read_table
 from webapp.imports.planning import Options, PlannedRow, Planner
 from webapp.imports.specs import PROBLEM_HEADER, spec_for
@@ -159,9 +159,5 @@ def problem_text(number: int, problems: list[list[str]]) -> str:
 
 def _csv_line(cells: list[Any]) -> str:
     buffer = io.StringIO()
-    csv.writer(buffer).writerow(["'" + cell if _formula(cell) else cell for cell in map(str, cells)])
+    csv.writer(buffer).writerow([formula_guarded(str(cell)) for cell in cells])
     return buffer.getvalue()
-
-
-def _formula(cell: str) -> bool:
-    return cell.startswith(QUOTED_PREFIXES)

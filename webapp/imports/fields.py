@@ -21,14 +21,11 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import func, or_, select
 
 from webapp.extensions import db
+from webapp.formatting import unguarded
 from webapp.models import Tag, User
 from webapp.models.enums import LabelledEnum
 from webapp.models.tags import COLOR_PATTERN, normalize_tag_name, tag_name_key
 
-# The export puts a quote in front of text a spreadsheet would run as a formula, and of text that
-# starts with a quote itself; reading takes exactly one off again.
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-QUOTED_PREFIXES = (*FORMULA_PREFIXES, "'")
 FIRST_YEAR, LAST_YEAR = 2000, 2100
 
 
@@ -36,18 +33,11 @@ class CellError(ValueError):
     """The cell cannot be this field's value; the message says what is expected."""
 
 
-def unquoted(text: str) -> str:
-    """A cell as typed before the export guarded it (see ``QUOTED_PREFIXES``)."""
-    if text.startswith("'") and text[1:2] and text[1:].startswith(QUOTED_PREFIXES):
-        return text[1:]
-    return text
-
-
 def cell_text(cell: Any) -> str:
     """The cell as text: sheets give numbers and booleans, CSV only text."""
     if isinstance(cell, bool):
         return "yes" if cell else "no"
-    return unquoted(cell) if isinstance(cell, str) else str(cell)
+    return unguarded(cell) if isinstance(cell, str) else str(cell)
 
 
 def is_empty(cell: Any) -> bool:
