@@ -252,7 +252,8 @@ class Writer:
         names: dict[str, str] = {}
         for chunk in _rows(self.batch.id, RowAction.CREATE, RowAction.UPDATE):
             for row in chunk:
-                names.update((tag_name_key(name), name) for name in row.values.get("tags", ()))
+                for name in row.values.get("tags", ()):
+                    names.setdefault(tag_name_key(name), name)
         self.tag_ids = _tag_ids(list(names))
         missing = {key: name for key, name in names.items() if key not in self.tag_ids}
         if missing and self.batch.options.get("create_missing_tags"):

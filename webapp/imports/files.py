@@ -11,8 +11,9 @@ Every refusal is a :class:`FileRefused` with a message a person can act on; noth
 
 from __future__ import annotations
 
+import codecs
 import csv
-import io
+import itertools
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -61,15 +62,12 @@ def read_table(stream: IO[bytes], filename: str, *, max_bytes: int, max_rows: in
 
 
 def _read_csv(stream: IO[bytes], max_rows: int) -> Table:
-    text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="strict", newline="")
-    try:
-        first_line = text.readline()
-    except UnicodeDecodeError:
-        raise FileRefused(_NOT_UTF8) from None
+    lines = _decoded_lines(stream)
+    first_line = next(lines, "")
     if not first_line.strip():
         raise FileRefused("The file is empty: its first line should be the header row (the export's columns).")
     delimiter = ";" if first_line.count(";") > first_line.count(",") else ","
-    reader = csv.reader(_lines(first_line, text), delimiter=delimiter, strict=True)
+    reader = csv.reader(itertools.chain([first_line], lines), delimiter=delimiter, strict=True)
     header = _header(_csv_row(reader, 1))
     return Table(header, _bounded(_csv_rows(reader), max_rows))
 
@@ -80,12 +78,18 @@ _NOT_UTF8 = (
 )
 
 
-def _lines(first_line: str, rest: io.TextIOWrapper) -> Iterator[str]:
-    yield first_line
+def _decoded_lines(stream: IO[bytes]) -> Iterator[str]:
+    """The stream's lines as text, decoded as they are read (a wrapper object around the stream
+    would close it when collected, under its owner's feet)."""
+    decoder = codecs.getincrementaldecoder("utf-8-sig")(errors="strict")
     try:
-        yield from rest
+        for raw in stream:
+            yield decoder.decode(raw)
+        rest = decoder.decode(b"", final=True)
     except UnicodeDecodeError:
         raise FileRefused(_NOT_UTF8) from None
+    if rest:
+        yield rest
 
 
 def _csv_row(reader: Any, number: int) -> list[str]:
