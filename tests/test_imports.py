@@ -183,6 +183,22 @@ def test_an_apply_writes_audit_entries_under_the_batch(client: FlaskClient, auth
     assert db.session.get(Task, task.id).version == 2
 
 
+def test_the_audit_log_leads_to_the_import_and_its_undo(client: FlaskClient, auth: Auth) -> None:
+    factories.make_user(email="ada@example.org", username="ada")
+    auth.login()
+    batch_id, _ = preview(client, auth, "task", task_file(",Created,ada,,,,"))
+    post_step(client, auth, "task", batch_id, "apply")
+    log = text_of(client.get("/admin/audit/"))
+    assert f"/admin/audit/batch/{batch_id}" in log and "Imported from file.csv" in log
+    created = db.session.scalars(select(Task)).one()
+    history = text_of(client.get(f"/admin/audit/history/Task/{created.id}"))
+    assert f"/admin/audit/batch/{batch_id}" in history
+    found = client.get(f"/admin/audit/batch/{batch_id}")
+    assert found.status_code == 302 and found.headers["Location"].endswith(f"/admin/task/import/{batch_id}/")
+    result = text_of(client.get(found.headers["Location"]))
+    assert "1 created" in result and "Undo this import" in result
+
+
 def test_a_record_changed_after_the_preview_is_a_conflict(client: FlaskClient, auth: Auth) -> None:
     ada = factories.make_user(email="ada@example.org", username="ada")
     task = factories.make_task(title="Before", owner=ada)

@@ -53,6 +53,10 @@ class ImportingViewMixin(ModelViewMixinBase):
         return spec_for(self.model.__name__, current_app.config["DISPLAY_TIMEZONE"])
 
     def get_export_columns(self) -> list[tuple[str, str]]:
+        """The import's columns, unless the view lists its export's itself (then it exports
+        what it lists, and that file may not import)."""
+        if self.column_export_list is not None:
+            return list(super().get_export_columns())
         # Called when the view is built, before any request: the columns do not depend on the zone.
         return spec_for(self.model.__name__, "UTC").export_columns()
 
