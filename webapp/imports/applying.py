@@ -16,7 +16,7 @@ rest go in.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +27,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from webapp import audit, heartbeat, tagging, trash
 from webapp.audit import RowChange
+from webapp.bulk_copy import copy_rows
 from webapp.database import utcnow
 from webapp.errors import stopped_message
 from webapp.extensions import db
@@ -187,31 +188,48 @@ class Writer:
 
     def conflicts(self) -> list[tuple[int, str]]:
         """Lock what the apply writes, in the lock order, and list the rows that cannot go in."""
-        found = self._trashed_people()
+        users, tag_names = self._referenced()
+        found = self._trashed_people(users)
         found += self._moved_records()
-        found += self._missing_tags()
+        found += self._missing_tags(tag_names)
         return sorted(set(found))
 
-    def _trashed_people(self) -> list[tuple[int, str]]:
-        if not self.people:
-            return []
+    def _referenced(self) -> tuple[set[int], dict[str, str]]:
+        """The users and the tag names the rows to write name, in one pass over them."""
         users: set[int] = set()
+        names: dict[str, str] = {}
+        tagged = any(column.target is None for column in self.columns)
+        if not self.people and not tagged:
+            return users, names
         for chunk in _rows(self.batch.id, RowAction.CREATE, RowAction.UPDATE):
-            users.update(row.values[c.attr] for row in chunk for c in self.people if c.attr in row.values)
-        live: set[int] = set()
-        for start in range(0, len(users), CHUNK_ROWS):
-            part = sorted(users)[start : start + CHUNK_ROWS]
-            query = select(User.id).where(User.id.in_(part), User.live()).order_by(User.id).with_for_update(read=True)
-            live.update(db.session.scalars(query))
-        if live == users:
-            return []
+            for row in chunk:
+                users.update(row.values[c.attr] for c in self.people if c.attr in row.values)
+                for name in row.values.get("tags", ()) if tagged else ():
+                    names.setdefault(tag_name_key(name), name)
+        return users, names
+
+    def _rows_naming(self, wrong: Callable[[dict[str, Any]], bool], message: str) -> list[tuple[int, str]]:
         return [
-            (row.row_number, f"{c.header}: that user went to the trash since the preview.")
+            (row.row_number, message)
             for chunk in _rows(self.batch.id, RowAction.CREATE, RowAction.UPDATE)
             for row in chunk
-            for c in self.people
-            if row.values.get(c.attr) in users - live
+            if wrong(row.values)
         ]
+
+    def _trashed_people(self, users: set[int]) -> list[tuple[int, str]]:
+        live: set[int] = set()
+        ordered = sorted(users)
+        for start in range(0, len(ordered), CHUNK_ROWS):
+            part = ordered[start : start + CHUNK_ROWS]
+            query = select(User.id).where(User.id.in_(part), User.live()).order_by(User.id).with_for_update(read=True)
+            live.update(db.session.scalars(query))
+        gone = users - live
+        if not gone:
+            return []
+        return self._rows_naming(
+            lambda values: any(values.get(c.attr) in gone for c in self.people),
+            "That user went to the trash since the preview.",
+        )
 
     def _updated_rows(self) -> Any:
         return select(ImportRow.object_id).where(
@@ -246,25 +264,20 @@ class Writer:
                     found.append((row.row_number, f"This {self.spec.name} was changed since the preview."))
         return found
 
-    def _missing_tags(self) -> list[tuple[int, str]]:
-        if not any(column.target is None for column in self.columns):
+    def _missing_tags(self, names: dict[str, str]) -> list[tuple[int, str]]:
+        if not names:
             return []
-        names: dict[str, str] = {}
-        for chunk in _rows(self.batch.id, RowAction.CREATE, RowAction.UPDATE):
-            for row in chunk:
-                for name in row.values.get("tags", ()):
-                    names.setdefault(tag_name_key(name), name)
         self.tag_ids = _tag_ids(list(names))
         missing = {key: name for key, name in names.items() if key not in self.tag_ids}
         if missing and self.batch.options.get("create_missing_tags"):
             self.tag_ids.update(_create_tags(list(missing.values()), self.batch.id, self.summary))
             return []
-        return [
-            (row.row_number, "Tags: a tag it names was deleted since the preview.")
-            for chunk in _rows(self.batch.id, RowAction.CREATE, RowAction.UPDATE)
-            for row in chunk
-            if any(tag_name_key(name) in missing for name in row.values.get("tags", ()))
-        ]
+        if not missing:
+            return []
+        return self._rows_naming(
+            lambda values: any(tag_name_key(name) in missing for name in values.get("tags", ())),
+            "Tags: a tag it names was deleted since the preview.",
+        )
 
     def refuse_rows(self, rows: list[tuple[int, str]]) -> None:
         """Rows left out by "import the valid rows" are refused for the record (and the undo)."""
@@ -333,11 +346,12 @@ class Writer:
         return _temporary("import_stage", Column("object_id", Integer, primary_key=True), *columns, *derived)
 
     def _stage(self, chunk: list[Any], stage: Table, links: Table, values_of: Any) -> int:
+        names = stage.c.keys()
         staged = []
         for row in chunk:
             values = self._values(values_of(row))
-            staged.append({"object_id": row.object_id, **{name: values.get(name) for name in stage.c.keys()[1:]}})
-        db.session.execute(insert(stage), staged)
+            staged.append((row.object_id, *(values.get(name) for name in names[1:])))
+        copy_rows(stage, names, staged)
         self._stage_links(links, [(row.object_id, values_of(row).get("tags")) for row in chunk])
         return len(chunk)
 
@@ -345,14 +359,13 @@ class Writer:
         """The links a row's tags should be, for the rows whose tags the file sets (``None``: the
         row leaves them)."""
         pairs = [
-            {"object_id": object_id, "tag_id": self.tag_ids[tag_name_key(name)]}
+            (object_id, self.tag_ids[tag_name_key(name)])
             for object_id, names in rows
             if names is not None
             for name in names
         ]
-        marks = [{"object_id": object_id, "tag_id": 0} for object_id, names in rows if names is not None]
-        if pairs or marks:
-            db.session.execute(insert(links), pairs + marks)  # tag 0: "this row's tags are set"
+        marks = [(object_id, 0) for object_id, names in rows if names is not None]  # tag 0: "its tags are set"
+        copy_rows(links, ("object_id", "tag_id"), pairs + marks)
 
     def _update_from(self, stage: Table) -> None:
         """One ``UPDATE … FROM`` for every staged record. A field the row left to its default
@@ -461,7 +474,7 @@ def _undo_updates(writer: Writer, outcome: Outcome) -> None:
         ids = locked_ids(model, model.id.in_([row.object_id for row in chunk]))
         current = current_values(spec, writer.columns, ids)
         untouched = [row for row in chunk if _untouched(spec, row, current.get(row.object_id))]
-        outcome.left_alone += [(row.row_number, _left_alone(spec)) for row in chunk if row not in untouched]
+        outcome.left_alone += _others(chunk, untouched, _left_alone(spec))
         if untouched:
             outcome.updated += writer._stage(untouched, stage, links, lambda row: {**row.values, **row.previous})
             reverted = [
@@ -472,6 +485,12 @@ def _undo_updates(writer: Writer, outcome: Outcome) -> None:
     writer._update_from(stage)
     writer._relink(stage, links)
     _drop(links, stage)
+
+
+def _others(chunk: list[Any], chosen: list[Any], message: str) -> list[tuple[int, str]]:
+    """The rows of ``chunk`` not among ``chosen``, each with ``message``."""
+    numbers = {row.row_number for row in chosen}
+    return [(row.row_number, message) for row in chunk if row.row_number not in numbers]
 
 
 def _untouched(spec: ModelSpec, row: Any, now: dict[str, Any] | None) -> bool:
@@ -498,7 +517,7 @@ def _undo_creations(writer: Writer, outcome: Outcome) -> None:
         ids = [row.object_id for row in chunk if row.object_id is not None]
         current = current_values(spec, writer.columns, ids)
         fresh = [row for row in chunk if _fresh(spec, row, current.get(row.object_id))]
-        outcome.left_alone += [(row.row_number, _left_alone(spec)) for row in chunk if row not in fresh]
+        outcome.left_alone += _others(chunk, fresh, _left_alone(spec))
         fresh_ids = [row.object_id for row in fresh]
         if not fresh_ids:
             continue

@@ -14,8 +14,9 @@ from typing import IO, Any
 
 from flask import current_app, has_request_context
 from flask_login import current_user
-from sqlalchemy import insert, select
+from sqlalchemy import select
 
+from webapp.bulk_copy import copy_rows
 from webapp.extensions import db
 from webapp.formatting import formula_guarded
 from webapp.imports.files import read_table
@@ -83,32 +84,45 @@ def store_preview(planner: Planner, filename: str, options: Options) -> ImportBa
     db.session.add(batch)
     db.session.flush()
     summary = Summary()
-    pending: list[dict[str, Any]] = []
+    pending: list[tuple[Any, ...]] = []
     for row in planner.rows():
         summary.add(row)
         pending.append(_stored_row(batch.id, row))
         if len(pending) == ROWS_PER_INSERT:
-            db.session.execute(insert(ImportRow), pending)
+            copy_rows(ImportRow.__table__, STORED_COLUMNS, pending)
             pending = []
-    if pending:
-        db.session.execute(insert(ImportRow), pending)
+    copy_rows(ImportRow.__table__, STORED_COLUMNS, pending)
     batch.counts = summary.as_counts()
     return batch
 
 
-def _stored_row(batch_id: str, row: PlannedRow) -> dict[str, Any]:
-    return {
-        "batch_id": batch_id,
-        "row_number": row.row_number,
-        "action": row.action,
-        "object_id": row.object_id,
-        "expected_version": row.expected_version,
-        "values": row.values,
-        "previous": row.previous,
-        "changes": row.changes,
-        "problems": row.problems,
-        "cells": row.cells,
-    }
+STORED_COLUMNS = (
+    "batch_id",
+    "row_number",
+    "action",
+    "object_id",
+    "expected_version",
+    "values",
+    "previous",
+    "changes",
+    "problems",
+    "cells",
+)
+
+
+def _stored_row(batch_id: str, row: PlannedRow) -> tuple[Any, ...]:
+    return (
+        batch_id,
+        row.row_number,
+        row.action,
+        row.object_id,
+        row.expected_version,
+        row.values,
+        row.previous,
+        row.changes,
+        row.problems,
+        row.cells,
+    )
 
 
 def _operator() -> tuple[int | None, str]:
