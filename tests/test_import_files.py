@@ -15,12 +15,14 @@ from typing import Any
 
 import openpyxl
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 
 from tests import factories
 from tests.admin_support import count_rows, text_of
 from tests.conftest import AppFactory, Auth
 from tests.test_imports import counts, csv_bytes, post_step, preview, task_file, upload
+from webapp.config import ConfigError, load_config
 from webapp.extensions import db
 from webapp.models import AuditEntry, ImportBatch, Post, Tag, Task, User
 
@@ -70,6 +72,15 @@ def empty_rows(count: int, numbered: bool) -> Callable[[Any], None]:
         part.write(b"</sheetData></worksheet>")
 
     return write
+
+
+def signed_in_app(make_app: AppFactory, **env: str) -> tuple[Flask, FlaskClient, Auth]:
+    """An app with these settings, and an admin signed in to it."""
+    app = make_app(**env)
+    client = app.test_client()
+    signed_in = Auth(app, client)
+    signed_in.login()
+    return app, client, signed_in
 
 
 def refusal_of(response: Any, client: FlaskClient) -> str:
@@ -134,10 +145,7 @@ def test_a_bad_file_is_refused_with_a_clear_message_and_writes_nothing(
 
 
 def test_a_sheet_of_many_numbered_empty_rows_stops_at_the_row_cap(make_app: AppFactory) -> None:
-    app = make_app(IMPORT_MAX_ROWS="1000")
-    client = app.test_client()
-    signed_in = Auth(app, client)
-    signed_in.login()
+    app, client, signed_in = signed_in_app(make_app, IMPORT_MAX_ROWS="1000")
     sheet = zip_with(
         {
             "[Content_Types].xml": _CONTENT_TYPES,
@@ -296,10 +304,7 @@ def test_missing_tags_are_created_when_asked(client: FlaskClient, auth: Auth) ->
 
 
 def test_an_upload_over_the_import_limit_gets_the_413_page(make_app: AppFactory) -> None:
-    app = make_app(MAX_CONTENT_LENGTH="2048", IMPORT_MAX_MB="1")
-    client = app.test_client()
-    signed_in = Auth(app, client)
-    signed_in.login()
+    app, client, signed_in = signed_in_app(make_app, MAX_CONTENT_LENGTH="2048", IMPORT_MAX_MB="1")
     with app.app_context():
         factories.make_user(email="ada@example.org", username="ada")
         before = written()
@@ -312,10 +317,7 @@ def test_an_upload_over_the_import_limit_gets_the_413_page(make_app: AppFactory)
 
 
 def test_a_file_over_the_row_cap_is_refused(make_app: AppFactory) -> None:
-    app = make_app(IMPORT_MAX_ROWS="3")
-    client = app.test_client()
-    signed_in = Auth(app, client)
-    signed_in.login()
+    app, client, signed_in = signed_in_app(make_app, IMPORT_MAX_ROWS="3")
     with app.app_context():
         page = refusal_of(upload(client, signed_in, "task", task_file(*[f",T{n},ada,,,," for n in range(4)])), client)
         assert "more than 3 rows" in page
@@ -362,3 +364,11 @@ def test_the_command_line_refuses_a_file_with_a_bad_row_and_writes_nothing(
     garbage.write_bytes(b"\xff\xfe\x00garbage")
     result = runner.invoke(args=["import", "task", str(garbage), "--dry-run"])
     assert result.exit_code == 1 and "is not UTF-8 text" in result.output
+
+
+@pytest.mark.parametrize(
+    ("name", "value"), [("IMPORT_MAX_MB", "lots"), ("IMPORT_MAX_MB", "0"), ("IMPORT_MAX_ROWS", "-5")]
+)
+def test_a_malformed_import_limit_stops_the_app_naming_the_variable(name: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=name):
+        load_config({"APP_ENV": "testing", "SECRET_KEY": "k", name: value})

@@ -160,6 +160,11 @@ def _temporary(name: str, *columns: Column[Any]) -> Table:
     return table
 
 
+def _empty(*tables: Table) -> None:
+    for table in tables:
+        db.session.execute(delete(table))
+
+
 def _drop(*tables: Table) -> None:
     for table in tables:
         table.drop(db.session.connection())
@@ -297,20 +302,34 @@ class Writer:
         stage = self._stage_table()
         for chunk in _rows(self.batch.id, RowAction.CREATE):
             outcome.created += self._create(chunk, created, links)
+            self._finish_creations(created, links)
+        for chunk in _rows(self.batch.id, RowAction.UPDATE):
+            outcome.updated += self.write_updates(chunk, stage, links, lambda row: row.values)
+            audit.record_rows(self.model, self._entries(chunk, AuditAction.UPDATE), self.batch.id)
+        _drop(created, links, stage)
+        return outcome
+
+    def _finish_creations(self, created: Table, links: Table) -> None:
+        """Link a chunk's new records to their tags, and note their ids on the batch's rows (for
+        the undo)."""
         if self.spec.taggable:
             self._insert_links(links, created.c.object_id)
-        for chunk in _rows(self.batch.id, RowAction.UPDATE):
-            outcome.updated += self._stage(chunk, stage, links, lambda row: row.values)
-            audit.record_rows(self.model, self._entries(chunk, AuditAction.UPDATE), self.batch.id)
-        self._update_from(stage)
-        self._relink(stage, links)
         db.session.execute(
             update(ImportRow)
             .where(ImportRow.batch_id == self.batch.id, ImportRow.row_number == created.c.row_number)
             .values(object_id=created.c.object_id)
         )
-        _drop(created, links, stage)
-        return outcome
+        _empty(created, links)
+
+    def write_updates(self, rows: list[Any], stage: Table, links: Table, values_of: Any) -> int:
+        """Write one chunk's changed records: staged, one ``UPDATE … FROM``, their links replaced.
+        A chunk at a time, so that no statement runs long (the request's statement timeout) and
+        the worker reports progress between them."""
+        count = self._stage(rows, stage, links, values_of)
+        self._update_from(stage)
+        self._relink(stage, links)
+        _empty(stage, links)
+        return count
 
     def _entries(self, chunk: Iterable[Any], action: AuditAction, ids: list[int] | None = None) -> Iterator[RowChange]:
         for index, row in enumerate(chunk):
@@ -476,14 +495,12 @@ def _undo_updates(writer: Writer, outcome: Outcome) -> None:
         untouched = [row for row in chunk if _untouched(spec, row, current.get(row.object_id))]
         outcome.left_alone += _others(chunk, untouched, _left_alone(spec))
         if untouched:
-            outcome.updated += writer._stage(untouched, stage, links, lambda row: {**row.values, **row.previous})
+            outcome.updated += writer.write_updates(untouched, stage, links, lambda row: {**row.values, **row.previous})
             reverted = [
                 RowChange(AuditAction.UPDATE, row.object_id, writer.summary, _reversed(row.changes))
                 for row in untouched
             ]
             audit.record_rows(model, reverted, writer.batch.id)
-    writer._update_from(stage)
-    writer._relink(stage, links)
     _drop(links, stage)
 
 

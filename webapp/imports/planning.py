@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from webapp import heartbeat
 from webapp.extensions import db
 from webapp.imports.fields import CellError, Lookup, cell_text, is_empty
 from webapp.imports.files import FileRefused, Table
@@ -107,6 +108,7 @@ class Planner:
         rows = iter(self.table.rows)
         while chunk := list(islice(rows, CHUNK_ROWS)):
             yield from self._plan_chunk(chunk)
+            heartbeat.beat()  # a long preview is progress, not a hung worker
 
     def _plan_chunk(self, chunk: list[tuple[int, list[Any]]]) -> list[PlannedRow]:
         planned = [self._converted(number, cells) for number, cells in chunk]
