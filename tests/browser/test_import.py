@@ -20,7 +20,7 @@ NEW = "Write the runbook for certificate renewals"
 
 
 def choose_file(page: Page, name: str, content: bytes) -> None:
-    page.get_by_label("File").set_input_files({"name": name, "mimeType": "text/csv", "buffer": content})
+    page.get_by_label("File", exact=True).set_input_files({"name": name, "mimeType": "text/csv", "buffer": content})
 
 
 def test_upload_preview_fix_a_refused_row_apply_and_undo(
