@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -18,7 +18,18 @@ from tests import factories
 from tests.admin_support import count_rows, text_of
 from tests.conftest import Auth
 from webapp.extensions import db
-from webapp.models import AuditEntry, ImportBatch, Post, PostStatus, Tag, Task, TaskPriority, TaskStatus, User
+from webapp.models import (
+    AuditEntry,
+    ImportBatch,
+    ImportRow,
+    Post,
+    PostStatus,
+    Tag,
+    Task,
+    TaskPriority,
+    TaskStatus,
+    User,
+)
 
 pytestmark = pytest.mark.usefixtures("app_context")
 
@@ -243,3 +254,51 @@ def test_undo_trashes_created_records_and_restores_updated_ones(client: FlaskCli
     assert [entry.changes for entry in undo_entries] == [
         {"title": ["After", "Before"], "priority": ["High", "Low"], "tags": ["", "ops"]}
     ]
+
+
+def test_undoing_a_tag_import_deletes_the_new_tag_and_renames_the_old_one_back(client: FlaskClient, auth: Auth) -> None:
+    ada = factories.make_user(email="ada@example.org", username="ada")
+    old = factories.make_tag(name="old", color="#111111")
+    factories.make_task(title="Tagged", owner=ada, tags=[old])
+    auth.login()
+    content = csv_bytes("ID,Name,Colour", f"{old.id},renamed,#222222", ",brand new,#333333")
+    batch_id, _ = preview(client, auth, "tag", content)
+    assert counts(batch_id) == {"create": 1, "update": 1, "unchanged": 0, "refused": 0}
+    post_step(client, auth, "tag", batch_id, "apply")
+    db.session.expire_all()
+    assert sorted((tag.name, tag.color) for tag in db.session.scalars(select(Tag))) == [
+        ("brand new", "#333333"),
+        ("renamed", "#222222"),
+    ]
+    page = post_step(client, auth, "tag", batch_id, "undo")
+    assert "1 moved away, 1 restored" in page
+    db.session.expire_all()
+    assert [(tag.name, tag.color, tag.name_key) for tag in db.session.scalars(select(Tag))] == [
+        ("old", "#111111", "old")
+    ]
+
+
+def test_undoing_a_user_import_moves_the_new_user_to_the_trash(client: FlaskClient, auth: Auth) -> None:
+    auth.login()
+    batch_id, _ = preview(client, auth, "user", csv_bytes("Email,Username,Active", "new@example.org,new,no"))
+    post_step(client, auth, "user", batch_id, "apply")
+    created = db.session.scalars(select(User)).one()
+    assert (created.email, created.is_active, created.full_name) == ("new@example.org", False, "")
+    post_step(client, auth, "user", batch_id, "undo")
+    db.session.expire_all()
+    assert db.session.get(User, created.id).deleted_at is not None
+    page = post_step(client, auth, "user", batch_id, "undo")
+    assert "This import was undone already; nothing was changed." in page
+
+
+def test_a_preview_left_unapplied_for_days_is_forgotten_at_the_next_upload(client: FlaskClient, auth: Auth) -> None:
+    factories.make_user(email="ada@example.org", username="ada")
+    auth.login()
+    stale, _ = preview(client, auth, "task", task_file(",Old,ada,,,,"))
+    batch = db.session.get(ImportBatch, stale)
+    batch.created_at = datetime.now(UTC) - timedelta(days=3)
+    db.session.commit()
+    fresh, _ = preview(client, auth, "task", task_file(",New,ada,,,,"))
+    db.session.expire_all()
+    assert db.session.get(ImportBatch, stale) is None and db.session.get(ImportBatch, fresh) is not None
+    assert count_rows(ImportRow, ImportRow.batch_id == stale) == 0

@@ -10,23 +10,27 @@ import io
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import IO, Any
 
 from flask import current_app, has_request_context
 from flask_login import current_user
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from webapp.bulk_copy import copy_rows
+from webapp.database import utcnow
 from webapp.extensions import db
 from webapp.formatting import formula_guarded
 from webapp.imports.files import read_table
 from webapp.imports.planning import Options, PlannedRow, Planner
 from webapp.imports.specs import PROBLEM_HEADER, spec_for
-from webapp.models import ImportBatch, ImportRow, RowAction
+from webapp.models import ImportBatch, ImportRow, ImportState, RowAction
 
 SAMPLE_ROWS = 20
 SHOWN_REFUSALS = 200
 ROWS_PER_INSERT = 1000
+# How long a preview waits to be applied before the next upload deletes it.
+PREVIEW_KEPT = timedelta(days=2)
 
 
 def planner_for(model: str, stream: IO[bytes], filename: str, options: Options) -> Planner:
@@ -68,6 +72,7 @@ def summarize(planner: Planner) -> Summary:
 
 def store_preview(planner: Planner, filename: str, options: Options) -> ImportBatch:
     """Plan every row into a new batch (the caller commits); no record is written."""
+    forget_stale_previews()
     operator_id, operator_email = _operator()
     batch = ImportBatch(
         model=planner.spec.name,
@@ -108,6 +113,17 @@ STORED_COLUMNS = (
     "problems",
     "cells",
 )
+
+
+def forget_stale_previews() -> None:
+    """Previews nobody applied within :data:`PREVIEW_KEPT` are deleted with their rows (an
+    applied import keeps its rows: the undo needs them)."""
+    stale = select(ImportBatch.id).where(
+        ImportBatch.state == ImportState.PREVIEWED, ImportBatch.created_at < utcnow() - PREVIEW_KEPT
+    )
+    # Rows first: SQLite does not enforce the foreign key's ON DELETE CASCADE.
+    db.session.execute(delete(ImportRow).where(ImportRow.batch_id.in_(stale)))
+    db.session.execute(delete(ImportBatch).where(ImportBatch.id.in_(stale)))
 
 
 def _stored_row(batch_id: str, row: PlannedRow) -> tuple[Any, ...]:
