@@ -248,6 +248,8 @@ def test_undo_trashes_created_records_and_restores_updated_ones(client: FlaskCli
     assert db.session.get(Task, other.id).title == "Edited after the import"
     created = db.session.scalars(select(Task).where(Task.title == "Created")).one()
     assert created.deleted_at is not None
+    trashed = db.session.scalars(select(AuditEntry).where(AuditEntry.summary == "Moved to the trash")).one()
+    assert (trashed.object_id, trashed.batch_id) == (str(created.id), batch_id)
     undo_entries = db.session.scalars(
         select(AuditEntry).where(AuditEntry.batch_id == batch_id, AuditEntry.summary.like("Undid%"))
     ).all()

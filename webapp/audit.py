@@ -7,13 +7,16 @@ writes an entry per affected row without loading the rows; many rows each with c
 
 Entries of one operation over many rows share a ``batch_id``, so that the
 audit log can show them together and an undo can find them (:func:`batch_entries`); an import's
-is its ``ImportBatch`` id.
+is its ``ImportBatch`` id. Every entry written inside :func:`in_batch` carries it, whichever
+function writes it (the trash's, when an undo moves records there, too).
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -33,6 +36,8 @@ from webapp.models import AuditAction, AuditEntry
 # Entries per write of record_rows (a COPY on PostgreSQL; on SQLite a multi-row INSERT whose
 # bound values stay under its limit on parameters).
 ROWS_PER_INSERT = 1000
+
+_BATCH: ContextVar[str | None] = ContextVar("audit_batch", default=None)
 
 # Never written to the audit trail, whatever the model.
 SECRET_FIELDS = frozenset({"password", "password_hash"})
@@ -114,6 +119,16 @@ def creation_values(obj: Any) -> dict[str, list[Any]]:
     return values
 
 
+@contextmanager
+def in_batch(batch_id: str) -> Iterator[None]:
+    """Every entry written in the block belongs to the batch ``batch_id``."""
+    token = _BATCH.set(batch_id)
+    try:
+        yield
+    finally:
+        _BATCH.reset(token)
+
+
 def _actor() -> tuple[int | None, str]:
     if has_request_context() and current_user.is_authenticated:
         return current_user.id, current_user.email
@@ -156,7 +171,7 @@ def record_event(
         summary=summary[:500],
         changes=changes or {},
         remote_addr=_client_address(),
-        batch_id=batch_id,
+        batch_id=batch_id or _BATCH.get(),
     )
     db.session.add(entry)
     return entry
@@ -184,8 +199,19 @@ def record_bulk(
         literal(summary[:500], String),
         literal(changes or {}, JSONDocument),
         literal(_client_address(), String),
+        literal(_BATCH.get(), String),
     ).where(criterion)
-    columns = ["operator_id", "operator_email", "action", "model", "object_id", "summary", "changes", "remote_addr"]
+    columns = [
+        "operator_id",
+        "operator_email",
+        "action",
+        "model",
+        "object_id",
+        "summary",
+        "changes",
+        "remote_addr",
+        "batch_id",
+    ]
     result = db.session.execute(insert(AuditEntry).from_select(columns, rows))
     # An INSERT answers with a CursorResult, which has the row count; Session.execute says Result.
     return typing_cast(CursorResult[Any], result).rowcount or 0

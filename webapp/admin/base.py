@@ -84,6 +84,8 @@ class AdminModelView(ProtectedViewMixin, StreamingExportMixin, AuditedViewMixin,
     # Bulk actions (``@action``) need ``write_role`` unless listed here (e.g. merge: admin).
     action_roles: ClassVar[Mapping[str, OperatorRole]] = {}
 
+    # Columns a list cell's formatter reads besides its own (loaded with the page's rows).
+    column_list_reads: tuple[str, ...] = ()
     page_size = 50
     page_size_options = (20, 50, 100, 200)
     filter_converter = FilterConverter()
@@ -184,6 +186,7 @@ class AdminModelView(ProtectedViewMixin, StreamingExportMixin, AuditedViewMixin,
                 keys.extend(relationship.local_columns)
         read = set(self.column_list) | {mapper.get_property_by_column(column).key for column in keys}
         read |= _default_sort_names(self.column_default_sort) | set(self._sortable_columns)
+        read |= set(self.column_list_reads)
         attributes = [getattr(self.model, prop.key) for prop in mapper.column_attrs if prop.key in read]
         return [load_only(*attributes)]
 

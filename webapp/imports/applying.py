@@ -106,7 +106,8 @@ def apply_batch(batch_id: str, timezone: str, *, valid_only: bool) -> Outcome:
             conflicts[:SHOWN_CONFLICTS],
         )
     writer.refuse_rows(conflicts)
-    outcome = writer.write()
+    with audit.in_batch(batch.id):
+        outcome = writer.write()
     outcome.refused = conflicts
     outcome.seconds = round(time.monotonic() - started, 2)
     batch.state = ImportState.APPLIED
@@ -460,8 +461,9 @@ def undo_batch(batch_id: str, timezone: str) -> Outcome:
     writer = Writer(spec, batch)
     writer.summary = f"Undid the import from {batch.filename}"
     outcome = Outcome()
-    _undo_updates(writer, outcome)
-    _undo_creations(writer, outcome)
+    with audit.in_batch(batch.id):
+        _undo_updates(writer, outcome)
+        _undo_creations(writer, outcome)
     outcome.seconds = round(time.monotonic() - started, 2)
     batch.state = ImportState.UNDONE
     batch.undone_at = utcnow()

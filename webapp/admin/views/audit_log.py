@@ -110,6 +110,7 @@ class AuditLogView(ReadOnlyViewMixin, AdminModelView):
         "remote_addr": "Client address",
     }
     column_sortable_list = ("created_at", "operator_email", "action", "model")
+    column_list_reads = ("batch_id",)  # the summary links to its import
     column_default_sort = [("created_at", True), ("id", True)]
     column_searchable_list = ("object_id",)
     # The log only grows: counting every row for a page number would get slower every day.
