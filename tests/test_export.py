@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import select
 
 from tests import factories
 from tests.admin_support import app_serving, recorded_statements, text_of
@@ -23,7 +24,7 @@ from tests.conftest import Auth
 from webapp.admin.listing import export
 from webapp.admin.views.users import UserView
 from webapp.extensions import db
-from webapp.models import PostStatus, TaskPriority, TaskStatus, User
+from webapp.models import PostStatus, Task, TaskPriority, TaskStatus, User
 
 pytestmark = pytest.mark.usefixtures("app_context")
 
@@ -74,13 +75,15 @@ def varied_records() -> None:
 
 def test_task_export_pins_every_kind_of_cell(client: FlaskClient, auth: Auth) -> None:
     varied_records()
+    ids = {task.title: task.id for task in db.session.scalars(select(Task))}
     auth.login()
     assert exported(client, "/admin/task/export/csv/") == (
-        "Title,Owner,Status,Priority,Tags,Due,Created\r\n"
-        '\'=HYPERLINK(1),Ada Lovelace <ada@example.org>,Active,Critical,"backend, ops",'
+        "ID,Title,Owner,Status,Priority,Tags,Due,Created\r\n"
+        f'{ids["=HYPERLINK(1)"]},\'=HYPERLINK(1),Ada Lovelace <ada@example.org>,Active,Critical,"backend, ops",'
         "2030-01-02 03:04:05 UTC,2026-03-01 12:00:00 UTC\r\n"
-        '"Plain, with a comma",nameless@example.org,Pending,Medium,,,2026-03-01 11:00:00 UTC\r\n'
-        "'-5,'+Mallory <mallory@example.org>,Pending,Medium,\"'=alpha, ops\",,2026-03-01 10:00:00 UTC\r\n"
+        f'{ids["Plain, with a comma"]},"Plain, with a comma",nameless@example.org,Pending,Medium,,,'
+        "2026-03-01 11:00:00 UTC\r\n"
+        f"{ids['-5']},'-5,'+Mallory <mallory@example.org>,Pending,Medium,\"'=alpha, ops\",,2026-03-01 10:00:00 UTC\r\n"
     )
 
 

@@ -37,6 +37,8 @@ RUN_ELSEWHERE = {
     'flask --app wsgi db migrate -m "Add priority to posts"': "tests/test_migrations.py: models and migrations agree",
     "flask --app wsgi db upgrade": "run below, and by the deploy path's end-to-end test",
     "gunicorn --config gunicorn.conf.py wsgi:app": "the Procfile's web process, run by tests/e2e",
+    "flask --app wsgi import task tasks.csv --dry-run": "tests/test_import_files.py runs the import command",
+    "flask --app wsgi import user users.xlsx --update-matching": "tests/test_import_files.py runs the import command",
     "export APP_ENV=production SECRET_KEY=… DATABASE_URL=postgres://user:pass@db:5432/app BIND_HOST=127.0.0.1": (
         "a template to fill in; tests/e2e runs the stack with these variables set"
     ),

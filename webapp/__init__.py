@@ -24,6 +24,7 @@ from webapp.monitoring import register_monitoring as instrument
 from webapp.proxy import init_proxy
 from webapp.request_logging import init_request_logging
 from webapp.security import init_security
+from webapp.uploads import init_uploads
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -43,6 +44,7 @@ def create_app(config: Mapping[str, Any] | None = None, env: Mapping[str, str] |
     app.config.update(config or {})
 
     register_request_logging(app)
+    register_uploads(app)
     register_extensions(app)
     register_database_limits(app)
     register_monitoring(app)
@@ -62,6 +64,10 @@ def create_app(config: Mapping[str, Any] | None = None, env: Mapping[str, str] |
 
 def register_request_logging(app: Flask) -> None:
     init_request_logging(app)
+
+
+def register_uploads(app: Flask) -> None:
+    init_uploads(app)
 
 
 def register_extensions(app: Flask) -> None:

@@ -2,13 +2,22 @@
 
 Single changes go through :func:`record` (with :func:`pending_changes` or :func:`creation_values`
 for the field diff); bulk actions go through :func:`record_bulk`, one ``INSERT … SELECT`` that
-writes an entry per affected row without loading the rows.
+writes an entry per affected row without loading the rows; many rows each with changes of its own
+(an import) go through :func:`record_rows`, a few multi-row ``INSERT`` statements.
+
+Entries of one operation over many rows share a ``batch_id``, so that the
+audit log can show them together and an undo can find them (:func:`batch_entries`); an import's
+is its ``ImportBatch`` id. Every entry written inside :func:`in_batch` carries it, whichever
+function writes it (the trash's, when an undo moves records there, too).
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -19,9 +28,16 @@ from flask_login import current_user
 from sqlalchemy import CursorResult, String, cast, insert, inspect, literal, select
 from sqlalchemy.sql import ColumnElement
 
+from webapp.bulk_copy import copy_rows
 from webapp.database import JSONDocument
 from webapp.extensions import db
 from webapp.models import AuditAction, AuditEntry
+
+# Entries per write of record_rows (a COPY on PostgreSQL; on SQLite a multi-row INSERT whose
+# bound values stay under its limit on parameters).
+ROWS_PER_INSERT = 1000
+
+_BATCH: ContextVar[str | None] = ContextVar("audit_batch", default=None)
 
 # Never written to the audit trail, whatever the model.
 SECRET_FIELDS = frozenset({"password", "password_hash"})
@@ -103,6 +119,16 @@ def creation_values(obj: Any) -> dict[str, list[Any]]:
     return values
 
 
+@contextmanager
+def in_batch(batch_id: str) -> Iterator[None]:
+    """Every entry written in the block belongs to the batch ``batch_id``."""
+    token = _BATCH.set(batch_id)
+    try:
+        yield
+    finally:
+        _BATCH.reset(token)
+
+
 def _actor() -> tuple[int | None, str]:
     if has_request_context() and current_user.is_authenticated:
         return current_user.id, current_user.email
@@ -127,7 +153,12 @@ def record(
 
 
 def record_event(
-    action: AuditAction, subject: str, object_id: str, summary: str, changes: dict[str, list[Any]] | None = None
+    action: AuditAction,
+    subject: str,
+    object_id: str,
+    summary: str,
+    changes: dict[str, list[Any]] | None = None,
+    batch_id: str | None = None,
 ) -> AuditEntry:
     """Add one entry about something that is not a row (e.g. the dashboard's statistics)."""
     operator_id, operator_email = _actor()
@@ -140,6 +171,7 @@ def record_event(
         summary=summary[:500],
         changes=changes or {},
         remote_addr=_client_address(),
+        batch_id=batch_id or _BATCH.get(),
     )
     db.session.add(entry)
     return entry
@@ -167,8 +199,69 @@ def record_bulk(
         literal(summary[:500], String),
         literal(changes or {}, JSONDocument),
         literal(_client_address(), String),
+        literal(_BATCH.get(), String),
     ).where(criterion)
-    columns = ["operator_id", "operator_email", "action", "model", "object_id", "summary", "changes", "remote_addr"]
+    columns = [
+        "operator_id",
+        "operator_email",
+        "action",
+        "model",
+        "object_id",
+        "summary",
+        "changes",
+        "remote_addr",
+        "batch_id",
+    ]
     result = db.session.execute(insert(AuditEntry).from_select(columns, rows))
     # An INSERT answers with a CursorResult, which has the row count; Session.execute says Result.
     return typing_cast(CursorResult[Any], result).rowcount or 0
+
+
+@dataclass(frozen=True)
+class RowChange:
+    """One row's entry in :func:`record_rows`."""
+
+    action: AuditAction
+    object_id: Any
+    summary: str
+    changes: dict[str, list[Any]]
+
+
+def record_rows(model: type[Any], rows: Iterable[RowChange], batch_id: str) -> int:
+    """Write one entry per row, each with its own changes, all under ``batch_id``; how many.
+
+    Streamed into the table (``webapp.bulk_copy``), :data:`ROWS_PER_INSERT` entries at a time,
+    not an ORM object per row: an import of a hundred thousand rows writes as many entries."""
+    operator_id, operator_email = _actor()
+    common = (operator_id, operator_email, model_name(model), _client_address(), batch_id)
+    written = 0
+    pending: list[tuple[Any, ...]] = []
+    for row in rows:
+        pending.append((*common, row.action, str(row.object_id), row.summary[:500], row.changes))
+        if len(pending) == ROWS_PER_INSERT:
+            written += _insert_entries(pending)
+            pending = []
+    return written + (_insert_entries(pending) if pending else 0)
+
+
+_ROW_COLUMNS = (
+    "operator_id",
+    "operator_email",
+    "model",
+    "remote_addr",
+    "batch_id",
+    "action",
+    "object_id",
+    "summary",
+    "changes",
+)
+
+
+def _insert_entries(entries: Sequence[tuple[Any, ...]]) -> int:
+    copy_rows(AuditEntry.__table__, _ROW_COLUMNS, entries)
+    return len(entries)
+
+
+def batch_entries(batch_id: str) -> Any:
+    """The statement selecting a batch's entries, in the order they were written."""
+    return select(AuditEntry).where(AuditEntry.batch_id == batch_id).order_by(AuditEntry.id)

@@ -1,18 +1,25 @@
-"""Command-line tools: ``flask --app wsgi create-operator`` and ``flask --app wsgi seed-demo``."""
+"""Command-line tools: ``flask --app wsgi create-operator``, ``seed-demo`` and ``import``."""
 
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 from email_validator import EmailNotValidError, validate_email
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from webapp.auth.passwords import password_problem
 from webapp.extensions import db
-from webapp.models import Operator, OperatorRole
+from webapp.imports.applying import ImportRefused, apply_batch, database_refusal
+from webapp.imports.batches import planner_for, problem_text, sample_rows, store_preview, summarize
+from webapp.imports.files import FileRefused
+from webapp.imports.planning import Options
+from webapp.imports.specs import importable_models
+from webapp.models import Operator, OperatorRole, RowAction
 from webapp.seed import DEMO_OPERATOR_EMAIL, DEMO_OPERATOR_PASSWORD, ensure_demo_operator, seed_demo
 
 
@@ -75,6 +82,55 @@ def seed_demo_command(tasks: int, with_operator: bool) -> None:
         click.echo(f"Sign in as {DEMO_OPERATOR_EMAIL} with the password {DEMO_OPERATOR_PASSWORD}")
 
 
+@click.command("import")
+@click.argument("model", type=click.Choice(importable_models()))
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--dry-run", is_flag=True, help="Only say what the import would do; write nothing.")
+@click.option(
+    "--update-matching", is_flag=True, help="Rows without an ID update the record with the same email or tag name."
+)
+@click.option("--create-missing-tags", is_flag=True, help="Create the tags the file names and no tag has.")
+@click.option("--valid-rows", is_flag=True, help="Import the valid rows even when others are refused.")
+@with_appcontext
+def import_command(
+    model: str, file: str, dry_run: bool, update_matching: bool, create_missing_tags: bool, valid_rows: bool
+) -> None:
+    """Import a CSV or .xlsx file (the export's columns) into MODEL: all or nothing unless --valid-rows."""
+    path = Path(file)
+    limit = current_app.config["IMPORT_MAX_MB"]
+    if path.stat().st_size > limit * 1024 * 1024:
+        raise click.ClickException(f"{path.name} is larger than IMPORT_MAX_MB ({limit} MB).")
+    options = Options(update_matching=update_matching, create_missing_tags=create_missing_tags)
+    try:
+        with path.open("rb") as stream:
+            planner = planner_for(model, stream, path.name, options)
+            if dry_run:
+                summary = summarize(planner)
+                _echo_summary(summary.as_counts(), [problem_text(r.row_number, r.problems) for r in summary.refusals])
+                return
+            batch = store_preview(planner, path.name, options)
+        refusals = [problem_text(row.row_number, row.problems) for row in sample_rows(batch, RowAction.REFUSED)]
+        _echo_summary(batch.counts, refusals)
+        outcome = apply_batch(batch.id, current_app.config["DISPLAY_TIMEZONE"], valid_only=valid_rows)
+        db.session.commit()
+    except (FileRefused, ImportRefused) as refusal:
+        db.session.rollback()
+        raise click.ClickException(str(refusal)) from None
+    except SQLAlchemyError as error:
+        db.session.rollback()
+        raise click.ClickException(database_refusal(error)) from None
+    click.echo(f"Imported: {outcome.created:,} created, {outcome.updated:,} updated (batch {batch.id}).")
+
+
+def _echo_summary(counts: dict[str, int], refusals: list[str]) -> None:
+    click.echo(", ".join(f"{counts.get(action.value, 0):,} {action.value}" for action in RowAction))
+    for line in refusals:
+        click.echo(line, err=True)
+    if counts.get(RowAction.REFUSED.value, 0) > len(refusals):
+        click.echo(f"(first {len(refusals)} refusals shown)", err=True)
+
+
 def register_cli(app: Flask) -> None:
     app.cli.add_command(create_operator_command)
     app.cli.add_command(seed_demo_command)
+    app.cli.add_command(import_command)

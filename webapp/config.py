@@ -275,6 +275,16 @@ def load_config(env: Mapping[str, str] | None = None, instance_path: str | Path 
         **_login_throttle(env),
         **_sessions(env),
         **_request_limits(env),
+        **_import_limits(env),
+    }
+
+
+def _import_limits(env: Mapping[str, str]) -> dict[str, int]:
+    """How large a file an import takes: its upload may exceed ``MAX_CONTENT_LENGTH`` (that
+    endpoint alone reads up to ``IMPORT_MAX_MB``), and its rows are counted as they stream."""
+    return {
+        "IMPORT_MAX_MB": _int(env, "IMPORT_MAX_MB", 50, minimum=1),
+        "IMPORT_MAX_ROWS": _int(env, "IMPORT_MAX_ROWS", 1_000_000, minimum=1),
     }
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, current_app, jsonify
+from flask import Flask, current_app, has_request_context, jsonify, request
 from flask_login import AnonymousUserMixin, current_user
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
@@ -115,7 +115,8 @@ def render_error(error: HTTPException) -> Response:
     code = error.code or 500
     title, message = PAGES.get(code, (error.name, error.description or ""))
     if code == RequestEntityTooLarge.code:
-        message = message.format(limit=_size(current_app.config["MAX_CONTENT_LENGTH"]))
+        limit = request.max_content_length if has_request_context() else None
+        message = message.format(limit=_size(limit or current_app.config["MAX_CONTENT_LENGTH"]))
     if error.description and error.description != type(error).description:
         message = error.description
     return error_response(code, title, message)

@@ -73,6 +73,25 @@ def format_audit_value(value: Any) -> str | Markup:
     return str(value)
 
 
+# Spreadsheets run cells starting with these as formulas (CSV injection).
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def formula_guarded(text: str) -> str:
+    """A cell a spreadsheet shows as text: a quote in front of one that would start a formula, and
+    of one that starts with a quote before such a character (so :func:`unguarded` is exact)."""
+    if text.startswith(FORMULA_PREFIXES) or (text.startswith("'") and text[1:].startswith((*FORMULA_PREFIXES, "'"))):
+        return "'" + text
+    return text
+
+
+def unguarded(text: str) -> str:
+    """A cell as it was before :func:`formula_guarded` (what the import reads back)."""
+    if text.startswith("'") and text[1:].startswith((*FORMULA_PREFIXES, "'")):
+        return text[1:]
+    return text
+
+
 def register_formatting(app: Flask) -> None:
     app.add_template_filter(format_datetime, "datetime")
     app.add_template_filter(format_datetime_full, "datetime_full")

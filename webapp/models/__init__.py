@@ -8,6 +8,7 @@ from webapp.models.enums import (
     TaskPriority,
     TaskStatus,
 )
+from webapp.models.imports import ImportBatch, ImportRow, ImportState, RowAction
 from webapp.models.login_failures import LoginFailure
 from webapp.models.operator_sessions import OperatorSession
 from webapp.models.operators import Operator
@@ -19,12 +20,16 @@ from webapp.models.users import User
 __all__ = [
     "AuditAction",
     "AuditEntry",
+    "ImportBatch",
+    "ImportRow",
+    "ImportState",
     "LoginFailure",
     "Operator",
     "OperatorRole",
     "OperatorSession",
     "Post",
     "PostStatus",
+    "RowAction",
     "Tag",
     "Task",
     "TaskPriority",

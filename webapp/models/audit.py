@@ -33,11 +33,15 @@ class AuditEntry(db.Model):  # type: ignore[name-defined]
     summary: Mapped[str] = mapped_column(String(500), nullable=False, default="")
     changes: Mapped[dict[str, Any]] = mapped_column(JSONDocument, nullable=False, default=dict)
     remote_addr: Mapped[str | None] = mapped_column(String(45))
+    # The operation a change was part of when it was one of many (an import): its entries are
+    # found, shown and undone together.
+    batch_id: Mapped[str | None] = mapped_column(String(36), default=None)
 
     __table_args__ = (
         Index("ix_audit_entries_model_object", "model", "object_id"),
         Index("ix_audit_entries_created_at", "created_at"),
         Index("ix_audit_entries_action", "action"),
+        Index("ix_audit_entries_batch_id", "batch_id"),
     )
 
     def __repr__(self) -> str:

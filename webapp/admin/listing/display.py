@@ -15,12 +15,10 @@ from typing import Any
 from markupsafe import Markup, escape
 
 from webapp.admin.listing.row_urls import row_url
-from webapp.formatting import format_datetime_full, format_number
+from webapp.formatting import format_datetime_full, format_number, formula_guarded
 from webapp.models.enums import LabelledEnum
 
 LIST_TEXT_LIMIT = 80
-# Spreadsheets run cells starting with these as formulas (CSV injection).
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
 def timestamp(value: datetime) -> Markup:
@@ -33,7 +31,7 @@ def timestamp(value: datetime) -> Markup:
 def icon(value: bool) -> Markup:
     name, label = ("fa-check-circle text-success", "Yes") if value else ("fa-minus-circle text-muted", "No")
     # An image role: a plain span may not carry a name (aria-label) that screen readers would read.
-    return Markup('<span class="fa {}" role="img" title="{}" aria-label="{}"></span>').format(name, label, label)
+    return Markup('<span class="fa {}" title="{}" role="img" aria-label="{}"></span>').format(name, label, label)
 
 
 def enum_label(value: enum.Enum) -> str:
@@ -115,8 +113,7 @@ def _guarded(function: Any) -> Any:
     """An export formatter whose text never starts like a formula (a spreadsheet would run it)."""
 
     def formatter(view: Any, value: Any, name: str) -> str:
-        text = function(value)
-        return "'" + text if text.startswith(FORMULA_PREFIXES) else text
+        return formula_guarded(function(value))
 
     return formatter
 

@@ -35,6 +35,8 @@ class ListPageMixin(ModelViewMixinBase):
     table's: large lists show an estimated count), and exports built from the same query."""
 
     exact_count_limit: ClassVar[int] = DEFAULT_EXACT_COUNT_LIMIT
+    # Columns a list cell's formatter reads besides its own (loaded with the page's rows).
+    column_list_reads: tuple[str, ...] = ()
     # Flask-Admin would joinedload every relationship in the list without caring whether the query
     # is an export's; ``list_loads`` loads them as the page or the export needs instead.
     column_auto_select_related = False
@@ -163,6 +165,7 @@ class ListPageMixin(ModelViewMixinBase):
                 keys.extend(relationship.local_columns)
         read = set(self.column_list) | {mapper.get_property_by_column(column).key for column in keys}
         read |= _default_sort_names(self.column_default_sort) | compat.sortable_column_names(self)
+        read |= set(self.column_list_reads)
         attributes = [getattr(self.model, prop.key) for prop in mapper.column_attrs if prop.key in read]
         return [load_only(*attributes)]
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import abort, render_template, url_for
+from flask import abort, redirect, render_template, url_for
 from flask_admin import Admin, expose
 from flask_admin.contrib.sqla.filters import FilterEqual
 from flask_login import current_user
@@ -23,7 +23,7 @@ from webapp.admin.mixin_bases import ModelViewMixinBase
 from webapp.auth.permissions import current_operator_has
 from webapp.extensions import db
 from webapp.formatting import format_datetime
-from webapp.models import AuditEntry, Operator, OperatorRole
+from webapp.models import AuditEntry, ImportBatch, Operator, OperatorRole
 
 HISTORY_LIMIT = 500
 
@@ -94,6 +94,7 @@ class AuditLogView(ReadOnlyViewMixin, AdminModelView):
         "remote_addr": "Client address",
     }
     column_sortable_list = ("created_at", "operator_email", "action", "model")
+    column_list_reads = ("batch_id",)  # the summary links to its import
     column_default_sort = [("created_at", True), ("id", True)]
     column_searchable_list = ("object_id",)
     # The log only grows: counting every row for a page number would get slower every day.
@@ -103,6 +104,7 @@ class AuditLogView(ReadOnlyViewMixin, AdminModelView):
         "created_at": lambda view, context, entry, name: format_datetime(entry.created_at),
         "action": lambda view, context, entry, name: entry.action.label,
         "object_id": lambda view, context, entry, name: view.history_link(entry.model, entry.object_id),
+        "summary": lambda view, context, entry, name: view.summary_with_batch(entry),
     }
     column_formatters_detail = {
         **column_formatters,
@@ -148,6 +150,21 @@ class AuditLogView(ReadOnlyViewMixin, AdminModelView):
     def history_link(self, model: str, object_id: str) -> Markup:
         url = self.get_url(".history", model=model, object_id=object_id)
         return Markup('<a href="{}" title="History of this record">{}</a>').format(url, object_id)
+
+    def summary_with_batch(self, entry: AuditEntry) -> Markup | str:
+        """An entry written by an import links to the import's page (its result, and its undo)."""
+        if not entry.batch_id:
+            return entry.summary
+        url = self.get_url(".batch_view", batch_id=entry.batch_id)
+        return Markup('<a href="{}" title="The import this change was part of">{}</a>').format(url, entry.summary)
+
+    @expose("/batch/<batch_id>")
+    def batch_view(self, batch_id: str) -> Any:
+        """The page of the import an entry belongs to, on its model's list (which checks the role)."""
+        batch = db.session.get(ImportBatch, batch_id[:36])
+        if batch is None:
+            abort(404)
+        return redirect(url_for(f"{batch.model}.import_batch_view", batch_id=batch.id))
 
     @expose("/history/<model>/<object_id>")
     def history(self, model: str, object_id: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from webapp.admin.base import AdminModelView
 from webapp.admin.features.concurrency import VersionedViewMixin
+from webapp.admin.features.importing import ImportingViewMixin
 from webapp.admin.features.soft_delete import SoftDeleteViewMixin
 from webapp.admin.features.tag_actions import TaggableViewMixin
 from webapp.admin.inputs.filters import PersonFilter, TagFilter
@@ -14,7 +15,14 @@ from webapp.admin.listing.keyset import KeysetPaginationMixin
 from webapp.models import Post
 
 
-class PostView(KeysetPaginationMixin, SoftDeleteViewMixin, TaggableViewMixin, VersionedViewMixin, AdminModelView):
+class PostView(
+    ImportingViewMixin,
+    KeysetPaginationMixin,
+    SoftDeleteViewMixin,
+    TaggableViewMixin,
+    VersionedViewMixin,
+    AdminModelView,
+):
     column_list = ("title", "author", "status", "tags", "published_at", "created_at")
     column_details_list = ("title", "author", "status", "tags", "published_at", "content", "created_at", "updated_at")
     column_labels = {"published_at": "Published", "created_at": "Created", "updated_at": "Updated"}

@@ -14,6 +14,7 @@ from wtforms.validators import DataRequired
 from webapp import tagging
 from webapp.admin import compat
 from webapp.admin.base import AdminModelView
+from webapp.admin.features.importing import ImportingViewMixin
 from webapp.admin.features.tag_actions import tag_badge, tag_choice_form, tag_filter_url
 from webapp.admin.inputs.forms import HEX_COLOUR, UniqueIgnoringCase
 from webapp.admin.inputs.pickers import tag_picker
@@ -43,10 +44,9 @@ def _usage(view: Any, context: Any, tag: Tag, name: str) -> Markup:
     return Markup('<a href="{}">{}</a>').format(href, number(count))
 
 
-class TagView(AdminModelView):
+class TagView(ImportingViewMixin, AdminModelView):
     column_list = ("name", "color", *USAGE_COLUMNS, "created_at")
     column_details_list = ("name", "color", "created_at", "updated_at")
-    column_export_list = ("name", "color", "created_at")
     column_labels = {"color": "Colour", "name_key": "Name", "created_at": "Created", "updated_at": "Updated"}
     column_labels.update({name: f"Live {name}" for name in USAGE_COLUMNS})
     column_formatters = {"name": _badge, "color": _swatch, **{name: _usage for name in USAGE_COLUMNS}}

@@ -6,13 +6,14 @@ from wtforms.validators import Email, Regexp
 
 from webapp.admin.base import AdminModelView
 from webapp.admin.features.concurrency import VersionedViewMixin
+from webapp.admin.features.importing import ImportingViewMixin
 from webapp.admin.features.soft_delete import SoftDeleteViewMixin
 from webapp.admin.inputs.forms import UniqueIgnoringCase
 from webapp.admin.listing.keyset import KeysetPaginationMixin
 from webapp.models import User
 
 
-class UserView(KeysetPaginationMixin, SoftDeleteViewMixin, VersionedViewMixin, AdminModelView):
+class UserView(ImportingViewMixin, KeysetPaginationMixin, SoftDeleteViewMixin, VersionedViewMixin, AdminModelView):
     column_list = ("email", "username", "full_name", "is_active", "created_at")
     column_details_list = ("email", "username", "full_name", "is_active", "bio", "created_at", "updated_at")
     column_labels = {"is_active": "Active", "created_at": "Created", "updated_at": "Updated"}

@@ -1,0 +1,109 @@
+"""Time and peak memory of importing task rows: a file that creates them, then one that updates
+every one of them (the round trip of an edited export), then the undo of that update.
+
+    python bench/import_tasks.py postgresql://postgres@127.0.0.1:5432/webapp_bench --rows 100000
+
+Migrates the database and tops it up with the demo users and tags (``seed-demo``'s, no tasks);
+each run adds ``--rows`` tasks. Each phase runs as the app does it (the same functions, one
+transaction each), in this process, without HTTP: the figures are the import's own. Peak memory
+is the process's resident high-water mark after each phase (it only grows).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import resource
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from flask_migrate import upgrade
+from sqlalchemy import func, select
+
+from webapp import create_app
+from webapp.extensions import db
+from webapp.imports.applying import apply_batch, undo_batch
+from webapp.imports.batches import planner_for, store_preview
+from webapp.imports.planning import Options
+from webapp.models import Task, User
+from webapp.seed import seed_demo
+
+HEADER = ["ID", "Title", "Owner", "Status", "Priority", "Tags", "Due"]
+
+
+def peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def timed(label: str, step: Callable[[], Any]) -> Any:
+    """Run a phase; print its wall time, this process's CPU time (on a busy machine the steadier
+    figure of the two) and the peak memory so far."""
+    started, cpu = time.perf_counter(), time.process_time()
+    result = step()
+    wall, used = time.perf_counter() - started, time.process_time() - cpu
+    print(f"{label:<28} {wall:7.2f} s wall {used:7.2f} s CPU   peak RSS {peak_mb():6.0f} MB", flush=True)
+    return result
+
+
+def write_file(path: Path, rows: list[list[Any]]) -> None:
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(HEADER)
+        writer.writerows(rows)
+
+
+def import_file(path: Path, timezone: str) -> str:
+    """Preview then apply ``path``; the batch id."""
+    with path.open("rb") as stream:
+        planner = planner_for("task", stream, path.name, Options())
+        batch = timed(f"preview {path.name}", lambda: store_preview(planner, path.name, Options()))
+    db.session.commit()
+    batch_id = str(batch.id)
+    timed(f"apply {path.name}", lambda: apply_batch(batch_id, timezone, valid_only=False))
+    db.session.commit()
+    return batch_id
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("database_url")
+    parser.add_argument("--rows", type=int, default=100_000)
+    args = parser.parse_args()
+    app = create_app(env={"APP_ENV": "production", "SECRET_KEY": "bench-only", "DATABASE_URL": args.database_url})
+    with app.app_context():
+        upgrade()
+        seed_demo(db.session, 0)
+        emails = list(db.session.scalars(select(User.email).where(User.live()).order_by(User.id).limit(500)))
+        timezone = app.config["DISPLAY_TIMEZONE"]
+        first_id = (db.session.scalar(select(func.max(Task.id))) or 0) + 1
+        print(f"{args.rows:,} task rows, {len(emails)} owners, baseline peak RSS {peak_mb():.0f} MB", flush=True)
+        with tempfile.TemporaryDirectory() as directory:
+            created = Path(directory, "tasks-new.csv")
+            write_file(
+                created,
+                [
+                    ["", f"Imported task {n}", emails[n % len(emails)], "Pending", "Medium", "", "2030-01-01 09:00"]
+                    for n in range(args.rows)
+                ],
+            )
+            import_file(created, timezone)
+            ids = list(db.session.scalars(select(Task.id).where(Task.id >= first_id).order_by(Task.id)))
+            updated = Path(directory, "tasks-edited.csv")
+            write_file(
+                updated,
+                [
+                    [task_id, f"Edited task {n}", emails[n % len(emails)], "Active", "High", "", "2030-02-01 09:00"]
+                    for n, task_id in enumerate(ids)
+                ],
+            )
+            batch_id = import_file(updated, timezone)
+        timed("undo tasks-edited.csv", lambda: undo_batch(batch_id, timezone))
+        db.session.commit()
+        db.engine.dispose()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,74 @@
+"""Journey: import a CSV of tasks: preview, a refused row, apply the valid rows, fix the refused
+row from the downloaded CSV, import it, then undo that import."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Flask
+from playwright.sync_api import Page, expect
+from sqlalchemy import select
+
+from tests.browser import admin_ui
+from tests.browser.conftest import Screenshot, SignIn
+from tests.browser.scenario import Scenario
+from webapp.extensions import db
+from webapp.models import Task
+
+RENAMED = "Renew the TLS certificate of the API gateway before Friday"
+NEW = "Write the runbook for certificate renewals"
+
+
+def choose_file(page: Page, name: str, content: bytes) -> None:
+    page.get_by_label("File", exact=True).set_input_files({"name": name, "mimeType": "text/csv", "buffer": content})
+
+
+def test_upload_preview_fix_a_refused_row_apply_and_undo(
+    page: Page, app: Flask, sign_in: SignIn, scenario: Scenario, screenshot: Screenshot, tmp_path: Path
+) -> None:
+    with app.app_context():
+        task = db.session.scalars(select(Task).where(Task.title.startswith("Renew the TLS"))).one()
+        task_id = task.id
+    sign_in(page)
+    page.goto("/admin/task/")
+    page.get_by_role("link", name="Import").click()
+    content = (
+        "ID,Title,Owner,Status,Priority,Tags,Due\r\n"
+        f'{task_id},{RENAMED},kenji@ops.example,Active,Critical,"ops, urgent",\r\n'
+        f",{NEW},kenji@ops.exmaple,Pending,Medium,docs,2030-01-15 09:00\r\n"
+    ).encode()
+    choose_file(page, "tasks.csv", content)
+    page.get_by_role("button", name="Preview").click()
+
+    expect(page.locator("#import-counts")).to_contain_text("1 to update")
+    expect(page.locator("#import-counts")).to_contain_text("1 refused")
+    expect(page.locator("#refusals")).to_contain_text("No user has this email or username.")
+    expect(page.locator("#changes")).to_contain_text(RENAMED)
+    screenshot(page, "import-preview", full_page=True)
+
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Download the refused rows as CSV").click()
+    refused = Path(download.value.path()).read_text()
+    assert "Row 3: Owner: No user has this email or username." in refused
+
+    page.get_by_label("Import the valid rows").check()
+    page.get_by_role("button", name="Apply the import").click()
+    expect(admin_ui.flash(page)).to_contain_text("Imported tasks.csv: 0 created, 1 updated")
+
+    page.get_by_role("link", name="Import", exact=True).click()
+    choose_file(page, "tasks-refused.csv", refused.replace("kenji@ops.exmaple", "kenji@ops.example").encode())
+    page.get_by_role("button", name="Preview").click()
+    expect(page.locator("#import-counts")).to_contain_text("1 to create")
+    expect(page.locator("#import-counts")).to_contain_text("0 refused")
+    page.get_by_role("button", name="Apply the import").click()
+    expect(admin_ui.flash(page)).to_contain_text("1 created, 0 updated")
+
+    page.goto("/admin/task/")
+    expect(admin_ui.row(page, NEW)).to_have_count(1)
+    expect(admin_ui.row(page, RENAMED)).to_have_count(1)
+    page.go_back()
+    page.get_by_role("button", name="Undo this import").click()
+    expect(admin_ui.flash(page)).to_contain_text("1 moved away, 0 restored")
+    page.goto("/admin/task/")
+    expect(admin_ui.row(page, NEW)).to_have_count(0)
+    expect(admin_ui.row(page, RENAMED)).to_have_count(1)

@@ -1,0 +1,65 @@
+"""Writing many rows into one table: ``COPY … FROM STDIN`` on PostgreSQL, a multi-row ``INSERT``
+elsewhere (SQLite).
+
+An import writes a row per file row into ``import_rows`` and the temporary tables of its apply,
+and an audit entry per record: a hundred thousand of each. Through ``INSERT … VALUES`` each
+value is a bound parameter that SQLAlchemy processes and psycopg2 quotes into a statement text
+of megabytes, which the monitoring then normalises when it is slow. ``COPY`` streams the rows as
+text in the session's own transaction, a few times faster, and its statement is one short line.
+"""
+
+from __future__ import annotations
+
+import enum
+import io
+import json
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Table, insert
+
+from webapp.extensions import db
+
+_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def copy_rows(table: Table, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    """Insert ``rows`` (values in ``columns``' order) in the session's transaction."""
+    connection = db.session.connection()
+    if connection.dialect.name != "postgresql":
+        parameters = [dict(zip(columns, row, strict=True)) for row in rows]
+        if parameters:
+            db.session.execute(insert(table), parameters)
+        return
+    buffer = io.StringIO()
+    for row in rows:
+        buffer.write("\t".join(map(_copy_text, row)))
+        buffer.write("\n")
+    if not buffer.tell():
+        return
+    buffer.seek(0)
+    quoted = ", ".join(connection.dialect.identifier_preparer.quote(name) for name in columns)
+    name = connection.dialect.identifier_preparer.format_table(table)
+    cursor = connection.connection.cursor()
+    try:
+        cursor.copy_expert(f"COPY {name} ({quoted}) FROM STDIN", buffer)
+    finally:
+        cursor.close()
+
+
+def _copy_text(value: Any) -> str:
+    """A value in ``COPY``'s text format: ``\\N`` for NULL, backslash escapes, JSON for documents."""
+    if value is None:
+        return "\\N"
+    if isinstance(value, bool):
+        return "t" if value else "f"
+    if isinstance(value, enum.Enum):
+        return str(value.value).translate(_ESCAPES)
+    if isinstance(value, (int, float)):
+        return str(value)
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, (dict, list, tuple)):
+        return json.dumps(value, ensure_ascii=False).translate(_ESCAPES)
+    return str(value).translate(_ESCAPES)

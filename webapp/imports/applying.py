@@ -1,0 +1,569 @@
+"""Applying a previewed import, and undoing an applied one: each one transaction, set-based.
+
+The planned rows wait in ``import_rows``. The apply reads them a chunk at a time: new records go
+in with multi-row ``INSERT … RETURNING``; changed ones are copied into a temporary table, then
+written by one ``UPDATE … FROM`` that bumps their versions; tags by one ``DELETE`` and one
+``INSERT … SELECT`` from a temporary table of links; audit entries by multi-row ``INSERT`` statements,
+all under the batch's id. Nothing is committed here: the caller commits once, so a worker killed
+mid-way leaves nothing behind.
+
+Locks follow ``webapp.locking``'s order (the users a row names, then the records, tags last). A
+record whose version moved since the preview, or a user gone to the trash, is a conflict: with
+"all or nothing" the apply is refused; with "import the valid rows" that row is refused and the
+rest go in.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Column, Integer, MetaData, Table, delete, exists, func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+
+from webapp import audit, heartbeat, tagging, trash
+from webapp.audit import RowChange
+from webapp.bulk_copy import copy_rows
+from webapp.database import utcnow
+from webapp.errors import stopped_message
+from webapp.extensions import db
+from webapp.imports.fields import Person
+from webapp.imports.planning import current_values
+from webapp.imports.specs import ModelSpec, spec_for
+from webapp.locking import locked_ids
+from webapp.models import AuditAction, ImportBatch, ImportRow, ImportState, RowAction, Tag, User
+from webapp.models.tags import tag_name_key
+
+CHUNK_ROWS = 1000
+SHOWN_CONFLICTS = 100
+
+
+class ImportRefused(Exception):
+    """The apply or the undo cannot go ahead; nothing was written. ``rows`` lists the row numbers
+    concerned (conflicts), with a message each."""
+
+    def __init__(self, message: str, rows: list[tuple[int, str]] | None = None) -> None:
+        super().__init__(message)
+        self.rows = rows or []
+
+
+def database_refusal(error: SQLAlchemyError) -> str:
+    """What to tell the operator when the database stopped an apply or an undo (rolled back)."""
+    if isinstance(error, IntegrityError):
+        return (
+            "Another change took an email, a username or a tag name this import needs, or removed a record it "
+            "refers to, while it ran; nothing was imported. Preview the file again."
+        )
+    reason = stopped_message(error) or "The database refused the import."
+    return f"{reason} Nothing was imported."
+
+
+@dataclass
+class Outcome:
+    created: int = 0
+    updated: int = 0
+    refused: list[tuple[int, str]] = field(default_factory=list)
+    left_alone: list[tuple[int, str]] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def locked_batch(batch_id: str) -> ImportBatch:
+    """The batch, locked: two applies (or an apply and an undo) of one batch wait for each other,
+    and the second finds the first's state."""
+    batch = db.session.scalars(
+        select(ImportBatch)
+        .where(ImportBatch.id == batch_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one_or_none()
+    if batch is None:
+        raise ImportRefused("This import no longer exists.")
+    return batch
+
+
+def apply_batch(batch_id: str, timezone: str, *, valid_only: bool) -> Outcome:
+    started = time.monotonic()
+    batch = locked_batch(batch_id)
+    if batch.state is not ImportState.PREVIEWED:
+        raise ImportRefused(f"This import was {batch.state.value} already; nothing was changed.")
+    refused = batch.counts.get(RowAction.REFUSED.value, 0)
+    if refused and not valid_only:
+        raise ImportRefused(
+            f"{refused:,} row{'s are' if refused != 1 else ' is'} refused, so nothing was imported: fix "
+            "them and preview the file again, or choose “import the valid rows”."
+        )
+    spec = spec_for(batch.model, timezone)
+    writer = Writer(spec, batch)
+    conflicts = writer.conflicts()
+    if conflicts and not valid_only:
+        raise ImportRefused(
+            f"{len(conflicts):,} record{'s' if len(conflicts) != 1 else ''} changed since the preview, so nothing was "
+            "imported: preview the file again to see the current values.",
+            conflicts[:SHOWN_CONFLICTS],
+        )
+    writer.refuse_rows(conflicts)
+    with audit.in_batch(batch.id):
+        outcome = writer.write()
+    outcome.refused = conflicts
+    outcome.seconds = round(time.monotonic() - started, 2)
+    batch.state = ImportState.APPLIED
+    batch.applied_at = utcnow()
+    batch.result = {
+        "created": outcome.created,
+        "updated": outcome.updated,
+        "refused": refused + len(conflicts),
+        "conflicts": [list(row) for row in conflicts[:SHOWN_CONFLICTS]],
+        "seconds": outcome.seconds,
+        "valid_only": valid_only,
+    }
+    return outcome
+
+
+def _rows(batch_id: str, *actions: RowAction) -> Iterator[list[Any]]:
+    """The batch's rows with these actions, a chunk at a time (plain rows, no ORM objects)."""
+    last = 0
+    while True:
+        statement = (
+            select(
+                ImportRow.row_number,
+                ImportRow.action,
+                ImportRow.object_id,
+                ImportRow.expected_version,
+                ImportRow.values,
+                ImportRow.previous,
+                ImportRow.changes,
+            )
+            .where(ImportRow.batch_id == batch_id, ImportRow.action.in_(actions), ImportRow.row_number > last)
+            .order_by(ImportRow.row_number)
+            .limit(CHUNK_ROWS)
+        )
+        chunk = list(db.session.execute(statement))
+        if not chunk:
+            return
+        yield chunk
+        last = chunk[-1].row_number
+        heartbeat.beat()  # a long import is progress, not a hung worker
+
+
+_TEMPORARY = MetaData()
+
+
+def _temporary(name: str, *columns: Column[Any]) -> Table:
+    """A temporary table for this transaction (on a metadata of its own, never migrated)."""
+    if name in _TEMPORARY.tables:
+        _TEMPORARY.remove(_TEMPORARY.tables[name])
+    table = Table(name, _TEMPORARY, *columns, prefixes=["TEMPORARY"])
+    table.create(db.session.connection())
+    return table
+
+
+def _empty(*tables: Table) -> None:
+    for table in tables:
+        db.session.execute(delete(table))
+
+
+def _drop(*tables: Table) -> None:
+    for table in tables:
+        table.drop(db.session.connection())
+
+
+def _insert_or_skip(table: Any) -> Any:
+    dialect = db.session.get_bind().dialect.name
+    return (postgresql_insert if dialect == "postgresql" else sqlite_insert)(table)
+
+
+class Writer:
+    """The set-based writes of one batch's apply (and, with other values, of its undo)."""
+
+    def __init__(self, spec: ModelSpec, batch: ImportBatch) -> None:
+        self.spec = spec
+        self.batch = batch
+        self.model = spec.model
+        attrs = set(batch.options.get("columns", []))
+        self.columns = [column for column in spec.columns if column.attr in attrs]
+        self.plain = [column for column in self.columns if column.target is not None]
+        self.people = [column for column in self.plain if isinstance(column.field, Person)]
+        self.tag_ids: dict[str, int] = {}
+        self.summary = f"Imported from {batch.filename}"
+
+    # Conflicts -----------------------------------------------------------------------------
+
+    def conflicts(self) -> list[tuple[int, str]]:
+        """Lock what the apply writes, in the lock order, and list the rows that cannot go in."""
+        users, tag_names = self._referenced()
+        found = self._trashed_people(users)
+        found += self._moved_records()
+        found += self._missing_tags(tag_names)
+        return sorted(set(found))
+
+    def _referenced(self) -> tuple[set[int], dict[str, str]]:
+        """The users and the tag names the rows to write name, in one pass over them."""
+        users: set[int] = set()
+        names: dict[str, str] = {}
+        tagged = any(column.target is None for column in self.columns)
+        if not self.people and not tagged:
+            return users, names
+        for chunk in _rows(self.batch.id, RowAction.CREATE, RowAction.UPDATE):
+            for row in chunk:
+                users.update(row.values[c.attr] for c in self.people if c.attr in row.values)
+                for name in row.values.get("tags", ()) if tagged else ():
+                    names.setdefault(tag_name_key(name), name)
+        return users, names
+
+    def _rows_naming(self, wrong: Callable[[dict[str, Any]], bool], message: str) -> list[tuple[int, str]]:
+        return [
+            (row.row_number, message)
+            for chunk in _rows(self.batch.id, RowAction.CREATE, RowAction.UPDATE)
+            for row in chunk
+            if wrong(row.values)
+        ]
+
+    def _trashed_people(self, users: set[int]) -> list[tuple[int, str]]:
+        live: set[int] = set()
+        ordered = sorted(users)
+        for start in range(0, len(ordered), CHUNK_ROWS):
+            part = ordered[start : start + CHUNK_ROWS]
+            query = select(User.id).where(User.id.in_(part), User.live()).order_by(User.id).with_for_update(read=True)
+            live.update(db.session.scalars(query))
+        gone = users - live
+        if not gone:
+            return []
+        return self._rows_naming(
+            lambda values: any(values.get(c.attr) in gone for c in self.people),
+            "That user went to the trash since the preview.",
+        )
+
+    def _updated_rows(self) -> Any:
+        return select(ImportRow.object_id).where(
+            ImportRow.batch_id == self.batch.id, ImportRow.action == RowAction.UPDATE
+        )
+
+    def _moved_records(self) -> list[tuple[int, str]]:
+        model = self.model
+        if not self.spec.versioned:
+            return self._changed_unversioned()
+        locked_ids(model, model.id.in_(self._updated_rows()))
+        same = exists().where(
+            model.id == ImportRow.object_id, model.version == ImportRow.expected_version, model.live()
+        )
+        statement = select(ImportRow.row_number).where(
+            ImportRow.batch_id == self.batch.id, ImportRow.action == RowAction.UPDATE, ~same
+        )
+        message = f"This {self.spec.name} was changed (or moved to the trash) since the preview."
+        return [(number, message) for number in db.session.scalars(statement)]
+
+    def _changed_unversioned(self) -> list[tuple[int, str]]:
+        """Tags have no version: a tag whose changed fields no longer hold what the preview read
+        was changed since."""
+        found: list[tuple[int, str]] = []
+        for chunk in _rows(self.batch.id, RowAction.UPDATE):
+            ids = [row.object_id for row in chunk]
+            locked_ids(self.model, self.model.id.in_(ids))
+            current = current_values(self.spec, self.columns, ids)
+            for row in chunk:
+                now = current.get(row.object_id)
+                if now is None or any(now.get(attr) != old for attr, old in row.previous.items()):
+                    found.append((row.row_number, f"This {self.spec.name} was changed since the preview."))
+        return found
+
+    def _missing_tags(self, names: dict[str, str]) -> list[tuple[int, str]]:
+        if not names:
+            return []
+        self.tag_ids = _tag_ids(list(names))
+        missing = {key: name for key, name in names.items() if key not in self.tag_ids}
+        if missing and self.batch.options.get("create_missing_tags"):
+            self.tag_ids.update(_create_tags(list(missing.values()), self.batch.id, self.summary))
+            return []
+        if not missing:
+            return []
+        return self._rows_naming(
+            lambda values: any(tag_name_key(name) in missing for name in values.get("tags", ())),
+            "Tags: a tag it names was deleted since the preview.",
+        )
+
+    def refuse_rows(self, rows: list[tuple[int, str]]) -> None:
+        """Rows left out by "import the valid rows" are refused for the record (and the undo)."""
+        for number, message in rows:
+            db.session.execute(
+                update(ImportRow)
+                .where(ImportRow.batch_id == self.batch.id, ImportRow.row_number == number)
+                .values(action=RowAction.REFUSED, problems=[["", message]])
+            )
+
+    # Writes --------------------------------------------------------------------------------
+
+    def write(self) -> Outcome:
+        outcome = Outcome()
+        created = _temporary("import_created", Column("row_number", Integer), Column("object_id", Integer))
+        links = _temporary("import_links", Column("object_id", Integer), Column("tag_id", Integer))
+        stage = self._stage_table()
+        for chunk in _rows(self.batch.id, RowAction.CREATE):
+            outcome.created += self._create(chunk, created, links)
+            self._finish_creations(created, links)
+        for chunk in _rows(self.batch.id, RowAction.UPDATE):
+            outcome.updated += self.write_updates(chunk, stage, links, lambda row: row.values)
+            audit.record_rows(self.model, self._entries(chunk, AuditAction.UPDATE), self.batch.id)
+        _drop(created, links, stage)
+        return outcome
+
+    def _finish_creations(self, created: Table, links: Table) -> None:
+        """Link a chunk's new records to their tags, and note their ids on the batch's rows (for
+        the undo)."""
+        if self.spec.taggable:
+            self._insert_links(links, created.c.object_id)
+        db.session.execute(
+            update(ImportRow)
+            .where(ImportRow.batch_id == self.batch.id, ImportRow.row_number == created.c.row_number)
+            .values(object_id=created.c.object_id)
+        )
+        _empty(created, links)
+
+    def write_updates(self, rows: list[Any], stage: Table, links: Table, values_of: Any) -> int:
+        """Write one chunk's changed records: staged, one ``UPDATE … FROM``, their links replaced.
+        A chunk at a time, so that no statement runs long (the request's statement timeout) and
+        the worker reports progress between them."""
+        count = self._stage(rows, stage, links, values_of)
+        self._update_from(stage)
+        self._relink(stage, links)
+        _empty(stage, links)
+        return count
+
+    def _entries(self, chunk: Iterable[Any], action: AuditAction, ids: list[int] | None = None) -> Iterator[RowChange]:
+        for index, row in enumerate(chunk):
+            object_id = ids[index] if ids is not None else row.object_id
+            yield RowChange(action, object_id, self.summary, row.changes)
+
+    def _values(self, values: dict[str, Any]) -> dict[str, Any]:
+        written = {c.target: c.field.value(values[c.attr]) for c in self.plain if c.attr in values and c.target}
+        return {**written, **self.spec.derived(written)}
+
+    def _create(self, chunk: list[Any], created: Table, links: Table) -> int:
+        groups: dict[frozenset[str], list[Any]] = {}
+        for row in chunk:
+            groups.setdefault(frozenset(self._values(row.values)), []).append(row)
+        for rows in groups.values():
+            statement = insert(self.model).returning(self.model.id, sort_by_parameter_order=True)
+            ids = list(db.session.scalars(statement, [self._values(row.values) for row in rows]))
+            db.session.execute(
+                insert(created),
+                [{"row_number": row.row_number, "object_id": id_} for row, id_ in zip(rows, ids, strict=True)],
+            )
+            self._stage_links(links, [(id_, row.values.get("tags")) for row, id_ in zip(rows, ids, strict=True)])
+            audit.record_rows(self.model, self._entries(rows, AuditAction.CREATE, ids), self.batch.id)
+        return len(chunk)
+
+    def _stage_table(self) -> Table:
+        table = self.model.__table__
+        columns = [Column(c.target, table.c[c.target].type) for c in self.plain if c.target]
+        derived = [
+            Column(name, table.c[name].type)
+            for name in self.spec.derived({c.target: "" for c in self.plain if c.target})
+        ]
+        return _temporary("import_stage", Column("object_id", Integer, primary_key=True), *columns, *derived)
+
+    def _stage(self, chunk: list[Any], stage: Table, links: Table, values_of: Any) -> int:
+        names = stage.c.keys()
+        staged = []
+        for row in chunk:
+            values = self._values(values_of(row))
+            staged.append((row.object_id, *(values.get(name) for name in names[1:])))
+        copy_rows(stage, names, staged)
+        self._stage_links(links, [(row.object_id, values_of(row).get("tags")) for row in chunk])
+        return len(chunk)
+
+    def _stage_links(self, links: Table, rows: list[tuple[int, Any]]) -> None:
+        """The links a row's tags should be, for the rows whose tags the file sets (``None``: the
+        row leaves them)."""
+        pairs = [
+            (object_id, self.tag_ids[tag_name_key(name)])
+            for object_id, names in rows
+            if names is not None
+            for name in names
+        ]
+        marks = [(object_id, 0) for object_id, names in rows if names is not None]  # tag 0: "its tags are set"
+        copy_rows(links, ("object_id", "tag_id"), pairs + marks)
+
+    def _update_from(self, stage: Table) -> None:
+        """One ``UPDATE … FROM`` for every staged record. A field the row left to its default
+        (an empty cell of a field that cannot be empty) is NULL in the stage and keeps its value."""
+        model = self.model
+        values: dict[str, Any] = {}
+        for name in stage.c.keys()[1:]:
+            target = model.__table__.c[name]
+            values[name] = stage.c[name] if target.nullable else func.coalesce(stage.c[name], target)
+        if self.spec.versioned:
+            values.update(model.bumped_version())
+        values["updated_at"] = utcnow()
+        statement = update(model).where(model.id == stage.c.object_id).values(**values)
+        db.session.execute(statement, execution_options={"synchronize_session": False})
+
+    def _relink(self, stage: Table, links: Table) -> None:
+        """Replace the links of the staged records whose tags the file sets."""
+        if not self.spec.taggable:
+            return
+        link, owner = self.model.tag_link_table(), self.model.tag_link_column()
+        marked = select(links.c.object_id).where(links.c.tag_id == 0, links.c.object_id.in_(select(stage.c.object_id)))
+        kept = exists().where(links.c.object_id == owner, links.c.tag_id == link.c.tag_id)
+        db.session.execute(delete(link).where(owner.in_(marked), ~kept))
+        self._insert_links(links, stage.c.object_id)
+
+    def _insert_links(self, links: Table, objects: Any) -> None:
+        link, owner = self.model.tag_link_table(), self.model.tag_link_column()
+        rows = select(links.c.object_id, links.c.tag_id).where(
+            links.c.tag_id != 0, links.c.object_id.in_(select(objects))
+        )
+        statement = _insert_or_skip(link).from_select([owner.name, "tag_id"], rows.distinct()).on_conflict_do_nothing()
+        db.session.execute(statement)
+
+
+def _tag_ids(keys: list[str]) -> dict[str, int]:
+    found: dict[str, int] = {}
+    for start in range(0, len(keys), CHUNK_ROWS):
+        part = keys[start : start + CHUNK_ROWS]
+        found.update(db.session.execute(select(Tag.name_key, Tag.id).where(Tag.name_key.in_(part))).all())
+    return found
+
+
+def _create_tags(names: list[str], batch_id: str, summary: str) -> dict[str, int]:
+    """Create the tags a row names and no tag has, audited under the batch."""
+    rows = [{"name": name, "name_key": tag_name_key(name)} for name in names]
+    statement = _insert_or_skip(Tag).on_conflict_do_nothing(index_elements=["name_key"])
+    db.session.execute(statement, rows)
+    created = _tag_ids([row["name_key"] for row in rows])
+    audit.record_rows(
+        Tag,
+        (
+            RowChange(AuditAction.CREATE, created[row["name_key"]], summary, {"name": [None, row["name"]]})
+            for row in rows
+        ),
+        batch_id,
+    )
+    return created
+
+
+# Undo --------------------------------------------------------------------------------------
+
+
+def undo_batch(batch_id: str, timezone: str) -> Outcome:
+    """Take an applied import back: records it created go to the trash (tags, which have none,
+    are deleted), records it updated get their previous values, unless someone changed them
+    since: those are left alone and listed."""
+    started = time.monotonic()
+    batch = locked_batch(batch_id)
+    if batch.state is not ImportState.APPLIED:
+        message = "undone already" if batch.state is ImportState.UNDONE else "not applied"
+        raise ImportRefused(f"This import was {message}; nothing was changed.")
+    spec = spec_for(batch.model, timezone)
+    writer = Writer(spec, batch)
+    writer.summary = f"Undid the import from {batch.filename}"
+    outcome = Outcome()
+    with audit.in_batch(batch.id):
+        _undo_updates(writer, outcome)
+        _undo_creations(writer, outcome)
+    outcome.seconds = round(time.monotonic() - started, 2)
+    batch.state = ImportState.UNDONE
+    batch.undone_at = utcnow()
+    batch.result = {
+        **batch.result,
+        "undo": {
+            "trashed": outcome.created,
+            "restored": outcome.updated,
+            "left_alone": [list(row) for row in outcome.left_alone[:SHOWN_CONFLICTS]],
+            "left_alone_count": len(outcome.left_alone),
+            "seconds": outcome.seconds,
+        },
+    }
+    return outcome
+
+
+def _undo_updates(writer: Writer, outcome: Outcome) -> None:
+    spec, model = writer.spec, writer.model
+    names: set[str] = set()
+    for chunk in _rows(writer.batch.id, RowAction.UPDATE):
+        names.update(name for row in chunk for name in row.previous.get("tags", ()))
+    writer.tag_ids = _tag_ids([tag_name_key(name) for name in names])
+    missing = [name for name in names if tag_name_key(name) not in writer.tag_ids]
+    if missing:
+        writer.tag_ids.update(_create_tags(missing, writer.batch.id, writer.summary))
+    links = _temporary("import_links", Column("object_id", Integer), Column("tag_id", Integer))
+    stage = writer._stage_table()
+    for chunk in _rows(writer.batch.id, RowAction.UPDATE):
+        ids = locked_ids(model, model.id.in_([row.object_id for row in chunk]))
+        current = current_values(spec, writer.columns, ids)
+        untouched = [row for row in chunk if _untouched(spec, row, current.get(row.object_id))]
+        outcome.left_alone += _others(chunk, untouched, _left_alone(spec))
+        if untouched:
+            outcome.updated += writer.write_updates(untouched, stage, links, lambda row: {**row.values, **row.previous})
+            reverted = [
+                RowChange(AuditAction.UPDATE, row.object_id, writer.summary, _reversed(row.changes))
+                for row in untouched
+            ]
+            audit.record_rows(model, reverted, writer.batch.id)
+    _drop(links, stage)
+
+
+def _others(chunk: list[Any], chosen: list[Any], message: str) -> list[tuple[int, str]]:
+    """The rows of ``chunk`` not among ``chosen``, each with ``message``."""
+    numbers = {row.row_number for row in chosen}
+    return [(row.row_number, message) for row in chunk if row.row_number not in numbers]
+
+
+def _untouched(spec: ModelSpec, row: Any, now: dict[str, Any] | None) -> bool:
+    """Whether the record still holds what the import wrote: its version is the import's (the
+    one the preview saw, plus one), or, for tags, its fields are the file's."""
+    if now is None or now.get("deleted_at") is not None:
+        return False
+    if spec.versioned:
+        return bool(now.get("version") == (row.expected_version or 0) + 1)
+    return all(now.get(attr) == row.values.get(attr) for attr in row.changes)
+
+
+def _left_alone(spec: ModelSpec) -> str:
+    return f"This {spec.name} was changed since the import, so it was left as it is."
+
+
+def _reversed(changes: dict[str, list[Any]]) -> dict[str, list[Any]]:
+    return {attr: [new, old] for attr, (old, new) in changes.items()}
+
+
+def _undo_creations(writer: Writer, outcome: Outcome) -> None:
+    spec, model = writer.spec, writer.model
+    for chunk in _rows(writer.batch.id, RowAction.CREATE):
+        ids = [row.object_id for row in chunk if row.object_id is not None]
+        current = current_values(spec, writer.columns, ids)
+        fresh = [row for row in chunk if _fresh(spec, row, current.get(row.object_id))]
+        outcome.left_alone += _others(chunk, fresh, _left_alone(spec))
+        fresh_ids = [row.object_id for row in fresh]
+        if not fresh_ids:
+            continue
+        if spec.soft_deletes:
+            outcome.created += trash.soft_delete(model, fresh_ids, writer.batch.operator_id).affected
+        else:
+            outcome.created += _delete_tags(fresh_ids, writer)
+
+
+def _fresh(spec: ModelSpec, row: Any, now: dict[str, Any] | None) -> bool:
+    """A created record nobody changed since: still at its first version (or, for tags, with
+    the file's values)."""
+    if now is None or now.get("deleted_at") is not None:
+        return False
+    if spec.versioned:
+        return bool(now.get("version") == 1)
+    return all(now.get(attr) == value for attr, value in row.values.items() if attr in now)
+
+
+def _delete_tags(ids: list[int], writer: Writer) -> int:
+    tags = list(db.session.scalars(select(Tag).where(Tag.id.in_(ids)).order_by(Tag.id)))
+    for tag in tags:
+        tagging.detach_everywhere(tag)
+    audit.record_rows(
+        Tag,
+        (RowChange(AuditAction.PURGE, tag.id, writer.summary, {"name": [tag.name, None]}) for tag in tags),
+        writer.batch.id,
+    )
+    db.session.execute(delete(Tag).where(Tag.id.in_(ids)), execution_options={"synchronize_session": False})
+    return len(tags)

@@ -1,0 +1,347 @@
+"""From a cell to a stored value, and back to what a person reads, one class per kind of column.
+
+Each field reads what the export writes for it (``webapp/admin/listing/display.py``'s export
+formatters: labels for enums, ``yes``/``no``, dates with seconds and the zone's abbreviation, tags
+joined by commas, a quote in front of text that would start like a formula) and also what people
+type (an enum's value, ``true``, an ISO date). A value is kept in its *stored* form between the
+preview and the apply (plain JSON: ids, enum values, ISO timestamps in UTC, tag names), so that
+the preview's plan can wait in the database for the apply and the undo.
+"""
+
+from __future__ import annotations
+
+import re
+import zoneinfo
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from email_validator import EmailNotValidError, validate_email
+from sqlalchemy import func, or_, select
+
+from webapp.extensions import db
+from webapp.formatting import unguarded
+from webapp.models import Tag, User
+from webapp.models.enums import LabelledEnum
+from webapp.models.tags import COLOR_PATTERN, normalize_tag_name, tag_name_key
+
+FIRST_YEAR, LAST_YEAR = 2000, 2100
+
+
+class CellError(ValueError):
+    """The cell cannot be this field's value; the message says what is expected."""
+
+
+def cell_text(cell: Any) -> str:
+    """The cell as text: sheets give numbers and booleans, CSV only text."""
+    if isinstance(cell, bool):
+        return "yes" if cell else "no"
+    return unguarded(cell) if isinstance(cell, str) else str(cell)
+
+
+def is_empty(cell: Any) -> bool:
+    return cell is None or (isinstance(cell, str) and not cell.strip())
+
+
+class Field:
+    """A column's conversions. ``parse`` takes a non-empty cell and returns the stored form;
+    ``stored`` turns a value read from the model into it; ``value`` turns it into what the
+    model's column takes; ``shown`` into what a person reads (preview, audit trail)."""
+
+    nullable: bool = True
+
+    def parse(self, cell: Any) -> Any:
+        raise NotImplementedError
+
+    def stored(self, value: Any) -> Any:
+        return value
+
+    def value(self, stored: Any) -> Any:
+        return stored
+
+    def shown(self, stored: Any) -> Any:
+        return stored
+
+    def prepare(self, stored_values: Collection[Any]) -> None:
+        """Load in one go what :meth:`shown` needs for these values (a lookup's names)."""
+
+
+@dataclass
+class Text(Field):
+    max_length: int | None = None
+    nullable: bool = True
+    strip: bool = False
+
+    def parse(self, cell: Any) -> str:
+        text = cell_text(cell)
+        text = text.strip() if self.strip else text
+        if self.max_length is not None and len(text) > self.max_length:
+            raise CellError(f"Use at most {self.max_length:,} characters (this has {len(text):,}).")
+        return text
+
+
+USERNAME = re.compile(r"^[\w.@+-]+$")
+
+
+@dataclass
+class Email(Text):
+    max_length: int | None = 254
+    nullable: bool = False
+    strip: bool = True
+
+    def parse(self, cell: Any) -> str:
+        text = super().parse(cell)
+        try:
+            validate_email(text, check_deliverability=False)
+        except EmailNotValidError:
+            raise CellError("Enter an email address like name@example.org.") from None
+        return text
+
+
+@dataclass
+class Username(Text):
+    max_length: int | None = 150
+    nullable: bool = False
+    strip: bool = True
+
+    def parse(self, cell: Any) -> str:
+        text = super().parse(cell)
+        if not USERNAME.match(text):
+            raise CellError("Use letters, digits and . @ + - _ only.")
+        return text
+
+
+@dataclass
+class TagName(Text):
+    max_length: int | None = 50
+    nullable: bool = False
+
+    def parse(self, cell: Any) -> str:
+        name = normalize_tag_name(cell_text(cell))
+        if not name:
+            raise CellError("A tag needs a name with at least one visible character.")
+        return super().parse(name)
+
+
+class Colour(Field):
+    nullable = False
+    pattern = re.compile(COLOR_PATTERN)
+
+    def parse(self, cell: Any) -> str:
+        text = cell_text(cell).strip()
+        if not self.pattern.match(text):
+            raise CellError("Enter a colour as #RRGGBB, for example #17a2b8.")
+        return text
+
+
+class Boolean(Field):
+    nullable = False
+    words: ClassVar[dict[str, bool]] = {
+        word: meaning
+        for meaning, spelled in ((True, ("yes", "y", "true", "1")), (False, ("no", "n", "false", "0")))
+        for word in spelled
+    }
+
+    def parse(self, cell: Any) -> bool:
+        if isinstance(cell, bool):
+            return cell
+        try:
+            return self.words[cell_text(cell).strip().lower()]
+        except KeyError:
+            raise CellError("Enter yes or no.") from None
+
+    def shown(self, stored: Any) -> Any:
+        return "yes" if stored else "no"
+
+
+@dataclass
+class Choice(Field):
+    """An enum, by its label (``In progress``, what the export writes) or its value."""
+
+    enum: type[LabelledEnum]
+    nullable: bool = False
+
+    def parse(self, cell: Any) -> str:
+        text = cell_text(cell).strip().lower()
+        for member in self.enum:
+            if text in (member.value, member.label.lower()):
+                return member.value
+        labels = ", ".join(member.label for member in self.enum)
+        raise CellError(f"Choose one of {labels}.")
+
+    def stored(self, value: Any) -> Any:
+        return None if value is None else self.enum(value).value
+
+    def value(self, stored: Any) -> Any:
+        return self.enum(stored)
+
+    def shown(self, stored: Any) -> Any:
+        return self.enum(stored).label
+
+
+DATE_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M")
+
+
+@dataclass
+class Moment(Field):
+    """A timestamp typed in the display time zone: ``2026-03-01 09:30:00 CET`` (the export), or
+    without seconds, without a time, in ISO form (with an offset, which then counts), or a date
+    cell of a sheet. Stored as ISO text in UTC."""
+
+    timezone: str = "UTC"
+
+    def parse(self, cell: Any) -> str:
+        zone = zoneinfo.ZoneInfo(self.timezone)
+        moment = self._read(cell, zone)
+        if not FIRST_YEAR <= moment.astimezone(zone).year <= LAST_YEAR:
+            raise CellError(f"Enter a date between {FIRST_YEAR} and {LAST_YEAR}.")
+        return moment.astimezone(UTC).isoformat()
+
+    def _read(self, cell: Any, zone: zoneinfo.ZoneInfo) -> datetime:
+        if isinstance(cell, datetime):
+            return cell if cell.tzinfo else cell.replace(tzinfo=zone)
+        text = cell_text(cell).strip()
+        abbreviation = None
+        if re.fullmatch(r".+:\d\d [A-Za-z][A-Za-z0-9+-]{0,9}", text):
+            text, abbreviation = text.rsplit(" ", 1)
+        moment = self._parsed(text)
+        if moment.tzinfo is not None:
+            return moment
+        return self._localized(moment, zone, abbreviation)
+
+    @staticmethod
+    def _parsed(text: str) -> datetime:
+        try:
+            return datetime.fromisoformat(text)  # the common forms, in C
+        except ValueError:
+            pass
+        for pattern in DATE_FORMATS:
+            try:
+                return datetime.strptime(text, pattern)
+            except ValueError:
+                continue
+        raise CellError("Enter a date like 2026-03-01 or 2026-03-01 09:30.")
+
+    def _localized(self, moment: datetime, zone: zoneinfo.ZoneInfo, abbreviation: str | None) -> datetime:
+        """The moment of a wall-clock time in the zone; the abbreviation picks between the two
+        moments of an hour repeated when clocks go back, and must be the zone's."""
+        local = moment.replace(tzinfo=zone)
+        if abbreviation is not None and local.tzname() != abbreviation:
+            local = moment.replace(tzinfo=zone, fold=1)
+            if local.tzname() != abbreviation:
+                raise CellError(
+                    f"The zone “{abbreviation}” is not {self.timezone}'s at that time; dates are read there."
+                )
+        if local.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != moment:
+            raise CellError(f"{moment:%Y-%m-%d %H:%M} does not exist in {self.timezone} (the clocks skip it).")
+        return local
+
+    def stored(self, value: Any) -> Any:
+        return None if value is None else value.astimezone(UTC).isoformat()
+
+    def value(self, stored: Any) -> Any:
+        return None if stored is None else datetime.fromisoformat(stored)
+
+    def shown(self, stored: Any) -> Any:
+        if stored is None:
+            return None
+        moment = datetime.fromisoformat(stored).astimezone(zoneinfo.ZoneInfo(self.timezone))
+        # As the export writes it; isoformat rather than strftime, which costs ten times more.
+        return f"{moment.isoformat(sep=' ', timespec='seconds')[:19]} {moment.tzname()}"
+
+
+class Lookup(Field):
+    """A field whose cells name rows of another table: the planner collects the names of a batch
+    of rows and resolves them with one :meth:`resolve` (a statement or two, not one per row)."""
+
+    def resolve(self, names: Collection[Any], create_missing: bool) -> Mapping[Any, Any]:
+        """The stored value for each name, or a :class:`CellError` for a name that resolves to none."""
+        raise NotImplementedError
+
+
+PERSON = re.compile(r"^.*<([^<>]+)>\s*$")
+
+
+class Person(Lookup):
+    """A task's owner or a post's author: by email or username (any letter case), or as the
+    export writes it, ``Full Name <email>``. Stored as the user's id; shown as the email."""
+
+    nullable = False
+
+    def __init__(self) -> None:
+        self.emails: dict[int, str] = {}
+
+    def parse(self, cell: Any) -> str:
+        text = cell_text(cell).strip()
+        match = PERSON.match(text)
+        return (match.group(1) if match else text).strip().lower()
+
+    def resolve(self, names: Collection[Any], create_missing: bool) -> Mapping[Any, Any]:
+        found: dict[Any, Any] = {}
+        for chunk in _chunks(sorted(names), 1000):
+            rows = db.session.execute(
+                select(User.id, func.lower(User.email), func.lower(User.username), User.deleted_at).where(
+                    or_(func.lower(User.email).in_(chunk), func.lower(User.username).in_(chunk))
+                )
+            )
+            for user_id, email, username, deleted_at in rows:
+                self.emails[user_id] = email
+                outcome: Any = user_id if deleted_at is None else CellError("That user is in the trash.")
+                for key in (email, username):
+                    if key in names and not isinstance(found.get(key), int):
+                        found[key] = outcome
+        return {name: found.get(name, CellError("No user has this email or username.")) for name in names}
+
+    def prepare(self, stored_values: Collection[Any]) -> None:
+        missing = sorted({value for value in stored_values if value is not None} - self.emails.keys())
+        for chunk in _chunks(missing, 1000):
+            self.emails.update(db.session.execute(select(User.id, User.email).where(User.id.in_(chunk))).all())
+
+    def shown(self, stored: Any) -> Any:
+        return None if stored is None else self.emails.get(stored, f"user {stored}")
+
+
+class Tags(Lookup):
+    """Tag names separated by commas (a name holding a comma cannot be imported). Stored as the
+    sorted list of the tags' names; unknown names are refused, or created at the apply when the
+    operator asks for it."""
+
+    nullable = True
+
+    def parse(self, cell: Any) -> tuple[str, ...]:
+        names: dict[str, str] = {}
+        for part in cell_text(cell).split(","):
+            name = normalize_tag_name(part)
+            if name:
+                if len(name) > 50:
+                    raise CellError(f"The tag name “{name[:20]}…” is longer than 50 characters.")
+                names.setdefault(tag_name_key(name), name)
+        return tuple(sorted(names.values()))
+
+    def resolve(self, names: Collection[Any], create_missing: bool) -> Mapping[Any, Any]:
+        wanted = {tag_name_key(name): name for names_of_row in names for name in names_of_row}
+        existing: dict[str, str] = {}
+        for chunk in _chunks(sorted(wanted), 1000):
+            existing.update(db.session.execute(select(Tag.name_key, Tag.name).where(Tag.name_key.in_(chunk))).all())
+        resolved: dict[Any, Any] = {}
+        for names_of_row in names:
+            unknown = [name for name in names_of_row if tag_name_key(name) not in existing]
+            if unknown and not create_missing:
+                listed = ", ".join(f"“{name}”" for name in unknown)
+                resolved[names_of_row] = CellError(
+                    f"No tag is named {listed}; create it first, or tick “create missing tags”."
+                )
+            else:
+                resolved[names_of_row] = sorted(existing.get(tag_name_key(name), name) for name in names_of_row)
+        return resolved
+
+    def stored(self, value: Any) -> Any:
+        return sorted(tag.name for tag in value)
+
+    def shown(self, stored: Any) -> Any:
+        return ", ".join(stored or ())
+
+
+def _chunks(items: list[Any], size: int) -> list[list[Any]]:
+    return [items[start : start + size] for start in range(0, len(items), size)]

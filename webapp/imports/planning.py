@@ -1,0 +1,328 @@
+"""The preview: what each row of a file would do (create, update, nothing, or be refused, and why),
+worked out without writing a record.
+
+Rows are planned a chunk at a time: the chunk's cells are converted, its relations resolved with
+a statement or two (not one per row), its records loaded by id (or by natural key) and compared
+field by field. Memory holds one chunk plus one set of keys per unique column (to catch two rows
+for one record), whatever the file's length.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from itertools import islice
+from typing import Any
+
+from sqlalchemy import select
+
+from webapp import heartbeat
+from webapp.extensions import db
+from webapp.imports.fields import CellError, Lookup, cell_text, is_empty
+from webapp.imports.files import FileRefused, Table
+from webapp.imports.specs import ID_HEADER, Column, ModelSpec
+from webapp.models import RowAction, Tag
+
+CHUNK_ROWS = 1000
+
+
+@dataclass(frozen=True)
+class Options:
+    """What the operator ticked: rows without an ID update the record with the same natural key
+    (a user's email, a tag's name) instead of being refused as taken; unknown tag names are
+    created at the apply instead of refused."""
+
+    update_matching: bool = False
+    create_missing_tags: bool = False
+
+
+@dataclass
+class PlannedRow:
+    row_number: int
+    action: RowAction
+    object_id: int | None = None
+    expected_version: int | None = None
+    values: dict[str, Any] = field(default_factory=dict)
+    previous: dict[str, Any] = field(default_factory=dict)
+    changes: dict[str, list[Any]] = field(default_factory=dict)
+    problems: list[list[str]] = field(default_factory=list)
+    cells: list[Any] = field(default_factory=list)
+
+    def refuse(self, column: str, message: str) -> None:
+        self.problems.append([column, message])
+
+
+@dataclass
+class Layout:
+    """Where each importable column sits in the file's rows."""
+
+    id_position: int | None
+    positions: list[tuple[Column, int]]
+    width: int
+
+    @property
+    def columns(self) -> list[Column]:
+        return [column for column, _ in self.positions]
+
+
+def layout(spec: ModelSpec, header: list[str]) -> Layout:
+    """Match the header row to the spec's columns (any letter case), or refuse the file naming
+    the columns expected."""
+    known = {column.header.casefold(): column for column in spec.columns}
+    ignored = {name.casefold() for name in spec.read_only}
+    expected = ", ".join(spec.headers)
+    id_position, positions, seen = None, [], set()
+    for position, name in enumerate(header):
+        folded = name.casefold()
+        if folded in seen:
+            raise FileRefused(f"The column “{name}” appears twice in the header row.")
+        seen.add(folded)
+        if folded == ID_HEADER.casefold():
+            id_position = position
+        elif folded in known:
+            positions.append((known[folded], position))
+        elif folded not in ignored:
+            shown = f"“{name}”" if name else f"number {position + 1} (it has no name)"
+            raise FileRefused(f"The header row has an unknown column {shown}. The columns are: {expected}.")
+    missing = [column.header for column in spec.columns if column.required and column.header.casefold() not in seen]
+    if missing:
+        listed = ", ".join(f"“{name}”" for name in missing)
+        raise FileRefused(f"The header row lacks {listed}. The columns are: {expected}.")
+    return Layout(id_position, positions, len(header))
+
+
+class Planner:
+    """Plans the rows of one file for one spec; :meth:`rows` yields them in file order."""
+
+    def __init__(self, spec: ModelSpec, table: Table, options: Options) -> None:
+        self.spec = spec
+        self.table = table
+        self.options = options
+        self.layout = layout(spec, table.header)
+        self.model = spec.model
+        # Per unique column: key -> (row number, record id) of the first row that claimed it.
+        self.claimed: dict[str, dict[str, tuple[int, int | None]]] = {key.attr: {} for key in spec.unique}
+        self.ids_seen: dict[int, int] = {}
+
+    def rows(self) -> Iterator[PlannedRow]:
+        rows = iter(self.table.rows)
+        while chunk := list(islice(rows, CHUNK_ROWS)):
+            yield from self._plan_chunk(chunk)
+            heartbeat.beat()  # a long preview is progress, not a hung worker
+
+    def _plan_chunk(self, chunk: list[tuple[int, list[Any]]]) -> list[PlannedRow]:
+        planned = [self._converted(number, cells) for number, cells in chunk]
+        self._resolve_lookups(planned)
+        self._identify(planned)
+        self._check_unique(planned)
+        for row in planned:
+            self._decide(row)
+        return planned
+
+    def _converted(self, number: int, cells: list[Any]) -> PlannedRow:
+        row = PlannedRow(number, RowAction.CREATE, cells=[cell_text(cell) for cell in cells])
+        if len(cells) > self.layout.width and any(not is_empty(cell) for cell in cells[self.layout.width :]):
+            row.refuse("", f"The row has {len(cells)} cells; the header row names {self.layout.width} columns.")
+        if self.layout.id_position is not None:
+            row.object_id = self._record_id(row, _cell(cells, self.layout.id_position))
+        for column, position in self.layout.positions:
+            cell = _cell(cells, position)
+            if is_empty(cell):
+                self._empty(row, column)
+                continue
+            try:
+                row.values[column.attr] = column.field.parse(cell)
+            except CellError as error:
+                row.refuse(column.header, str(error))
+        return row
+
+    def _record_id(self, row: PlannedRow, cell: Any) -> int | None:
+        if is_empty(cell):
+            return None
+        text = cell_text(cell).strip()
+        if isinstance(cell, int) and not isinstance(cell, bool):
+            number = cell
+        elif text.isascii() and text.isdigit() and len(text) < 10:
+            number = int(text)
+        else:
+            row.refuse(ID_HEADER, "An ID is a whole number (leave it empty to create a record).")
+            return None
+        if not 0 < number < 2**31:
+            row.refuse(ID_HEADER, "No record has this ID.")
+            return None
+        return number
+
+    def _empty(self, row: PlannedRow, column: Column) -> None:
+        """An empty cell empties a field that may be empty; one that may not is refused, unless
+        the record is new and the field has a default (which then applies)."""
+        if column.field.nullable:
+            row.values[column.attr] = [] if column.target is None else None
+        elif column.has_default:
+            row.values[column.attr] = _DEFAULTED
+        else:
+            row.refuse(column.header, f"{column.header} cannot be empty.")
+
+    def _resolve_lookups(self, planned: list[PlannedRow]) -> None:
+        for column in self.layout.columns:
+            lookup = column.field
+            if not isinstance(lookup, Lookup):
+                continue
+            names = {row.values[column.attr] for row in planned if _given(row.values.get(column.attr))}
+            if not names:
+                continue
+            resolved = lookup.resolve(names, self.options.create_missing_tags)
+            for row in planned:
+                name = row.values.get(column.attr)
+                if not _given(name):
+                    continue
+                outcome = resolved[name]
+                if isinstance(outcome, CellError):
+                    row.refuse(column.header, str(outcome))
+                    del row.values[column.attr]
+                else:
+                    row.values[column.attr] = outcome
+
+    def _identify(self, planned: list[PlannedRow]) -> None:
+        """Match each row to its record: by ID, else by natural key when asked to; load the
+        matched records' current values for the comparison."""
+        key = self.spec.natural_key
+        if key is not None and self.options.update_matching:
+            wanted = {
+                key.key(row.values[key.attr]): row
+                for row in planned
+                if row.object_id is None and _given(row.values.get(key.attr)) and not row.problems
+            }
+            for found_id, found_key in self._existing_keys(key, list(wanted)):
+                wanted[found_key].object_id = found_id
+        ids = sorted({row.object_id for row in planned if row.object_id is not None})
+        current = self._current(ids)
+        for row in planned:
+            if row.object_id is None:
+                continue
+            first = self.ids_seen.setdefault(row.object_id, row.row_number)
+            record = current.get(row.object_id)
+            if first != row.row_number:
+                row.refuse(ID_HEADER, f"Row {first} already imports this {self.spec.name}: keep one row per record.")
+            elif record is None:
+                row.refuse(ID_HEADER, f"No {self.spec.name} has the ID {row.object_id}.")
+            elif record.get("deleted_at") is not None:
+                row.refuse(ID_HEADER, f"This {self.spec.name} is in the trash: restore it first.")
+            else:
+                row.action = RowAction.UPDATE
+                row.expected_version = record.get("version")
+                row.previous = record
+
+    def _existing_keys(self, key: Any, keys: list[str]) -> Iterable[tuple[int, str]]:
+        expression = key.stored(self.model)
+        for start in range(0, len(keys), CHUNK_ROWS):
+            chunk = keys[start : start + CHUNK_ROWS]
+            yield from db.session.execute(select(self.model.id, expression).where(expression.in_(chunk))).all()
+
+    def _current(self, ids: list[int]) -> dict[int, dict[str, Any]]:
+        return current_values(self.spec, self.layout.columns, ids)
+
+    def _check_unique(self, planned: list[PlannedRow]) -> None:
+        for key in self.spec.unique:
+            given = [row for row in planned if _given(row.values.get(key.attr)) and not row.problems]
+            keys = [key.key(row.values[key.attr]) for row in given]
+            taken = dict((found_key, found_id) for found_id, found_key in self._existing_keys(key, sorted(set(keys))))
+            claimed = self.claimed[key.attr]
+            for row, value in zip(given, keys, strict=True):
+                first = claimed.setdefault(value, (row.row_number, row.object_id))
+                header = self._header(key.attr)
+                if first[0] != row.row_number:
+                    row.refuse(header, f"Row {first[0]} has the same {header.lower()}: keep one row per record.")
+                elif value in taken and taken[value] != row.object_id:
+                    hint = "" if self.options.update_matching else " (tick “update matching records” to update it)"
+                    row.refuse(header, f"Another {self.spec.name} (ID {taken[value]}) has this {header.lower()}{hint}.")
+
+    def _header(self, attr: str) -> str:
+        return next(column.header for column in self.spec.columns if column.attr == attr)
+
+    def _decide(self, row: PlannedRow) -> None:
+        if row.problems:
+            row.action = RowAction.REFUSED
+            row.values, row.previous = {}, {}
+            return
+        row.cells = []
+        if row.action is RowAction.CREATE:
+            self._creation(row)
+            return
+        current, row.previous = row.previous, {}
+        for column in self.layout.columns:
+            new = row.values.get(column.attr, _DEFAULTED)
+            if new is _DEFAULTED:
+                row.values.pop(column.attr, None)
+                continue
+            old = current.get(column.attr)
+            if new != old:
+                row.previous[column.attr] = old
+                row.changes[column.attr] = [column.field.shown(old), column.field.shown(new)]
+        if not row.changes:
+            row.action = RowAction.UNCHANGED
+
+    def _creation(self, row: PlannedRow) -> None:
+        for column in self.spec.columns:
+            value = row.values.get(column.attr, _DEFAULTED)
+            if value is _DEFAULTED:
+                row.values.pop(column.attr, None)
+                if column.required:
+                    row.refuse(column.header, f"A new {self.spec.name} needs a {column.header.lower()}.")
+            elif value not in (None, [], ()):
+                row.changes[column.attr] = [None, column.field.shown(value)]
+        if row.problems:
+            row.action = RowAction.REFUSED
+            row.values, row.changes = {}, {}
+
+
+class _Defaulted:
+    """An empty cell of a field that has a default: a new record takes the default, an existing
+    one keeps its value."""
+
+    def __repr__(self) -> str:
+        return "<defaulted>"
+
+
+_DEFAULTED: Any = _Defaulted()
+
+
+def _given(value: Any) -> bool:
+    return value is not None and value is not _DEFAULTED and value != [] and value != ()
+
+
+def _cell(cells: list[Any], position: int) -> Any:
+    return cells[position] if position < len(cells) else ""
+
+
+def current_values(spec: ModelSpec, columns: list[Column], ids: list[int]) -> dict[int, dict[str, Any]]:
+    """The records' stored values of ``columns``, by id, with their version and trash mark."""
+    if not ids:
+        return {}
+    model = spec.model
+    plain = [column for column in columns if column.target is not None]
+    extra = [name for name in ("version", "deleted_at") if hasattr(model, name)]
+    statement = select(model.id, *(getattr(model, name) for name in extra)).add_columns(
+        *(getattr(model, column.target) for column in plain if column.target)
+    )
+    records: dict[int, dict[str, Any]] = {}
+    for found in db.session.execute(statement.where(model.id.in_(ids))):
+        record = dict(zip(extra, found[1 : 1 + len(extra)], strict=True))
+        values = found[1 + len(extra) :]
+        record.update({column.attr: column.field.stored(value) for column, value in zip(plain, values, strict=True)})
+        records[found[0]] = record
+    if any(column.target is None for column in columns):
+        for record_id, names in _tag_names(model, ids).items():
+            records[record_id]["tags"] = names
+        for record in records.values():
+            record.setdefault("tags", [])
+    return records
+
+
+def _tag_names(model: type[Any], ids: list[int]) -> dict[int, list[str]]:
+    link = model.tag_link_table()
+    owner = model.tag_link_column()
+    names: dict[int, list[str]] = {}
+    statement = select(owner, Tag.name).join(Tag, Tag.id == link.c.tag_id).where(owner.in_(ids))
+    for record_id, name in db.session.execute(statement):
+        names.setdefault(record_id, []).append(name)
+    return {record_id: sorted(found) for record_id, found in names.items()}
