@@ -102,6 +102,13 @@
       var alert = document.createElement("div");
       alert.className = "alert alert-" + finding.level + " py-2 mb-2";
       alert.textContent = finding.message;
+      if (finding.threshold) {
+        var threshold = document.createElement("small");
+        threshold.className = "dashboard-threshold";
+        threshold.textContent = "threshold: " + finding.threshold;
+        alert.appendChild(document.createTextNode(" "));
+        alert.appendChild(threshold);
+      }
       box.appendChild(alert);
     });
   }

@@ -18,6 +18,7 @@ from flask import Flask, current_app
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
+    from webapp.monitoring.findings import Thresholds
     from webapp.monitoring.pool import PoolMonitor
     from webapp.monitoring.publisher import Publisher
     from webapp.monitoring.slow_queries import SlowQueryRecorder
@@ -29,12 +30,14 @@ class Monitoring:
     pool: PoolMonitor
     slow_queries: SlowQueryRecorder
     publisher: Publisher
+    thresholds: Thresholds
 
 
 def register_monitoring(app: Flask) -> Monitoring:
     """Instrument the app's engine; the publisher starts with the first request."""
     from webapp.extensions import db
     from webapp.monitoring import store  # noqa: F401  (puts the shared tables on the metadata)
+    from webapp.monitoring.findings import Thresholds
     from webapp.monitoring.pool import PoolMonitor
     from webapp.monitoring.publisher import Publisher
     from webapp.monitoring.slow_queries import SlowQueryRecorder
@@ -46,7 +49,7 @@ def register_monitoring(app: Flask) -> Monitoring:
     slow_queries = SlowQueryRecorder(app.config["SLOW_QUERY_MS"])
     slow_queries.instrument(engine)
     publisher = Publisher(engine, pool, slow_queries, app.config["MONITORING_INTERVAL_SECONDS"])
-    monitoring = Monitoring(engine, pool, slow_queries, publisher)
+    monitoring = Monitoring(engine, pool, slow_queries, publisher, Thresholds.from_config(app.config))
     app.extensions["monitoring"] = monitoring
     app.before_request(publisher.ensure_running)
     return monitoring
