@@ -37,6 +37,7 @@ def register_monitoring(app: Flask) -> Monitoring:
     """Instrument the app's engine; the publisher starts with the first request."""
     from webapp.extensions import db
     from webapp.monitoring import store  # noqa: F401  (puts the shared tables on the metadata)
+    from webapp.monitoring.connection_names import name_connections
     from webapp.monitoring.findings import Thresholds
     from webapp.monitoring.pool import PoolMonitor
     from webapp.monitoring.publisher import Publisher
@@ -44,6 +45,7 @@ def register_monitoring(app: Flask) -> Monitoring:
 
     with app.app_context():
         engine = db.engine
+    name_connections(engine)
     pool = PoolMonitor()
     pool.instrument(engine)
     slow_queries = SlowQueryRecorder(app.config["SLOW_QUERY_MS"])

@@ -25,6 +25,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from webapp.database import utcnow
 from webapp.monitoring import store
+from webapp.monitoring.connection_names import name_connections
 from webapp.monitoring.pool import PoolMonitor
 from webapp.monitoring.slow_queries import SlowQueryRecorder
 
@@ -142,6 +143,7 @@ class Publisher:
             self._engine = create_engine(
                 self.app_engine.url, pool_size=1, max_overflow=0, pool_pre_ping=True, hide_parameters=True
             )
+            name_connections(self._engine, "monitoring")
         return self._engine
 
     def stop(self) -> None:
