@@ -300,6 +300,7 @@ def load_config(env: Mapping[str, str] | None = None, instance_path: str | Path 
         "DISPLAY_TIMEZONE": _timezone(env),
         "LOG_FORMAT": _choice(env, "LOG_FORMAT", LOG_FORMATS, "text"),
         "STATEMENT_HISTORY_DAYS": _int(env, "STATEMENT_HISTORY_DAYS", 14, minimum=1),
+        "STATEMENT_HISTORY_INTERVAL_SECONDS": _int(env, "STATEMENT_HISTORY_INTERVAL_SECONDS", 300, minimum=1),
         **_finding_thresholds(env),
         **_login_throttle(env),
         **_sessions(env),

@@ -11,6 +11,7 @@ Every statement text any of them shows passes through ``sql_text``, which remove
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from flask import Flask, current_app
@@ -36,11 +37,11 @@ class Monitoring:
 def register_monitoring(app: Flask) -> Monitoring:
     """Instrument the app's engine; the publisher starts with the first request."""
     from webapp.extensions import db
-    from webapp.monitoring import store  # noqa: F401  (puts the shared tables on the metadata)
+    from webapp.monitoring import statement_history, store  # noqa: F401  (put their tables on the metadata)
     from webapp.monitoring.connection_names import name_connections
     from webapp.monitoring.findings import Thresholds
     from webapp.monitoring.pool import PoolMonitor
-    from webapp.monitoring.publisher import Publisher
+    from webapp.monitoring.publisher import HistorySettings, Publisher
     from webapp.monitoring.slow_queries import SlowQueryRecorder
 
     with app.app_context():
@@ -50,7 +51,11 @@ def register_monitoring(app: Flask) -> Monitoring:
     pool.instrument(engine)
     slow_queries = SlowQueryRecorder(app.config["SLOW_QUERY_MS"])
     slow_queries.instrument(engine)
-    publisher = Publisher(engine, pool, slow_queries, app.config["MONITORING_INTERVAL_SECONDS"])
+    history = HistorySettings(
+        every=timedelta(seconds=app.config["STATEMENT_HISTORY_INTERVAL_SECONDS"]),
+        keep=timedelta(days=app.config["STATEMENT_HISTORY_DAYS"]),
+    )
+    publisher = Publisher(engine, pool, slow_queries, app.config["MONITORING_INTERVAL_SECONDS"], history)
     monitoring = Monitoring(engine, pool, slow_queries, publisher, Thresholds.from_config(app.config))
     app.extensions["monitoring"] = monitoring
     app.before_request(publisher.ensure_running)

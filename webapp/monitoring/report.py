@@ -19,7 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, scoped_session
 
 from webapp.database import utcnow
-from webapp.monitoring import Monitoring, store
+from webapp.monitoring import Monitoring, statement_history, store
 from webapp.monitoring.database_stats import DatabaseReport, database_report
 from webapp.monitoring.findings import Finding, pool_findings, server_findings
 from webapp.monitoring.pg_activity import ActivityReport, activity_report
@@ -119,6 +119,8 @@ class HistoryPoint:
     checked_out: int
     wait_p95_ms: float
     wait_max_ms: float
+    slow_calls: int
+    slow_ms: float
 
 
 @dataclass(frozen=True)
@@ -235,7 +237,8 @@ def summed_histogram(pools: list[PoolSnapshot], name: str) -> HistogramCounts:
 
 
 def history(connection: Connection, now: datetime, hours: int) -> History:
-    """Per-minute samples folded into chart points, keeping each point's worst minute."""
+    """Per-minute samples folded into chart points, keeping each point's worst minute (slow
+    statements: their sum over the point's minutes)."""
     minutes_per_point = HISTORY_RANGES[hours]
     since = now - timedelta(hours=hours)
     buckets: dict[int, store.HistoryPoint] = {}
@@ -250,10 +253,19 @@ def history(connection: Connection, now: datetime, hours: int) -> History:
                 max(known.checked_out, sample.checked_out),
                 max(known.wait_p95_ms, sample.wait_p95_ms),
                 max(known.wait_max_ms, sample.wait_max_ms),
+                known.slow_calls + sample.slow_calls,
+                known.slow_ms + sample.slow_ms,
             )
         )
     points = [
-        HistoryPoint(datetime.fromtimestamp(bucket * 60, UTC), point.checked_out, point.wait_p95_ms, point.wait_max_ms)
+        HistoryPoint(
+            datetime.fromtimestamp(bucket * 60, UTC),
+            point.checked_out,
+            point.wait_p95_ms,
+            point.wait_max_ms,
+            point.slow_calls,
+            point.slow_ms,
+        )
         for bucket, point in sorted(buckets.items())
     ]
     return History(hours, minutes_per_point, since, points)
@@ -362,6 +374,8 @@ def reset_statistics(monitoring: Monitoring, connection: Connection) -> list[str
     outcome = ["Pool counters, history and slow queries of every worker were reset."]
     if connection.dialect.name == "postgresql":
         outcome.append(reset_statements(connection))
+        # The stored statement history stays: that is what it is for. Counting restarts from zero.
+        statement_history.forget_baselines(connection)
     return outcome
 
 
