@@ -167,10 +167,10 @@ def _relation_rows(connection: Connection, relations: set[str]) -> dict[str, flo
     return {name: float(reltuples) for name, reltuples in rows}
 
 
-def _walk(node: dict[str, Any], depth: int = 0) -> Iterator[tuple[int, dict[str, Any]]]:
+def walk(node: dict[str, Any], depth: int = 0) -> Iterator[tuple[int, dict[str, Any]]]:
     yield depth, node
     for child in node.get("Plans", ()):
-        yield from _walk(child, depth + 1)
+        yield from walk(child, depth + 1)
 
 
 def _relation(node: dict[str, Any]) -> str | None:
@@ -202,7 +202,7 @@ def _condition(node: dict[str, Any]) -> str | None:
 def draw(connection: Connection, explained: dict[str, Any], statement: str, generic: bool) -> Plan:
     """EXPLAIN's JSON as a flat list of nodes in tree order, flagged."""
     root = explained["Plan"]
-    walked = list(_walk(root))
+    walked = list(walk(root))
     table_rows = _relation_rows(connection, {name for _, node in walked if (name := _relation(node))})
     nodes = [
         PlanNode(
