@@ -194,6 +194,13 @@ def _flags(node: dict[str, Any], relation: str | None, table_rows: dict[str, flo
     return flags
 
 
+def _node_label(node: dict[str, Any]) -> str:
+    """As EXPLAIN's text format names nodes: "Delete" for a ModifyTable, joins with their type."""
+    if node["Node Type"] == "ModifyTable" and "Operation" in node:
+        return str(node["Operation"])
+    return node["Node Type"] + (f" ({node['Join Type']})" if "Join Type" in node else "")
+
+
 def _condition(node: dict[str, Any]) -> str | None:
     parts = [node[key] for key in ("Index Cond", "Hash Cond", "Merge Cond", "Join Filter", "Filter") if key in node]
     return " and ".join(parts) if parts else None
@@ -207,7 +214,7 @@ def draw(connection: Connection, explained: dict[str, Any], statement: str, gene
     nodes = [
         PlanNode(
             depth=depth,
-            node_type=node["Node Type"] + (f" ({node['Join Type']})" if "Join Type" in node else ""),
+            node_type=_node_label(node),
             relation=_relation(node),
             index=node.get("Index Name"),
             estimated_rows=float(node["Plan Rows"]),
