@@ -206,21 +206,21 @@ def test_stale_workers_are_left_out_of_the_series(app: Flask, metrics_client: Fl
     assert 'host="other-host"' not in scrape(metrics_client)
 
 
-DEPLOY = Path(__file__).resolve().parent.parent / "deploy" / "prometheus"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEPLOY = PROJECT_ROOT / "deploy" / "prometheus"
 
 
-def test_alert_rules_pass_promtool_check_rules() -> None:
-    checked = subprocess.run(
-        [promtool(), "check", "rules", str(DEPLOY / "alerts.yml")], capture_output=True, text=True, timeout=60
-    )
+@pytest.mark.parametrize(
+    "command",
+    [
+        # As the README shows them, from the project's root.
+        ["check", "rules", "deploy/prometheus/alerts.yml"],
+        ["test", "rules", "deploy/prometheus/alerts_test.yml"],
+    ],
+)
+def test_alert_rules_pass_promtool_checks_and_their_unit_tests(command: list[str]) -> None:
+    checked = subprocess.run([promtool(), *command], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
     assert checked.returncode == 0, checked.stdout + checked.stderr
-
-
-def test_alert_rules_pass_their_promtool_unit_tests() -> None:
-    tested = subprocess.run(
-        [promtool(), "test", "rules", "alerts_test.yml"], cwd=DEPLOY, capture_output=True, text=True, timeout=120
-    )
-    assert tested.returncode == 0, tested.stdout + tested.stderr
 
 
 @pytest.mark.postgres  # the table and database series come from PostgreSQL's statistics
