@@ -5,12 +5,8 @@ never another database's backend, never a statement other than the one confirmed
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Iterator
-from contextlib import closing
-from dataclasses import dataclass, field
 
-import psycopg2
 import pytest
 from flask import Flask
 from sqlalchemy import select, text
@@ -18,7 +14,7 @@ from sqlalchemy.engine import make_url
 
 from tests.admin_support import text_of
 from tests.conftest import AppFactory, Auth
-from tests.e2e.stack import libpq_url
+from tests.monitoring_support import Sleeper
 from tests.waits import wait_for
 from webapp.config import normalize_database_url
 from webapp.extensions import db
@@ -27,49 +23,6 @@ from webapp.models.enums import AuditAction
 from webapp.monitoring.backends import find_backend
 
 pytestmark = pytest.mark.postgres
-
-SLEEP = "SELECT pg_sleep(60) /* long-running report */"
-
-
-@dataclass
-class Sleeper:
-    """Another session running a long statement in a thread; what ended it is kept."""
-
-    url: str
-    connection: psycopg2.extensions.connection = field(init=False)
-    pid: int = field(init=False)
-    ended_by: list[str] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        self.connection = psycopg2.connect(libpq_url(self.url))
-        self.connection.autocommit = True
-        with self.connection.cursor() as cursor:
-            cursor.execute("SELECT pg_backend_pid()")
-            self.pid = cursor.fetchone()[0]
-        self.thread = threading.Thread(target=self._sleep, name="sleeper")
-        self.thread.start()
-
-    def _sleep(self) -> None:
-        try:
-            with self.connection.cursor() as cursor:
-                cursor.execute(SLEEP)
-        except psycopg2.errors.QueryCanceled:
-            self.ended_by.append("cancel")
-        except psycopg2.OperationalError:
-            self.ended_by.append("terminate")
-
-    def running(self, app: Flask) -> bool:
-        with app.app_context():
-            state = db.session.scalar(text("SELECT state FROM pg_stat_activity WHERE pid = :pid"), {"pid": self.pid})
-            db.session.rollback()
-        return state == "active"
-
-    def stop(self) -> None:
-        if self.thread.is_alive():
-            with closing(psycopg2.connect(libpq_url(self.url))) as other, other.cursor() as cursor:
-                cursor.execute("SELECT pg_terminate_backend(%s)", (self.pid,))
-        self.thread.join(30)
-        self.connection.close()
 
 
 @pytest.fixture

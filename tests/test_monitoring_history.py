@@ -10,10 +10,10 @@ from datetime import timedelta
 import pytest
 from flask import Flask
 from sqlalchemy import func, select, text
-from sqlalchemy.engine import Connection
 
 from tests.admin_support import text_of
 from tests.conftest import AppFactory, Auth
+from tests.monitoring_support import seed_rounds
 from webapp.database import utcnow
 from webapp.extensions import db
 from webapp.models import OperatorRole
@@ -132,25 +132,6 @@ def test_through_pgbouncer_in_transaction_mode_the_election_holds(make_app: AppF
     assert not a_round(pooled, every=timedelta(hours=1))
     with pooled.app_context():
         assert db.session.scalar(text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'")) == 0
-
-
-def seed_rounds(connection: Connection, rounds: list[tuple[timedelta, int, float]], queryid: int = 42) -> None:
-    """Rounds ``ago`` from now, each with one delta of ``calls`` totalling ``total_ms`` for ``queryid``."""
-    now = connection.scalar(text("SELECT now()"))
-    for ago, calls, total_ms in rounds:
-        connection.execute(
-            StatementRound.__table__.insert().values(captured_at=now - ago, stats_reset=None, statements=1)
-        )
-        connection.execute(
-            StatementDelta.__table__.insert().values(
-                captured_at=now - ago, queryid=queryid, calls=calls, total_ms=total_ms, rows=calls
-            )
-        )
-    connection.execute(
-        StatementText.__table__.insert().values(
-            queryid=queryid, fingerprint="00000000000000bb", query="SELECT * FROM tasks WHERE id = $1", last_seen=now
-        )
-    )
 
 
 @pytest.mark.postgres
