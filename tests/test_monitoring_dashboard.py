@@ -315,6 +315,23 @@ def test_sqlite_dashboard_explains_the_postgresql_panels(client: FlaskClient, au
     assert (data["database"], data["statements"], data["activity"], data["tables"]) == ("sqlite", None, None, None)
     html = client.get("/admin/dashboard/").get_data(as_text=True)
     assert "are PostgreSQL panels" in html and "Connection pools" in html
+    assert data["database_figures"] is None
+
+
+@pytest.mark.parametrize(
+    "path", ["plan?fingerprint=00000000000000aa", "indexes", "statements", "backend/1", "analyze", "backend/1/signal"]
+)
+def test_on_sqlite_the_postgresql_pages_say_so(client: FlaskClient, auth: Auth, database_url: str, path: str) -> None:
+    if is_postgres(database_url):
+        pytest.skip("the SQLite variant of the pages")
+    auth.login(OperatorRole.ADMIN)
+    url = f"/admin/dashboard/{path}"
+    if path in ("analyze", "backend/1/signal"):
+        response = client.post(url, data={"csrf_token": auth.csrf_token("/admin/dashboard/"), "statement": "SELECT 1"})
+    else:
+        response = client.get(url)
+    assert response.status_code == 404
+    assert "need PostgreSQL" in response.get_data(as_text=True)
 
 
 def test_a_finding_names_the_threshold_it_crossed_as_configured(app: Flask, make_app: conftest.AppFactory) -> None:

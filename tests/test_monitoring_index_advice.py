@@ -13,11 +13,11 @@ from flask import Flask
 from sqlalchemy import text
 
 from tests.admin_support import text_of
-from tests.conftest import Auth
+from tests.conftest import AppFactory, Auth
 from tests.e2e.stack import libpq_url
 from webapp.extensions import db
 from webapp.models import OperatorRole
-from webapp.monitoring.index_advice import candidate_columns
+from webapp.monitoring.index_advice import candidate_columns, index_advice
 
 pytestmark = pytest.mark.postgres
 
@@ -162,3 +162,19 @@ def test_an_index_left_mostly_empty_by_deletes_shows_estimated_bloat(
 )
 def test_a_scan_filter_suggests_equality_columns_first_then_ranges(condition: str, columns: tuple[str, ...]) -> None:
     assert candidate_columns(condition) == columns
+
+
+@pytest.mark.usefixtures("hypopg")
+def test_through_pgbouncer_no_hypothetical_index_reaches_the_next_client(
+    app: Flask, make_app: AppFactory, pgbouncer: str, scratch_table: str
+) -> None:
+    scan_by_label(app)
+    pooled = make_app(database_url=pgbouncer)
+    with pooled.app_context(), db.engine.connect() as connection:
+        advice = index_advice(connection)
+        connection.rollback()
+    assert [suggestion.columns for suggestion in advice.suggestions if suggestion.table_name == TABLE] == [("label",)]
+    # PgBouncer has one server connection: this client gets the one the advice ran on.
+    with closing(psycopg2.connect(libpq_url(pgbouncer))) as other, other.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM hypopg_list_indexes")
+        assert cursor.fetchone() == (0,)

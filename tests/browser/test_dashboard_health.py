@@ -134,7 +134,9 @@ def test_an_admin_reads_a_plan_an_index_suggestion_a_regression_and_cancels_a_ba
         expect(page.locator("#backend-statement")).to_contain_text("SELECT pg_sleep($1)")
         screenshot(page, "dashboard-stop-backend")
         page.get_by_role("button", name=f"Cancel statement {fingerprint}").click()
-        expect(page.locator(".alert-dismissable.alert-success")).to_contain_text(f"Cancelled the statement {fingerprint}")
+        expect(page.locator(".alert-dismissable.alert-success")).to_contain_text(
+            f"Cancelled the statement {fingerprint}"
+        )
         sleeper.thread.join(30)
         assert sleeper.ended_by == ["cancel"]
         screenshot(page, "dashboard-backend-cancelled")
