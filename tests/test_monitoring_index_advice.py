@@ -15,6 +15,7 @@ from sqlalchemy import text
 from tests.admin_support import text_of
 from tests.conftest import AppFactory, Auth
 from tests.e2e.stack import libpq_url
+from tests.monitoring_support import FORGET_STATEMENTS
 from webapp.extensions import db
 from webapp.models import OperatorRole
 from webapp.monitoring.index_advice import candidate_columns, index_advice
@@ -41,6 +42,7 @@ def run(app: Flask, *statements: str, autocommit: bool = False) -> None:
 def scratch_table(app: Flask) -> Iterator[str]:
     run(
         app,
+        FORGET_STATEMENTS,
         f"CREATE TABLE {TABLE} AS SELECT g AS id, g % 50 AS bucket, md5(g::text) AS label "
         f"FROM generate_series(1, {ROWS}) g",
         f"ANALYZE {TABLE}",

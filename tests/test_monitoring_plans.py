@@ -15,6 +15,7 @@ from sqlalchemy import func, select, text
 from tests.admin_support import count_rows, text_of
 from tests.conftest import AppFactory, Auth
 from tests.e2e.stack import libpq_url
+from tests.monitoring_support import FORGET_STATEMENTS
 from webapp.database import utcnow
 from webapp.extensions import db
 from webapp.models import AuditEntry, OperatorRole
@@ -35,6 +36,7 @@ FINGERPRINT = "00000000000000aa"
 def scratch_table(app: Flask) -> Iterator[str]:
     """A table large enough for a sequential scan over it to be flagged; dropped afterwards."""
     with app.app_context(), db.engine.begin() as connection:
+        connection.execute(text(FORGET_STATEMENTS))
         connection.execute(
             text(
                 f"CREATE TABLE {TABLE} AS SELECT g AS id, g % 100 AS bucket, md5(g::text) AS label "

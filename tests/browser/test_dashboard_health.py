@@ -16,7 +16,7 @@ from playwright.sync_api import Page, expect
 from sqlalchemy import text
 
 from tests.browser.conftest import Screenshot, SignIn
-from tests.monitoring_support import Sleeper, seed_rounds
+from tests.monitoring_support import FORGET_STATEMENTS, Sleeper, seed_rounds
 from tests.waits import wait_for
 from webapp.extensions import db
 from webapp.models import OperatorRole
@@ -49,6 +49,7 @@ def busy_table(app: Flask) -> Iterator[int]:
         pytest.skip("hypopg is not installed (Debian: postgresql-15-hypopg)")
     execute(
         app,
+        FORGET_STATEMENTS,
         "CREATE EXTENSION IF NOT EXISTS hypopg",
         f"CREATE TABLE {TABLE} AS SELECT g AS id, 'customer-' || g % 3000 AS customer, g % 997 AS total "
         f"FROM generate_series(1, {ROWS}) g",

@@ -30,6 +30,7 @@ from pglast.visitors import Visitor
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.sql.elements import TextClause
 
 from webapp.monitoring import plans
 from webapp.monitoring.pg_statements import statements_installed
@@ -66,9 +67,10 @@ DUPLICATES = text(
         JOIN pg_namespace n ON n.oid = c.relnamespace
         WHERE i.indisvalid AND i.indexprs IS NULL AND i.indpred IS NULL AND n.nspname NOT IN {SCHEMAS_LEFT_OUT}
     )
-    SELECT a.indexrelid::regclass::text AS name, b.indexrelid::regclass::text AS covered_by,
-           a.indrelid::regclass::text AS table_name, pg_relation_size(a.indexrelid) AS size_bytes,
-           pg_get_indexdef(a.indexrelid) AS definition, pg_get_indexdef(b.indexrelid) AS covering_definition
+    SELECT a.indexrelid::regclass::text AS name, a.indrelid::regclass::text AS table_name,
+           pg_relation_size(a.indexrelid) AS size_bytes, pg_get_indexdef(a.indexrelid) AS definition,
+           'covered by ' || b.indexrelid::regclass::text || ' (' || pg_get_indexdef(b.indexrelid) || ')' AS reason,
+           'DROP INDEX CONCURRENTLY ' || a.indexrelid::regclass::text || ';' AS fix
     FROM indexes a
     JOIN indexes b ON b.indrelid = a.indrelid AND b.indexrelid <> a.indexrelid AND b.relam = a.relam
     WHERE cardinality(a.columns) <= cardinality(b.columns)
@@ -85,7 +87,9 @@ DUPLICATES = text(
 INVALID = text(
     f"""
     SELECT c.oid::regclass::text AS name, i.indrelid::regclass::text AS table_name,
-           pg_relation_size(c.oid) AS size_bytes, pg_get_indexdef(c.oid) AS definition
+           pg_relation_size(c.oid) AS size_bytes, pg_get_indexdef(c.oid) AS definition,
+           'invalid: a CREATE INDEX CONCURRENTLY failed; it is kept up to date but never used' AS reason,
+           'REINDEX INDEX CONCURRENTLY ' || c.oid::regclass::text || ';' AS fix
     FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_namespace n ON n.oid = c.relnamespace
     WHERE NOT i.indisvalid AND n.nspname NOT IN {SCHEMAS_LEFT_OUT}
     ORDER BY 1
@@ -175,32 +179,9 @@ def quoted(connection: Connection, name: str) -> str:
     return str(connection.scalar(text("SELECT quote_ident(:name)"), {"name": name}))
 
 
-def duplicate_indexes(connection: Connection) -> list[DroppableIndex]:
-    return [
-        DroppableIndex(
-            row.name,
-            row.table_name,
-            row.size_bytes,
-            row.definition,
-            f"covered by {row.covered_by} ({row.covering_definition})",
-            f"DROP INDEX CONCURRENTLY {row.name};",
-        )
-        for row in connection.execute(DUPLICATES)
-    ]
-
-
-def invalid_indexes(connection: Connection) -> list[DroppableIndex]:
-    return [
-        DroppableIndex(
-            row.name,
-            row.table_name,
-            row.size_bytes,
-            row.definition,
-            "invalid: a CREATE INDEX CONCURRENTLY failed; it is kept up to date but never used",
-            f"REINDEX INDEX CONCURRENTLY {row.name};",
-        )
-        for row in connection.execute(INVALID)
-    ]
+def droppable_indexes(connection: Connection, query: TextClause) -> list[DroppableIndex]:
+    """The indexes ``query`` (``DUPLICATES``, ``INVALID``) finds, each with why and the fix."""
+    return [DroppableIndex(**row._asdict()) for row in connection.execute(query)]
 
 
 def _expected_pages(row_estimate: float, key_bytes: float) -> int:
@@ -362,8 +343,8 @@ def index_advice(connection: Connection) -> IndexAdvice:
     hypopg = _hypopg_installed(connection)
     examined, suggestions = suggested_indexes(connection, hypopg) if statements_installed(connection) else (0, [])
     return IndexAdvice(
-        duplicates=duplicate_indexes(connection),
-        invalid=invalid_indexes(connection),
+        duplicates=droppable_indexes(connection, DUPLICATES),
+        invalid=droppable_indexes(connection, INVALID),
         bloated=bloated_indexes(connection),
         hypopg=hypopg,
         how_to_enable_hypopg=None if hypopg else HOW_TO_ENABLE_HYPOPG,
