@@ -201,3 +201,12 @@ def test_slow_statements_published_are_charted_per_minute(app: Flask, auth: Auth
     assert sum(point["slow_calls"] for point in data["history"]["points"]) == 3
     assert sum(point["slow_ms"] for point in data["history"]["points"]) == 900.0
     assert 'data-chart="slow"' in text_of(auth.client.get("/admin/dashboard/"))
+
+
+@pytest.mark.postgres
+def test_a_round_runs_under_the_dashboards_statement_timeout_for_its_transaction_only(app: Flask) -> None:
+    with app.app_context(), db.engine.connect() as connection:
+        with connection.begin():
+            store_round(connection, EVERY_ROUND, KEEP)
+            assert connection.scalar(text("SHOW statement_timeout")) == "2s"
+        assert connection.scalar(text("SHOW statement_timeout")) == "0"

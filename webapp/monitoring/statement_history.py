@@ -31,6 +31,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Mapped, mapped_column
 
+from webapp.database_limits import DASHBOARD_CAP_SECONDS, SET_LIMITS, Limits
 from webapp.extensions import db
 from webapp.monitoring.sql_text import normalize
 
@@ -143,7 +144,12 @@ def _elected(connection: Connection, every: timedelta) -> Election | None:
 
 
 def store_round(connection: Connection, every: timedelta, keep: timedelta) -> bool:
-    """Store one round if this worker is elected for it (the caller commits); True if it was."""
+    """Store one round if this worker is elected for it (the caller commits); True if it was.
+
+    Runs outside any request, under the dashboard's limits all the same: introspection must not
+    add to a database that is struggling."""
+    limits = Limits(DASHBOARD_CAP_SECONDS, DASHBOARD_CAP_SECONDS)
+    connection.execute(SET_LIMITS, limits.parameters())
     election = _elected(connection, every)
     if election is None:
         return False
