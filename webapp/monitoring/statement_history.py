@@ -275,31 +275,53 @@ class HistoryReport:
     regression_min_calls: int
 
 
-def _window_sums(connection: Connection, start: datetime, end: datetime) -> dict[int, Totals]:
-    table = StatementDelta.__table__
-    rows = connection.execute(
-        select(table.c.queryid, func.sum(table.c.calls), func.sum(table.c.total_ms), func.sum(table.c.rows))
-        .where(table.c.captured_at > start, table.c.captured_at <= end)
-        .group_by(table.c.queryid)
+# Both lists in one statement, compared in the database: a week holds up to 200,000 deltas, and
+# only the 2 × SHOWN rows shown should leave it.
+TRENDS = text(
+    """
+    WITH current AS (
+        SELECT queryid, sum(calls) AS calls, sum(total_ms) AS total_ms, sum(rows) AS rows
+        FROM monitoring_statement_history
+        WHERE captured_at > :start AND captured_at <= :now
+        GROUP BY queryid
+    ), previous AS (
+        SELECT queryid, sum(calls) AS calls, sum(total_ms) AS total_ms
+        FROM monitoring_statement_history
+        WHERE captured_at > :previous_start AND captured_at <= :start
+        GROUP BY queryid
+    ), compared AS (
+        SELECT c.queryid, c.calls, c.total_ms, c.rows, c.total_ms / c.calls AS mean_ms,
+               coalesce(p.calls, 0) AS previous_calls, p.total_ms / NULLIF(p.calls, 0) AS previous_mean_ms
+        FROM current c LEFT JOIN previous p USING (queryid)
+        WHERE c.calls > 0
+    ), top AS (
+        SELECT 'top' AS list, * FROM compared ORDER BY total_ms DESC LIMIT :shown
+    ), regressed AS (
+        SELECT 'regressed' AS list, * FROM compared
+        WHERE calls >= :min_calls AND previous_calls >= :min_calls AND previous_mean_ms > 0
+          AND mean_ms >= :factor * previous_mean_ms
+        ORDER BY mean_ms / previous_mean_ms DESC LIMIT :shown
     )
-    return {queryid: Totals(int(calls), float(total), int(count)) for queryid, calls, total, count in rows}
+    SELECT listed.*, texts.fingerprint, texts.query
+    FROM (SELECT * FROM top UNION ALL SELECT * FROM regressed) AS listed
+    LEFT JOIN monitoring_statement_texts AS texts USING (queryid)
+    """
+)
 
 
-def _trend(queryid: int, now: Totals, before: Totals | None, texts: dict[int, Any]) -> StatementTrend:
-    mean = now.total_ms / now.calls if now.calls else 0.0
-    previous_mean = before.total_ms / before.calls if before and before.calls else None
-    known = texts.get(queryid)
+def _trend(row: Any) -> StatementTrend:
+    previous_mean = row.previous_mean_ms
     return StatementTrend(
-        queryid=queryid,
-        fingerprint=known.fingerprint if known else "",
-        query=known.query if known else "(text no longer kept)",
-        calls=now.calls,
-        total_ms=now.total_ms,
-        mean_ms=mean,
-        rows=now.rows,
-        previous_calls=before.calls if before else 0,
+        queryid=row.queryid,
+        fingerprint=row.fingerprint or "",
+        query=row.query or "(text no longer kept)",
+        calls=int(row.calls),
+        total_ms=float(row.total_ms),
+        mean_ms=float(row.mean_ms),
+        rows=int(row.rows),
+        previous_calls=int(row.previous_calls),
         previous_mean_ms=previous_mean,
-        change_ratio=mean / previous_mean - 1 if previous_mean else None,
+        change_ratio=row.mean_ms / previous_mean - 1 if previous_mean else None,
     )
 
 
@@ -308,41 +330,28 @@ def history_report(connection: Connection, window: str, regression_percent: int)
     window before by ``regression_percent`` or more, with enough calls in both to matter."""
     length = WINDOWS[window]
     now: datetime = connection.scalar(text("SELECT now()"))
-    current = _window_sums(connection, now - length, now)
-    previous = _window_sums(connection, now - 2 * length, now - length)
-    top_ids = sorted(current, key=lambda queryid: current[queryid].total_ms, reverse=True)[:SHOWN]
-    threshold = 1 + regression_percent / 100
-    regressed_ids = [
-        queryid
-        for queryid, totals in current.items()
-        if (before := previous.get(queryid)) is not None
-        and totals.calls >= REGRESSION_MIN_CALLS
-        and before.calls >= REGRESSION_MIN_CALLS
-        and totals.total_ms / totals.calls >= threshold * before.total_ms / before.calls
-    ]
-    wanted = set(top_ids) | set(regressed_ids)
-    texts_table = StatementText.__table__
-    texts = (
-        {row.queryid: row for row in connection.execute(select(texts_table).where(texts_table.c.queryid.in_(wanted)))}
-        if wanted
-        else {}
-    )
+    rows = connection.execute(
+        TRENDS,
+        {
+            "now": now,
+            "start": now - length,
+            "previous_start": now - 2 * length,
+            "shown": SHOWN,
+            "min_calls": REGRESSION_MIN_CALLS,
+            "factor": 1 + regression_percent / 100,
+        },
+    ).all()
     rounds = StatementRound.__table__
     count, oldest = connection.execute(
         select(func.count(), func.min(rounds.c.captured_at)).where(rounds.c.captured_at > now - length)
     ).one()
-    regressed = sorted(
-        (_trend(queryid, current[queryid], previous.get(queryid), texts) for queryid in regressed_ids),
-        key=lambda trend: trend.change_ratio or 0,
-        reverse=True,
-    )[:SHOWN]
     return HistoryReport(
         window=window,
         since=now - length,
         rounds=int(count),
         oldest_round=oldest,
-        top=[_trend(queryid, current[queryid], previous.get(queryid), texts) for queryid in top_ids],
-        regressed=regressed,
+        top=[_trend(row) for row in rows if row.list == "top"],
+        regressed=[_trend(row) for row in rows if row.list == "regressed"],
         regression_percent=regression_percent,
         regression_min_calls=REGRESSION_MIN_CALLS,
     )
