@@ -3,9 +3,13 @@ PostgreSQL server's own statistics, as plain data for the dashboard, its JSON an
 (their views live with the admin's other views and read this package; nothing here imports the admin).
 
 One module per source, after PgHero: ``pool`` and ``slow_queries`` record inside each worker,
-``publisher`` writes that to the shared tables of ``store``, ``pg_statements``, ``pg_activity``
-and ``table_stats`` ask PostgreSQL, and ``report`` gathers it all for the dashboard and ``/metrics``.
-Every statement text any of them shows passes through ``sql_text``, which removes its literals.
+``publisher`` writes that to the shared tables of ``store`` (and, elected once per round across
+all workers, ``statement_history``); ``pg_statements``, ``pg_activity``, ``table_stats`` and
+``database_stats`` ask PostgreSQL; ``plans``, ``index_advice`` and ``backends`` serve the pages
+reached from the dashboard; ``findings`` judges the figures against their thresholds, and
+``report`` gathers it all for the dashboard and ``/metrics``. ``connection_names`` names every
+connection the app opens. Every statement text any of them shows passes through ``sql_text``,
+which removes its literals.
 """
 
 from __future__ import annotations
