@@ -1,8 +1,10 @@
 """How long the dashboard takes to render with 10,000 captured fingerprints.
 
 Fills the monitoring tables of a scratch database as a busy site would leave them: 10,000 slow
-query fingerprints, 8 workers, and 24 hours of per-minute history for each. Then a signed-in
-operator requests the page and its JSON (Flask's test client: the whole request inside the app,
+query fingerprints, 8 workers, and 24 hours of per-minute history for each; on PostgreSQL also
+14 days of statement history (a round every 5 minutes, each with the 100 costliest of 10,000
+statements, as ``statement_history`` keeps them). Then a signed-in operator requests the page, its
+JSON and the statement history's windows (Flask's test client: the whole request inside the app,
 queries and template included, without a network hop), and the median and 95th percentile of
 the server-side time are reported.
 
@@ -21,7 +23,7 @@ from datetime import timedelta
 
 from flask import Flask
 from flask_migrate import upgrade
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, text
 
 from webapp import create_app
 from webapp.database import utcnow
@@ -29,6 +31,7 @@ from webapp.extensions import db
 from webapp.models import Operator, OperatorRole
 from webapp.monitoring.pool import PoolMonitor
 from webapp.monitoring.slow_queries import SlowQuery
+from webapp.monitoring.statement_history import TOP_PER_ROUND, StatementDelta, StatementRound, StatementText
 from webapp.monitoring.store import PoolSample, SlowQueryStat, WorkerReport, save_sample, save_slow_queries, save_worker
 
 OPERATOR = "bench-dashboard@example.org"
@@ -71,6 +74,45 @@ def fill_store(app: Flask, fingerprints: int) -> None:
                 )
 
 
+HISTORY_DAYS = 14
+ROUND_MINUTES = 5
+STATEMENTS = 10_000
+
+
+def fill_statement_history() -> int:
+    """14 days of rounds, each naming 100 of 10,000 statements in turn (PostgreSQL only)."""
+    rounds = HISTORY_DAYS * 24 * 60 // ROUND_MINUTES
+    with db.engine.begin() as connection:
+        for model in (StatementDelta, StatementRound, StatementText):
+            connection.execute(delete(model))
+        connection.execute(
+            text(
+                "INSERT INTO monitoring_statement_rounds (captured_at, stats_reset, statements) "
+                "SELECT now() - make_interval(mins => n * :minutes), NULL, :top FROM generate_series(1, :rounds) n"
+            ),
+            {"minutes": ROUND_MINUTES, "top": TOP_PER_ROUND, "rounds": rounds},
+        )
+        connection.execute(
+            text(
+                "INSERT INTO monitoring_statement_history (captured_at, queryid, calls, total_ms, rows) "
+                "SELECT now() - make_interval(mins => n * :minutes), (n * 7 + k * 97) % :statements, "
+                "1 + k % 50, (1 + k % 50) * (1.0 + n % 13), k FROM generate_series(1, :rounds) n, "
+                "generate_series(0, :top - 1) k"
+            ),
+            {"minutes": ROUND_MINUTES, "statements": STATEMENTS, "rounds": rounds, "top": TOP_PER_ROUND},
+        )
+        connection.execute(
+            text(
+                "INSERT INTO monitoring_statement_texts (queryid, fingerprint, query, last_seen) "
+                "SELECT q, lpad(to_hex(q), 16, '0'), 'SELECT * FROM table_' || q % 97 || ' WHERE id = $1', now() "
+                "FROM generate_series(0, :statements - 1) q"
+            ),
+            {"statements": STATEMENTS},
+        )
+        connection.execute(text("ANALYZE monitoring_statement_history"))
+        return int(connection.scalar(select(func.count()).select_from(StatementDelta)) or 0)
+
+
 def ensure_operator() -> None:
     if db.session.scalar(select(func.count()).where(Operator.email == OPERATOR)):
         return
@@ -104,6 +146,8 @@ def main() -> None:
         ensure_operator()
         fill_store(app, args.fingerprints)
         stored = db.session.scalar(select(func.count()).select_from(SlowQueryStat))
+        postgres = db.engine.dialect.name == "postgresql"
+        history_rows = fill_statement_history() if postgres else 0
     client = app.test_client()
     token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', client.get("/login").get_data(as_text=True))
     if token is None:
@@ -112,13 +156,16 @@ def main() -> None:
 
     print(
         f"{app.config['SQLALCHEMY_DATABASE_URI'].split(':')[0]}: {stored:,} fingerprints, {WORKERS} workers, "
-        f"24 h of per-minute samples each; {args.repeats} requests per line"
+        f"24 h of per-minute samples each; {history_rows:,} statement history rows; "
+        f"{args.repeats} requests per line"
     )
+    history_pages = [f"/admin/dashboard/statements?window={window}" for window in ("1h", "24h", "7d")]
     for path in (
         "/admin/dashboard/",
         "/admin/dashboard/data.json",
         "/admin/dashboard/?hours=24",
         "/admin/dashboard/data.json?hours=24",
+        *(history_pages if postgres else []),
     ):
         timings = sorted(timed(client, path, args.repeats))
         p95 = timings[max(0, round(0.95 * len(timings)) - 1)]

@@ -27,6 +27,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
 from tests import factories, leaks
+from tests.pgbouncer import pgbouncer  # noqa: F401  (a fixture, for every test module)
 from webapp import create_app
 from webapp.config import normalize_database_url
 from webapp.extensions import db

@@ -1,4 +1,4 @@
-"""The dashboard over HTTP: who may see it, what it shows, resetting, and /metrics."""
+"""The dashboard over HTTP: who may see it, what it shows, resetting (``/metrics``: test_monitoring_metrics.py)."""
 
 from __future__ import annotations
 
@@ -21,8 +21,6 @@ from webapp.models import OperatorRole
 from webapp.monitoring import Monitoring
 from webapp.monitoring.slow_queries import SlowQuery
 from webapp.monitoring.store import SlowQueryStat, save_slow_queries
-
-METRICS_TOKEN = "a-long-scrape-token-for-tests"
 
 
 @pytest.fixture
@@ -317,40 +315,31 @@ def test_sqlite_dashboard_explains_the_postgresql_panels(client: FlaskClient, au
     assert (data["database"], data["statements"], data["activity"], data["tables"]) == ("sqlite", None, None, None)
     html = client.get("/admin/dashboard/").get_data(as_text=True)
     assert "are PostgreSQL panels" in html and "Connection pools" in html
+    assert data["database_figures"] is None
 
 
-# /metrics
+@pytest.mark.parametrize(
+    "path", ["plan?fingerprint=00000000000000aa", "indexes", "statements", "backend/1", "analyze", "backend/1/signal"]
+)
+def test_on_sqlite_the_postgresql_pages_say_so(client: FlaskClient, auth: Auth, database_url: str, path: str) -> None:
+    if is_postgres(database_url):
+        pytest.skip("the SQLite variant of the pages")
+    auth.login(OperatorRole.ADMIN)
+    url = f"/admin/dashboard/{path}"
+    if path in ("analyze", "backend/1/signal"):
+        response = client.post(url, data={"csrf_token": auth.csrf_token("/admin/dashboard/"), "statement": "SELECT 1"})
+    else:
+        response = client.get(url)
+    assert response.status_code == 404
+    assert "need PostgreSQL" in response.get_data(as_text=True)
 
 
-@pytest.fixture
-def metrics_client(app: Flask, make_app: conftest.AppFactory) -> FlaskClient:
-    """An app sharing the test database, with /metrics switched on."""
-    return make_app(METRICS_TOKEN=METRICS_TOKEN).test_client()
-
-
-def test_metrics_are_off_without_a_token(client: FlaskClient) -> None:
-    assert client.get("/metrics").status_code == 404
-
-
-@pytest.mark.parametrize("authorization", [None, "Bearer wrong-token-of-some-length", METRICS_TOKEN])
-def test_metrics_need_the_bearer_token(metrics_client: FlaskClient, authorization: str | None) -> None:
-    headers = {"Authorization": authorization} if authorization else {}
-    response = metrics_client.get("/metrics", headers=headers)
-    assert response.status_code == 401
-    assert response.headers["WWW-Authenticate"] == "Bearer"
-
-
-def test_metrics_expose_pool_gauges_and_slow_query_counters(
-    app: Flask, metrics_client: FlaskClient, monitoring: Monitoring
-) -> None:
-    store_slow_queries(app, 2)
-    response = metrics_client.get("/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
-    assert response.status_code == 200
-    assert response.content_type.startswith("text/plain; version=0.0.4")
-    body = response.get_data(as_text=True)
-    assert re.search(r'^webapp_db_pool_checked_out\{host="[^"]+",pid="\d+"\} \d+$', body, re.M)
-    assert re.search(r'^webapp_db_pool_checkout_wait_seconds_count\{host="[^"]+",pid="\d+"\} \d+$', body, re.M)
-    assert "# TYPE webapp_db_pool_checkouts_total counter" in body
-    assert re.search(r"^webapp_slow_queries_total 3$", body, re.M)
-    assert re.search(r"^webapp_slow_query_seconds_total 0\.9$", body, re.M)
-    assert 'webapp_db_pool_workers{state="live"} 1' in body
+def test_a_finding_names_the_threshold_it_crossed_as_configured(app: Flask, make_app: conftest.AppFactory) -> None:
+    strict = make_app(FINDING_POOL_USAGE_PERCENT="1")
+    auth = Auth(strict, strict.test_client())
+    auth.login(OperatorRole.VIEWER)
+    data = auth.client.get("/admin/dashboard/data.json").get_json()
+    [finding] = [finding for finding in data["findings"] if "pooled connections are in use" in finding["message"]]
+    assert finding["threshold"] == "FINDING_POOL_USAGE_PERCENT=1"
+    page = auth.client.get("/admin/dashboard/").get_data(as_text=True)
+    assert "threshold: FINDING_POOL_USAGE_PERCENT=1" in page

@@ -35,6 +35,8 @@ RUN_ELSEWHERE = {
     "TEST_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/webapp_test make test": ".ci/run, with its own database",
     "BENCH_DATABASE_URL=postgresql://…/webapp_bench make bench": "tests/test_bench.py runs bench/run.py end to end",
     'flask --app wsgi db migrate -m "Add priority to posts"': "tests/test_migrations.py: models and migrations agree",
+    "promtool check rules deploy/prometheus/alerts.yml": "tests/test_monitoring_metrics.py runs it",
+    "promtool test rules deploy/prometheus/alerts_test.yml": "tests/test_monitoring_metrics.py runs it",
     "flask --app wsgi db upgrade": "run below, and by the deploy path's end-to-end test",
     "gunicorn --config gunicorn.conf.py wsgi:app": "the Procfile's web process, run by tests/e2e",
     "flask --app wsgi import task tasks.csv --dry-run": "tests/test_import_files.py runs the import command",

@@ -187,6 +187,33 @@ def _engine_options(env: Mapping[str, str], url: str) -> dict[str, Any]:
     return options
 
 
+# What the dashboard's findings (and deploy/prometheus/alerts.yml, which mirrors the defaults)
+# are raised at: (variable, default, smallest, largest allowed).
+FINDING_THRESHOLDS = (
+    ("FINDING_CHECKOUT_WAIT_MS", 100, 1, 600_000),
+    ("FINDING_POOL_USAGE_PERCENT", 80, 1, 100),
+    ("FINDING_SLOW_STATEMENT_MS", 1000, 1, 3_600_000),
+    ("FINDING_LONG_RUNNING_SECONDS", 5, 1, 86_400),
+    ("FINDING_DEAD_ROWS", 10_000, 1, 2**62),
+    ("FINDING_DEAD_ROWS_PERCENT", 20, 1, 100),
+    # Half of the 2^31 transaction IDs PostgreSQL can tell apart; it forces a vacuum at 200 million
+    # (autovacuum_freeze_max_age) and stops accepting writes near 2 billion.
+    ("FINDING_WRAPAROUND_AGE", 1_000_000_000, 1, 2**31),
+    # The statement history's "regressed" list: mean time up this much against the previous window.
+    ("FINDING_REGRESSION_PERCENT", 50, 1, 100_000),
+)
+
+
+def _finding_thresholds(env: Mapping[str, str]) -> dict[str, int]:
+    thresholds = {}
+    for name, default, smallest, largest in FINDING_THRESHOLDS:
+        value = _int(env, name, default, minimum=smallest)
+        if value > largest:
+            raise ConfigError(f"{name}={value!r} must be at most {largest}")
+        thresholds[name] = value
+    return thresholds
+
+
 def _login_throttle(env: Mapping[str, str]) -> dict[str, int]:
     """How many failed sign-ins, within how long, lock a client out of an account, for how long
     (the policy is explained in webapp/auth/throttle.py).
@@ -272,6 +299,9 @@ def load_config(env: Mapping[str, str] | None = None, instance_path: str | Path 
         "TRUSTED_PROXY_COUNT": _int(env, "TRUSTED_PROXY_COUNT", 0),
         "DISPLAY_TIMEZONE": _timezone(env),
         "LOG_FORMAT": _choice(env, "LOG_FORMAT", LOG_FORMATS, "text"),
+        "STATEMENT_HISTORY_DAYS": _int(env, "STATEMENT_HISTORY_DAYS", 14, minimum=1),
+        "STATEMENT_HISTORY_INTERVAL_SECONDS": _int(env, "STATEMENT_HISTORY_INTERVAL_SECONDS", 300, minimum=1),
+        **_finding_thresholds(env),
         **_login_throttle(env),
         **_sessions(env),
         **_request_limits(env),

@@ -1,7 +1,7 @@
 """Each operator's colour theme (auto, light or dark), remembered across sessions and browsers
 
 Revision ID: 0010_operator_theme
-Revises: 0008_import_batches
+Revises: 0009_statement_history
 Create Date: 2026-12-02
 
 """
@@ -11,7 +11,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "0010_operator_theme"
-down_revision = "0008_import_batches"
+down_revision = "0009_statement_history"
 branch_labels = None
 depends_on = None
 

@@ -102,6 +102,13 @@
       var alert = document.createElement("div");
       alert.className = "alert alert-" + finding.level + " py-2 mb-2";
       alert.textContent = finding.message;
+      if (finding.threshold) {
+        var threshold = document.createElement("small");
+        threshold.className = "dashboard-threshold";
+        threshold.textContent = "threshold: " + finding.threshold;
+        alert.appendChild(document.createTextNode(" "));
+        alert.appendChild(threshold);
+      }
       box.appendChild(alert);
     });
   }
@@ -110,7 +117,8 @@
 
   function columnsOf(table) {
     return Array.prototype.map.call(table.tHead.rows[0].cells, function (th) {
-      return { key: th.getAttribute("data-key"), kind: th.getAttribute("data-format"), className: th.className };
+      return { key: th.getAttribute("data-key"), kind: th.getAttribute("data-format"), className: th.className,
+        label: th.textContent.trim() };
     });
   }
 
@@ -125,8 +133,17 @@
         var value = lookup(row, column.key);
         var td = tr.insertCell();
         td.className = column.className;
-        td.setAttribute("data-sort", value === null || value === undefined ? "" : value);
-        td.textContent = figure(value, column.kind, now);
+        td.setAttribute("data-sort", value === null || value === undefined || column.kind === "link" ? "" : value);
+        if (column.kind === "link") {
+          if (value) {
+            var link = document.createElement("a");
+            link.href = value;
+            link.textContent = column.label;
+            td.appendChild(link);
+          }
+        } else {
+          td.textContent = figure(value, column.kind, now);
+        }
         if (column.kind === "sql") { td.classList.add("dashboard-sql"); td.title = value || ""; }
       });
     });
@@ -267,8 +284,11 @@
   function renderCharts(data) {
     if (!data.history.points) { return; }  /* the history panel is unavailable: its alert says why */
     root.querySelectorAll("svg[data-chart]").forEach(function (svg) {
-      if (svg.getAttribute("data-chart") === "connections") {
+      var chart = svg.getAttribute("data-chart");
+      if (chart === "connections") {
         drawChart(svg, data.history, data.generated_at, [{ key: "checked_out", className: "series-a" }], data.pool.capacity);
+      } else if (chart === "slow") {
+        drawChart(svg, data.history, data.generated_at, [{ key: "slow_calls", className: "series-a" }], null);
       } else {
         drawChart(svg, data.history, data.generated_at,
           [{ key: "wait_max_ms", className: "series-b" }, { key: "wait_p95_ms", className: "series-a" }], null);

@@ -65,6 +65,11 @@ class AuditAction(LabelledEnum):
     TAG = "tag"
     UNTAG = "untag"
     MERGE = "merge"
+    # The database health dashboard: EXPLAIN ANALYZE run, a backend's statement cancelled or
+    # its connection terminated.
+    EXPLAIN = "explain"
+    CANCEL = "cancel"
+    TERMINATE = "terminate"
 
 
 def enum_column_type(enum_class: type[enum.Enum], name: str) -> Enum:

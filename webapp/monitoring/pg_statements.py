@@ -38,14 +38,14 @@ RESET_THIS_DATABASE = (
 TOP_STATEMENTS = text(
     """
     WITH here AS (
-        SELECT query, calls, total_exec_time, mean_exec_time, rows, shared_blks_hit, shared_blks_read,
+        SELECT queryid, query, calls, total_exec_time, mean_exec_time, rows, shared_blks_hit, shared_blks_read,
                rank() OVER (ORDER BY total_exec_time DESC) AS by_total,
                rank() OVER (ORDER BY mean_exec_time DESC) AS by_mean,
                rank() OVER (ORDER BY calls DESC) AS by_calls
         FROM pg_stat_statements
         WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
     )
-    SELECT query, calls, total_exec_time, mean_exec_time, rows,
+    SELECT queryid, query, calls, total_exec_time, mean_exec_time, rows,
            shared_blks_hit::float8 / NULLIF(shared_blks_hit + shared_blks_read, 0) AS hit_ratio
     FROM here
     WHERE by_total <= :limit OR by_mean <= :limit OR by_calls <= :limit
@@ -56,6 +56,7 @@ TOP_STATEMENTS = text(
 
 @dataclass(frozen=True)
 class Statement:
+    queryid: int | None
     query: str
     calls: int
     total_ms: float
@@ -71,7 +72,7 @@ class StatementsReport:
     statements: list[Statement]
 
 
-def _installed(connection: Connection) -> bool:
+def statements_installed(connection: Connection) -> bool:
     found = connection.scalar(text("SELECT 1 FROM pg_extension WHERE extname = :name"), {"name": EXTENSION})
     return found is not None
 
@@ -87,7 +88,7 @@ def _is_not_loaded(error: DBAPIError) -> bool:
 
 
 def statements_report(connection: Connection) -> StatementsReport:
-    if not _installed(connection):
+    if not statements_installed(connection):
         how = HOW_TO_CREATE if _preloaded(connection) else HOW_TO_PRELOAD
         return StatementsReport(available=False, how_to_enable=how, statements=[])
     try:
@@ -101,7 +102,15 @@ def statements_report(connection: Connection) -> StatementsReport:
         available=True,
         how_to_enable=None,
         statements=[
-            Statement(safe_text(row.query), row.calls, row.total_exec_time, row.mean_exec_time, row.rows, row.hit_ratio)
+            Statement(
+                row.queryid,
+                safe_text(row.query),
+                row.calls,
+                row.total_exec_time,
+                row.mean_exec_time,
+                row.rows,
+                row.hit_ratio,
+            )
             for row in rows
         ],
     )
@@ -109,7 +118,7 @@ def statements_report(connection: Connection) -> StatementsReport:
 
 def reset_statements(connection: Connection) -> str:
     """Reset this database's statement statistics where this database role may; say what happened."""
-    if not _installed(connection):
+    if not statements_installed(connection):
         return "pg_stat_statements is not installed here, so there was nothing to reset on the server."
     try:
         with connection.begin_nested():

@@ -11,14 +11,23 @@ any other checkout takes is opening a new connection (slow on a cold server: tim
 ``do_connect`` to ``connect``) or pinging an idle one. Counting those as waits raised a false
 "pool exhausted" on an idle server. A checkout racing another for the last free connection may
 be counted either way.
+
+Besides the recent-window percentiles (what the dashboard's tiles show), three histograms count
+every observation since the worker started, in fixed buckets shared by every worker, as HikariCP
+and Micrometer do: acquire (waiting for a free connection on a full pool; 0 when one was free),
+usage (how long a connection was held) and creation (opening one). Percentiles of several workers
+cannot be combined; bucket counts can be summed, so the dashboard and Prometheus both compute a
+p95 across all workers and hosts from them.
 """
 
 from __future__ import annotations
 
+import bisect
 import math
 import threading
 from collections import deque
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from time import monotonic, perf_counter
 from typing import Any
 
@@ -81,16 +90,127 @@ class TimingWindow:
             self._samples.clear()
 
 
+# Upper bounds in seconds. Every worker of every release must use the same ones for their counts
+# to add up: changing them is a breaking change of /metrics.
+BUCKETS_SECONDS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+@dataclass(frozen=True)
+class HistogramCounts:
+    """Observations per bucket (``counts[i]``: above bucket ``i - 1``, up to ``BUCKETS_SECONDS[i]``;
+    the last one: above every bound) and their sum, since the worker started."""
+
+    counts: tuple[int, ...] = field(default_factory=lambda: (0,) * (len(BUCKETS_SECONDS) + 1))
+    sum_seconds: float = 0.0
+
+    @property
+    def count(self) -> int:
+        return sum(self.counts)
+
+    def cumulative(self) -> list[tuple[float, int]]:
+        """(upper bound, observations up to it) pairs, ``math.inf`` last: Prometheus' ``le`` buckets."""
+        running, pairs = 0, []
+        for bound, count in zip((*BUCKETS_SECONDS, math.inf), self.counts, strict=True):
+            running += count
+            pairs.append((bound, running))
+        return pairs
+
+    def plus(self, other: HistogramCounts) -> HistogramCounts:
+        return HistogramCounts(
+            tuple(a + b for a, b in zip(self.counts, other.counts, strict=True)), self.sum_seconds + other.sum_seconds
+        )
+
+    def quantile_ms(self, fraction: float) -> float | None:
+        """The quantile estimated as Prometheus' ``histogram_quantile`` does: linear within the
+        bucket it falls in; the largest finite bound when it falls above every bound."""
+        total = self.count
+        if total == 0:
+            return None
+        rank, lower, below = fraction * total, 0.0, 0
+        for bound, running in self.cumulative():
+            if running >= rank:
+                if math.isinf(bound):
+                    return BUCKETS_SECONDS[-1] * 1000.0
+                share = (rank - below) / (running - below) if running > below else 1.0
+                return (lower + (bound - lower) * share) * 1000.0
+            lower, below = bound, running
+        return None  # unreachable: the last bucket holds every observation
+
+    @classmethod
+    def from_stored(cls, data: object) -> HistogramCounts | None:
+        """A published histogram, or ``None`` when the worker published none or other buckets."""
+        if not isinstance(data, dict):
+            return None
+        counts, total = data.get("counts"), data.get("sum_seconds")
+        if not isinstance(counts, Sequence) or len(counts) != len(BUCKETS_SECONDS) + 1:
+            return None
+        if not all(isinstance(count, int) for count in counts) or not isinstance(total, int | float):
+            return None
+        return cls(tuple(counts), float(total))
+
+
+class Histogram:
+    """Thread-safe :class:`HistogramCounts` that grows with every observation."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts = [0] * (len(BUCKETS_SECONDS) + 1)
+        self._sum_seconds = 0.0
+
+    def observe(self, duration_ms: float) -> None:
+        seconds = duration_ms / 1000.0
+        # bisect_left: a value equal to a bound belongs to that bound's bucket (le, "less or equal").
+        bucket = bisect.bisect_left(BUCKETS_SECONDS, seconds)
+        with self._lock:
+            self._counts[bucket] += 1
+            self._sum_seconds += seconds
+
+    def counts(self) -> HistogramCounts:
+        with self._lock:
+            return HistogramCounts(tuple(self._counts), self._sum_seconds)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._counts = [0] * len(self._counts)
+            self._sum_seconds = 0.0
+
+
+class Timing:
+    """One kind of duration, recorded both ways: the recent window and the lifetime histogram."""
+
+    def __init__(self) -> None:
+        self.window = TimingWindow()
+        self.histogram = Histogram()
+
+    def add(self, duration_ms: float) -> None:
+        self.window.add(duration_ms)
+        self.histogram.observe(duration_ms)
+
+    def spread(self, since: float | None = None) -> Spread:
+        return self.window.spread(since)
+
+    def clear(self) -> None:
+        self.window.clear()
+        self.histogram.clear()
+
+
+HISTOGRAM_FIELDS = ("acquire", "usage", "creation")
+
+
 @dataclass(frozen=True)
 class PoolSnapshot:
     """One worker's pool, as published to the shared store and shown per worker row.
 
-    Sizes are ``None`` for pool classes without a fixed size (SQLite in-memory, NullPool).
+    Sizes are ``None`` for pool classes without a fixed size (SQLite in-memory, NullPool). In
+    HikariCP's terms ``size`` is the minimum (QueuePool opens connections lazily, then keeps that
+    many) and ``max_connections`` the maximum; ``pending`` counts the requests inside a checkout now.
     """
 
     pool_class: str
     size: int | None
     max_overflow: int | None
+    max_connections: int | None
+    pending: int | None
     checked_out: int | None
     idle: int | None
     overflow_in_use: int | None
@@ -108,12 +228,17 @@ class PoolSnapshot:
     hold_max_ms: float | None
     connect_p95_ms: float | None
     connect_max_ms: float | None
+    acquire: HistogramCounts | None
+    usage: HistogramCounts | None
+    creation: HistogramCounts | None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PoolSnapshot:
         """Read a published snapshot, tolerating fields a worker of another release lacks."""
         # Whatever the JSON holds, and None for a missing field.
         fields: dict[str, Any] = {name: data.get(name) for name in cls.__dataclass_fields__}
+        for name in HISTOGRAM_FIELDS:
+            fields[name] = HistogramCounts.from_stored(fields[name])
         return cls(**fields)
 
 
@@ -127,13 +252,18 @@ def _max_overflow(pool: Any) -> int | None:
     return getattr(pool, "_max_overflow", None)
 
 
+def _max_connections(pool: Any) -> int | None:
+    size, overflow = _pool_figure(pool, "size"), _max_overflow(pool)
+    if size is None or overflow is None or overflow < 0:
+        return None
+    return size + overflow
+
+
 def is_full(pool: Any) -> bool:
     """Whether a checkout now has to wait: every connection the pool may open is checked out.
     Pools without such a limit (NullPool, SQLite's, an unlimited overflow) never make one wait."""
-    size, overflow, checked_out = _pool_figure(pool, "size"), _max_overflow(pool), _pool_figure(pool, "checkedout")
-    if size is None or overflow is None or overflow < 0 or checked_out is None:
-        return False
-    return checked_out >= size + overflow
+    limit, checked_out = _max_connections(pool), _pool_figure(pool, "checkedout")
+    return limit is not None and checked_out is not None and checked_out >= limit
 
 
 class PoolMonitor:
@@ -141,10 +271,11 @@ class PoolMonitor:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self.waits = TimingWindow()
-        self.holds = TimingWindow()
-        self.connects = TimingWindow()
+        self.waits = Timing()
+        self.holds = Timing()
+        self.connects = Timing()
         self._in_use = 0
+        self._pending = 0
         self._peak_in_use = 0
         self._reset_counters()
 
@@ -173,6 +304,8 @@ class PoolMonitor:
         def raw_connection_timed() -> Any:
             queued = is_full(engine.pool)
             started = perf_counter()
+            with self._lock:
+                self._pending += 1
             try:
                 return take_connection()
             except PoolTimeoutError:
@@ -182,6 +315,7 @@ class PoolMonitor:
                 waited_ms = (perf_counter() - started) * 1000.0 if queued else 0.0
                 self.waits.add(waited_ms)
                 with self._lock:
+                    self._pending -= 1
                     self._counters["wait_count"] += 1
                     self._wait_total_ms += waited_ms
 
@@ -238,11 +372,13 @@ class PoolMonitor:
         overflow = _pool_figure(pool, "overflow")
         wait, hold, connect = self.waits.spread(), self.holds.spread(), self.connects.spread()
         with self._lock:
-            counters, wait_total_ms = dict(self._counters), self._wait_total_ms
+            counters, wait_total_ms, pending = dict(self._counters), self._wait_total_ms, self._pending
         return PoolSnapshot(
             pool_class=type(pool).__name__,
             size=_pool_figure(pool, "size"),
             max_overflow=_max_overflow(pool),
+            max_connections=_max_connections(pool),
+            pending=pending,
             checked_out=_pool_figure(pool, "checkedout"),
             idle=_pool_figure(pool, "checkedin"),
             # QueuePool counts overflow from -size while the core pool is still filling up.
@@ -256,5 +392,8 @@ class PoolMonitor:
             hold_max_ms=hold.max_ms,
             connect_p95_ms=connect.p95_ms,
             connect_max_ms=connect.max_ms,
+            acquire=self.waits.histogram.counts(),
+            usage=self.holds.histogram.counts(),
+            creation=self.connects.histogram.counts(),
             **counters,
         )

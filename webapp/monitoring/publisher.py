@@ -17,6 +17,7 @@ import logging
 import os
 import socket
 import threading
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from time import monotonic
 
@@ -24,9 +25,10 @@ from sqlalchemy import create_engine
 from sqlalchemy.engine import Connection, Engine
 
 from webapp.database import utcnow
-from webapp.monitoring import store
+from webapp.monitoring import statement_history, store
+from webapp.monitoring.connection_names import name_connections
 from webapp.monitoring.pool import PoolMonitor
-from webapp.monitoring.slow_queries import SlowQueryRecorder
+from webapp.monitoring.slow_queries import SlowQuery, SlowQueryRecorder
 
 logger = logging.getLogger(__name__)
 
@@ -36,14 +38,28 @@ DROP_AFTER_ROUNDS = 30
 STOP_TIMEOUT_SECONDS = 5
 
 
+@dataclass(frozen=True)
+class HistorySettings:
+    """How often one worker stores pg_stat_statements deltas, and for how long they are kept."""
+
+    every: timedelta
+    keep: timedelta
+
+
 class Publisher:
     def __init__(
-        self, app_engine: Engine, pool: PoolMonitor, slow_queries: SlowQueryRecorder, interval_seconds: int
+        self,
+        app_engine: Engine,
+        pool: PoolMonitor,
+        slow_queries: SlowQueryRecorder,
+        interval_seconds: int,
+        history: HistorySettings | None = None,
     ) -> None:
         self.app_engine = app_engine
         self.pool = pool
         self.slow_queries = slow_queries
         self.interval = timedelta(seconds=interval_seconds)
+        self.history = history
         self.host = socket.gethostname()
         self.started_at = utcnow()
         # Held while a round runs, so a reset in this process cannot interleave with one.
@@ -117,20 +133,41 @@ class Publisher:
                 with self.engine().begin() as connection:
                     if self._published and not store.worker_exists(connection, self.host, self.pid):
                         self.pool.reset()  # an operator reset the statistics since our last round
-                    self._save_pool(connection, now)
+                    self._save_pool(connection, now, captures)
                     store.save_slow_queries(connection, captures)
                     store.prune(connection, now, drop_workers_before=now - self.drop_after)
             except Exception:
                 self.slow_queries.merge(captures)
                 raise
             self._published = True
+        self.store_statement_history()
 
-    def _save_pool(self, connection: Connection, now: datetime) -> None:
+    def store_statement_history(self) -> bool:
+        """This round's pg_stat_statements deltas, if this worker is elected to store them; its
+        own transaction, so a failure here (no extension, no privilege) leaves the pool's round be."""
+        if self.history is None or self.app_engine.dialect.name != "postgresql":
+            return False
+        try:
+            with self.engine().begin() as connection:
+                return statement_history.store_round(connection, self.history.every, self.history.keep)
+        except Exception:
+            logger.warning("could not store the statement history; retrying next round", exc_info=True)
+            return False
+
+    def _save_pool(self, connection: Connection, now: datetime, captures: list[SlowQuery]) -> None:
         round_started, self._last_round = self._last_round, monotonic()
         waits = self.pool.waits.spread(since=round_started)
         store.save_worker(connection, self.host, self.pid, self.started_at, now, self.pool.snapshot(self.app_engine))
         store.save_sample(
-            connection, self.host, self.pid, now, self.pool.take_peak(), waits.p95_ms or 0.0, waits.max_ms or 0.0
+            connection,
+            self.host,
+            self.pid,
+            now,
+            self.pool.take_peak(),
+            waits.p95_ms or 0.0,
+            waits.max_ms or 0.0,
+            slow_calls=sum(capture.calls for capture in captures),
+            slow_ms=sum(capture.total_ms for capture in captures),
         )
 
     def forget_published_row(self) -> None:
@@ -142,6 +179,7 @@ class Publisher:
             self._engine = create_engine(
                 self.app_engine.url, pool_size=1, max_overflow=0, pool_pre_ping=True, hide_parameters=True
             )
+            name_connections(self._engine, "monitoring")
         return self._engine
 
     def stop(self) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -19,11 +19,12 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, scoped_session
 
 from webapp.database import utcnow
-from webapp.formatting import noun_for
-from webapp.monitoring import Monitoring, store
+from webapp.monitoring import Monitoring, statement_history, store
+from webapp.monitoring.database_stats import DatabaseReport, database_report
+from webapp.monitoring.findings import Finding, pool_findings, server_findings
 from webapp.monitoring.pg_activity import ActivityReport, activity_report
 from webapp.monitoring.pg_statements import StatementsReport, reset_statements, statements_report
-from webapp.monitoring.pool import WINDOW_SECONDS, PoolSnapshot
+from webapp.monitoring.pool import HISTOGRAM_FIELDS, HistogramCounts, PoolSnapshot
 from webapp.monitoring.sql_text import safe_text
 from webapp.monitoring.table_stats import TableReport, table_report
 
@@ -32,16 +33,13 @@ logger = logging.getLogger(__name__)
 HISTORY_RANGES = {1: 1, 6: 5, 24: 15}  # hours shown -> minutes per chart point
 SLOW_QUERIES_SHOWN = 50
 MAX_REASON_CHARS = 200
-# Thresholds above which a finding is raised at the top of the dashboard.
-BUSY_POOL_RATIO = 0.8
-SLOW_CHECKOUT_MS = 100.0
-BLOATED_DEAD_ROWS = 10_000
-BLOATED_DEAD_RATIO = 0.2
 SUMMED = (
     "size",
     "max_overflow",
+    "max_connections",
     "checked_out",
     "idle",
+    "pending",
     "overflow_in_use",
     "connections_opened",
     "checkouts",
@@ -50,6 +48,11 @@ SUMMED = (
     "wait_count",
     "wait_total_ms",
 )
+TIMING_NAMES = {
+    "acquire": "Acquire: waiting for a free connection",
+    "usage": "Usage: connection held",
+    "creation": "Creation: opening a connection",
+}
 WORST = (
     "wait_p50_ms",
     "wait_p95_ms",
@@ -78,13 +81,34 @@ class WorkerStatus:
 
 
 @dataclass(frozen=True)
+class HistogramSummary:
+    """A histogram of every live worker summed, since each started: percentiles from the buckets."""
+
+    timing: str
+    name: str
+    count: int
+    mean_ms: float | None
+    p50_ms: float | None
+    p95_ms: float | None
+    p99_ms: float | None
+
+    @classmethod
+    def of(cls, timing: str, counts: HistogramCounts) -> HistogramSummary:
+        mean = counts.sum_seconds * 1000.0 / counts.count if counts.count else None
+        quantiles = (counts.quantile_ms(0.50), counts.quantile_ms(0.95), counts.quantile_ms(0.99))
+        return cls(timing, TIMING_NAMES[timing], counts.count, mean, *quantiles)
+
+
+@dataclass(frozen=True)
 class PoolOverview:
-    """Live workers summed (percentiles: the worst worker's), and a row per worker."""
+    """Live workers summed (window percentiles: the worst worker's; histograms: added up), and a
+    row per worker."""
 
     live_workers: int
     stale_workers: int
     capacity: int | None
     totals: dict[str, float | int | None]
+    histograms: list[HistogramSummary]
     workers: list[WorkerStatus]
     stale_after_seconds: float
 
@@ -95,6 +119,8 @@ class HistoryPoint:
     checked_out: int
     wait_p95_ms: float
     wait_max_ms: float
+    slow_calls: int
+    slow_ms: float
 
 
 @dataclass(frozen=True)
@@ -137,14 +163,6 @@ class PanelError:
 
 
 @dataclass(frozen=True)
-class Finding:
-    """Something an operator should look at, in a sentence (``level``: a Bootstrap alert colour)."""
-
-    level: str
-    message: str
-
-
-@dataclass(frozen=True)
 class DashboardReport:
     generated_at: datetime
     database: str
@@ -157,6 +175,7 @@ class DashboardReport:
     statements: StatementsReport | PanelError | None
     activity: ActivityReport | PanelError | None
     tables: TableReport | PanelError | None
+    database_figures: DatabaseReport | PanelError | None
 
 
 def _total(values: list[Any], combine: Callable[[list[Any]], Any]) -> Any:
@@ -201,13 +220,25 @@ def pool_overview(monitoring: Monitoring, connection: Connection, now: datetime)
         stale_workers=len(workers) - len(live),
         capacity=None if size is None else size + (overflow or 0),
         totals=totals,
+        histograms=[HistogramSummary.of(name, summed_histogram(live, name)) for name in HISTOGRAM_FIELDS],
         workers=workers,
         stale_after_seconds=publisher.stale_after.total_seconds(),
     )
 
 
+def summed_histogram(pools: list[PoolSnapshot], name: str) -> HistogramCounts:
+    """One histogram of every pool given (workers of an older release, without one, add nothing)."""
+    summed = HistogramCounts()
+    for pool in pools:
+        counts: HistogramCounts | None = getattr(pool, name)
+        if counts is not None:
+            summed = summed.plus(counts)
+    return summed
+
+
 def history(connection: Connection, now: datetime, hours: int) -> History:
-    """Per-minute samples folded into chart points, keeping each point's worst minute."""
+    """Per-minute samples folded into chart points, keeping each point's worst minute (slow
+    statements: their sum over the point's minutes)."""
     minutes_per_point = HISTORY_RANGES[hours]
     since = now - timedelta(hours=hours)
     buckets: dict[int, store.HistoryPoint] = {}
@@ -222,10 +253,19 @@ def history(connection: Connection, now: datetime, hours: int) -> History:
                 max(known.checked_out, sample.checked_out),
                 max(known.wait_p95_ms, sample.wait_p95_ms),
                 max(known.wait_max_ms, sample.wait_max_ms),
+                known.slow_calls + sample.slow_calls,
+                known.slow_ms + sample.slow_ms,
             )
         )
     points = [
-        HistoryPoint(datetime.fromtimestamp(bucket * 60, UTC), point.checked_out, point.wait_p95_ms, point.wait_max_ms)
+        HistoryPoint(
+            datetime.fromtimestamp(bucket * 60, UTC),
+            point.checked_out,
+            point.wait_p95_ms,
+            point.wait_max_ms,
+            point.slow_calls,
+            point.slow_ms,
+        )
         for bucket, point in sorted(buckets.items())
     ]
     return History(hours, minutes_per_point, since, points)
@@ -292,69 +332,32 @@ class PanelReader:
         return self.read(read)
 
 
-def _pool_findings(pool: PoolOverview | PanelError) -> Iterator[Finding]:
-    if isinstance(pool, PanelError):
-        return
-    totals = pool.totals
-    if timeouts := totals["pool_timeouts"]:
-        yield Finding(
-            "danger",
-            f"{timeouts:,} {noun_for(timeouts, 'request', 'requests')} gave up waiting for a "
-            "connection: raise DB_POOL_SIZE / DB_MAX_OVERFLOW or find what holds connections.",
-        )
-    if pool.capacity and (totals["checked_out"] or 0) >= BUSY_POOL_RATIO * pool.capacity:
-        yield Finding("warning", f"{totals['checked_out']} of {pool.capacity} pooled connections are in use.")
-    if (totals["wait_p95_ms"] or 0) >= SLOW_CHECKOUT_MS:
-        yield Finding(
-            "warning",
-            f"Checkouts waited {totals['wait_p95_ms']:.0f} ms (p95, last {WINDOW_SECONDS // 60} minutes) for a "
-            "free connection: the pool was exhausted. Raise DB_POOL_SIZE / DB_MAX_OVERFLOW or find what holds "
-            "connections.",
-        )
-    if stale := pool.stale_workers:
-        yield Finding("warning", f"{stale} {noun_for(stale, 'worker', 'workers')} stopped reporting: crashed or hung?")
-
-
-def _server_findings(activity: Any, tables: Any) -> Iterator[Finding]:
-    if isinstance(activity, ActivityReport):
-        if activity.usage_ratio >= BUSY_POOL_RATIO:
-            yield Finding(
-                "warning", f"The server has {activity.connections} of {activity.max_connections} connections in use."
-            )
-        if long_running := len(activity.long_running):
-            yield Finding(
-                "warning",
-                f"{long_running} {noun_for(long_running, 'statement', 'statements')} running "
-                f"longer than {activity.long_running_after_seconds:g} s.",
-            )
-    if isinstance(tables, TableReport):
-        for table in tables.tables:
-            if table.dead_rows >= BLOATED_DEAD_ROWS and (table.dead_ratio or 0) >= BLOATED_DEAD_RATIO:
-                yield Finding(
-                    "warning", f"Table {table.name} is {table.dead_ratio:.0%} dead rows: is autovacuum keeping up?"
-                )
-
-
 def build_report(monitoring: Monitoring, session: AnySession, refresh_seconds: int, hours: int) -> DashboardReport:
     """Read on the request's own session: the dashboard matters most when the pool is exhausted,
     and should not need a second connection then."""
     now = utcnow()
+    thresholds = monitoring.thresholds
     panels = PanelReader(session)
     pool = panels.read(lambda connection: pool_overview(monitoring, connection, now))
-    activity = panels.postgres(activity_report)
+    activity = panels.postgres(lambda connection: activity_report(connection, thresholds.long_running_seconds))
+    statements = panels.postgres(statements_report)
     tables = panels.postgres(table_report)
+    database_figures = panels.postgres(database_report)
+    findings = [] if isinstance(pool, PanelError) else list(pool_findings(pool, thresholds))
+    findings += server_findings(activity, statements, tables, database_figures, thresholds)
     return DashboardReport(
         generated_at=now,
         database=session.get_bind().dialect.name,
         refresh_seconds=refresh_seconds,
         hours=hours,
-        findings=[*_pool_findings(pool), *_server_findings(activity, tables)],
+        findings=findings,
         pool=pool,
         history=panels.read(lambda connection: history(connection, now, hours)),
         slow_queries=panels.read(lambda connection: slow_query_report(monitoring, connection)),
-        statements=panels.postgres(statements_report),
+        statements=statements,
         activity=activity,
         tables=tables,
+        database_figures=database_figures,
     )
 
 
@@ -371,6 +374,8 @@ def reset_statistics(monitoring: Monitoring, connection: Connection) -> list[str
     outcome = ["Pool counters, history and slow queries of every worker were reset."]
     if connection.dialect.name == "postgresql":
         outcome.append(reset_statements(connection))
+        # The stored statement history stays: that is what it is for. Counting restarts from zero.
+        statement_history.forget_baselines(connection)
     return outcome
 
 

@@ -57,6 +57,10 @@ class PoolSample(db.Model):  # type: ignore[name-defined]
     checked_out_peak: Mapped[int] = mapped_column(nullable=False)
     wait_p95_ms: Mapped[float] = mapped_column(Float, nullable=False)
     wait_max_ms: Mapped[float] = mapped_column(Float, nullable=False)
+    # Statements slower than SLOW_QUERY_MS that the worker published in this minute: the chart of
+    # app-side slow statements over time.
+    slow_calls: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default="0")
+    slow_ms: Mapped[float] = mapped_column(Float, nullable=False, server_default="0")
 
 
 # db.Model is an attribute of the SQLAlchemy object, which mypy cannot take as a base (python/mypy#8603).
@@ -140,6 +144,8 @@ def save_sample(
     checked_out_peak: int,
     wait_p95_ms: float,
     wait_max_ms: float,
+    slow_calls: int = 0,
+    slow_ms: float = 0.0,
 ) -> None:
     row = {
         "minute": epoch_minute(now),
@@ -148,13 +154,11 @@ def save_sample(
         "checked_out_peak": checked_out_peak,
         "wait_p95_ms": wait_p95_ms,
         "wait_max_ms": wait_max_ms,
+        "slow_calls": slow_calls,
+        "slow_ms": slow_ms,
     }
-    _upsert(
-        connection,
-        PoolSample.__table__,
-        [row],
-        {name: _greatest for name in ("checked_out_peak", "wait_p95_ms", "wait_max_ms")},
-    )
+    merge: dict[str, Merge] = {name: _greatest for name in ("checked_out_peak", "wait_p95_ms", "wait_max_ms")}
+    _upsert(connection, PoolSample.__table__, [row], merge | {"slow_calls": _added, "slow_ms": _added})
 
 
 def save_slow_queries(connection: Connection, captures: Sequence[SlowQuery]) -> None:
@@ -224,10 +228,13 @@ class HistoryPoint:
     checked_out: int
     wait_p95_ms: float
     wait_max_ms: float
+    slow_calls: int
+    slow_ms: float
 
 
 def load_history(connection: Connection, since: datetime) -> list[HistoryPoint]:
-    """Per minute: connections held at the busiest moment of each worker, summed, and the worst wait."""
+    """Per minute: connections held at the busiest moment of each worker, summed, the worst wait,
+    and the slow statements of every worker, summed."""
     table = PoolSample.__table__
     rows = connection.execute(
         select(
@@ -235,12 +242,17 @@ def load_history(connection: Connection, since: datetime) -> list[HistoryPoint]:
             func.sum(table.c.checked_out_peak),
             func.max(table.c.wait_p95_ms),
             func.max(table.c.wait_max_ms),
+            func.sum(table.c.slow_calls),
+            func.sum(table.c.slow_ms),
         )
         .where(table.c.minute >= epoch_minute(since))
         .group_by(table.c.minute)
         .order_by(table.c.minute)
     )
-    return [HistoryPoint(int(minute), int(held), float(p95), float(worst)) for minute, held, p95, worst in rows]
+    return [
+        HistoryPoint(int(minute), int(held), float(p95), float(worst), int(slow), float(slow_ms))
+        for minute, held, p95, worst, slow, slow_ms in rows
+    ]
 
 
 @dataclass(frozen=True)

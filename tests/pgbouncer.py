@@ -1,0 +1,61 @@
+"""PgBouncer in transaction mode in front of the test database (the pooler most sites put in
+front of PostgreSQL): a fixture for the tests that must hold through it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import make_url
+
+from tests.e2e.stack import free_port
+from tests.waits import wait_for
+from webapp.config import normalize_database_url
+
+
+def accepts_connections(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+@pytest.fixture
+def pgbouncer(database_url: str, tmp_path: Path) -> Iterator[str]:
+    """PgBouncer in transaction mode in front of the test database, with ONE server connection:
+    every client's transactions run on it in turn, so a setting that outlived its transaction
+    would reach the next client. Yields the URL of the database through it."""
+    binary = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
+    if not Path(binary).exists():
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail("CI=true but pgbouncer is not installed (.ci/run installs it)")
+        pytest.skip("needs pgbouncer (the Debian pgbouncer package)")
+    server = make_url(normalize_database_url(database_url))
+    port = free_port()
+    config = tmp_path / "pgbouncer.ini"
+    config.write_text(f"""
+[databases]
+{server.database} = host={server.host} port={server.port or 5432} dbname={server.database} user={server.username}
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = {port}
+unix_socket_dir =
+auth_type = any
+pool_mode = transaction
+default_pool_size = 1
+""")
+    log = tmp_path / "pgbouncer.log"
+    # PgBouncer refuses to run as root (CI's containers): it then drops to an unprivileged user.
+    as_user = ["-u", "nobody"] if os.geteuid() == 0 else []
+    with open(log, "w") as output:
+        process = subprocess.Popen([binary, *as_user, str(config)], stdout=output, stderr=subprocess.STDOUT)
+    try:
+        wait_for(lambda: process.poll() is not None or accepts_connections(port), 30, "pgbouncer to listen")
+        assert process.poll() is None, log.read_text()
+        yield server.set(host="127.0.0.1", port=port).render_as_string(hide_password=False)
+    finally:
+        process.terminate()
+        process.wait(30)
