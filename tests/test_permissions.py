@@ -24,7 +24,8 @@ from webapp.models import AuditEntry, Operator, OperatorRole, Tag, Task
 # at the address browsers ask for) and the health probes.
 # /metrics needs no sign-in either: it is off (404) unless METRICS_TOKEN is set, and then wants
 # that token (tested in test_monitoring_dashboard.py).
-PUBLIC_ENDPOINTS = frozenset({"auth.login", "static", "favicon.favicon"})
+# "root" only redirects to the admin home, which asks for sign-in itself.
+PUBLIC_ENDPOINTS = frozenset({"auth.login", "static", "favicon.favicon", "root"})
 PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 ARGUMENT_SAMPLES = {"export_type": "csv", "filename": "css/admin.css"}
 

@@ -11,7 +11,7 @@ the home page; a value that only failed once the change was saved (a newline, wh
 from __future__ import annotations
 
 import re
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from flask import request
 from werkzeug.datastructures import ImmutableMultiDict, MultiDict
@@ -67,3 +67,11 @@ def drop_unsafe_return_targets() -> None:
     if form is not None:
         request.form = form
     request.__dict__.pop("values", None)  # cached from the old ones; rebuilt on next read
+
+
+def current_page() -> str:
+    """This page's own address to come back to (a form that changes a preference, then returns):
+    prefix, path and the query as it reached the view, without the unsafe return addresses
+    :func:`drop_unsafe_return_targets` took out, which ``request.full_path`` would still hold."""
+    query = urlencode(list(request.args.items(multi=True)))
+    return f"{request.script_root}{request.path}" + (f"?{query}" if query else "")

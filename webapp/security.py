@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Flask, abort, current_app, request
 from werkzeug.wrappers import Response
 
-from webapp.redirects import drop_unsafe_return_targets
+from webapp.redirects import current_page, drop_unsafe_return_targets
 
 # Page numbers and picker offsets beyond this are no page an operator reads, only a costly OFFSET
 # (and past 2**63 a database error).
@@ -76,4 +76,5 @@ def refuse_malformed_input() -> None:
 def init_security(app: Flask) -> None:
     app.before_request(refuse_malformed_input)
     app.before_request(drop_unsafe_return_targets)
+    app.add_template_global(current_page, "current_page")
     app.after_request(add_security_headers)

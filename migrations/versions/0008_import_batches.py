@@ -91,9 +91,10 @@ def upgrade():
 
 
 def downgrade():
-    with op.batch_alter_table("audit_entries", schema=None) as batch_op:
-        batch_op.drop_index("ix_audit_entries_batch_id")
-        batch_op.drop_column("batch_id")
+    # Plain SQL: a batch operation would rebuild audit_entries on SQLite, reflecting the operators
+    # table it refers to, whose lower(email) index reflection cannot carry.
+    op.drop_index("ix_audit_entries_batch_id", table_name="audit_entries")
+    op.execute("ALTER TABLE audit_entries DROP COLUMN batch_id")
     with op.batch_alter_table("import_rows", schema=None) as batch_op:
         batch_op.drop_index("ix_import_rows_batch_id_action")
     op.drop_table("import_rows")

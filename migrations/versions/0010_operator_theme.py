@@ -31,4 +31,6 @@ def upgrade():
 def downgrade():
     if adds_constraints():
         op.drop_constraint(op.f("ck_operators_theme"), "operators", type_="check")
-    op.drop_column("operators", "theme")
+    # Plain SQL: Alembic would rebuild the table on SQLite (losing the lower(email) index), which
+    # has dropped columns in place since 3.35.
+    op.execute("ALTER TABLE operators DROP COLUMN theme")
