@@ -13,7 +13,7 @@ from flask.testing import FlaskClient
 from tests import factories
 from tests.admin_support import text_of
 from tests.conftest import Auth
-from webapp.admin.views.users import RELATED_SHOWN
+from webapp.admin.listing.related import RELATED_SHOWN
 from webapp.extensions import db
 
 pytestmark = pytest.mark.usefixtures("app_context")
@@ -52,3 +52,22 @@ def test_a_user_with_nothing_says_so(client: FlaskClient, auth: Auth) -> None:
     auth.login()
     html = text_of(client.get(f"/admin/user/details/?id={loner.id}"))
     assert "Tasks (0)" in html and "No tasks." in html and "No posts." in html
+
+
+def test_a_tags_page_lists_the_live_tasks_and_posts_that_carry_it(client: FlaskClient, auth: Auth) -> None:
+    ops, other = factories.make_tag(name="ops"), factories.make_tag(name="other")
+    carried = factories.make_task(title="Carries ops", tags=[ops])
+    trashed = factories.make_task(title="Trashed with ops", tags=[ops])
+    trashed.deleted_at = datetime(2026, 1, 1, tzinfo=UTC)
+    db.session.commit()
+    factories.make_task(title="Carries other", tags=[other])
+    factories.make_post(title="Post with ops", tags=[ops])
+    auth.login()
+
+    html = unescape(text_of(client.get(f"/admin/tag/details/?id={ops.id}")))
+
+    tasks_section = html.split('id="related-task"')[1].split("</section>")[0]
+    assert "Tasks (1)" in tasks_section and f"/admin/task/details/?id={carried.id}" in tasks_section
+    assert "Trashed with ops" not in html and "Carries other" not in html
+    assert f"/admin/task/?flt0_tag_is={ops.id}" in tasks_section
+    assert "Posts (1)" in html and ">Post with ops</a>" in html

@@ -79,12 +79,16 @@ class TagFilter(IdValueMixin, sqla_filters.BaseSQLAFilter):
         return LazyChoices(tag_choices)
 
     def apply(self, query: Any, value: int, alias: Any = None) -> Any:
-        link = self.model.tag_link_table()
-        carries = exists().where(self.model.tag_link_column() == self.model.id, link.c.tag_id == value)
-        return query.filter(carries)
+        return query.filter(carries_tag(self.model, value))
 
     def operation(self) -> str:
         return "is"
+
+
+def carries_tag(model: type[Any], tag_id: int) -> Any:
+    """``EXISTS`` a link of the row to the tag, served by the link table's primary key."""
+    link = model.tag_link_table()
+    return exists().where(model.tag_link_column() == model.id, link.c.tag_id == tag_id)
 
 
 class LazyChoices:

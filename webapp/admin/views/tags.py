@@ -16,10 +16,12 @@ from webapp.admin import compat
 from webapp.admin.base import AdminModelView
 from webapp.admin.features.importing import ImportingViewMixin
 from webapp.admin.features.tag_actions import tag_badge, tag_choice_form, tag_filter_url
+from webapp.admin.inputs.filters import carries_tag
 from webapp.admin.inputs.forms import HEX_COLOUR, UniqueIgnoringCase
 from webapp.admin.inputs.pickers import tag_picker
 from webapp.admin.inputs.selection import as_ids, posted_ids, sample
 from webapp.admin.listing.display import number
+from webapp.admin.listing.related import RelatedRecords, related_records
 from webapp.extensions import db
 from webapp.models import OperatorRole, Tag
 from webapp.models.tags import normalize_tag_name, tag_name_key
@@ -72,6 +74,17 @@ class TagView(ImportingViewMixin, AdminModelView):
         "merge_view": OperatorRole.ADMIN,
     }
     action_roles: ClassVar[dict[str, OperatorRole]] = {"merge": OperatorRole.ADMIN}
+
+    details_template = "admin/records/details_with_related.html"
+
+    def related(self, tag: Tag) -> list[RelatedRecords]:
+        """What the tag's page lists under the record: the tasks and posts that carry it."""
+        return [
+            related_records(
+                model, carries_tag(model, tag.id), tag_filter_url(f"{model.__name__.lower()}.index_view", tag.id)
+            )
+            for model in USAGE_COLUMNS.values()
+        ]
 
     def get_list(self, *args: Any, **kwargs: Any) -> Any:
         count, rows = super().get_list(*args, **kwargs)
