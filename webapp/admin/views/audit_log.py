@@ -197,12 +197,13 @@ def record_view_url(view: Any, object_id: str) -> str:
     return url_for(f"{view.endpoint}.{endpoint}", id=object_id)
 
 
+def recent_actions(limit: int = 10, operator_id: int | None = None) -> list[AuditEntry]:
+    """The newest audit entries: one operator's, or everyone's (for admins, who may read them all)."""
+    query = select(AuditEntry).order_by(AuditEntry.created_at.desc(), AuditEntry.id.desc()).limit(limit)
+    if operator_id is not None:
+        query = query.where(AuditEntry.operator_id == operator_id)
+    return list(db.session.scalars(query))
+
+
 def recent_actions_of_current_operator(limit: int = 10) -> list[AuditEntry]:
-    return list(
-        db.session.scalars(
-            select(AuditEntry)
-            .where(AuditEntry.operator_id == current_user.id)
-            .order_by(AuditEntry.created_at.desc(), AuditEntry.id.desc())
-            .limit(limit)
-        )
-    )
+    return recent_actions(limit, current_user.id)
