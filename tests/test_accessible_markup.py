@@ -15,7 +15,7 @@ from tests.admin_support import post_form, text_of
 from tests.conftest import Auth
 from webapp.admin.features.tag_actions import contrast_ratio, tag_badge, text_colour
 from webapp.extensions import db
-from webapp.models import Operator, Task
+from webapp.models import AuditAction, AuditEntry, Operator, Task
 
 pytestmark = pytest.mark.usefixtures("app_context")
 
@@ -96,3 +96,30 @@ def test_an_operator_keeps_the_theme_they_choose_and_a_bad_one_changes_nothing(c
     assert chosen.status_code == 302 and chosen.location == "/admin/task/"
     assert db.session.get(Operator, operator.id).theme == "dark"
     assert 'data-theme="dark"' in text_of(client.get("/admin/user/"))
+
+
+def test_saving_a_form_without_touching_the_due_date_records_no_change_of_it(client: FlaskClient, auth: Auth) -> None:
+    task = factories.make_task(title="Before")
+    task.due_at = task.created_at.replace(microsecond=123456)
+    db.session.commit()
+    stored = task.due_at
+    auth.login()
+    form = text_of(client.get(f"/admin/task/edit/?id={task.id}"))
+    shown = re.search(r'name="due_at"[^>]*value="([^"]+)"', form).group(1)
+    version = re.search(r'name="version" type="hidden" value="(\d+)"', form).group(1)
+    data = {
+        "title": "After",
+        "owner": task.owner_id,
+        "status": task.status.value,
+        "priority": task.priority.value,
+        "due_at": shown,
+        "description": "",
+        "metadata_": "{}",
+        "version": version,
+    }
+    response = post_form(client, auth, f"/admin/task/edit/?id={task.id}", data)
+    assert response.status_code == 302, text_of(response)
+    db.session.expire_all()
+    assert db.session.get(Task, task.id).due_at == stored
+    entry = db.session.scalars(select(AuditEntry).where(AuditEntry.action == AuditAction.UPDATE)).one()
+    assert set(entry.changes) == {"title"}, entry.summary

@@ -18,7 +18,7 @@ from playwright.sync_api import Page, expect
 
 from tests import factories
 from tests.browser import admin_ui
-from tests.browser.conftest import PageProblems, SignIn
+from tests.browser.conftest import PageProblems, Screenshot, SignIn
 from tests.browser.crawl import crawl
 from tests.browser.scenario import Scenario
 from tests.browser.test_content_security_policy import InlineCode, after
@@ -95,18 +95,23 @@ def test_every_page_kind_has_no_wcag_a_or_aa_violation(
     assert violations(page) == [], "the purge confirmation"
 
 
-def test_the_theme_button_switches_and_every_later_page_keeps_the_choice(page: Page, sign_in: SignIn) -> None:
+def test_the_theme_button_switches_and_every_later_page_keeps_the_choice(
+    page: Page, sign_in: SignIn, scenario: Scenario, screenshot: Screenshot
+) -> None:
     sign_in(page)
-    page.goto("/admin/task/?search=plan")
+    page.goto("/admin/task/?page_size=20")
     theme = page.locator("html")
     expect(theme).to_have_attribute("data-theme", "auto")
     page.get_by_role("button", name="Colour theme: Auto. Switch to Dark.").click()
     expect(theme).to_have_attribute("data-theme", "dark")
-    expect(page).to_have_url(re.compile(r"/admin/task/\?search=plan$"))
+    expect(page).to_have_url(re.compile(r"/admin/task/\?page_size=20$"))
     assert page.evaluate("getComputedStyle(document.body).backgroundColor") == "rgb(22, 25, 28)"
     assert violations(page) == []
-    page.goto("/admin/user/")
+    screenshot(page, "task-list-dark")
+    page.goto(f"/admin/user/details/?id={scenario.users['kenji']}")
     expect(theme).to_have_attribute("data-theme", "dark")
+    screenshot(page, "user-details-dark")
+    page.goto("/admin/user/")
     page.get_by_role("button", name="Colour theme: Dark. Switch to Light.").click()
     expect(theme).to_have_attribute("data-theme", "light")
     page.emulate_media(color_scheme="dark")  # the operator's choice wins over the system's

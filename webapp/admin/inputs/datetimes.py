@@ -68,6 +68,16 @@ class LocalDateTimeField(DateTimeField):
             except ValueError as error:
                 self.data = None
                 raise ValueError(str(error)) from None
+            self.data = self.unchanged_or(self.data)
+
+    def unchanged_or(self, typed: datetime) -> datetime:
+        """The stored value when ``typed`` is what the form showed of it: the form shows seconds,
+        the database keeps microseconds, and a save that only changed the title must not record
+        (and write) a due date moved by a fraction of a second."""
+        stored = self.object_data
+        if isinstance(stored, datetime) and stored.tzinfo is not None and stored.replace(microsecond=0) == typed:
+            return stored
+        return typed
 
 
 class LocalizedFilterMixin(FilterMixinBase):
