@@ -59,7 +59,13 @@ def busy_table(app: Flask) -> Iterator[int]:
         execute(app, f"SELECT id, total FROM {TABLE} WHERE customer = :customer", customer=f"customer-{n}")
     with app.app_context():
         queryid = db.session.scalar(
-            text("SELECT queryid FROM pg_stat_statements WHERE query = :query"), {"query": STATEMENT}
+            # pg_stat_statements is the cluster's: the same text run in another database (another
+            # test run's) has a queryid of its own.
+            text(
+                "SELECT queryid FROM pg_stat_statements WHERE query = :query"
+                " AND dbid = (SELECT oid FROM pg_database WHERE datname = current_database())"
+            ),
+            {"query": STATEMENT},
         )
         db.session.rollback()
     yield queryid
