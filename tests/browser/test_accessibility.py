@@ -116,3 +116,23 @@ def test_the_theme_button_switches_and_every_later_page_keeps_the_choice(
     expect(theme).to_have_attribute("data-theme", "light")
     page.emulate_media(color_scheme="dark")  # the operator's choice wins over the system's
     assert page.evaluate("getComputedStyle(document.body).backgroundColor") == "rgb(255, 255, 255)"
+
+
+def test_the_keyboard_skips_the_menu_and_always_shows_where_it_is(page: Page, sign_in: SignIn) -> None:
+    sign_in(page)
+    page.goto("/admin/task/")
+    admin_ui.scripts_ready(page)
+    page.keyboard.press("Tab")
+    skip = page.get_by_role("link", name="Skip to the content")
+    expect(skip).to_be_focused()
+    assert page.evaluate("document.activeElement.getBoundingClientRect().left >= 0"), "shown when focused"
+    page.keyboard.press("Enter")
+    expect(page.locator("main#content")).to_be_focused()
+    page.keyboard.press("Tab")  # the first control of the page, past the whole menu
+    focused = page.evaluate(
+        """() => {
+            const element = document.activeElement, style = getComputedStyle(element);
+            return {inMain: !!element.closest('main'), outline: style.outlineStyle, width: style.outlineWidth};
+        }"""
+    )
+    assert focused["inMain"] and focused["outline"] != "none" and focused["width"] != "0px", focused
