@@ -9,6 +9,7 @@ open picker's results) and the signed-out and error pages are visited on the way
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import pytest
@@ -23,6 +24,7 @@ from tests.browser.crawl import crawl
 from tests.browser.scenario import Scenario
 from tests.browser.test_content_security_policy import InlineCode, after
 from webapp.models import OperatorRole
+from webapp.monitoring import Monitoring
 
 WCAG_AA = {"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]}}
 AXE = Axe()
@@ -39,6 +41,15 @@ def violations(page: Page) -> list[str]:
     ]
 
 
+@pytest.fixture
+def every_finding(app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Thresholds every figure reaches, so that the dashboard draws its findings (and their named
+    thresholds) whatever this machine's load: their colours are checked too."""
+    monitoring: Monitoring = app.extensions["monitoring"]
+    reached = dataclasses.replace(monitoring.thresholds, checkout_wait_ms=0, slow_statement_ms=0)
+    monkeypatch.setitem(app.extensions, "monitoring", dataclasses.replace(monitoring, thresholds=reached))
+
+
 def accessible(page: Page, url: str) -> list[str]:
     response = page.goto(url)
     assert response is not None and response.ok, (url, response and response.status)
@@ -48,6 +59,7 @@ def accessible(page: Page, url: str) -> list[str]:
     return links.links
 
 
+@pytest.mark.usefixtures("every_finding")
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 def test_every_page_kind_has_no_wcag_a_or_aa_violation(
     page: Page, app: Flask, sign_in: SignIn, scenario: Scenario, page_problems: PageProblems, scheme: str
