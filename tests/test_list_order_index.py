@@ -18,7 +18,7 @@ from tests import factories
 from tests.conftest import vacuum_analyze
 from webapp.admin.listing.keyset import encode_cursor
 from webapp.extensions import db
-from webapp.models import Tag, Task
+from webapp.models import Task
 
 pytestmark = [pytest.mark.usefixtures("app_context"), pytest.mark.postgres]
 
@@ -33,12 +33,7 @@ def tasks_with_a_rare_tag() -> int:
         insert(Task),
         [{"title": f"Task {n}", "owner_id": owner.id, "created_at": start + timedelta(minutes=n)} for n in range(ROWS)],
     )
-    tag = Tag(name="rare", color="#123456")
-    db.session.add(tag)
-    db.session.flush()
-    every_fiftieth = select(Task.id, tag.id).where(Task.id % 50 == 0)
-    db.session.execute(insert(Task.tag_link_table()).from_select(["task_id", "tag_id"], every_fiftieth))
-    db.session.commit()
+    tag = factories.tag_every_nth_task(50, name="rare")
     vacuum_analyze("tasks", "task_tags")
     return tag.id
 

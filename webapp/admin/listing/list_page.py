@@ -12,6 +12,11 @@ is a hook with one job:
   match one of the searched columns);
 - ``count_list``: the pager's count of a count query (exact when cheap, else an estimate);
 - ``page_after``: a range condition that replaces the offset (``keyset.KeysetPaginationMixin``).
+
+A deep numbered page (``?page=10000``) is found by its rows' keys first: ``OFFSET 500000`` over
+the list's rows makes PostgreSQL fetch and throw away half a million table rows, while the same
+offset over the keys alone walks the list order's index without touching the table (an
+index-only scan where the order is index-backed); the page's rows are then the 50 with those keys.
 """
 
 from __future__ import annotations
@@ -40,6 +45,8 @@ class ListPageMixin(ModelViewMixinBase):
     # Flask-Admin would joinedload every relationship in the list without caring whether the query
     # is an export's; ``list_loads`` loads them as the page or the export needs instead.
     column_auto_select_related = False
+    # Past this many rows an offset page looks up its keys first (see the module's docstring).
+    deep_offset_rows: ClassVar[int] = 500
 
     def get_list(
         self,
@@ -57,10 +64,13 @@ class ListPageMixin(ModelViewMixinBase):
         )
         after = self.page_after(sort_column)
         size = self.page_size if page_size is None else page_size
-        if after is None:
-            query = compat.apply_pagination(self, query, page, page_size)
-        else:
+        offset = (page or 0) * (size or 0)
+        if after is not None:
             query = query.filter(after).limit(size or None)
+        elif offset > self.deep_offset_rows:
+            query = self.deep_page(query, search, filters, sort_column, sort_desc, offset, size)
+        else:
+            query = compat.apply_pagination(self, query, page, page_size)
         if not execute:
             return count, query
         rows = query.all()
@@ -77,6 +87,18 @@ class ListPageMixin(ModelViewMixinBase):
         query, joins = self._narrowed(query, search, filters)
         query, _joins = compat.apply_sorting(self, query, joins, sort_column, sort_desc)
         return query
+
+    def deep_page(
+        self, query: Any, search: str | None, filters: Any, sort_column: Any, sort_desc: bool, offset: int, size: int
+    ) -> Any:
+        """``query``'s page at ``offset``, joined to its keys found first: the list's keys in its
+        order, narrowed as the list is; nothing but the key is read, so the order's index can
+        serve that walk alone, and the table gives only the page's rows (by primary key)."""
+        key = inspect(self.model).primary_key[0]
+        keys, joins = self._narrowed(self.get_query(), search, filters)
+        keys, _joins = compat.apply_sorting(self, keys, joins, sort_column, sort_desc)
+        page_keys = keys.with_entities(key.label("key")).offset(offset).limit(size).subquery("page_keys")
+        return query.join(page_keys, key == page_keys.c.key).limit(size)
 
     def filtered(self, query: Any, search: str | None, filters: Any) -> Any:
         """``query`` (the list's, or its count's) narrowed by the search and the filters."""
