@@ -59,7 +59,7 @@ def test_default_database_is_sqlite_under_instance(tmp_path: Path) -> None:
 def test_pool_settings_come_from_the_environment() -> None:
     config = load_config(base_env(DB_POOL_SIZE="7", DB_MAX_OVERFLOW="3", DB_POOL_TIMEOUT="4", DB_POOL_RECYCLE="600"))
     assert config["SQLALCHEMY_ENGINE_OPTIONS"] == {
-        "pool_pre_ping": True,
+        "pool_pre_ping": False,  # the check-out's own statement checks the connection
         "hide_parameters": True,
         "pool_size": 7,
         "max_overflow": 3,

@@ -16,11 +16,12 @@ import pytest
 from flask import Flask
 from sqlalchemy import text
 
-from tests import factories
+from tests import conftest, factories
 from tests.admin_support import recorded_statements, text_of
 from tests.conftest import AppFactory, Auth
 from tests.e2e.stack import libpq_url
 from webapp.admin.listing import export
+from webapp.config import load_config
 from webapp.extensions import db
 from webapp.models import OperatorRole
 from webapp.monitoring import report
@@ -186,3 +187,51 @@ def test_on_sqlite_no_limit_is_sent(app: Flask, auth: Auth) -> None:
     with recorded_statements() as statements:
         assert auth.client.get("/admin/task/").status_code == 200
     assert statements and not any("set_config" in statement for statement in statements)
+
+
+def recording_app(make_app: AppFactory, database_url: str, sent: list[str], **env: str) -> Flask:
+    """An app whose psycopg2 cursors write down every statement they send to the server."""
+
+    class RecordingCursor(psycopg2.extensions.cursor):
+        def execute(self, query: Any, vars: Any = None) -> Any:
+            sent.append(query.decode() if isinstance(query, bytes) else str(query))
+            return super().execute(query, vars)
+
+    options = load_config(conftest.test_env(database_url, **env))["SQLALCHEMY_ENGINE_OPTIONS"]
+    connect_args = {**options["connect_args"], "cursor_factory": RecordingCursor}
+    return make_app({"SQLALCHEMY_ENGINE_OPTIONS": {**options, "connect_args": connect_args}}, **env)
+
+
+@pytest.mark.postgres
+@pytest.mark.usefixtures("app")
+def test_a_request_sends_its_limits_once_and_no_separate_ping(make_app: AppFactory, database_url: str) -> None:
+    sent: list[str] = []
+    auth = signed_in(recording_app(make_app, database_url, sent, DB_STATEMENT_TIMEOUT="3"))
+    assert auth.client.get("/admin/task/").status_code == 200
+    sent.clear()
+    assert auth.client.get("/admin/task/").status_code == 200  # on a pooled connection now
+    assert [statement for statement in sent if "set_config" in statement][:1] == sent[:1], sent
+    assert sum("set_config" in statement for statement in sent) == 1, sent
+    assert "SELECT 1" not in sent, sent
+
+
+@pytest.mark.postgres
+@pytest.mark.usefixtures("app")
+def test_a_pooled_connection_the_server_dropped_is_replaced_unseen(make_app: AppFactory, database_url: str) -> None:
+    app = make_app(DB_POOL_SIZE="2", DB_MAX_OVERFLOW="0", DB_STATEMENT_TIMEOUT="3")
+
+    @app.route("/backend")
+    def backend() -> str:
+        pid = db.session.scalar(text("SELECT pg_backend_pid()"))
+        return f"{pid} {' '.join(limits_in_effect(db.session))}"
+
+    client = app.test_client()
+    first_pid, *limits = text_of(client.get("/backend")).split()
+    assert limits[0] == "3s"
+    with closing(psycopg2.connect(libpq_url(database_url))) as other, other.cursor() as cursor:
+        cursor.execute("SELECT pg_terminate_backend(%s)", (int(first_pid),))
+        other.commit()
+    response = client.get("/backend")
+    assert response.status_code == 200, text_of(response)
+    second_pid, statement_timeout, _lock = text_of(response).split()
+    assert second_pid != first_pid and statement_timeout == "3s"

@@ -171,7 +171,9 @@ def _timezone(env: Mapping[str, str]) -> str:
 def _engine_options(env: Mapping[str, str], url: str) -> dict[str, Any]:
     # A failed statement's bound values (password hashes, emails, records) would otherwise be
     # part of the exception's text, and so of the log (webapp/log_redaction.py does the rest).
-    options: dict[str, Any] = {"pool_pre_ping": True, "hide_parameters": True}
+    # PostgreSQL's connections are checked on check-out by the statement that sets each
+    # transaction's limits (webapp/database_limits.py), not by the pool's separate ping.
+    options: dict[str, Any] = {"hide_parameters": True, "pool_pre_ping": not url.startswith("postgresql")}
     if url.startswith("sqlite"):
         return options
     pool_timeout = _int(env, "DB_POOL_TIMEOUT", 10, minimum=1)

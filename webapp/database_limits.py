@@ -13,21 +13,38 @@ introspection at most 2 s (:func:`dashboard_limits`: it must answer when the dat
 struggling, not add to it). CLI commands (``flask db upgrade``, ``seed-demo``) run outside any
 request and get no limit: a migration or a million-row seed legitimately runs long, and the
 server's (or the role's) defaults apply. SQLite has no such settings: there, nothing is sent.
+
+The same statement is the pool's check that a connection it hands out still works. SQLAlchemy's
+``pool_pre_ping`` would send ``SELECT 1`` first, one more round trip on every request: on
+PostgreSQL the pre-ping is off and a check-out listener sends the limits instead, which begins
+the transaction the request then uses (``begin`` does not send them again). A connection the
+server has dropped fails that statement: the pool throws away every connection as old as it
+and hands out a new one, so no request sees the drop.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from typing import Any
+
 from flask import Flask, current_app, g, has_request_context
-from sqlalchemy import event, text
-from sqlalchemy.engine import Connection
+from sqlalchemy import event, exc, text
+from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.pool import ConnectionPoolEntry
 
 from webapp.extensions import db
 
 SET_LIMITS = text(
     "SELECT set_config('statement_timeout', :statement_timeout, true), set_config('lock_timeout', :lock_timeout, true)"
 )
+# The check-out's own statement, for psycopg2's cursor; without limits (CLI), a plain ping.
+SET_LIMITS_BY_DRIVER = (
+    str(SET_LIMITS).replace(":statement_timeout", "%(statement_timeout)s").replace(":lock_timeout", "%(lock_timeout)s")
+)
+PING = "SELECT 1"
+# In a pooled connection's ``info``: the limits its check-out began the transaction with.
+LIMITS_SENT_AT_CHECKOUT = "database_limits_sent_at_checkout"
 
 
 @dataclass(frozen=True)
@@ -83,8 +100,32 @@ def _apply(connection: Connection, limits: Limits) -> None:
 
 def _on_begin(connection: Connection) -> None:
     limits = _limits_for_new_transaction()
-    if limits is not None:
-        _apply(connection, limits)
+    if limits is None:
+        return
+    if connection.info.pop(LIMITS_SENT_AT_CHECKOUT, None) == limits:
+        if has_request_context():
+            g.database_limits_sent = (connection, limits)
+        return
+    _apply(connection, limits)
+
+
+def _check_out(dialect: Dialect, dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+    """Check the connection by beginning its transaction with the limits (see the module doc)."""
+    limits = _limits_for_new_transaction()
+    record.info.pop(LIMITS_SENT_AT_CHECKOUT, None)
+    cursor = dbapi_connection.cursor()
+    try:
+        if limits is None:
+            cursor.execute(PING)
+        else:
+            cursor.execute(SET_LIMITS_BY_DRIVER, limits.parameters())
+            record.info[LIMITS_SENT_AT_CHECKOUT] = limits
+    except dialect.loaded_dbapi.Error as error:
+        if dialect.is_disconnect(error, dbapi_connection, cursor):
+            raise exc.InvalidatePoolError(f"the server dropped the connection: {error}") from error
+        raise
+    finally:
+        cursor.close()
 
 
 def use_limits(limits: Limits) -> None:
@@ -103,3 +144,7 @@ def init_database_limits(app: Flask) -> None:
         engine = db.engine
     if engine.dialect.name == "postgresql":
         event.listen(engine, "begin", _on_begin)
+        dialect = engine.dialect
+        event.listen(
+            engine, "checkout", lambda dbapi_connection, record, _proxy: _check_out(dialect, dbapi_connection, record)
+        )
