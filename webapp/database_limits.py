@@ -25,7 +25,6 @@ and hands out a new one, so no request sees the drop.
 from __future__ import annotations
 
 from dataclasses import dataclass
-
 from typing import Any
 
 from flask import Flask, current_app, g, has_request_context

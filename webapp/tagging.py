@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, exists, func, literal, select, update
+from sqlalchemy import delete, exists, literal, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.sql import ColumnElement
@@ -176,19 +176,6 @@ def detach_everywhere(tag: Tag) -> None:
         _audit(AuditAction.UNTAG, model, carrying, f"Untagged “{tag.name}” (tag deleted)", [tag.name, None])
 
 
-def usage_counts(tag_ids: Sequence[int]) -> dict[int, dict[type[Any], int]]:
-    """How many live records use each tag, one grouped query per taggable model (not per tag)."""
-    counts: dict[int, dict[type[Any], int]] = {tag_id: {} for tag_id in tag_ids}
-    if not tag_ids:
-        return counts
-    for model in taggable_models():
-        link = model.tag_link_table()
-        query = (
-            select(link.c.tag_id, func.count())
-            .join(model, model.id == model.tag_link_column())
-            .where(link.c.tag_id.in_(tag_ids), _live(model))
-            .group_by(link.c.tag_id)
-        )
-        for tag_id, count in db.session.execute(query):
-            counts[tag_id][model] = count
-    return counts
+def usage_counter(model: type[Any]) -> Any:
+    """The tag's column counting the live records of ``model`` that carry it (``task_count``)."""
+    return getattr(Tag, f"{model.__tablename__.removesuffix('s')}_count")

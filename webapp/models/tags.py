@@ -65,6 +65,10 @@ class Tag(TimestampMixin, db.Model):  # type: ignore[name-defined]
     # Case folding may lengthen a name (ß is ss), hence text rather than the name's 50 characters.
     name_key: Mapped[str] = mapped_column(Text, nullable=False)
     color: Mapped[str] = mapped_column(String(7), nullable=False, default="#6c757d", server_default="#6c757d")
+    # How many live tasks and posts carry the tag: kept by the database's own triggers, in the
+    # transaction of every change that moves them (migration 0019), never written by the app.
+    task_count: Mapped[int] = mapped_column(nullable=False, server_default="0")
+    post_count: Mapped[int] = mapped_column(nullable=False, server_default="0")
 
     __table_args__ = (
         Index("uq_tags_name_key", "name_key", unique=True),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from flask import flash, g, redirect, request, url_for
+from flask import flash, redirect, request, url_for
 from flask_admin import expose
 from flask_admin.actions import action
 from markupsafe import Markup
@@ -41,13 +41,14 @@ def _swatch(view: Any, context: Any, tag: Tag, name: str) -> Markup:
 
 
 def _usage(view: Any, context: Any, tag: Tag, name: str) -> Markup:
-    count = g.get("tag_usage", {}).get(tag.id, {}).get(USAGE_COLUMNS[name], 0)
+    count = getattr(tag, tagging.usage_counter(USAGE_COLUMNS[name]).key)
     href = tag_filter_url(f"{USAGE_COLUMNS[name].__name__.lower()}.index_view", tag.id)
     return Markup('<a href="{}">{}</a>').format(href, number(count))
 
 
 class TagView(ImportingViewMixin, AdminModelView):
     column_list = ("name", "color", *USAGE_COLUMNS, "created_at")
+    column_list_reads = tuple(tagging.usage_counter(model).key for model in USAGE_COLUMNS.values())
     column_details_list = ("name", "color", "created_at", "updated_at")
     column_labels = {"color": "Colour", "name_key": "Name", "created_at": "Created", "updated_at": "Updated"}
     column_labels.update({name: f"Live {name}" for name in USAGE_COLUMNS})
@@ -85,12 +86,6 @@ class TagView(ImportingViewMixin, AdminModelView):
             )
             for model in USAGE_COLUMNS.values()
         ]
-
-    def get_list(self, *args: Any, **kwargs: Any) -> Any:
-        count, rows = super().get_list(*args, **kwargs)
-        if kwargs.get("execute", True):
-            g.tag_usage = tagging.usage_counts([tag.id for tag in rows])
-        return count, rows
 
     def search_query(self, query: Any, joins: dict[Any, Any], search: str) -> tuple[Any, dict[Any, Any]]:
         """The typed text is keyed as tag names are compared: "äp" finds "Äpfel" on SQLite too, and
