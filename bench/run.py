@@ -97,6 +97,7 @@ PAGES = [
         "/admin/task/?after={deep_cursor}",
         list_floor("AND (t.created_at, t.id) < ('{deep_created_at}', {deep_id})"),
     ),
+    Page("tag list (usage counts)", "/admin/tag/", ("SELECT * FROM tags ORDER BY name LIMIT 50",)),
     Page(
         "edit form (owner picker)",
         "/admin/task/edit/?id={task_id}",
