@@ -43,8 +43,8 @@ def test_list_page_costs_the_same_few_statements_whatever_its_size(client: Flask
             response = client.get(f"{path}?page_size={page_size}")
         assert response.status_code == 200
         counts.append(len(statements))
-    # Six at most: the session, the rows, the count (two for an estimate), the tags' filter
-    # choices, and the menu's saved views (one statement, however many: tests/test_saved_views.py).
+    # Six at most (five before saved views): the menu's saved views are one statement more,
+    # however many there are (tests/test_saved_views.py).
     assert counts[0] == counts[1] <= 6, counts
 
 
