@@ -228,3 +228,19 @@ def test_saving_without_a_csrf_token_saves_nothing(client: FlaskClient, auth: Au
     auth.login(OperatorRole.VIEWER)
     response = client.post(SAVE, data={"name": "No token"})
     assert response.status_code == 400 and count_rows(SavedView) == 0
+
+
+def test_a_views_history_is_its_owners_and_the_admins_to_read(client: FlaskClient, auth: Auth) -> None:
+    auth.login(OperatorRole.VIEWER)
+    save_view(client, auth, "Watched")
+    history = f"/admin/audit/history/SavedView/{saved('Watched').id}"
+    assert "Saved view “Watched” of Tasks" in text_of(client.get("/admin/"))  # linked from the home page
+    assert "Saved view “Watched” of Tasks" in text_of(client.get(history))
+    client.post("/logout", data={"csrf_token": auth.csrf_token("/admin/")})
+    auth.login(OperatorRole.VIEWER)
+    page = client.get(history)
+    assert page.status_code == 200 and "Watched" not in text_of(page)
+    client.post("/logout", data={"csrf_token": auth.csrf_token("/admin/")})
+    auth.login(OperatorRole.ADMIN)
+    assert "Saved view “Watched” of Tasks" in text_of(client.get(history))
+    assert "Saved view “Watched” of Tasks" in text_of(client.get("/admin/audit/?flt0_model_equals=SavedView"))
