@@ -43,7 +43,9 @@ def test_list_page_costs_the_same_few_statements_whatever_its_size(client: Flask
             response = client.get(f"{path}?page_size={page_size}")
         assert response.status_code == 200
         counts.append(len(statements))
-    assert counts[0] == counts[1] <= 5, counts
+    # Six at most (five before saved views): the menu's saved views are one statement more,
+    # however many there are (tests/test_saved_views.py).
+    assert counts[0] == counts[1] <= 6, counts
 
 
 def test_status_and_priority_filters_are_equality_not_text_search(client: FlaskClient, auth: Auth) -> None:

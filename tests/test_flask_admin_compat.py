@@ -96,6 +96,7 @@ PINS: dict[str, Callable[[Flask], bool]] = {
     "_get_list_extra_args": lambda app: takes(BaseModelView._get_list_extra_args, None),
     "_get_column_by_idx": lambda app: takes(BaseModelView._get_column_by_idx, None, 0),
     "_filters": lambda app: len(task_view(app)._filters) > 0,
+    "_get_list_url": lambda app: takes(BaseModelView._get_list_url, None, None),
     "_apply_filters": lambda app: takes(ModelView._apply_filters, None, None, None, {}, {}, []),
     "_apply_sorting": lambda app: takes(ModelView._apply_sorting, None, None, {}, None, False),
     "_apply_pagination": lambda app: takes(ModelView._apply_pagination, None, None, 0, 50),

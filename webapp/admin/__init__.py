@@ -29,6 +29,7 @@ from werkzeug.wrappers import Response
 
 from webapp.admin.compat import UncachedMenuAdmin
 from webapp.admin.features.refusals import shown_messages
+from webapp.admin.features.saved_views import menu_entries
 from webapp.admin.views import (
     AuditLogView,
     DashboardView,
@@ -58,6 +59,7 @@ def to_admin_home() -> Response:
 
 def init_admin(app: Flask) -> Admin:
     app.add_template_global(shown_messages, "shown_messages")
+    app.add_template_global(menu_entries, "saved_views_menu")
     app.add_url_rule("/", "root", to_admin_home)
     admin = PrefixSafeAdmin(
         app,

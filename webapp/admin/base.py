@@ -6,7 +6,8 @@
   (``features.access``), whose every change is audited (``features.auditing``), whose refusals
   name the fields to fix (``features.refusals``), whose list and export are built by the list
   page engine (``listing.list_page``, ``listing.export``), and whose hooks into Flask-Admin's
-  internals come from ``compat``.
+  internals come from ``compat``; whose list shows the columns the operator chose
+  (``features.column_choice``) and saves its state as a named view (``features.saved_views``).
 
 Model views in ``views/`` declare columns, filters and search and list the ``features`` mixins
 they opt into (soft delete, tags, versions) before the base. ``compat.check_mixin_order`` refuses,
@@ -23,7 +24,9 @@ from flask_admin.contrib.sqla import ModelView
 from webapp.admin.compat import ModelViewHooks, ViewHooks
 from webapp.admin.features.access import ModelAccessMixin, ProtectedViewMixin
 from webapp.admin.features.auditing import AuditedViewMixin
+from webapp.admin.features.column_choice import ColumnChoiceMixin
 from webapp.admin.features.refusals import RefusalsMixin
+from webapp.admin.features.saved_views import SavedViewsMixin
 from webapp.admin.inputs.filters import FilterConverter
 from webapp.admin.inputs.forms import ModelConverter
 from webapp.admin.listing.display import DETAIL_FORMATTERS, LIST_FORMATTERS
@@ -44,6 +47,8 @@ class AdminModelView(
     StreamingExportMixin,
     AuditedViewMixin,
     RefusalsMixin,
+    SavedViewsMixin,
+    ColumnChoiceMixin,
     ListPageMixin,
     ModelViewHooks,
     ModelView,

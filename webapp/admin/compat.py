@@ -17,15 +17,15 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from flask_admin.menu import MenuView
+from flask_admin.model.base import ViewArgs
 
 from webapp.admin.mixin_bases import AdminMixinBase, ConverterMixinBase, ModelViewMixinBase, ViewMixinBase
 
 if TYPE_CHECKING:
     from flask_admin import Admin
     from flask_admin.base import BaseView
-    from flask_admin.model.base import ViewArgs
 else:
-    Admin = BaseView = ViewArgs = object
+    Admin = BaseView = object
 
 # The package whose classes must come after ours in every view's method resolution order.
 FLASK_ADMIN_PACKAGE = "flask_admin"
@@ -74,6 +74,29 @@ def list_arguments(view: Any) -> ViewArgs:
     """The list's page, sort, search and filters as the request gives them (through every
     :class:`ModelViewHooks.adjusted_list_arguments`)."""
     return view._get_list_extra_args()
+
+
+def list_filters(view: Any) -> list[Any]:
+    """The list's filters, in the order whose positions the parsed filters' indexes refer to."""
+    return list(view._filters or ())
+
+
+def list_url(
+    view: Any,
+    *,
+    page_size: int | None,
+    sort: int | None,
+    descending: bool,
+    search: str | None,
+    filters: list[tuple[int, str, str]],
+    extra: dict[str, str],
+) -> str:
+    """The list's address for this state, with the parameter names Flask-Admin parses today
+    (``flt0_status_is``: a filter's position and label make its name)."""
+    arguments = ViewArgs(
+        page_size=page_size, sort=sort, sort_desc=descending, search=search, filters=filters, extra_args=extra
+    )
+    return str(view._get_list_url(arguments))
 
 
 def sort_column(view: Any, index: int | None) -> Any:

@@ -13,6 +13,7 @@ from webapp.models.login_failures import LoginFailure
 from webapp.models.operator_sessions import OperatorSession
 from webapp.models.operators import Operator
 from webapp.models.posts import Post
+from webapp.models.saved_views import SavedView
 from webapp.models.tags import Tag
 from webapp.models.tasks import Task
 from webapp.models.users import User
@@ -30,6 +31,7 @@ __all__ = [
     "Post",
     "PostStatus",
     "RowAction",
+    "SavedView",
     "Tag",
     "Task",
     "TaskPriority",

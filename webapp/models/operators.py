@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from flask_login import UserMixin
-from sqlalchemy import CheckConstraint, Index, String, func, true
+from sqlalchemy import CheckConstraint, Index, String, func, text, true
 from sqlalchemy.orm import Mapped, mapped_column
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from webapp.database import JSONDocument
 from webapp.extensions import db
 from webapp.models.enums import OperatorRole, enum_column_type
 from webapp.models.mixins import TimestampMixin
@@ -32,6 +34,12 @@ class Operator(UserMixin, TimestampMixin, db.Model):  # type: ignore[name-define
     is_active: Mapped[bool] = mapped_column(nullable=False, default=True, server_default=true())
     last_login_at: Mapped[datetime | None] = mapped_column()
     theme: Mapped[str] = mapped_column(String(8), nullable=False, default="auto", server_default="auto")
+    # The columns each list shows this operator, in order, by list endpoint ({"task": ["title",
+    # "status"]}). Kept on the operator's row, which every request loads with its session: the
+    # list page gets the choice without a statement of its own.
+    list_columns: Mapped[dict[str, Any]] = mapped_column(
+        JSONDocument, nullable=False, default=dict, server_default=text("'{}'")
+    )
 
     __table_args__ = (
         Index("uq_operators_email_lower", func.lower(email), unique=True),

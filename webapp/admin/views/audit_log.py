@@ -61,6 +61,11 @@ def model_views(admin: Admin) -> dict[str, Any]:
     }
 
 
+# Audited subjects with no page of their own (an operator's saved views): admins read their
+# entries in the log; their history page shows an admin every entry, anyone else their own.
+PAGELESS_SUBJECTS = ("SavedView",)
+
+
 def render_changes(changes: dict[str, Any]) -> Markup:
     return Markup(render_template("admin/audit_log/changes.html", changes=changes))
 
@@ -135,7 +140,8 @@ class AuditLogView(ReadOnlyViewMixin, AdminModelView):
         return query.filter(AuditEntry.object_id == search.strip()), joins
 
     def readable_models(self) -> list[str]:
-        return [name for name, view in model_views(self.admin).items() if view.is_accessible()]
+        readable = [name for name, view in model_views(self.admin).items() if view.is_accessible()]
+        return readable + list(PAGELESS_SUBJECTS) if current_operator_has(OperatorRole.ADMIN) else readable
 
     def get_query(self) -> Any:
         return super().get_query().filter(AuditEntry.model.in_(self.readable_models()))
@@ -170,17 +176,20 @@ class AuditLogView(ReadOnlyViewMixin, AdminModelView):
     def history(self, model: str, object_id: str) -> str:
         """Every change to one record, newest first: Django's "History" page."""
         record_view = model_views(self.admin).get(model)
-        if record_view is None:
+        if record_view is None and model not in PAGELESS_SUBJECTS:
             abort(404)
-        if not record_view.is_accessible():
+        if record_view is not None and not record_view.is_accessible():
             abort(403)
-        entries = db.session.scalars(
+        query = (
             select(AuditEntry)
             .where(AuditEntry.model == model, AuditEntry.object_id == object_id)
             .order_by(AuditEntry.created_at.desc(), AuditEntry.id.desc())
             .limit(HISTORY_LIMIT)
-        ).all()
-        record = record_view.get_one(object_id)
+        )
+        if record_view is None and not current_operator_has(OperatorRole.ADMIN):
+            query = query.where(AuditEntry.operator_id == current_user.id)
+        entries = db.session.scalars(query).all()
+        record = record_view.get_one(object_id) if record_view is not None else None
         return self.render(
             "admin/audit_log/history.html",
             entries=entries,
@@ -188,6 +197,7 @@ class AuditLogView(ReadOnlyViewMixin, AdminModelView):
             object_id=object_id,
             record=record,
             record_url=record_view_url(record_view, object_id) if record is not None else None,
+            pageless=record_view is None,
             limit=HISTORY_LIMIT,
         )
 
