@@ -179,7 +179,7 @@ def test_filter_by_tag_lists_only_tagged_records(client: FlaskClient, auth: Auth
     assert "Tagged one" in html and "Plain one" not in html
 
 
-def test_merging_tags_repoints_records_and_deletes_the_source(client: FlaskClient, auth: Auth) -> None:
+def test_merging_tags_repoints_records_and_moves_the_source_to_the_trash(client: FlaskClient, auth: Auth) -> None:
     source, target = factories.make_tag(name="bug"), factories.make_tag(name="defect")
     both = factories.make_task(tags=[source, target])
     only_source = factories.make_task(tags=[source])
@@ -195,7 +195,8 @@ def test_merging_tags_repoints_records_and_deletes_the_source(client: FlaskClien
     )
     assert response.status_code == 302
     db.session.rollback()
-    assert count_rows(Tag, Tag.id == source_id) == 0
+    assert count_rows(Tag, Tag.id == source_id, Tag.live()) == 0
+    assert count_rows(Tag, Tag.id == source_id, Tag.trashed()) == 1
     assert [tag.name for tag in both.tags] == ["defect"]
     assert [tag.name for tag in only_source.tags] == ["defect"]
     assert [tag.name for tag in post.tags] == ["defect"]
@@ -207,6 +208,8 @@ def test_merging_tags_repoints_records_and_deletes_the_source(client: FlaskClien
     untagged = db.session.scalars(select(AuditEntry).where(AuditEntry.action == AuditAction.UNTAG)).all()
     assert [(entry.model, entry.object_id) for entry in untagged] == [("Task", str(both.id))]
     assert untagged[0].changes == {"tags": ["bug", None]}
+    batches = set(db.session.scalars(select(AuditEntry.batch_id)))
+    assert len(batches) == 1 and None not in batches, "the merge and the move to the trash are one batch"
 
 
 def test_merging_a_tag_into_itself_is_refused(client: FlaskClient, auth: Auth) -> None:

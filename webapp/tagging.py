@@ -115,6 +115,7 @@ def _bulk(model: type[Any], ids: Sequence[Any], change: Any) -> BulkOutcome:
     return BulkOutcome(changed, len(live) - changed, len(set(ids)) - len(live))
 
 
+@audit.batched
 def add_tag(model: type[Any], ids: Sequence[Any], tag: Tag) -> BulkOutcome:
     """Tag the live rows among ``ids``; rows that already carry the tag are left alone."""
 
@@ -125,6 +126,7 @@ def add_tag(model: type[Any], ids: Sequence[Any], tag: Tag) -> BulkOutcome:
     return _bulk(model, ids, link)
 
 
+@audit.batched
 def remove_tag(model: type[Any], ids: Sequence[Any], tag: Tag) -> BulkOutcome:
     """Untag the live rows among ``ids`` that carry the tag."""
 
@@ -142,13 +144,14 @@ def _lock_carrying(tags: Sequence[Tag]) -> dict[type[Any], ColumnElement[bool]]:
     return {model: model.id.in_(locked_ids(model, _carries(model, tag_ids))) for model in taggable_models()}
 
 
+@audit.batched
 def merge_tags(sources: Sequence[Tag], target: Tag) -> dict[type[Any], int]:
-    """Re-point every record (live or trashed) from each of ``sources`` to ``target``, then delete
-    the sources.
+    """Re-point every record (live or trashed) from each of ``sources`` to ``target``.
 
-    The records are all locked first, then the tags deleted last (``webapp.locking``). Records that
-    carried both only lose the source; both kinds are audited. Returns, per taggable model, how
-    many records gained ``target``.
+    The records are all locked first (``webapp.locking``); the caller then moves the sources to
+    the trash in the same batch, so an undo of the merge finds them and their records. Records
+    that carried both only lose the source; both kinds are audited. Returns, per taggable model,
+    how many records gained ``target``.
     """
     locked = _lock_carrying(sources)
     gained: dict[type[Any], int] = {model: 0 for model in locked}
@@ -162,18 +165,17 @@ def merge_tags(sources: Sequence[Tag], target: Tag) -> dict[type[Any], int]:
             untagged = f"Untagged “{source.name}” (merged into “{target.name}”, already tagged)"
             _audit(AuditAction.UNTAG, model, already, untagged, [source.name, None])
         audit.record(AuditAction.MERGE, source, summary=f"Merged tag “{source.name}” into “{target.name}”")
-    source_ids = [source.id for source in sources]
-    db.session.execute(delete(Tag).where(Tag.id.in_(source_ids)), execution_options={"synchronize_session": False})
     return gained
 
 
-def detach_everywhere(tag: Tag) -> None:
-    """Untag every record before a tag is deleted: explicit, because SQLite does not enforce the
-    link table's ``ON DELETE CASCADE`` without a per-connection pragma, and audited. The records
-    are locked first; the tag's own delete comes after (``webapp.locking``)."""
-    for model, records in _lock_carrying([tag]).items():
-        carrying = _unlink(model, records, tag.id)
-        _audit(AuditAction.UNTAG, model, carrying, f"Untagged “{tag.name}” (tag deleted)", [tag.name, None])
+def detach_everywhere(tags: Sequence[Tag]) -> None:
+    """Untag every record before tags are deleted for good: explicit, because SQLite does not
+    enforce the link table's ``ON DELETE CASCADE`` without a per-connection pragma, and audited.
+    The records are locked first; the tags' own delete comes after (``webapp.locking``)."""
+    for model, records in _lock_carrying(tags).items():
+        for tag in tags:
+            carrying = _unlink(model, records, tag.id)
+            _audit(AuditAction.UNTAG, model, carrying, f"Untagged “{tag.name}” (tag deleted)", [tag.name, None])
 
 
 def usage_counts(tag_ids: Sequence[int]) -> dict[int, dict[type[Any], int]]:

@@ -1,0 +1,42 @@
+"""Tags go to the trash like the other records, and come back with their links
+
+Revision ID: 0012_tag_trash
+Revises: 0010_operator_theme
+Create Date: 2026-12-02
+
+``deleted_at``, ``deletion_batch`` and ``deleted_by_id`` as the soft-delete mixin declares them,
+with the trash's partial index. The unique index on ``name_key`` stays over every tag, trashed
+ones included (``webapp.models.tags.Tag``): a trashed tag keeps its name, so restoring it can
+never collide with a newer tag of the same name.
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+# revision identifiers, used by Alembic.
+revision = "0012_tag_trash"
+down_revision = "0010_operator_theme"
+branch_labels = None
+depends_on = None
+
+TRASHED = sa.text("deleted_at IS NOT NULL")
+
+
+def upgrade():
+    with op.batch_alter_table("tags") as batch_op:
+        batch_op.add_column(sa.Column("deleted_at", sa.DateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column("deletion_batch", sa.String(length=36), nullable=True))
+        batch_op.add_column(sa.Column("deleted_by_id", sa.Integer(), nullable=True))
+        batch_op.create_foreign_key(
+            op.f("fk_tags_deleted_by_id_operators"), "operators", ["deleted_by_id"], ["id"], ondelete="SET NULL"
+        )
+    op.create_index("ix_tags_deleted_at", "tags", ["deleted_at"], postgresql_where=TRASHED, sqlite_where=TRASHED)
+
+
+def downgrade():
+    op.drop_index("ix_tags_deleted_at", table_name="tags")
+    with op.batch_alter_table("tags") as batch_op:
+        batch_op.drop_constraint(op.f("fk_tags_deleted_by_id_operators"), type_="foreignkey")
+        batch_op.drop_column("deleted_by_id")
+        batch_op.drop_column("deletion_batch")
+        batch_op.drop_column("deleted_at")
