@@ -123,7 +123,7 @@ def add_tag(model: type[Any], ids: Sequence[Any], tag: Tag) -> BulkOutcome:
         gaining = _link(model, criterion, tag.id)
         return _audit(AuditAction.TAG, model, gaining, f"Tagged “{tag.name}”", [None, tag.name])
 
-    return _bulk(model, ids, link)
+    return _noted_on_tag(AuditAction.TAG, tag, model, _bulk(model, ids, link))
 
 
 @audit.batched
@@ -134,7 +134,28 @@ def remove_tag(model: type[Any], ids: Sequence[Any], tag: Tag) -> BulkOutcome:
         losing = _unlink(model, criterion, tag.id)
         return _audit(AuditAction.UNTAG, model, losing, f"Untagged “{tag.name}”", [tag.name, None])
 
-    return _bulk(model, ids, unlink)
+    return _noted_on_tag(AuditAction.UNTAG, tag, model, _bulk(model, ids, unlink))
+
+
+def _noted_on_tag(action: AuditAction, tag: Tag, model: type[Any], outcome: BulkOutcome) -> BulkOutcome:
+    """One entry on the tag itself: its history shows the bulk change, and the batch names the tag
+    by id (the records' entries name it as it was called), which its undo needs."""
+    if outcome.changed:
+        noun = model.__name__.lower()
+        done = "Added to" if action is AuditAction.TAG else "Removed from"
+        audit.record(action, tag, summary=f"{done} {outcome.changed:,} {noun}{'s' if outcome.changed != 1 else ''}")
+    return outcome
+
+
+def swap(model: type[Any], ids: Sequence[int], removed: Tag | None, added: Tag | None, summary: str) -> list[int]:
+    """Take ``removed`` off and put ``added`` on the rows ``ids``, which the caller has locked:
+    an undo's step, audited like the change it takes back (``{"tags": [removed, added]}``)."""
+    criterion = model.id.in_(ids)
+    changed = set(_unlink(model, criterion, removed.id) if removed is not None else [])
+    changed.update(_link(model, criterion, added.id) if added is not None else [])
+    change = [removed.name if removed else None, added.name if added else None]
+    _audit(AuditAction.TAG if added is not None else AuditAction.UNTAG, model, sorted(changed), summary, change)
+    return sorted(changed)
 
 
 def _lock_carrying(tags: Sequence[Tag]) -> dict[type[Any], ColumnElement[bool]]:
@@ -165,6 +186,8 @@ def merge_tags(sources: Sequence[Tag], target: Tag) -> dict[type[Any], int]:
             untagged = f"Untagged “{source.name}” (merged into “{target.name}”, already tagged)"
             _audit(AuditAction.UNTAG, model, already, untagged, [source.name, None])
         audit.record(AuditAction.MERGE, source, summary=f"Merged tag “{source.name}” into “{target.name}”")
+    names = ", ".join(f"“{source.name}”" for source in sources)
+    audit.record(AuditAction.MERGE, target, summary=f"Took over the records of {names}")
     return gained
 
 
