@@ -10,6 +10,7 @@ from sqlalchemy import select
 from tests import factories
 from tests.admin_support import count_rows, post_form, recorded_statements, text_of
 from tests.conftest import Auth
+from tests.test_imports import counts, csv_bytes, preview
 from webapp import trash
 from webapp.extensions import db
 from webapp.models import AuditAction, AuditEntry, OperatorRole, Post, Tag, Task
@@ -134,3 +135,18 @@ def test_the_trash_page_takes_the_same_statements_however_many_rows(client: Flas
         return len(statements)
 
     assert statements_for(1) == statements_for(20)
+
+
+@pytest.mark.parametrize("create_missing", ["", "y"])
+def test_an_import_naming_a_trashed_tag_refuses_that_row(client: FlaskClient, auth: Auth, create_missing: str) -> None:
+    factories.make_user(email="ada@example.org", username="ada")
+    tag = factories.make_tag(name="resting")
+    trash.soft_delete(Tag, [tag.id], None)
+    db.session.commit()
+    auth.login()
+    options = {"create_missing_tags": create_missing} if create_missing else {}
+    content = csv_bytes("Title,Owner,Tags", "Uses it,ada,resting", "Fine,ada,")
+    batch_id, page = preview(client, auth, "task", content, **options)
+    assert counts(batch_id)["refused"] == 1
+    assert "The tag “resting” is in the trash; restore it first." in page
+    assert count_rows(Tag) == 1
