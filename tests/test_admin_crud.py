@@ -146,7 +146,7 @@ def test_post_is_created_and_edited(client: FlaskClient, auth: Auth) -> None:
     assert "Hello, world" in text_of(client.get(f"/admin/post/details/?id={post.id}"))
 
 
-def test_tag_is_created_edited_and_deleted_by_an_admin_with_its_links(client: FlaskClient, auth: Auth) -> None:
+def test_tag_is_created_edited_trashed_and_purged_by_an_admin_with_its_links(client: FlaskClient, auth: Auth) -> None:
     auth.login()
     created = post_form(client, auth, "/admin/tag/new/", {"name": "urgent", "color": "#DC3545"})
     assert created.status_code == 302, text_of(created)
@@ -156,6 +156,13 @@ def test_tag_is_created_edited_and_deleted_by_an_admin_with_its_links(client: Fl
     assert edited.status_code == 302
     deleted = post_form(client, auth, "/admin/tag/delete/", {"id": tag.id}, token_page="/admin/tag/")
     assert deleted.status_code == 302
+    db.session.rollback()
+    assert count_rows(Tag, Tag.trashed()) == 1
+    assert count_rows(Task.tag_link_table()) == 1, "the links wait in the trash with their tag"
+    purged = post_form(
+        client, auth, "/admin/tag/trash/purge/", {"rowid": tag.id, "confirm": "yes"}, token_page="/admin/tag/trash/"
+    )
+    assert purged.status_code == 302
     db.session.rollback()
     assert count_rows(Tag) == 0
     assert count_rows(Task.tag_link_table()) == 0

@@ -81,10 +81,10 @@ def test_bulk_add_and_remove_tag_on_500_rows_take_one_statement_each(
     assert added.status_code == 302
     assert statements_like(statements, "INSERT INTO TASK_TAGS") == 1
     assert statements_like(statements, "UPDATE TASKS") == 1
-    assert statements_like(statements, "INSERT INTO AUDIT_ENTRIES") == 1
+    assert statements_like(statements, "INSERT INTO AUDIT_ENTRIES") == 2  # the tasks' entries, the tag's one
     assert "Tagged 400 tasks “batch”; 100 already had it." in text_of(client.get("/admin/task/"))
     assert count_rows(Task.tag_link_table()) == 500
-    assert count_rows(AuditEntry, AuditEntry.action == AuditAction.TAG) == 400
+    assert count_rows(AuditEntry, AuditEntry.action == AuditAction.TAG, AuditEntry.model == "Task") == 400
     db.session.rollback()
     bumped = {task.id for task in tasks if task.version == versions_before[task.id] + 1}
     assert bumped == {task.id for task in tasks[100:]}
@@ -96,7 +96,7 @@ def test_bulk_add_and_remove_tag_on_500_rows_take_one_statement_each(
     assert statements_like(statements, "DELETE FROM TASK_TAGS") == 1
     assert statements_like(statements, "UPDATE TASKS") == 1
     assert count_rows(Task.tag_link_table()) == 250
-    assert count_rows(AuditEntry, AuditEntry.action == AuditAction.UNTAG) == 250
+    assert count_rows(AuditEntry, AuditEntry.action == AuditAction.UNTAG, AuditEntry.model == "Task") == 250
 
 
 def test_bulk_tagging_skips_rows_in_the_trash(client: FlaskClient, auth: Auth) -> None:
@@ -179,7 +179,7 @@ def test_filter_by_tag_lists_only_tagged_records(client: FlaskClient, auth: Auth
     assert "Tagged one" in html and "Plain one" not in html
 
 
-def test_merging_tags_repoints_records_and_deletes_the_source(client: FlaskClient, auth: Auth) -> None:
+def test_merging_tags_repoints_records_and_moves_the_source_to_the_trash(client: FlaskClient, auth: Auth) -> None:
     source, target = factories.make_tag(name="bug"), factories.make_tag(name="defect")
     both = factories.make_task(tags=[source, target])
     only_source = factories.make_task(tags=[source])
@@ -195,18 +195,25 @@ def test_merging_tags_repoints_records_and_deletes_the_source(client: FlaskClien
     )
     assert response.status_code == 302
     db.session.rollback()
-    assert count_rows(Tag, Tag.id == source_id) == 0
+    assert count_rows(Tag, Tag.id == source_id, Tag.live()) == 0
+    assert count_rows(Tag, Tag.id == source_id, Tag.trashed()) == 1
     assert [tag.name for tag in both.tags] == ["defect"]
     assert [tag.name for tag in only_source.tags] == ["defect"]
     assert [tag.name for tag in post.tags] == ["defect"]
     assert both.version == 2 and only_source.version == 2
-    merge = db.session.scalars(select(AuditEntry).where(AuditEntry.action == AuditAction.MERGE)).one()
+    merge = db.session.scalars(
+        select(AuditEntry).where(AuditEntry.action == AuditAction.MERGE, AuditEntry.object_id == str(source_id))
+    ).one()
     assert merge.summary == "Merged tag “bug” into “defect”"
-    tagged = db.session.scalars(select(AuditEntry.object_id).where(AuditEntry.action == AuditAction.TAG)).all()
+    tagged = db.session.scalars(
+        select(AuditEntry.object_id).where(AuditEntry.action == AuditAction.TAG, AuditEntry.model != "Tag")
+    ).all()
     assert sorted(tagged) == sorted([str(only_source.id), str(post.id)])
     untagged = db.session.scalars(select(AuditEntry).where(AuditEntry.action == AuditAction.UNTAG)).all()
     assert [(entry.model, entry.object_id) for entry in untagged] == [("Task", str(both.id))]
     assert untagged[0].changes == {"tags": ["bug", None]}
+    batches = set(db.session.scalars(select(AuditEntry.batch_id)))
+    assert len(batches) == 1 and None not in batches, "the merge and the move to the trash are one batch"
 
 
 def test_merging_a_tag_into_itself_is_refused(client: FlaskClient, auth: Auth) -> None:

@@ -258,7 +258,7 @@ def test_undo_trashes_created_records_and_restores_updated_ones(client: FlaskCli
     ]
 
 
-def test_undoing_a_tag_import_deletes_the_new_tag_and_renames_the_old_one_back(client: FlaskClient, auth: Auth) -> None:
+def test_undoing_a_tag_import_trashes_the_new_tag_and_renames_the_old_one_back(client: FlaskClient, auth: Auth) -> None:
     ada = factories.make_user(email="ada@example.org", username="ada")
     old = factories.make_tag(name="old", color="#111111")
     factories.make_task(title="Tagged", owner=ada, tags=[old])
@@ -275,9 +275,10 @@ def test_undoing_a_tag_import_deletes_the_new_tag_and_renames_the_old_one_back(c
     page = post_step(client, auth, "tag", batch_id, "undo")
     assert "1 moved away, 1 restored" in page
     db.session.expire_all()
-    assert [(tag.name, tag.color, tag.name_key) for tag in db.session.scalars(select(Tag))] == [
+    assert [(tag.name, tag.color, tag.name_key) for tag in db.session.scalars(select(Tag).where(Tag.live()))] == [
         ("old", "#111111", "old")
     ]
+    assert [tag.name for tag in db.session.scalars(select(Tag).where(Tag.trashed()))] == ["brand new"]
 
 
 def test_undoing_a_user_import_moves_the_new_user_to_the_trash(client: FlaskClient, auth: Auth) -> None:

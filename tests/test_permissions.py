@@ -102,7 +102,7 @@ class Action:
 
 
 def tags() -> object:
-    return sorted((tag.name, tag.color) for tag in db.session.scalars(select(Tag)))
+    return sorted((tag.name, tag.color, tag.is_deleted) for tag in db.session.scalars(select(Tag)))
 
 
 def live_tasks() -> object:
@@ -171,7 +171,7 @@ MINIMUM_ROLE = {
     "history": OperatorRole.VIEWER,
     "create": OperatorRole.EDITOR,
     "edit": OperatorRole.EDITOR,
-    "delete": OperatorRole.ADMIN,  # deleting a tag strips it from every record
+    "delete": OperatorRole.ADMIN,  # a tag in the trash leaves every record
     "bulk delete": OperatorRole.EDITOR,  # tasks go to the trash
     "export": OperatorRole.EDITOR,
     "operators list": OperatorRole.ADMIN,

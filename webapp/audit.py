@@ -14,13 +14,15 @@ function writes it (the trash's, when an undo moves records there, too).
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Iterator, Sequence
+import functools
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 from typing import cast as typing_cast
 
 from flask import has_request_context, request
@@ -36,6 +38,9 @@ from webapp.models import AuditAction, AuditEntry
 # Entries per write of record_rows (a COPY on PostgreSQL; on SQLite a multi-row INSERT whose
 # bound values stay under its limit on parameters).
 ROWS_PER_INSERT = 1000
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 _BATCH: ContextVar[str | None] = ContextVar("audit_batch", default=None)
 
@@ -118,6 +123,30 @@ def creation_values(obj: Any) -> dict[str, list[Any]]:
         if value not in (None, "", [], {}) and attribute.key != "id":
             values[attribute.key] = [None, value]
     return values
+
+
+def new_batch_id() -> str:
+    return str(uuid.uuid4())
+
+
+def current_batch() -> str | None:
+    """The batch the entries written now belong to, if any."""
+    return _BATCH.get()
+
+
+def batched(operation: Callable[P, R]) -> Callable[P, R]:
+    """Run ``operation`` as a batch of its own, unless it is a step of a batch already (a merge's
+    move of its tags to the trash, an import's undo): every bulk action is then one batch, which
+    the audit log shows together and undoes at once."""
+
+    @functools.wraps(operation)
+    def in_its_batch(*args: P.args, **kwargs: P.kwargs) -> R:
+        if _BATCH.get() is not None:
+            return operation(*args, **kwargs)
+        with in_batch(new_batch_id()):
+            return operation(*args, **kwargs)
+
+    return in_its_batch
 
 
 @contextmanager

@@ -115,6 +115,7 @@ def _bulk(model: type[Any], ids: Sequence[Any], change: Any) -> BulkOutcome:
     return BulkOutcome(changed, len(live) - changed, len(set(ids)) - len(live))
 
 
+@audit.batched
 def add_tag(model: type[Any], ids: Sequence[Any], tag: Tag) -> BulkOutcome:
     """Tag the live rows among ``ids``; rows that already carry the tag are left alone."""
 
@@ -122,9 +123,10 @@ def add_tag(model: type[Any], ids: Sequence[Any], tag: Tag) -> BulkOutcome:
         gaining = _link(model, criterion, tag.id)
         return _audit(AuditAction.TAG, model, gaining, f"Tagged “{tag.name}”", [None, tag.name])
 
-    return _bulk(model, ids, link)
+    return _noted_on_tag(AuditAction.TAG, tag, model, _bulk(model, ids, link))
 
 
+@audit.batched
 def remove_tag(model: type[Any], ids: Sequence[Any], tag: Tag) -> BulkOutcome:
     """Untag the live rows among ``ids`` that carry the tag."""
 
@@ -132,7 +134,28 @@ def remove_tag(model: type[Any], ids: Sequence[Any], tag: Tag) -> BulkOutcome:
         losing = _unlink(model, criterion, tag.id)
         return _audit(AuditAction.UNTAG, model, losing, f"Untagged “{tag.name}”", [tag.name, None])
 
-    return _bulk(model, ids, unlink)
+    return _noted_on_tag(AuditAction.UNTAG, tag, model, _bulk(model, ids, unlink))
+
+
+def _noted_on_tag(action: AuditAction, tag: Tag, model: type[Any], outcome: BulkOutcome) -> BulkOutcome:
+    """One entry on the tag itself: its history shows the bulk change, and the batch names the tag
+    by id (the records' entries name it as it was called), which its undo needs."""
+    if outcome.changed:
+        noun = model.__name__.lower()
+        done = "Added to" if action is AuditAction.TAG else "Removed from"
+        audit.record(action, tag, summary=f"{done} {outcome.changed:,} {noun}{'s' if outcome.changed != 1 else ''}")
+    return outcome
+
+
+def swap(model: type[Any], ids: Sequence[int], removed: Tag | None, added: Tag | None, summary: str) -> list[int]:
+    """Take ``removed`` off and put ``added`` on the rows ``ids``, which the caller has locked:
+    an undo's step, audited like the change it takes back (``{"tags": [removed, added]}``)."""
+    criterion = model.id.in_(ids)
+    changed = set(_unlink(model, criterion, removed.id) if removed is not None else [])
+    changed.update(_link(model, criterion, added.id) if added is not None else [])
+    change = [removed.name if removed else None, added.name if added else None]
+    _audit(AuditAction.TAG if added is not None else AuditAction.UNTAG, model, sorted(changed), summary, change)
+    return sorted(changed)
 
 
 def _lock_carrying(tags: Sequence[Tag]) -> dict[type[Any], ColumnElement[bool]]:
@@ -142,13 +165,14 @@ def _lock_carrying(tags: Sequence[Tag]) -> dict[type[Any], ColumnElement[bool]]:
     return {model: model.id.in_(locked_ids(model, _carries(model, tag_ids))) for model in taggable_models()}
 
 
+@audit.batched
 def merge_tags(sources: Sequence[Tag], target: Tag) -> dict[type[Any], int]:
-    """Re-point every record (live or trashed) from each of ``sources`` to ``target``, then delete
-    the sources.
+    """Re-point every record (live or trashed) from each of ``sources`` to ``target``.
 
-    The records are all locked first, then the tags deleted last (``webapp.locking``). Records that
-    carried both only lose the source; both kinds are audited. Returns, per taggable model, how
-    many records gained ``target``.
+    The records are all locked first (``webapp.locking``); the caller then moves the sources to
+    the trash in the same batch, so an undo of the merge finds them and their records. Records
+    that carried both only lose the source; both kinds are audited. Returns, per taggable model,
+    how many records gained ``target``.
     """
     locked = _lock_carrying(sources)
     gained: dict[type[Any], int] = {model: 0 for model in locked}
@@ -162,18 +186,19 @@ def merge_tags(sources: Sequence[Tag], target: Tag) -> dict[type[Any], int]:
             untagged = f"Untagged “{source.name}” (merged into “{target.name}”, already tagged)"
             _audit(AuditAction.UNTAG, model, already, untagged, [source.name, None])
         audit.record(AuditAction.MERGE, source, summary=f"Merged tag “{source.name}” into “{target.name}”")
-    source_ids = [source.id for source in sources]
-    db.session.execute(delete(Tag).where(Tag.id.in_(source_ids)), execution_options={"synchronize_session": False})
+    names = ", ".join(f"“{source.name}”" for source in sources)
+    audit.record(AuditAction.MERGE, target, summary=f"Took over the records of {names}")
     return gained
 
 
-def detach_everywhere(tag: Tag) -> None:
-    """Untag every record before a tag is deleted: explicit, because SQLite does not enforce the
-    link table's ``ON DELETE CASCADE`` without a per-connection pragma, and audited. The records
-    are locked first; the tag's own delete comes after (``webapp.locking``)."""
-    for model, records in _lock_carrying([tag]).items():
-        carrying = _unlink(model, records, tag.id)
-        _audit(AuditAction.UNTAG, model, carrying, f"Untagged “{tag.name}” (tag deleted)", [tag.name, None])
+def detach_everywhere(tags: Sequence[Tag]) -> None:
+    """Untag every record before tags are deleted for good: explicit, because SQLite does not
+    enforce the link table's ``ON DELETE CASCADE`` without a per-connection pragma, and audited.
+    The records are locked first; the tags' own delete comes after (``webapp.locking``)."""
+    for model, records in _lock_carrying(tags).items():
+        for tag in tags:
+            carrying = _unlink(model, records, tag.id)
+            _audit(AuditAction.UNTAG, model, carrying, f"Untagged “{tag.name}” (tag deleted)", [tag.name, None])
 
 
 def usage_counter(model: type[Any]) -> Any:

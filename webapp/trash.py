@@ -22,12 +22,12 @@ from sqlalchemy import Select, delete, func, inspect, select, update
 from sqlalchemy.orm import RelationshipProperty
 from sqlalchemy.sql import ColumnElement
 
-from webapp import audit
+from webapp import audit, tagging
 from webapp.database import utcnow
 from webapp.extensions import db
 from webapp.formatting import noun_for, spoken_list
 from webapp.locking import locked_ids, table_order
-from webapp.models import AuditAction
+from webapp.models import AuditAction, Tag
 from webapp.models.mixins import SoftDeleteMixin, TaggableMixin, VersionMixin
 
 
@@ -156,9 +156,13 @@ def _change(
     return len(ids)
 
 
+@audit.batched
 def soft_delete(model: type[Any], ids: Sequence[Any], operator_id: int | None) -> Outcome:
-    """Move the live rows among ``ids`` to the trash, with their live children."""
-    now, batch = utcnow(), SoftDeleteMixin.new_deletion_batch()
+    """Move the live rows among ``ids`` to the trash, with their live children.
+
+    The rows' ``deletion_batch`` is the audit batch's id: a restore finds what went together, and
+    an undo of the batch finds the rows still in the trash from it."""
+    now, batch = utcnow(), audit.current_batch()
     marks = {"deleted_at": now, "deletion_batch": batch, "deleted_by_id": operator_id}
     changes = {"deleted_at": [None, now.isoformat()]}
     chosen = locked_ids(model, model.id.in_(ids) & model.live())
@@ -187,6 +191,7 @@ def _returning(cascade: Cascade, parent_batches: Select[Any], parent_ids: list[A
     return child.trashed() & child.deletion_batch.in_(parent_batches) & cascade.foreign_key.in_(parent_ids)
 
 
+@audit.batched
 def restore(model: type[Any], ids: Sequence[Any]) -> Outcome:
     """Bring back the trashed rows among ``ids`` and exactly the children deleted with them."""
     _lock_parents(model, model.id.in_(ids))
@@ -218,6 +223,10 @@ class PurgePlan:
 
 
 def _tag_link_count(model: type[Any], ids: Select[Any]) -> int:
+    if model is Tag:
+        links = [taggable.tag_link_table() for taggable in tagging.taggable_models()]
+        counts = (select(func.count()).select_from(link).where(link.c.tag_id.in_(ids)) for link in links)
+        return sum(db.session.scalar(count) or 0 for count in counts)
     if not issubclass(model, TaggableMixin):
         return 0
     link_column = model.tag_link_column()
@@ -251,11 +260,15 @@ def _delete_rows(model: type[Any], ids: list[Any], summary: str) -> int:
     return len(ids)
 
 
+@audit.batched
 def purge(model: type[Any], ids: Sequence[Any]) -> Outcome:
     """Delete trashed rows for good, with every child row (live or trashed) that hangs off them.
 
     Each row is locked for the delete before any link goes: a bulk untag holds a record before it
-    deletes its links, so a purge deleting the links first could wait for it while holding them."""
+    deletes its links, so a purge deleting the links first could wait for it while holding them.
+    Tags come last in the lock order: their records are locked and untagged (audited) first."""
+    if model is Tag:
+        tagging.detach_everywhere(list(db.session.scalars(select(Tag).where(Tag.id.in_(ids), Tag.trashed()))))
     chosen = locked_ids(model, model.id.in_(ids) & model.trashed(), deleting=True)
     children = _locked_children(model, lambda cascade: cascade.foreign_key.in_(chosen), deleting=True)
     outcome = Outcome()

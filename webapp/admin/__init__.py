@@ -72,7 +72,12 @@ def init_admin(app: Flask) -> Admin:
     admin.add_view(TaskView(Task, db, name="Tasks", category=RECORDS, endpoint="task"))
     admin.add_view(PostView(Post, db, name="Posts", category=RECORDS, endpoint="post"))
     admin.add_view(TagView(Tag, db, name="Tags", category=RECORDS, endpoint="tag"))
-    for name, endpoint in (("Deleted users", "user"), ("Deleted tasks", "task"), ("Deleted posts", "post")):
+    for name, endpoint in (
+        ("Deleted users", "user"),
+        ("Deleted tasks", "task"),
+        ("Deleted posts", "post"),
+        ("Deleted tags", "tag"),
+    ):
         admin.add_link(MenuLink(name, endpoint=f"{endpoint}.trash_view", category=TRASH))
     admin.add_view(AuditLogView(AuditEntry, db, name="Audit log", category=ACCESS, endpoint="audit"))
     admin.add_view(OperatorView(Operator, db, name="Operators", category=ACCESS, endpoint="operator"))

@@ -25,7 +25,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from webapp import audit, heartbeat, tagging, trash
+from webapp import audit, heartbeat, trash
 from webapp.audit import RowChange
 from webapp.bulk_copy import copy_rows
 from webapp.database import utcnow
@@ -277,12 +277,12 @@ class Writer:
         missing = {key: name for key, name in names.items() if key not in self.tag_ids}
         if missing and self.batch.options.get("create_missing_tags"):
             self.tag_ids.update(_create_tags(list(missing.values()), self.batch.id, self.summary))
-            return []
+            missing = {key: name for key, name in missing.items() if key not in self.tag_ids}
         if not missing:
             return []
         return self._rows_naming(
             lambda values: any(tag_name_key(name) in missing for name in values.get("tags", ())),
-            "Tags: a tag it names was deleted since the preview.",
+            "Tags: a tag it names was moved to the trash since the preview.",
         )
 
     def refuse_rows(self, rows: list[tuple[int, str]]) -> None:
@@ -420,25 +420,30 @@ class Writer:
         db.session.execute(statement)
 
 
-def _tag_ids(keys: list[str]) -> dict[str, int]:
+def _tag_ids(keys: list[str], *, live_only: bool = True) -> dict[str, int]:
+    """The ids of the tags with these keys: live ones for an apply (a tag trashed since the
+    preview is missing); for an undo, which puts back the links the import replaced, any."""
     found: dict[str, int] = {}
     for start in range(0, len(keys), CHUNK_ROWS):
         part = keys[start : start + CHUNK_ROWS]
-        found.update(db.session.execute(select(Tag.name_key, Tag.id).where(Tag.name_key.in_(part))).all())
+        query = select(Tag.name_key, Tag.id).where(Tag.name_key.in_(part))
+        found.update(db.session.execute(query.where(Tag.live()) if live_only else query).all())
     return found
 
 
 def _create_tags(names: list[str], batch_id: str, summary: str) -> dict[str, int]:
     """Create the tags a row names and no tag has, audited under the batch."""
+    """Create the tags a row names and no tag has, audited under the batch; a name a trashed tag
+    keeps (or one created meanwhile) is skipped, and stays missing."""
     rows = [{"name": name, "name_key": tag_name_key(name)} for name in names]
     statement = _insert_or_skip(Tag).on_conflict_do_nothing(index_elements=["name_key"])
-    db.session.execute(statement, rows)
-    created = _tag_ids([row["name_key"] for row in rows])
+    created = dict(db.session.execute(statement.returning(Tag.name_key, Tag.id), rows).all())
     audit.record_rows(
         Tag,
         (
             RowChange(AuditAction.CREATE, created[row["name_key"]], summary, {"name": [None, row["name"]]})
             for row in rows
+            if row["name_key"] in created
         ),
         batch_id,
     )
@@ -449,9 +454,9 @@ def _create_tags(names: list[str], batch_id: str, summary: str) -> dict[str, int
 
 
 def undo_batch(batch_id: str, timezone: str) -> Outcome:
-    """Take an applied import back: records it created go to the trash (tags, which have none,
-    are deleted), records it updated get their previous values, unless someone changed them
-    since: those are left alone and listed."""
+    """Take an applied import back: records (and tags) it created go to the trash, records it
+    updated get their previous values, unless someone changed them since: those are left alone
+    and listed."""
     started = time.monotonic()
     batch = locked_batch(batch_id)
     if batch.state is not ImportState.APPLIED:
@@ -485,7 +490,7 @@ def _undo_updates(writer: Writer, outcome: Outcome) -> None:
     names: set[str] = set()
     for chunk in _rows(writer.batch.id, RowAction.UPDATE):
         names.update(name for row in chunk for name in row.previous.get("tags", ()))
-    writer.tag_ids = _tag_ids([tag_name_key(name) for name in names])
+    writer.tag_ids = _tag_ids([tag_name_key(name) for name in names], live_only=False)
     missing = [name for name in names if tag_name_key(name) not in writer.tag_ids]
     if missing:
         writer.tag_ids.update(_create_tags(missing, writer.batch.id, writer.summary))
@@ -540,10 +545,7 @@ def _undo_creations(writer: Writer, outcome: Outcome) -> None:
         fresh_ids = [row.object_id for row in fresh]
         if not fresh_ids:
             continue
-        if spec.soft_deletes:
-            outcome.created += trash.soft_delete(model, fresh_ids, writer.batch.operator_id).affected
-        else:
-            outcome.created += _delete_tags(fresh_ids, writer)
+        outcome.created += trash.soft_delete(model, fresh_ids, writer.batch.operator_id).affected
 
 
 def _fresh(spec: ModelSpec, row: Any, now: dict[str, Any] | None) -> bool:
@@ -554,16 +556,3 @@ def _fresh(spec: ModelSpec, row: Any, now: dict[str, Any] | None) -> bool:
     if spec.versioned:
         return bool(now.get("version") == 1)
     return all(now.get(attr) == value for attr, value in row.values.items() if attr in now)
-
-
-def _delete_tags(ids: list[int], writer: Writer) -> int:
-    tags = list(db.session.scalars(select(Tag).where(Tag.id.in_(ids)).order_by(Tag.id)))
-    for tag in tags:
-        tagging.detach_everywhere(tag)
-    audit.record_rows(
-        Tag,
-        (RowChange(AuditAction.PURGE, tag.id, writer.summary, {"name": [tag.name, None]}) for tag in tags),
-        writer.batch.id,
-    )
-    db.session.execute(delete(Tag).where(Tag.id.in_(ids)), execution_options={"synchronize_session": False})
-    return len(tags)

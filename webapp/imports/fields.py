@@ -322,10 +322,21 @@ class Tags(Lookup):
     def resolve(self, names: Collection[Any], create_missing: bool) -> Mapping[Any, Any]:
         wanted = {tag_name_key(name): name for names_of_row in names for name in names_of_row}
         existing: dict[str, str] = {}
+        trashed: set[str] = set()
         for chunk in _chunks(sorted(wanted), 1000):
-            existing.update(db.session.execute(select(Tag.name_key, Tag.name).where(Tag.name_key.in_(chunk))).all())
+            rows = db.session.execute(select(Tag.name_key, Tag.name, Tag.deleted_at).where(Tag.name_key.in_(chunk)))
+            for key, name, deleted_at in rows:
+                if deleted_at is None:
+                    existing[key] = name
+                else:
+                    trashed.add(key)
         resolved: dict[Any, Any] = {}
         for names_of_row in names:
+            in_trash = [name for name in names_of_row if tag_name_key(name) in trashed]
+            if in_trash:
+                listed = ", ".join(f"“{name}”" for name in in_trash)
+                resolved[names_of_row] = CellError(f"The tag {listed} is in the trash; restore it first.")
+                continue
             unknown = [name for name in names_of_row if tag_name_key(name) not in existing]
             if unknown and not create_missing:
                 listed = ", ".join(f"“{name}”" for name in unknown)

@@ -70,6 +70,8 @@ class AuditAction(LabelledEnum):
     EXPLAIN = "explain"
     CANCEL = "cancel"
     TERMINATE = "terminate"
+    # A batch of changes taken back (webapp.undo): the entry is about the batch, not a record.
+    UNDO = "undo"
 
 
 def enum_column_type(enum_class: type[enum.Enum], name: str) -> Enum:

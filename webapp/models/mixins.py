@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -58,10 +57,6 @@ class SoftDeleteMixin:
     def trashed(cls) -> ColumnElement[bool]:
         return cls.deleted_at.is_not(None)
 
-    @staticmethod
-    def new_deletion_batch() -> str:
-        return str(uuid.uuid4())
-
 
 def live_rows_index(name: str, *columns: str, **kwargs: Any) -> Index:
     """A partial index over live rows only, which is what every normal list reads.
@@ -101,6 +96,10 @@ class TaggableMixin:
 
     ``tasks`` get ``task_tags``, ``posts`` get ``post_tags``: (<model>_id, tag_id) primary key,
     both foreign keys cascading on delete, and an index on ``tag_id`` for "filter by tag".
+
+    ``tags`` holds live tags only: a tag in the trash is hidden from its records (badges, forms,
+    details, exports, audit labels) while its links stay, so restoring it brings them back, and a
+    form saved meanwhile neither shows nor drops them.
     """
 
     if TYPE_CHECKING:
@@ -111,7 +110,14 @@ class TaggableMixin:
     @declared_attr
     def tags(cls) -> Mapped[list[Tag]]:
         secondary = _tag_link_table(cls.__tablename__, cls.metadata)
-        return relationship("Tag", secondary=secondary, order_by="Tag.name", lazy="select")
+        return relationship(
+            "Tag",
+            secondary=secondary,
+            # A string, resolved by the registry once Tag exists (this module cannot import it).
+            secondaryjoin=f"and_(Tag.id == {secondary.name}.c.tag_id, Tag.deleted_at.is_(None))",
+            order_by="Tag.name",
+            lazy="select",
+        )
 
     @classmethod
     def tag_link_table(cls) -> Table:

@@ -8,7 +8,7 @@ from sqlalchemy import CheckConstraint, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, validates
 
 from webapp.extensions import db
-from webapp.models.mixins import TimestampMixin
+from webapp.models.mixins import SoftDeleteMixin, TimestampMixin, trash_index
 
 COLOR_PATTERN = r"^#[0-9A-Fa-f]{6}$"
 # Format characters (zero-width space and joiners, word joiner, byte order mark, soft hyphen,
@@ -57,7 +57,15 @@ def tag_name_key(name: str) -> str:
 
 
 # db.Model is an attribute of the SQLAlchemy object, which mypy cannot take as a base (python/mypy#8603).
-class Tag(TimestampMixin, db.Model):  # type: ignore[name-defined]
+class Tag(TimestampMixin, SoftDeleteMixin, db.Model):  # type: ignore[name-defined]
+    """A tag in the trash keeps its name: the unique index on ``name_key`` covers trashed tags too.
+
+    A deliberate choice, the one users make for their email: restoring a tag then never collides
+    with a newcomer of the same name, and the name keeps meaning one tag in the audit trail. The
+    form that meets a trashed tag's name says so, and that restoring it brings back its links.
+    Its links stay while it is in the trash (hidden from records, lists, filters and pickers).
+    """
+
     __tablename__ = "tags"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -72,6 +80,7 @@ class Tag(TimestampMixin, db.Model):  # type: ignore[name-defined]
 
     __table_args__ = (
         Index("uq_tags_name_key", "name_key", unique=True),
+        trash_index("ix_tags_deleted_at"),
         # The full #RRGGBB pattern is validated by the form; this portable check stops the worst.
         CheckConstraint("length(color) = 7 AND substr(color, 1, 1) = '#'", name="color_hex"),
     )

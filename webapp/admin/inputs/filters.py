@@ -111,7 +111,7 @@ class LazyChoices:
 
 
 def tag_choices() -> list[tuple[Any, str]]:
-    rows = db.session.execute(select(Tag.id, Tag.name).order_by(func.lower(Tag.name)))
+    rows = db.session.execute(select(Tag.id, Tag.name).where(Tag.live()).order_by(func.lower(Tag.name)))
     return [(str(tag_id), name) for tag_id, name in rows]
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import abort, redirect, render_template, url_for
+from flask import abort, render_template, url_for
 from flask_admin import Admin, expose
 from flask_admin.contrib.sqla.filters import FilterEqual
 from flask_login import current_user
@@ -18,12 +18,13 @@ from sqlalchemy import exists, select
 from webapp.admin import compat
 from webapp.admin.base import AdminModelView
 from webapp.admin.features.access import WRITE_ENDPOINTS
+from webapp.admin.features.undoing import BatchUndoMixin
 from webapp.admin.inputs.filters import EnumEqualFilter, IdEqualFilter, LazyChoices
 from webapp.admin.mixin_bases import ModelViewMixinBase
 from webapp.auth.permissions import current_operator_has
 from webapp.extensions import db
 from webapp.formatting import format_datetime
-from webapp.models import AuditEntry, ImportBatch, Operator, OperatorRole
+from webapp.models import AuditEntry, Operator, OperatorRole
 
 HISTORY_LIMIT = 500
 
@@ -79,7 +80,7 @@ def _operator_options() -> list[tuple[Any, str]]:
     return [(operator_id, email) for operator_id, email in db.session.execute(query)]
 
 
-class AuditLogView(ReadOnlyViewMixin, AdminModelView):
+class AuditLogView(ReadOnlyViewMixin, BatchUndoMixin, AdminModelView):
     has_history = False  # an entry is history; nothing records changes to entries
     column_list = ("created_at", "operator_email", "action", "model", "object_id", "summary", "remote_addr")
     column_details_list = (
@@ -158,19 +159,13 @@ class AuditLogView(ReadOnlyViewMixin, AdminModelView):
         return Markup('<a href="{}" title="History of this record">{}</a>').format(url, object_id)
 
     def summary_with_batch(self, entry: AuditEntry) -> Markup | str:
-        """An entry written by an import links to the import's page (its result, and its undo)."""
+        """An entry of a batch (a bulk action, an import) links to the batch's page and its undo."""
         if not entry.batch_id:
             return entry.summary
         url = self.get_url(".batch_view", batch_id=entry.batch_id)
-        return Markup('<a href="{}" title="The import this change was part of">{}</a>').format(url, entry.summary)
-
-    @expose("/batch/<batch_id>")
-    def batch_view(self, batch_id: str) -> Any:
-        """The page of the import an entry belongs to, on its model's list (which checks the role)."""
-        batch = db.session.get(ImportBatch, batch_id[:36])
-        if batch is None:
-            abort(404)
-        return redirect(url_for(f"{batch.model}.import_batch_view", batch_id=batch.id))
+        return Markup('<a href="{}" title="The batch this change was part of, and its undo">{}</a>').format(
+            url, entry.summary
+        )
 
     @expose("/history/<model>/<object_id>")
     def history(self, model: str, object_id: str) -> str:

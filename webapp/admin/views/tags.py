@@ -7,14 +7,16 @@ from typing import Any, ClassVar
 from flask import flash, redirect, request, url_for
 from flask_admin import expose
 from flask_admin.actions import action
+from flask_login import current_user
 from markupsafe import Markup
 from sqlalchemy import select
 from wtforms.validators import DataRequired
 
-from webapp import tagging
+from webapp import audit, tagging, trash
 from webapp.admin import compat
 from webapp.admin.base import AdminModelView
 from webapp.admin.features.importing import ImportingViewMixin
+from webapp.admin.features.soft_delete import SoftDeleteViewMixin
 from webapp.admin.features.tag_actions import tag_badge, tag_choice_form, tag_filter_url
 from webapp.admin.inputs.filters import carries_tag
 from webapp.admin.inputs.forms import HEX_COLOUR, UniqueIgnoringCase
@@ -26,6 +28,15 @@ from webapp.extensions import db
 from webapp.models import OperatorRole, Tag
 from webapp.models.tags import normalize_tag_name, tag_name_key
 from webapp.trash import describe
+
+
+def merged_into(sources: list[Tag], target: Tag) -> dict[type[Any], int]:
+    """The merge and the move of its sources to the trash: one batch, which one undo takes back."""
+    with audit.in_batch(audit.new_batch_id()):
+        gained = tagging.merge_tags(sources, target)
+        trash.soft_delete(Tag, [source.id for source in sources], current_user.id)
+    return gained
+
 
 USAGE_COLUMNS = {model.__tablename__: model for model in tagging.taggable_models()}
 
@@ -46,7 +57,7 @@ def _usage(view: Any, context: Any, tag: Tag, name: str) -> Markup:
     return Markup('<a href="{}">{}</a>').format(href, number(count))
 
 
-class TagView(ImportingViewMixin, AdminModelView):
+class TagView(ImportingViewMixin, SoftDeleteViewMixin, AdminModelView):
     column_list = ("name", "color", *USAGE_COLUMNS, "created_at")
     column_list_reads = tuple(tagging.usage_counter(model).key for model in USAGE_COLUMNS.values())
     column_details_list = ("name", "color", "created_at", "updated_at")
@@ -67,14 +78,13 @@ class TagView(ImportingViewMixin, AdminModelView):
         "color": {"label": "Colour", "validators": [HEX_COLOUR], "description": "Six hex digits, like #17a2b8."},
     }
     form_ajax_refs = {"target": tag_picker("target")}
-    # Deleting a tag strips it from every record, and merging rewrites them: admin decisions.
-    # Bulk delete would go row by row (Flask-Admin's loop); merge covers the bulk case.
-    action_disallowed_list = ["delete"]
+    # Moving a tag to the trash hides it from every record, and merging rewrites them: admin
+    # decisions (restoring, as for every record, is an editor's).
     endpoint_roles: ClassVar[dict[str, OperatorRole]] = {
         "delete_view": OperatorRole.ADMIN,
         "merge_view": OperatorRole.ADMIN,
     }
-    action_roles: ClassVar[dict[str, OperatorRole]] = {"merge": OperatorRole.ADMIN}
+    action_roles: ClassVar[dict[str, OperatorRole]] = {"merge": OperatorRole.ADMIN, "delete": OperatorRole.ADMIN}
 
     details_template = "admin/records/details_with_related.html"
 
@@ -92,10 +102,6 @@ class TagView(ImportingViewMixin, AdminModelView):
         a name pasted with an invisible character in it still finds its tag."""
         return super().search_query(query, joins, tag_name_key(search))
 
-    def on_model_delete(self, model: Tag) -> None:
-        super().on_model_delete(model)
-        tagging.detach_everywhere(model)
-
     @action("merge", "Merge into another tag…")
     def action_merge(self, ids: list[str]) -> Any:
         return self.merge_chooser(as_ids(ids), tag_choice_form(compat.ajax_loader(self, "target"), None))
@@ -106,11 +112,11 @@ class TagView(ImportingViewMixin, AdminModelView):
             heading=f"Merge {len(ids):,} tag{'s' if len(ids) != 1 else ''} into another",
             explanation=(
                 "Every task and post carrying a selected tag will carry the tag you choose instead; "
-                "the selected tags are then deleted. This cannot be undone."
+                "the selected tags then go to the trash. “Undo” on the merge's audit-log entry takes it back."
             ),
             form=form,
             ids=ids,
-            sample=sample(Tag, ids, Tag.id.is_not(None)),
+            sample=sample(Tag, ids, Tag.live()),
             hidden={},
             submit_label="Merge",
             action_url=url_for(".merge_view"),
@@ -127,14 +133,18 @@ class TagView(ImportingViewMixin, AdminModelView):
         if not form.validate():
             return self.merge_chooser(ids, form)
         target: Tag = form.tag.data
-        sources = list(db.session.scalars(select(Tag).where(Tag.id.in_(ids), Tag.id != target.id)))
+        sources = list(db.session.scalars(select(Tag).where(Tag.id.in_(ids), Tag.live(), Tag.id != target.id)))
         if not sources:
             form.tag.errors = ["Choose a tag other than the ones being merged."]
             return self.merge_chooser(ids, form)
         names = ", ".join(f"“{source.name}”" for source in sources)
-        gained = self.committed(lambda: tagging.merge_tags(sources, target))
+        gained = self.committed(lambda: merged_into(sources, target))
         if gained is None:
             return self.merge_chooser(ids, form)
         moved = describe(gained.items())
-        flash(f"Merged {names} into “{target.name}”" + (f"; {moved} gained it." if moved else "."), "success")
+        flash(
+            f"Merged {names} into “{target.name}”" + (f"; {moved} gained it." if moved else ".") + " The merged tags "
+            "are in the trash.",
+            "success",
+        )
         return redirect(url_for(".index_view"))
