@@ -108,7 +108,12 @@ def test_every_tagging_path_keeps_the_counts(client: FlaskClient, auth: Auth) ->
     )
     assert db.session.get(Task, purged_id) is None
     step("merge red into blue", "/admin/tag/merge/", {"rowid": str(red.id), "tag": blue.id}, "/admin/tag/")
-    step("tag deleted", "/admin/tag/delete/", {"id": green.id}, "/admin/tag/")
+    green_id = green.id
+    # A tag in the trash keeps its links (a restore brings them back), so its counts stay.
+    step("tag to the trash", "/admin/tag/delete/", {"id": green_id}, "/admin/tag/", moves=False)
+    assert db.session.get(Tag, green_id).deleted_at is not None
+    step("tag purged", "/admin/tag/trash/purge/", {"rowid": str(green_id), "confirm": "yes"}, "/admin/tag/trash/")
+    assert db.session.get(Tag, green_id) is None
     assert post.id  # the post took part in the owner's trash and restore
 
 
