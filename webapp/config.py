@@ -287,6 +287,7 @@ def load_config(env: Mapping[str, str] | None = None, instance_path: str | Path 
         "SECRET_KEY": _secret_key(env, app_env, instance_path),
         "SQLALCHEMY_DATABASE_URI": url,
         "SQLALCHEMY_ENGINE_OPTIONS": _engine_options(env, url),
+        "MIGRATION_DATABASE_URL": _migration_url(env),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": secure_cookies,
@@ -307,6 +308,15 @@ def load_config(env: Mapping[str, str] | None = None, instance_path: str | Path 
         **_request_limits(env),
         **_import_limits(env),
     }
+
+
+def _migration_url(env: Mapping[str, str]) -> str | None:
+    """Where ``flask db upgrade`` connects, when not to ``DATABASE_URL`` (``None``: the app's own
+    engine). A pooler in transaction mode sits in front of the app, never of a migration: it holds
+    a session advisory lock across its transactions (migrations/env.py), which only a direct
+    connection keeps, and DDL of a deploy should not queue behind the pool's clients."""
+    raw = env.get("MIGRATION_DATABASE_URL", "").strip()
+    return normalize_database_url(raw, "MIGRATION_DATABASE_URL") if raw else None
 
 
 def _import_limits(env: Mapping[str, str]) -> dict[str, int]:
