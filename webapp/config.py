@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import socket
 import sys
 import zoneinfo
 from collections.abc import Callable, Iterator, Mapping
@@ -295,6 +296,9 @@ def load_config(env: Mapping[str, str] | None = None, instance_path: str | Path 
         "REMEMBER_COOKIE_HTTPONLY": True,
         "REMEMBER_COOKIE_SAMESITE": "Lax",
         "SLOW_QUERY_MS": _int(env, "SLOW_QUERY_MS", 200),
+        # The host's name on the dashboard and in application_name: every host's workers publish
+        # to the same tables, so two hosts must not share one (containers often do).
+        "APP_HOST": env.get("APP_HOST", "").strip() or socket.gethostname(),
         "MONITORING_INTERVAL_SECONDS": _int(env, "MONITORING_INTERVAL_SECONDS", 10, minimum=1),
         "METRICS_TOKEN": _metrics_token(env),
         "TRUSTED_PROXY_COUNT": _int(env, "TRUSTED_PROXY_COUNT", 0),
