@@ -19,6 +19,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from email.message import Message
+from functools import partial
 from http.cookiejar import CookieJar
 from pathlib import Path
 from typing import Any
@@ -73,7 +74,7 @@ def libpq_url(url: str, database: str | None = None) -> str:
 @dataclass
 class Reply:
     status: int | None
-    headers: Message
+    headers: Message | None
     text: str
     started: float
     elapsed: float
@@ -373,7 +374,7 @@ class Stack:
     def wait_until_serving(self) -> None:
         try:
             for host in self.hosts:
-                wait_for(lambda h=host: len(self.worker_pids(h)) == self.workers, 60, f"workers of {host.name}")
+                wait_for(partial(self.has_its_workers, host), 60, f"the workers of {host.name or 'gunicorn'}")
             wait_for(lambda: self.browser().get(f"{PREFIX}/readyz").status == 200, 60, "the stack to be ready")
         except AssertionError as error:
             logs = "\n".join(
@@ -382,6 +383,9 @@ class Stack:
                 if path.exists()
             )
             raise AssertionError(f"{error}\n{logs}") from None
+
+    def has_its_workers(self, host: Host) -> bool:
+        return len(self.worker_pids(host)) == self.workers
 
     def spawn(self, command: list[str], log_name: str, append: bool = False, **kwargs: Any) -> subprocess.Popen:
         with open(self.directory / log_name, "a" if append else "w") as log:

@@ -295,6 +295,7 @@ def test_killed_worker_is_replaced_while_the_others_keep_serving(stack: Stack, o
                 10,
                 "a request waiting on the lock",
             )
+            assert waiting_port is not None
             victim = pid_owning_local_port(waiting_port, workers_before)
             assert victim is not None
             os.kill(victim, signal.SIGKILL)

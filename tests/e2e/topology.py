@@ -27,7 +27,7 @@ MONITORING_INTERVAL_SECONDS = 1
 
 class ScaledStack(Stack):
     workers = WORKERS_PER_HOST
-    host_names = HOSTS
+    host_names: tuple[str, ...] = HOSTS
 
     def __init__(self, admin_url: str, directory: Path) -> None:
         super().__init__(admin_url, directory)
