@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import csrf_token_from
 from tests.e2e.stack import PREFIX, Browser, Reply
@@ -35,7 +36,7 @@ from tests.e2e.test_production import (  # noqa: F401  (the imported tests run h
     test_redirects_and_cookies_carry_the_prefix_and_https,
     test_static_files_are_served_by_nginx_with_caching,
 )
-from tests.e2e.topology import HOSTS, WORKERS_PER_HOST, ScaledStack
+from tests.e2e.topology import HOSTS, METRICS_TOKEN, WORKERS_PER_HOST, ScaledStack
 from tests.waits import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
@@ -80,6 +81,38 @@ def test_the_one_upstream_spreads_requests_over_both_hosts(stack: ScaledStack, o
         return {worker["host"] for worker in dashboard_workers(operator) if not worker["stale"]}
 
     wait_for(lambda: hosts_seen() == set(HOSTS), 60, "workers of both hosts on the dashboard")
+
+
+def scraped(browser: Browser) -> dict[str, dict[tuple[str, str], float]]:
+    """One host's /metrics: each pool series by (host, pid)."""
+    reply = browser.get(f"{PREFIX}/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
+    assert reply.status == 200, reply.status
+    return {
+        family.name: {(sample.labels["host"], sample.labels["pid"]): sample.value for sample in family.samples}
+        for family in text_string_to_metric_families(reply.text)
+        if family.name.startswith("webapp_db_pool_")
+        and family.type == "gauge"
+        and family.name != "webapp_db_pool_workers"
+    }
+
+
+def test_each_hosts_metrics_give_every_hosts_workers_and_the_dashboards_totals(
+    stack: ScaledStack, operator: Browser
+) -> None:
+    def agree() -> bool:
+        """Both hosts' scrapes name the workers the dashboard shows live (both hosts' among
+        them), and their series add up to the dashboard's total. A worker may start publishing
+        between two of the reads, so they are read again until they agree."""
+        pool = json.loads(operator.get(DASHBOARD_DATA).text)["pool"]
+        live = {(worker["host"], str(worker["pid"])) for worker in pool["workers"] if not worker["stale"]}
+        if {host for host, _ in live} != set(HOSTS):
+            return False
+        scrapes = [scraped(on_host(operator, stack, name))["webapp_db_pool_max_connections"] for name in HOSTS]
+        return all(
+            series.keys() == live and sum(series.values()) == pool["totals"]["max_connections"] for series in scrapes
+        )
+
+    wait_for(agree, 90, "both hosts' metrics to agree with the dashboard")
 
 
 def test_a_session_started_on_one_host_continues_on_the_other_and_ends_on_both(stack: ScaledStack) -> None:

@@ -23,6 +23,7 @@ WORKERS_PER_HOST = 2
 POOL_SIZE = THREADS
 SERVER_CONNECTIONS = 8
 MONITORING_INTERVAL_SECONDS = 1
+METRICS_TOKEN = "scaled-out-metrics-token"
 
 
 class ScaledStack(Stack):
@@ -41,6 +42,7 @@ class ScaledStack(Stack):
             "MIGRATION_DATABASE_URL": self.database.url,
             "DB_POOL_SIZE": str(POOL_SIZE),
             "MONITORING_INTERVAL_SECONDS": str(MONITORING_INTERVAL_SECONDS),
+            "METRICS_TOKEN": METRICS_TOKEN,
         }
 
     def start(self) -> None:
