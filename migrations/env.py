@@ -1,14 +1,27 @@
 """Alembic environment, run by Flask-Migrate inside the app context.
 
-It uses the app's own engine (``db.engine``; the generated template's ``db.get_engine()`` is
-deprecated) and the models' metadata, and renders SQLite migrations in batch mode.
+It connects to ``MIGRATION_DATABASE_URL`` when set (a direct connection, when the app's
+``DATABASE_URL`` goes through PgBouncer), else uses the app's own engine (``db.engine``; the
+generated template's ``db.get_engine()`` is deprecated). It uses the models' metadata, and renders
+SQLite migrations in batch mode.
+
+On PostgreSQL the upgrade runs under a session advisory lock, so that two hosts deploying at once
+migrate exactly once: the second waits for the first, then reads the version table the first
+committed and finds nothing left to do.
 """
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from logging.config import fileConfig
 
 from alembic import context
 from flask import current_app
+from sqlalchemy import create_engine
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.pool import NullPool
+
+from webapp.database import MIGRATION_LOCK_KEY
 
 config = context.config
 if config.config_file_name and not logging.getLogger().handlers:
@@ -18,6 +31,34 @@ logger = logging.getLogger("alembic.env")
 migrate_extension = current_app.extensions["migrate"]
 db = migrate_extension.db
 target_metadata = db.metadata
+
+
+def migration_engine() -> Engine:
+    """A connection of its own for a separate URL (closed when the upgrade ends), else the app's."""
+    url = current_app.config.get("MIGRATION_DATABASE_URL")
+    return create_engine(url, poolclass=NullPool) if url else db.engine
+
+
+@contextmanager
+def migration_lock(connection: Connection) -> Iterator[None]:
+    """Hold the deploy's advisory lock on this connection (PostgreSQL) while migrations run.
+
+    A session lock, not a transaction one: Alembic may commit more than once (one transaction per
+    migration with ``transaction_per_migration``), and the lock must cover them all. It is taken and
+    committed before Alembic looks at the version table, so what Alembic reads is what the previous
+    holder committed. This is why migrations never go through a pooler in transaction mode.
+    """
+    if connection.dialect.name != "postgresql":
+        yield
+        return
+    connection.exec_driver_sql(f"SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})")
+    connection.commit()
+    try:
+        yield
+    finally:
+        connection.rollback()  # a failed migration's transaction, so the unlock can run
+        connection.exec_driver_sql(f"SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})")
+        connection.commit()
 
 
 def include_object(obj, name, type_, reflected, compare_to):
@@ -32,7 +73,7 @@ def include_object(obj, name, type_, reflected, compare_to):
 
 def run_migrations_offline() -> None:
     context.configure(
-        url=db.engine.url.render_as_string(hide_password=False),
+        url=migration_engine().url.render_as_string(hide_password=False),
         target_metadata=target_metadata,
         literal_binds=True,
         include_object=include_object,
@@ -50,15 +91,20 @@ def run_migrations_online() -> None:
 
     configure_args = dict(migrate_extension.configure_args)
     configure_args.setdefault("process_revision_directives", skip_empty_autogenerate)
-    with db.engine.connect() as connection:
-        context.configure(
-            connection=connection,
-            target_metadata=target_metadata,
-            include_object=include_object,
-            **configure_args,
-        )
-        with context.begin_transaction():
-            context.run_migrations()
+    engine = migration_engine()
+    try:
+        with engine.connect() as connection, migration_lock(connection):
+            context.configure(
+                connection=connection,
+                target_metadata=target_metadata,
+                include_object=include_object,
+                **configure_args,
+            )
+            with context.begin_transaction():
+                context.run_migrations()
+    finally:
+        if engine is not db.engine:
+            engine.dispose()
 
 
 if context.is_offline_mode():

@@ -54,7 +54,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     group = config.getoption("--group")
     if group == "all":
         return
-    keep, drop = [], []
+    keep: list[pytest.Item] = []
+    drop: list[pytest.Item] = []
     for item in items:
         serial = any(item.get_closest_marker(name) for name in SERIAL_MARKERS)
         (keep if serial == (group == "serial") else drop).append(item)

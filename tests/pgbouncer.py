@@ -1,5 +1,6 @@
 """PgBouncer in transaction mode in front of the test database (the pooler most sites put in
-front of PostgreSQL): a fixture for the tests that must hold through it."""
+front of PostgreSQL): a fixture for the tests that must hold through it, and the runner the
+scaled-out end-to-end stack (tests/e2e/topology.py) starts it with."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import shutil
 import socket
 import subprocess
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -23,19 +25,23 @@ def accepts_connections(port: int) -> bool:
         return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
-@pytest.fixture
-def pgbouncer(database_url: str, tmp_path: Path) -> Iterator[str]:
-    """PgBouncer in transaction mode in front of the test database, with ONE server connection:
-    every client's transactions run on it in turn, so a setting that outlived its transaction
-    would reach the next client. Yields the URL of the database through it."""
+def pgbouncer_binary() -> str:
     binary = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
     if not Path(binary).exists():
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail("CI=true but pgbouncer is not installed (.ci/run installs it)")
         pytest.skip("needs pgbouncer (the Debian pgbouncer package)")
+    return binary
+
+
+@contextmanager
+def running_pgbouncer(database_url: str, directory: Path, pool_size: int = 1) -> Iterator[str]:
+    """PgBouncer in transaction mode in front of ``database_url``'s database, with ``pool_size``
+    server connections; stopped by its pid. Yields the URL of the database through it."""
+    binary = pgbouncer_binary()
     server = make_url(normalize_database_url(database_url))
     port = free_port()
-    config = tmp_path / "pgbouncer.ini"
+    config = directory / "pgbouncer.ini"
     config.write_text(f"""
 [databases]
 {server.database} = host={server.host} port={server.port or 5432} dbname={server.database} user={server.username}
@@ -45,9 +51,9 @@ listen_port = {port}
 unix_socket_dir =
 auth_type = any
 pool_mode = transaction
-default_pool_size = 1
+default_pool_size = {pool_size}
 """)
-    log = tmp_path / "pgbouncer.log"
+    log = directory / "pgbouncer.log"
     # PgBouncer refuses to run as root (CI's containers): it then drops to an unprivileged user.
     as_user = ["-u", "nobody"] if os.geteuid() == 0 else []
     with open(log, "w") as output:
@@ -59,3 +65,11 @@ default_pool_size = 1
     finally:
         process.terminate()
         process.wait(30)
+
+
+@pytest.fixture
+def pgbouncer(database_url: str, tmp_path: Path) -> Iterator[str]:
+    """PgBouncer with ONE server connection: every client's transactions run on it in turn, so a
+    setting that outlived its transaction would reach the next client."""
+    with running_pgbouncer(database_url, tmp_path) as url:
+        yield url

@@ -193,3 +193,14 @@ def test_request_limits_default_below_the_worker_timeout_and_accept_decimals() -
     assert config["DB_LOCK_TIMEOUT"] < config["DB_STATEMENT_TIMEOUT"] < config["DB_EXPORT_STATEMENT_TIMEOUT"] < 30
     assert config["MAX_CONTENT_LENGTH"] == 4 * 1024 * 1024
     assert load_config(base_env(DB_LOCK_TIMEOUT="0.25"))["DB_LOCK_TIMEOUT"] == 0.25
+
+
+def test_migrations_use_the_app_database_unless_a_direct_url_is_given() -> None:
+    assert load_config(base_env())["MIGRATION_DATABASE_URL"] is None
+    direct = load_config(base_env(MIGRATION_DATABASE_URL="postgres://u:p@db-direct:5432/app"))
+    assert direct["MIGRATION_DATABASE_URL"] == "postgresql+psycopg2://u:p@db-direct:5432/app"
+
+
+def test_malformed_migration_url_names_its_variable() -> None:
+    with pytest.raises(ConfigError, match="MIGRATION_DATABASE_URL='mysql://x/y'"):
+        load_config(base_env(MIGRATION_DATABASE_URL="mysql://x/y"))

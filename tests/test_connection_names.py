@@ -39,15 +39,20 @@ def test_the_dashboard_can_tell_the_apps_backends_apart(app: Flask) -> None:
         names = db.session.scalars(
             text("SELECT application_name FROM pg_stat_activity WHERE pid = pg_backend_pid()")
         ).all()
-    assert names == [application_name()]
+    assert names == [application_name(socket.gethostname())]
 
 
-def test_a_long_host_name_is_cut_to_what_postgresql_keeps(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(socket, "gethostname", lambda: "h" * 100)
-    assert len(application_name("monitoring").encode()) == MAX_BYTES
+def test_a_long_host_name_is_cut_to_what_postgresql_keeps() -> None:
+    assert len(application_name("h" * 100, "monitoring").encode()) == MAX_BYTES
 
 
 @pytest.mark.usefixtures("app")
 def test_through_pgbouncer_the_name_reaches_the_server(make_app: AppFactory, pgbouncer: str) -> None:
     pooled = make_app(database_url=pgbouncer)
-    assert name_seen_by_server(pooled) == application_name()
+    assert name_seen_by_server(pooled) == application_name(socket.gethostname())
+
+
+def test_app_host_names_the_host_of_every_connection_and_of_the_dashboards_workers(make_app: AppFactory) -> None:
+    labelled = make_app(APP_HOST="host-a")
+    assert name_seen_by_server(labelled) == f"webapp host-a:{os.getpid()}"
+    assert labelled.extensions["monitoring"].publisher.host == "host-a"

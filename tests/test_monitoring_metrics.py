@@ -237,6 +237,17 @@ def test_alert_rules_pass_promtool_checks_and_their_unit_tests(command: list[str
     assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
+def test_the_prometheus_config_passes_promtool_check_config(tmp_path: Path) -> None:
+    """As installed: beside its alert rules and the file holding METRICS_TOKEN."""
+    for name in ("prometheus.yml", "alerts.yml"):
+        shutil.copy(DEPLOY / name, tmp_path / name)
+    (tmp_path / "webapp-metrics-token").write_text("a-token-of-at-least-16-characters\n")
+    checked = subprocess.run(
+        [promtool(), "check", "config", "prometheus.yml"], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
 @pytest.mark.postgres  # the table and database series come from PostgreSQL's statistics
 def test_alert_rules_name_only_series_that_metrics_exposes(metrics_client: FlaskClient) -> None:
     exposed = set(re.findall(r"^# TYPE (\S+) (\S+)$", scrape(metrics_client), re.M))

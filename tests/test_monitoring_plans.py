@@ -11,6 +11,7 @@ import psycopg2
 import pytest
 from flask import Flask
 from sqlalchemy import func, select, text
+from sqlalchemy.exc import DataError
 
 from tests.admin_support import count_rows, text_of
 from tests.conftest import AppFactory, Auth
@@ -248,3 +249,17 @@ def test_through_pgbouncer_a_plan_leaves_no_prepared_statement_behind(
         assert cursor.fetchone() == (0,)
         cursor.execute("SELECT current_setting('plan_cache_mode')")
         assert cursor.fetchone() == ("auto",)
+
+
+def test_through_pgbouncer_a_plan_that_fails_leaves_no_prepared_statement_behind(
+    make_app: AppFactory, pgbouncer: str
+) -> None:
+    pooled = make_app(database_url=pgbouncer)
+    with pooled.app_context(), db.engine.connect() as connection:
+        # PREPARE accepts it; planning folds the constant and fails, after the PREPARE.
+        with pytest.raises(DataError, match="division by zero"):
+            plans.generic_plan(connection, "SELECT 1 / 0")
+        connection.rollback()
+    with closing(psycopg2.connect(libpq_url(pgbouncer))) as other, other.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_prepared_statements")
+        assert cursor.fetchone() == (0,)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import socket
 import sys
 import zoneinfo
 from collections.abc import Callable, Iterator, Mapping
@@ -289,6 +290,7 @@ def load_config(env: Mapping[str, str] | None = None, instance_path: str | Path 
         "SECRET_KEY": _secret_key(env, app_env, instance_path),
         "SQLALCHEMY_DATABASE_URI": url,
         "SQLALCHEMY_ENGINE_OPTIONS": _engine_options(env, url),
+        "MIGRATION_DATABASE_URL": _migration_url(env),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": secure_cookies,
@@ -296,6 +298,9 @@ def load_config(env: Mapping[str, str] | None = None, instance_path: str | Path 
         "REMEMBER_COOKIE_HTTPONLY": True,
         "REMEMBER_COOKIE_SAMESITE": "Lax",
         "SLOW_QUERY_MS": _int(env, "SLOW_QUERY_MS", 200),
+        # The host's name on the dashboard and in application_name: every host's workers publish
+        # to the same tables, so two hosts must not share one (containers often do).
+        "APP_HOST": env.get("APP_HOST", "").strip() or socket.gethostname(),
         "MONITORING_INTERVAL_SECONDS": _int(env, "MONITORING_INTERVAL_SECONDS", 10, minimum=1),
         "METRICS_TOKEN": _metrics_token(env),
         "TRUSTED_PROXY_COUNT": _int(env, "TRUSTED_PROXY_COUNT", 0),
@@ -309,6 +314,15 @@ def load_config(env: Mapping[str, str] | None = None, instance_path: str | Path 
         **_request_limits(env),
         **_import_limits(env),
     }
+
+
+def _migration_url(env: Mapping[str, str]) -> str | None:
+    """Where ``flask db upgrade`` connects, when not to ``DATABASE_URL`` (``None``: the app's own
+    engine). A pooler in transaction mode sits in front of the app, never of a migration: it holds
+    a session advisory lock across its transactions (migrations/env.py), which only a direct
+    connection keeps, and DDL of a deploy should not queue behind the pool's clients."""
+    raw = env.get("MIGRATION_DATABASE_URL", "").strip()
+    return normalize_database_url(raw, "MIGRATION_DATABASE_URL") if raw else None
 
 
 def _import_limits(env: Mapping[str, str]) -> dict[str, int]:

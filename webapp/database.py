@@ -20,6 +20,10 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
+# The session advisory lock `flask db upgrade` holds on PostgreSQL (migrations/env.py), so hosts
+# deploying at once migrate one after the other: any bigint will do ("webapp" as a number).
+MIGRATION_LOCK_KEY = 0x776562617070
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)

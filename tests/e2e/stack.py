@@ -1,5 +1,6 @@
 """The production stack on loopback: a fresh database, gunicorn from the Procfile, nginx with TLS.
 
+One app host by default; ``tests/e2e/topology.py`` starts several behind the same nginx upstream.
 Everything the tests start is stopped by the pid they started, and the database is dropped.
 """
 
@@ -14,10 +15,11 @@ import ssl
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from email.message import Message
+from functools import partial
 from http.cookiejar import CookieJar
 from pathlib import Path
 from typing import Any
@@ -72,7 +74,7 @@ def libpq_url(url: str, database: str | None = None) -> str:
 @dataclass
 class Reply:
     status: int | None
-    headers: Message
+    headers: Message | None
     text: str
     started: float
     elapsed: float
@@ -95,10 +97,24 @@ class _KeepRedirects(HTTPRedirectHandler):
 class Browser:
     """An HTTPS client with a real cookie jar (it honours Secure and Path) and a Referer."""
 
-    def __init__(self, origin: str, ca_file: Path) -> None:
+    def __init__(self, origin: str, ca_file: Path, cookies: CookieJar | None = None) -> None:
         self.origin = origin
+        self.ca_file = ca_file
+        self.cookies = CookieJar() if cookies is None else cookies
         context = ssl.create_default_context(cafile=str(ca_file))
-        self.opener = build_opener(HTTPSHandler(context=context), HTTPCookieProcessor(CookieJar()), _KeepRedirects())
+        self.opener = build_opener(HTTPSHandler(context=context), HTTPCookieProcessor(self.cookies), _KeepRedirects())
+
+    def at(self, origin: str) -> Browser:
+        """The same browser (the same cookie jar) talking to another origin: cookies of 127.0.0.1
+        go to every port of it, as a browser's would."""
+        return Browser(origin, self.ca_file, self.cookies)
+
+    def copy(self) -> Browser:
+        """Another browser holding copies of this one's cookies, as a stolen or saved cookie would be."""
+        cookies = CookieJar()
+        for cookie in self.cookies:
+            cookies.set_cookie(cookie)
+        return Browser(self.origin, self.ca_file, cookies)
 
     def request(
         self,
@@ -218,13 +234,32 @@ def make_certificate(directory: Path) -> tuple[Path, Path]:
     return cert, key
 
 
-def nginx_config(directory: Path, listen_port: int, upstream_port: int, cert: Path, key: Path) -> Path:
-    """nginx.conf for the test: the shipped /ops/ locations and proxy snippet, on loopback."""
+@dataclass
+class Host:
+    """One app host: a gunicorn master (and its workers) on a port of its own, named by APP_HOST
+    (empty: the machine's name, as a single host runs). ``pinned_port`` is nginx's server that
+    proxies to this host alone, so a test can choose the host a request goes to."""
+
+    name: str
+    port: int
+    pinned_port: int
+    process: subprocess.Popen | None = None
+
+
+def nginx_config(directory: Path, listen_port: int, hosts: Sequence[Host], cert: Path, key: Path) -> Path:
+    """nginx.conf for the test: the shipped /ops/ locations and proxy snippet, on loopback, with
+    every host in the one upstream (round robin); with several hosts, a server per host too."""
     snippet = PROJECT_ROOT / "deploy" / "nginx" / "ops-admin-proxy.conf"
     locations = (PROJECT_ROOT / "deploy" / "nginx" / "ops-admin-prefix.conf").read_text()
     locations = locations.replace("snippets/ops-admin-proxy.conf", str(snippet))
     locations = locations.replace("/srv/ops-admin/", f"{PROJECT_ROOT}/")
     (directory / "ops-locations.conf").write_text(locations)
+    servers = [(listen_port, "ops_admin", hosts)]
+    if len(hosts) > 1:
+        for host in hosts:
+            upstream = f"ops_admin_{host.name.replace('-', '_')}"
+            (directory / f"{upstream}.conf").write_text(locations.replace("http://ops_admin/", f"http://{upstream}/"))
+            servers.append((host.pinned_port, upstream, [host]))
     temp_paths = "\n".join(
         f"    {kind}_temp_path {directory / kind};" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
     )
@@ -239,37 +274,49 @@ http {{
     access_log {directory / "access.log"};
 {temp_paths}
     include /etc/nginx/mime.types;
-    upstream ops_admin {{
-        server 127.0.0.1:{upstream_port};
-        keepalive 8;
-    }}
-    server {{
-        listen 127.0.0.1:{listen_port} ssl;
-        ssl_certificate {cert};
-        ssl_certificate_key {key};
-        include {directory / "ops-locations.conf"};
-    }}
+{"".join(_nginx_server(directory, port, upstream, members, cert, key) for port, upstream, members in servers)}
 }}
 """)
     return config
 
 
+def _nginx_server(directory: Path, port: int, upstream: str, hosts: Sequence[Host], cert: Path, key: Path) -> str:
+    members = "".join(f"        server 127.0.0.1:{host.port};\n" for host in hosts)
+    locations = directory / ("ops-locations.conf" if upstream == "ops_admin" else f"{upstream}.conf")
+    return f"""
+    upstream {upstream} {{
+{members}        keepalive 8;
+    }}
+    server {{
+        listen 127.0.0.1:{port} ssl;
+        ssl_certificate {cert};
+        ssl_certificate_key {key};
+        include {locations};
+    }}
+"""
+
+
 class Stack:
-    """gunicorn (3 workers) behind nginx under /ops/, on a database of its own."""
+    """gunicorn behind nginx under /ops/, on a database of its own: one host of 3 workers here;
+    ``topology.ScaledStack`` runs several hosts through PgBouncer."""
+
+    workers = WORKERS
+    host_names: tuple[str, ...] = ("",)
 
     def __init__(self, admin_url: str, directory: Path) -> None:
         self.directory = directory
         self.database = Database(libpq_url(admin_url), f"{make_url(admin_url).database}_e2e_{os.getpid()}")
-        self.gunicorn_port = free_port()
+        self.hosts = [Host(name, free_port(), free_port()) for name in self.host_names]
         self.nginx_port = free_port()
         self.origin = f"https://127.0.0.1:{self.nginx_port}"
-        self.gunicorn: subprocess.Popen | None = None
         self.nginx: subprocess.Popen | None = None
         self.cert: Path | None = None
+        self.release_output: list[subprocess.CompletedProcess] = []
         # One key for every process of the stack: sessions signed by one worker verify in all.
         self.secret_key = secrets.token_hex(32)
 
-    def environment(self) -> dict[str, str]:
+    def environment(self, host: Host | None = None) -> dict[str, str]:
+        host = host or self.hosts[0]
         return {
             "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
             "HOME": str(self.directory),
@@ -279,20 +326,21 @@ class Stack:
             "DATABASE_URL": self.database.url,
             "TRUSTED_PROXY_COUNT": "1",
             "BIND_HOST": "127.0.0.1",
-            "PORT": str(self.gunicorn_port),
-            "WEB_CONCURRENCY": str(WORKERS),
+            "PORT": str(host.port),
+            "WEB_CONCURRENCY": str(self.workers),
             "GUNICORN_CMD_ARGS": f"--threads {THREADS}",
             "DB_POOL_SIZE": "1",
             "DB_MAX_OVERFLOW": "0",
             "DB_POOL_TIMEOUT": str(POOL_TIMEOUT),
             "LOG_FORMAT": "json",
+            **({"APP_HOST": host.name} if host.name else {}),
         }
 
-    def run(self, command: list[str], stdin: str = "") -> subprocess.CompletedProcess:
+    def run(self, command: list[str], stdin: str = "", host: Host | None = None) -> subprocess.CompletedProcess:
         result = subprocess.run(
             command,
             cwd=PROJECT_ROOT,
-            env=self.environment(),
+            env=self.environment(host),
             input=stdin,
             capture_output=True,
             text=True,
@@ -303,32 +351,48 @@ class Stack:
 
     def start(self) -> None:
         self.database.create()
-        self.release_output = [self.run(procfile_command("release")) for _ in range(2)]
+        self.release()
         self.run(
             ["flask", "--app", "wsgi", "create-operator", OPERATOR_EMAIL, "--role", "admin", "--password-stdin"],
             stdin=OPERATOR_PASSWORD + "\n",
         )
-        self.gunicorn = self.spawn(procfile_command("web"), "gunicorn.log", env=self.environment())
+        for host in self.hosts:
+            self.start_host(host)
         self.cert, key = make_certificate(self.directory)
-        config = nginx_config(self.directory, self.nginx_port, self.gunicorn_port, self.cert, key)
+        config = nginx_config(self.directory, self.nginx_port, self.hosts, self.cert, key)
         self.nginx = self.spawn([NGINX, "-c", str(config), "-p", str(self.directory)], "nginx.out")
+        self.wait_until_serving()
+
+    def release(self) -> None:
+        """The Procfile's release step, twice: the second finds nothing to do."""
+        self.release_output = [self.run(procfile_command("release")) for _ in range(2)]
+
+    def start_host(self, host: Host) -> None:
+        log = f"gunicorn-{host.name}.log" if host.name else "gunicorn.log"
+        host.process = self.spawn(procfile_command("web"), log, env=self.environment(host), append=True)
+
+    def wait_until_serving(self) -> None:
         try:
-            wait_for(lambda: len(self.worker_pids()) == WORKERS, 60, "gunicorn workers")
+            for host in self.hosts:
+                wait_for(partial(self.has_its_workers, host), 60, f"the workers of {host.name or 'gunicorn'}")
             wait_for(lambda: self.browser().get(f"{PREFIX}/readyz").status == 200, 60, "the stack to be ready")
         except AssertionError as error:
             logs = "\n".join(
-                f"--- {name}\n{self.log(name)[-3000:]}"
-                for name in ("gunicorn.log", "nginx.out", "error.log")
-                if (self.directory / name).exists()
+                f"--- {path.name}\n{path.read_text(errors='replace')[-3000:]}"
+                for path in [*sorted(self.directory.glob("*.log")), self.directory / "nginx.out"]
+                if path.exists()
             )
             raise AssertionError(f"{error}\n{logs}") from None
 
-    def spawn(self, command: list[str], log_name: str, **kwargs: Any) -> subprocess.Popen:
-        with open(self.directory / log_name, "w") as log:
+    def has_its_workers(self, host: Host) -> bool:
+        return len(self.worker_pids(host)) == self.workers
+
+    def spawn(self, command: list[str], log_name: str, append: bool = False, **kwargs: Any) -> subprocess.Popen:
+        with open(self.directory / log_name, "a" if append else "w") as log:
             return subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT, **kwargs)
 
     def stop(self) -> None:
-        for process in (self.nginx, self.gunicorn):
+        for process in (self.nginx, *(host.process for host in self.hosts)):
             if process is not None:
                 stop_process(process)
         self.database.drop()
@@ -337,16 +401,17 @@ class Stack:
         assert self.cert is not None
         return Browser(self.origin, self.cert)
 
-    def worker_pids(self) -> set[int]:
-        """gunicorn's workers: the children of the master we started."""
-        assert self.gunicorn is not None
+    def worker_pids(self, host: Host | None = None) -> set[int]:
+        """gunicorn's workers: the children of the host's master (the first host by default)."""
+        master = (host or self.hosts[0]).process
+        assert master is not None
         children = set()
         for stat in Path("/proc").glob("[0-9]*/stat"):
             try:
                 fields = stat.read_text().rsplit(")", 1)[1].split()
             except (OSError, IndexError):
                 continue
-            if int(fields[1]) == self.gunicorn.pid:
+            if int(fields[1]) == master.pid:
                 children.add(int(stat.parent.name))
         return children
 

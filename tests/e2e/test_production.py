@@ -21,6 +21,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -49,8 +50,16 @@ LOAD_LIMIT_SECONDS = 120
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    yield from started(Stack, tmp_path_factory.mktemp("stack"))
+
+
+S = TypeVar("S", bound=Stack)
+
+
+def started(kind: type[S], directory: Path) -> Iterator[S]:
+    """A stack of this kind on TEST_DATABASE_URL's server, for a module fixture to yield from."""
     require_postgres()  # module fixtures run before the per-test marker check
-    stack = Stack(os.environ["TEST_DATABASE_URL"], tmp_path_factory.mktemp("stack"))
+    stack = kind(os.environ["TEST_DATABASE_URL"], directory)
     try:
         stack.start()
         yield stack
@@ -60,6 +69,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 @pytest.fixture(scope="module")
 def operator(stack: Stack) -> Browser:
+    return signed_in_operator(stack)
+
+
+def signed_in_operator(stack: Stack) -> Browser:
     browser = stack.browser()
     assert sign_in(browser).status == 302
     return browser
@@ -282,6 +295,7 @@ def test_killed_worker_is_replaced_while_the_others_keep_serving(stack: Stack, o
                 10,
                 "a request waiting on the lock",
             )
+            assert waiting_port is not None
             victim = pid_owning_local_port(waiting_port, workers_before)
             assert victim is not None
             os.kill(victim, signal.SIGKILL)

@@ -42,7 +42,7 @@ def register_monitoring(app: Flask) -> Monitoring:
     """Instrument the app's engine; the publisher starts with the first request."""
     with app.app_context():
         engine = db.engine
-    name_connections(engine)
+    name_connections(engine, app.config["APP_HOST"])
     pool = PoolMonitor()
     pool.instrument(engine)
     slow_queries = SlowQueryRecorder(app.config["SLOW_QUERY_MS"])
@@ -51,7 +51,9 @@ def register_monitoring(app: Flask) -> Monitoring:
         every=timedelta(seconds=app.config["STATEMENT_HISTORY_INTERVAL_SECONDS"]),
         keep=timedelta(days=app.config["STATEMENT_HISTORY_DAYS"]),
     )
-    publisher = Publisher(engine, pool, slow_queries, app.config["MONITORING_INTERVAL_SECONDS"], history)
+    publisher = Publisher(
+        engine, pool, slow_queries, app.config["MONITORING_INTERVAL_SECONDS"], history, app.config["APP_HOST"]
+    )
     monitoring = Monitoring(engine, pool, slow_queries, publisher, Thresholds.from_config(app.config))
     app.extensions["monitoring"] = monitoring
     app.before_request(publisher.ensure_running)

@@ -247,10 +247,16 @@ def explain_generic(connection: Connection, statement: str) -> dict[str, Any]:
     connection.execute(text("SET LOCAL plan_cache_mode = force_generic_plan"))
     # The statement's own text, as the server normalised it: it carries no values, only $n.
     connection.exec_driver_sql(f"PREPARE {name} AS {_verbatim(statement)}")
+    # A prepared statement outlives a rollback, and through PgBouncer in transaction mode the
+    # server connection then serves other clients: the EXPLAIN runs in a savepoint of its own, so
+    # that when planning fails (``SELECT 1 / 0`` fails only then) the transaction can still
+    # DEALLOCATE.
+    explaining = connection.begin_nested()
     try:
         arguments = f"({', '.join(['NULL'] * parameters)})" if parameters else ""
         [[explained]] = connection.exec_driver_sql(f"EXPLAIN (FORMAT JSON) EXECUTE {name}{arguments}").one()
     finally:
+        explaining.rollback()
         connection.exec_driver_sql(f"DEALLOCATE {name}")
     return dict(explained)
 

@@ -54,13 +54,15 @@ class Publisher:
         slow_queries: SlowQueryRecorder,
         interval_seconds: int,
         history: HistorySettings | None = None,
+        host: str | None = None,
     ) -> None:
         self.app_engine = app_engine
         self.pool = pool
         self.slow_queries = slow_queries
         self.interval = timedelta(seconds=interval_seconds)
         self.history = history
-        self.host = socket.gethostname()
+        # APP_HOST when several app hosts run on one machine (or in containers named alike).
+        self.host = host or socket.gethostname()
         self.started_at = utcnow()
         # Held while a round runs, so a reset in this process cannot interleave with one.
         self.lock = threading.Lock()
@@ -179,7 +181,7 @@ class Publisher:
             self._engine = create_engine(
                 self.app_engine.url, pool_size=1, max_overflow=0, pool_pre_ping=True, hide_parameters=True
             )
-            name_connections(self._engine, "monitoring")
+            name_connections(self._engine, self.host, "monitoring")
         return self._engine
 
     def stop(self) -> None:

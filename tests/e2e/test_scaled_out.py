@@ -1,0 +1,212 @@
+"""The product scaled out (issue 18): two app hosts behind one nginx upstream, both on PgBouncer
+in transaction mode, migrations on a direct connection (tests/e2e/topology.py).
+
+The deploy path's checks of test_production.py that are not faults run here unchanged (imported
+below: pytest runs them against this module's ``stack``). Then what only several hosts can get
+wrong: a session moving between hosts, sign-out and the lockout holding on every host, and one
+host dying mid-load.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.conftest import csrf_token_from
+from tests.e2e.stack import PREFIX, Browser, Reply
+from tests.e2e.test_production import (  # noqa: F401  (the imported tests run here, on this stack)
+    USERS,
+    assert_served,
+    create_user,
+    new_email,
+    sign_in,
+    signed_in_operator,
+    started,
+    test_create_edit_soft_delete_restore_round_trip_through_the_proxy,
+    test_error_pages_through_the_proxy_keep_the_prefix,
+    test_probes_are_public_through_the_proxy,
+    test_redirects_and_cookies_carry_the_prefix_and_https,
+    test_static_files_are_served_by_nginx_with_caching,
+)
+from tests.e2e.topology import HOSTS, METRICS_TOKEN, WORKERS_PER_HOST, ScaledStack
+from tests.waits import wait_for
+
+pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
+
+ADMIN = f"{PREFIX}/admin/"
+DASHBOARD_DATA = f"{PREFIX}/admin/dashboard/data.json"
+LOAD_LIMIT_SECONDS = 120
+LOCKOUT_EMAIL = "e2e-lockout@example.org"
+LOCKOUT_PASSWORD = "hosts-share-one-throttle"
+# LOGIN_MAX_FAILURES' default: failed sign-ins of one account from one address that lock it.
+MAX_FAILURES = 5
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ScaledStack]:
+    yield from started(ScaledStack, tmp_path_factory.mktemp("scaled"))
+
+
+@pytest.fixture(scope="module")
+def operator(stack: ScaledStack) -> Browser:
+    return signed_in_operator(stack)
+
+
+def on_host(browser: Browser, stack: ScaledStack, name: str) -> Browser:
+    """The same browser, its requests sent to one host only (nginx's server pinned to it)."""
+    return browser.at(stack.pinned_origin(name))
+
+
+def dashboard_workers(browser: Browser) -> list[dict[str, Any]]:
+    reply = browser.get(DASHBOARD_DATA)
+    assert reply.status == 200, reply.text[-500:]
+    return json.loads(reply.text)["pool"]["workers"]
+
+
+def test_both_hosts_release_steps_ran_at_once_and_migrated_once(stack: ScaledStack) -> None:
+    outputs = [result.stdout + result.stderr for result in stack.release_output]
+    assert sum("Running upgrade" in output for output in outputs) == 1, outputs
+
+
+def test_the_one_upstream_spreads_requests_over_both_hosts(stack: ScaledStack, operator: Browser) -> None:
+    def hosts_seen() -> set[str]:
+        return {worker["host"] for worker in dashboard_workers(operator) if not worker["stale"]}
+
+    wait_for(lambda: hosts_seen() == set(HOSTS), 60, "workers of both hosts on the dashboard")
+
+
+def scraped(browser: Browser) -> dict[str, dict[tuple[str, str], float]]:
+    """One host's /metrics: each pool series by (host, pid)."""
+    reply = browser.get(f"{PREFIX}/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
+    assert reply.status == 200, reply.status
+    return {
+        family.name: {(sample.labels["host"], sample.labels["pid"]): sample.value for sample in family.samples}
+        for family in text_string_to_metric_families(reply.text)
+        if family.name.startswith("webapp_db_pool_")
+        and family.type == "gauge"
+        and family.name != "webapp_db_pool_workers"
+    }
+
+
+def test_each_hosts_metrics_give_every_hosts_workers_and_the_dashboards_totals(
+    stack: ScaledStack, operator: Browser
+) -> None:
+    def agree() -> bool:
+        """Both hosts' scrapes name the workers the dashboard shows live (both hosts' among
+        them), and their series add up to the dashboard's total. A worker may start publishing
+        between two of the reads, so they are read again until they agree."""
+        pool = json.loads(operator.get(DASHBOARD_DATA).text)["pool"]
+        live = {(worker["host"], str(worker["pid"])) for worker in pool["workers"] if not worker["stale"]}
+        if {host for host, _ in live} != set(HOSTS):
+            return False
+        scrapes = [scraped(on_host(operator, stack, name))["webapp_db_pool_max_connections"] for name in HOSTS]
+        return all(
+            series.keys() == live and sum(series.values()) == pool["totals"]["max_connections"] for series in scrapes
+        )
+
+    wait_for(agree, 90, "both hosts' metrics to agree with the dashboard")
+
+
+def test_a_session_started_on_one_host_continues_on_the_other_and_ends_on_both(stack: ScaledStack) -> None:
+    first, second = HOSTS
+    on_first = on_host(stack.browser(), stack, first)
+    assert sign_in(on_first).status == 302
+    on_second = on_host(on_first, stack, second)
+    assert on_second.get(ADMIN).status == 200, "signed in on one host, signed in on the other"
+    saved = on_host(on_second.copy(), stack, first)
+
+    home = on_second.get(ADMIN)
+    signed_out = on_second.post(f"{PREFIX}/logout", {"csrf_token": csrf_token_from(home.text)}, referer=ADMIN)
+    assert signed_out.status == 302
+    assert on_first.get(ADMIN).status == 302, "signed out on one host, signed out on the other"
+    # The cookie saved before signing out names a session the database no longer has.
+    assert saved.get(ADMIN).status == 302
+    assert on_host(saved, stack, second).get(ADMIN).status == 302
+
+
+def test_the_sign_in_lockout_holds_across_hosts(stack: ScaledStack) -> None:
+    stack.run(
+        ["flask", "--app", "wsgi", "create-operator", LOCKOUT_EMAIL, "--role", "viewer", "--password-stdin"],
+        stdin=LOCKOUT_PASSWORD + "\n",
+    )
+    browsers = [on_host(stack.browser(), stack, name) for name in HOSTS]
+
+    def attempt(browser: Browser, password: str) -> Reply:
+        token = csrf_token_from(browser.get(f"{PREFIX}/login").text)
+        form = {"email": LOCKOUT_EMAIL, "password": password, "csrf_token": token}
+        return browser.post(f"{PREFIX}/login", form, referer=f"{PREFIX}/login")
+
+    # The failures alternate between the hosts: each host alone saw fewer than the limit.
+    statuses = [attempt(browsers[failure % 2], "not-the-passphrase").status for failure in range(MAX_FAILURES)]
+    assert statuses == [200] * (MAX_FAILURES - 1) + [429], "the failure that reaches the limit locks"
+    for browser in browsers:
+        locked = attempt(browser, LOCKOUT_PASSWORD)
+        assert locked.status == 429, "the right password is refused on every host while locked"
+
+
+def test_killing_one_host_mid_load_fails_over_without_errors_or_lost_writes(
+    stack: ScaledStack, operator: Browser
+) -> None:
+    survivor, victim = HOSTS
+    label = f"failover-{os.getpid()}"
+    stop = threading.Event()
+    created: list[tuple[str, Reply]] = []
+    listed: list[Reply] = []
+
+    def load() -> None:
+        deadline = time.monotonic() + LOAD_LIMIT_SECONDS  # bounded even if the stop never came
+        while not stop.is_set() and time.monotonic() < deadline:
+            listed.append(operator.get(USERS))
+            email = new_email(label)
+            created.append((email, create_user(operator, email)))
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        running = pool.submit(load)
+        try:
+            wait_for(lambda: len(created) >= 5, 60, "the load to be under way")
+            stack.kill_host(victim)
+            killed_at = time.monotonic()
+            wait_for(lambda: sum(reply.started > killed_at for _, reply in created) >= 10, 90, "load after the kill")
+        finally:
+            stop.set()
+            running.result()
+    try:
+        replies = listed + [reply for _, reply in created]
+        after = [reply for reply in replies if reply.started > killed_at]
+        assert_served(after, {200, 302})
+        # Only a request the dead host was serving when it died may have failed (nginx does not
+        # resend a POST it already sent); nginx retried every other one on the survivor.
+        in_flight = [reply for reply in replies if reply.status not in {200, 302}]
+        assert len(in_flight) <= 1, [reply.status for reply in in_flight]
+        assert_served(replies, {200, 302, 502})
+
+        rows = dict(
+            stack.database.query("SELECT email, count(*) FROM users WHERE email LIKE %s GROUP BY email", f"{label}-%")
+        )
+        confirmed = {email for email, reply in created if reply.status == 302}
+        assert confirmed <= rows.keys(), "no write the app confirmed is lost"
+        assert set(rows.values()) == {1}, "no write is doubled"
+        assert len(rows) <= len(confirmed) + len(in_flight)
+
+        # The dead host's workers never said goodbye: the dashboard marks them stale, then drops them.
+        on_survivor = on_host(operator, stack, survivor)
+
+        def victims_rows() -> list[dict[str, Any]]:
+            return [worker for worker in dashboard_workers(on_survivor) if worker["host"] == victim]
+
+        wait_for(
+            lambda: len(victims_rows()) == WORKERS_PER_HOST and all(worker["stale"] for worker in victims_rows()),
+            60,
+            "the dead host's workers shown stale",
+        )
+        wait_for(lambda: not victims_rows(), 120, "the dead host's workers dropped")
+    finally:
+        stack.restart_host(victim)

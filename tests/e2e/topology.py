@@ -1,0 +1,89 @@
+"""The scaled-out stack: two app hosts behind one nginx upstream, both on PgBouncer in
+transaction mode, migrations on a direct connection (README, "Scaling out"; docs/scaling.md).
+
+It is ``stack.Stack`` with more hosts: the same database, release step, operator, TLS and /ops/.
+Every process is started and stopped by its pid, PgBouncer included.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
+from pathlib import Path
+
+from tests.e2e.stack import THREADS, Host, Stack, procfile_command
+from tests.pgbouncer import running_pgbouncer
+
+HOSTS = ("host-a", "host-b")
+WORKERS_PER_HOST = 2
+# Each worker's pool serves its threads without waiting; PgBouncer multiplexes the clients of
+# every host (hosts × workers × (pool + the publisher's one)) onto fewer server connections.
+POOL_SIZE = THREADS
+SERVER_CONNECTIONS = 8
+MONITORING_INTERVAL_SECONDS = 1
+METRICS_TOKEN = "scaled-out-metrics-token"
+
+
+class ScaledStack(Stack):
+    workers = WORKERS_PER_HOST
+    host_names: tuple[str, ...] = HOSTS
+
+    def __init__(self, admin_url: str, directory: Path) -> None:
+        super().__init__(admin_url, directory)
+        self.pooled_url = ""
+        self._pooler = ExitStack()
+
+    def environment(self, host: Host | None = None) -> dict[str, str]:
+        return {
+            **super().environment(host),
+            "DATABASE_URL": self.pooled_url,
+            "MIGRATION_DATABASE_URL": self.database.url,
+            "DB_POOL_SIZE": str(POOL_SIZE),
+            "MONITORING_INTERVAL_SECONDS": str(MONITORING_INTERVAL_SECONDS),
+            "METRICS_TOKEN": METRICS_TOKEN,
+        }
+
+    def start(self) -> None:
+        self.database.create()
+        self.pooled_url = self._pooler.enter_context(
+            running_pgbouncer(self.database.url, self.directory, pool_size=SERVER_CONNECTIONS)
+        )
+        super().start()
+
+    def release(self) -> None:
+        """Both hosts' release steps at once, as two hosts deploying together run them."""
+        with ThreadPoolExecutor(max_workers=len(self.hosts)) as pool:
+            self.release_output = list(
+                pool.map(lambda host: self.run(procfile_command("release"), host=host), self.hosts)
+            )
+
+    def stop(self) -> None:
+        try:
+            super().stop()
+        finally:
+            self._pooler.close()
+
+    def host(self, name: str) -> Host:
+        return next(host for host in self.hosts if host.name == name)
+
+    def pinned_origin(self, name: str) -> str:
+        """nginx's server for one host alone: the same TLS, prefix and locations."""
+        return f"https://127.0.0.1:{self.host(name).pinned_port}"
+
+    def kill_host(self, name: str) -> set[int]:
+        """SIGKILL the host's master and workers at once, as a machine that loses power: nothing
+        finishes its requests or leaves the dashboard's store. Returns the killed pids."""
+        host = self.host(name)
+        assert host.process is not None
+        victims = {host.process.pid, *self.worker_pids(host)}
+        for pid in victims:
+            os.kill(pid, signal.SIGKILL)
+        host.process.wait(timeout=30)
+        return victims
+
+    def restart_host(self, name: str) -> None:
+        host = self.host(name)
+        self.start_host(host)
+        self.wait_until_serving()
