@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, literal, select
 
 from webapp.extensions import db
 from webapp.models import Operator, OperatorRole, Post, Tag, Task, User
@@ -55,7 +55,7 @@ def make_many_tasks(count: int, **fields: Any) -> None:
 def tag_every_nth_task(n: int, **fields: Any) -> Tag:
     """A new tag on every task whose id is a multiple of ``n``, linked in one statement."""
     tag = make_tag(**fields)
-    links = select(Task.id, tag.id).where(Task.id % n == 0)
+    links = select(Task.id, literal(tag.id)).where(Task.id % n == 0)
     db.session.execute(insert(Task.tag_link_table()).from_select(["task_id", "tag_id"], links))
     db.session.commit()
     return tag
