@@ -26,14 +26,14 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import BigInteger, Float, Integer, String, Text, bindparam, delete, func, select, text
+from sqlalchemy import BigInteger, Float, Integer, String, Text, delete, func, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Mapped, mapped_column
 
 from webapp.database_limits import DASHBOARD_CAP_SECONDS, SET_LIMITS, Limits
 from webapp.extensions import db
-from webapp.monitoring.sql_text import normalize
+from webapp.monitoring.pg_statements import statement_texts
 
 TOP_PER_ROUND = 100
 UPSERT_CHUNK = 1000
@@ -102,12 +102,6 @@ CURRENT_TOTALS = text(
     GROUP BY queryid
     """
 )
-TEXTS = text(
-    """
-    SELECT DISTINCT ON (queryid) queryid, query FROM pg_stat_statements
-    WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) AND queryid IN :ids
-    """
-).bindparams(bindparam("ids", expanding=True))
 STATS_RESET = text("SELECT stats_reset FROM pg_stat_statements_info")
 
 
@@ -210,13 +204,13 @@ def _save_baselines(
 
 
 def _save_texts(connection: Connection, queryids: list[int], now: datetime) -> None:
-    rows = []
-    for row in connection.execute(TEXTS, {"ids": queryids}):
-        normalized = normalize(row.query)
-        rows.append({"queryid": row.queryid, "fingerprint": normalized.fingerprint, "query": normalized.text})
+    rows = [
+        {"queryid": queryid, "fingerprint": normalized.fingerprint, "query": normalized.text, "last_seen": now}
+        for queryid, normalized in statement_texts(connection, queryids).items()
+    ]
     if not rows:
         return
-    statement = insert(StatementText.__table__).values([{**row, "last_seen": now} for row in rows])
+    statement = insert(StatementText.__table__).values(rows)
     connection.execute(
         statement.on_conflict_do_update(
             index_elements=["queryid"],
