@@ -342,19 +342,21 @@ TRENDS = text(
         SELECT hour, queryid, calls, total_ms, rows
         FROM monitoring_statement_hourly
         WHERE hour > :previous_start AND hour <= :now
-    ), current AS (
-        SELECT queryid, sum(calls) AS calls, sum(total_ms) AS total_ms, sum(rows) AS rows
-        FROM kept WHERE at > :start
-        GROUP BY queryid
-    ), previous AS (
-        SELECT queryid, sum(calls) AS calls, sum(total_ms) AS total_ms
-        FROM kept WHERE at <= :start
+    ), sums AS (
+        -- One pass over both windows: the rows are read once, not once per window.
+        SELECT queryid,
+               sum(calls) FILTER (WHERE at > :start) AS calls,
+               sum(total_ms) FILTER (WHERE at > :start) AS total_ms,
+               sum(rows) FILTER (WHERE at > :start) AS rows,
+               coalesce(sum(calls) FILTER (WHERE at <= :start), 0) AS previous_calls,
+               sum(total_ms) FILTER (WHERE at <= :start) AS previous_total_ms
+        FROM kept
         GROUP BY queryid
     ), compared AS (
-        SELECT c.queryid, c.calls, c.total_ms, c.rows, c.total_ms / c.calls AS mean_ms,
-               coalesce(p.calls, 0) AS previous_calls, p.total_ms / NULLIF(p.calls, 0) AS previous_mean_ms
-        FROM current c LEFT JOIN previous p USING (queryid)
-        WHERE c.calls > 0
+        SELECT queryid, calls, total_ms, rows, total_ms / calls AS mean_ms, previous_calls,
+               previous_total_ms / NULLIF(previous_calls, 0) AS previous_mean_ms
+        FROM sums
+        WHERE calls > 0
     ), top AS (
         SELECT 'top' AS list, * FROM compared ORDER BY total_ms DESC LIMIT :shown
     ), regressed AS (
