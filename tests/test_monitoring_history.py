@@ -10,6 +10,7 @@ from datetime import timedelta
 import pytest
 from flask import Flask
 from sqlalchemy import func, select, text
+from sqlalchemy.engine import Connection
 
 from tests.admin_support import text_of
 from tests.conftest import AppFactory, Auth
@@ -22,9 +23,16 @@ from webapp.monitoring import statement_history
 from webapp.monitoring.slow_queries import SlowQuery
 from webapp.monitoring.statement_history import (
     PRUNE_ROUNDS_PER_PASS,
+    ROLL_UP_AFTER,
+    ROLL_UP_ROUNDS_PER_PASS,
+    WINDOWS,
+    HistoryReport,
     StatementDelta,
+    StatementHour,
     StatementRound,
     StatementText,
+    history_report,
+    roll_up,
     store_round,
 )
 
@@ -223,3 +231,140 @@ def test_a_round_runs_under_the_dashboards_statement_timeout_for_its_transaction
             store_round(connection, EVERY_ROUND, KEEP)
             assert connection.scalar(text("SHOW statement_timeout")) == "2s"
         assert connection.scalar(text("SHOW statement_timeout")) == "0"
+
+
+def seed_spans(connection: Connection, spans: list[tuple[timedelta, timedelta]], statements: int = 3) -> None:
+    """A round every 5 minutes from each span's first age to its second, each with a delta for
+    queryids 1..``statements`` whose figures vary by round and statement."""
+    for oldest, newest in spans:
+        minutes = {
+            "oldest": oldest // timedelta(minutes=1),
+            "newest": newest // timedelta(minutes=1),
+            "statements": statements,
+        }
+        connection.execute(
+            text(
+                "INSERT INTO monitoring_statement_rounds (captured_at, stats_reset, statements) "
+                "SELECT now() - make_interval(mins => m), NULL, :statements FROM generate_series(:newest, :oldest, 5) m"
+            ),
+            minutes,
+        )
+        connection.execute(
+            text(
+                "INSERT INTO monitoring_statement_history (captured_at, queryid, calls, total_ms, rows) "
+                "SELECT now() - make_interval(mins => m), q, 20 + q * (m % 60), q * 1.5 * (1 + m % 7), q "
+                "FROM generate_series(:newest, :oldest, 5) m, generate_series(1, :statements) q"
+            ),
+            minutes,
+        )
+    connection.execute(
+        text(
+            "INSERT INTO monitoring_statement_texts (queryid, fingerprint, query, last_seen) "
+            "SELECT q, lpad(to_hex(q), 16, '0'), 'SELECT ' || q, now() FROM generate_series(1, :statements) q"
+        ),
+        {"statements": statements},
+    )
+
+
+def rounds_with_deltas_before(connection: Connection, before: object) -> int:
+    return connection.scalar(
+        select(func.count(func.distinct(StatementDelta.captured_at))).where(StatementDelta.captured_at < before)
+    )
+
+
+@pytest.mark.postgres
+def test_rounds_older_than_a_day_roll_up_into_hours_that_add_up_to_them_in_bounded_passes(app: Flask) -> None:
+    with app.app_context(), db.engine.begin() as connection:
+        seed_spans(connection, [(timedelta(hours=30), timedelta(hours=20))])
+        now = connection.scalar(text("SELECT now()"))
+        before = now - ROLL_UP_AFTER
+        by_hour = text(
+            "SELECT date_trunc('hour', captured_at, 'UTC') AS hour, queryid, sum(calls) AS calls, "
+            "sum(total_ms) AS total_ms, sum(rows) AS rows FROM monitoring_statement_history "
+            "WHERE captured_at < :before GROUP BY 1, 2 ORDER BY 1, 2"
+        )
+        expected = [tuple(row) for row in connection.execute(by_hour, {"before": before})]
+        newer = connection.scalar(select(func.count()).where(StatementDelta.captured_at >= before))
+        rounds = connection.scalar(select(func.count()).select_from(StatementRound))
+        old = rounds_with_deltas_before(connection, before)
+        assert old > 2 * ROLL_UP_ROUNDS_PER_PASS, "enough for several passes"
+        while old:
+            roll_up(connection, before)
+            left = rounds_with_deltas_before(connection, before)
+            assert left == max(old - ROLL_UP_ROUNDS_PER_PASS, 0), "one bounded batch per pass, oldest first"
+            old = left
+        hours = StatementHour.__table__
+        rolled = [
+            tuple(row)
+            for row in connection.execute(
+                select(hours.c.hour, hours.c.queryid, hours.c.calls, hours.c.total_ms, hours.c.rows).order_by(
+                    hours.c.hour, hours.c.queryid
+                )
+            )
+        ]
+        assert connection.scalar(select(func.count()).where(StatementDelta.captured_at >= before)) == newer
+        assert connection.scalar(select(func.count()).select_from(StatementRound)) == rounds, "rounds are kept"
+    # Equal even for the hours whose rounds two passes rolled up (a pass ends at a round, not an hour).
+    assert [(*row[:3], pytest.approx(row[3]), row[4]) for row in rolled] == expected
+    assert len({row[0] for row in rolled}) >= 6
+
+
+def reports(connection: Connection) -> dict[str, HistoryReport]:
+    return {window: history_report(connection, window, regression_percent=50) for window in WINDOWS}
+
+
+def figures(report: HistoryReport) -> dict[str, list[tuple[int, int, float, int]]]:
+    return {
+        name: [(row.queryid, row.calls, round(row.total_ms, 6), row.previous_calls) for row in trends]
+        for name, trends in (("top", report.top), ("regressed", report.regressed))
+    }
+
+
+@pytest.mark.postgres
+def test_every_window_shows_the_same_figures_before_and_after_the_roll_up(app: Flask) -> None:
+    """Away from a window's edges an hour's rows count where its rounds did: the 7 d window (and
+    the one before it) from hours, 1 h and 24 h from rounds, the day before 24 h from hours."""
+    spans = [
+        (timedelta(minutes=50), timedelta(minutes=10)),  # 1 h
+        (timedelta(minutes=110), timedelta(minutes=70)),  # the hour before
+        (timedelta(hours=12), timedelta(hours=10)),  # 24 h
+        (timedelta(hours=32), timedelta(hours=28)),  # the day before: rolled up
+        (timedelta(days=3), timedelta(days=2)),  # 7 d: rolled up
+        (timedelta(days=10), timedelta(days=9)),  # the week before: rolled up
+    ]
+    with app.app_context(), db.engine.begin() as connection:
+        seed_spans(connection, spans)
+        before = reports(connection)
+        now = connection.scalar(text("SELECT now()"))
+        while rounds_with_deltas_before(connection, now - ROLL_UP_AFTER):
+            roll_up(connection, now - ROLL_UP_AFTER)
+        assert connection.scalar(select(func.count()).select_from(StatementHour)) > 0
+        after = reports(connection)
+    for window in WINDOWS:
+        assert figures(after[window]) == figures(before[window]), window
+        assert after[window].top and after[window].top[0].previous_calls > 0, "both windows read"
+    assert len(before["7d"].top) == 3
+
+
+@pytest.mark.postgres
+def test_the_elected_round_rolls_up_and_pruning_takes_the_expired_hours(app: Flask) -> None:
+    with app.app_context(), db.engine.begin() as connection:
+        seed_spans(
+            connection,
+            [
+                (timedelta(days=20), timedelta(days=20) - timedelta(minutes=55)),
+                (timedelta(hours=26), timedelta(hours=25)),
+            ],
+        )
+        connection.execute(
+            text(
+                "INSERT INTO monitoring_statement_hourly (hour, queryid, calls, total_ms, rows) "
+                "SELECT date_trunc('hour', now() - interval '20 days', 'UTC'), 9, 1, 1.0, 1"
+            )
+        )
+    assert a_round(app)
+    with app.app_context(), db.engine.begin() as connection:
+        now = connection.scalar(text("SELECT now()"))
+        assert rounds_with_deltas_before(connection, now - ROLL_UP_AFTER) == 0, "the day-old rounds rolled up"
+        oldest_hour = connection.scalar(select(func.min(StatementHour.hour)))
+    assert now - oldest_hour < timedelta(days=2), "the hours older than the expired rounds went with them"

@@ -18,10 +18,12 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import NullPool
 
 from tests import conftest
+from tests.admin_support import table_missing
 from tests.conftest import Auth
 from tests.waits import wait_for
 from webapp import create_app
 from webapp.config import normalize_database_url
+from webapp.database_limits import DASHBOARD_CAP_SECONDS
 from webapp.extensions import db
 from webapp.models import AuditEntry, OperatorRole
 from webapp.monitoring import pg_statements
@@ -49,6 +51,45 @@ def test_top_statements_come_from_pg_stat_statements(
     assert counted["calls"] >= 25
     assert counted["total_ms"] >= counted["mean_ms"] > 0
     assert counted["hit_ratio"] is None or 0 <= counted["hit_ratio"] <= 1
+
+
+def test_statement_texts_are_read_from_the_server_only_for_statements_not_shown_before(
+    app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reading the view's texts reads every tracked statement's text of the whole cluster."""
+    monkeypatch.setattr(pg_statements, "TOP_PER_RANKING", 100_000)
+    read_texts_of: list[str] = []
+
+    def texts_read(connection, cursor, statement: str, parameters: dict, *args: object) -> None:
+        if statement == texts:
+            read_texts_of.append(parameters["ids"])
+
+    with app.app_context():
+        texts = str(pg_statements.TEXTS.compile(dialect=db.engine.dialect))
+        event.listen(db.engine, "before_cursor_execute", texts_read)
+        try:
+            # The report's own statements are new to the server the first time or two. Each in
+            # a transaction of its own, as a request's: savepoint names count up per transaction.
+            for _ in range(3):
+                read_texts_of.clear()
+                statements_report(db.session.connection())
+                db.session.rollback()
+            assert read_texts_of == [], "every statement shown has been read before"
+            db.session.execute(text("SELECT count(*) AS texts_read_once FROM tags WHERE name = 'a name'"))
+            [new] = db.session.execute(
+                text(
+                    "SELECT DISTINCT s.queryid FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid "
+                    "WHERE d.datname = current_database() AND s.query LIKE '%AS texts_read_once FROM%'"
+                )
+            ).scalars()
+            report = statements_report(db.session.connection())
+        finally:
+            event.remove(db.engine, "before_cursor_execute", texts_read)
+    [read] = read_texts_of
+    # Its text, and the one of the statement that looked its queryid up: nothing shown before.
+    assert str(new) in read.strip("{}").split(",") and read.count(",") <= 1
+    [shown] = [statement for statement in report.statements if statement.queryid == new]
+    assert shown.query == "SELECT count(*) AS texts_read_once FROM tags WHERE name = $1"
 
 
 def test_admin_reset_also_resets_pg_stat_statements_of_this_database_only(
@@ -109,6 +150,33 @@ def test_search_terms_never_reach_the_dashboard_from_pg_stat_statements(
         row["query"] for row in data.get_json()["statements"]["statements"] if row["query"].startswith("EXPLAIN")
     ]
     assert explained and all("ILIKE $" in query for query in explained)
+
+
+def test_after_a_panel_fails_the_next_ones_still_run_under_the_dashboards_time_limit(
+    app: Flask, client: FlaskClient, auth: Auth
+) -> None:
+    """A failed panel rolls the request's transaction back; the next one begins a new transaction,
+    which must get the dashboard's statement timeout again."""
+    timeouts: list[str] = []
+
+    def timeout_before_table_health(connection, cursor, statement: str, *args: object) -> None:
+        if "FROM pg_stat_user_tables" in statement and not timeouts:
+            with cursor.connection.cursor() as probe:
+                probe.execute("SHOW statement_timeout")
+                timeouts.append(probe.fetchone()[0])
+
+    auth.login(OperatorRole.VIEWER)
+    with app.app_context():
+        event.listen(db.engine, "before_cursor_execute", timeout_before_table_health)
+    try:
+        with table_missing(app, "monitoring_workers"):
+            data = client.get("/admin/dashboard/data.json").get_json()
+    finally:
+        with app.app_context():
+            event.remove(db.engine, "before_cursor_execute", timeout_before_table_health)
+    assert "monitoring_workers" in data["pool"]["error"], "the first panel failed"
+    assert data["tables"]["tables"] and "error" not in data["slow_queries"]
+    assert timeouts == [f"{DASHBOARD_CAP_SECONDS:.0f}s"]
 
 
 @contextlib.contextmanager

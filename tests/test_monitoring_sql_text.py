@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import pytest
 
-from webapp.monitoring.sql_text import UNPARSEABLE, normalize, safe_text
+from webapp.monitoring.sql_text import UNPARSEABLE, NormalizedTexts, normalize, safe_text
 
 
 @pytest.mark.parametrize(
@@ -200,3 +200,21 @@ def test_no_piece_of_a_literal_survives_a_statement_cut_anywhere() -> None:
         cut = statement[: cutter.randint(1, len(statement))]
         shown = safe_text(cut)
         assert not LEAK.search(shown), f"{cut!r} was shown as {shown!r}"
+
+
+def test_texts_kept_normalized_are_bounded_by_characters_least_recently_used_going_first() -> None:
+    kept = NormalizedTexts(max_chars=100)
+    for key in ("a", "b", "c"):
+        kept.put(key, normalize(f"SELECT '{key}'"), 40)
+    assert kept.get("a") is None, "120 characters: the oldest went"
+    assert kept.get("b") is not None  # now the most recently used
+    kept.put("d", normalize("SELECT 'd'"), 40)
+    assert kept.get("c") is None, "c was used least recently"
+    kept.put("huge", normalize("SELECT 'huge'"), 101)
+    assert kept.get("huge") is None, "an entry larger than the whole cache is not kept"
+    assert kept.get("b") is not None and kept.get("d") is not None, "nor does it push others out"
+
+
+def test_a_text_shown_again_is_the_same_safe_text() -> None:
+    statement = "SELECT * FROM users WHERE email = 'ada@example.org' -- cached"
+    assert safe_text(statement) == safe_text(statement) == "SELECT * FROM users WHERE email = $1"

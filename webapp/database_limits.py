@@ -60,7 +60,7 @@ class Limits:
         }
 
 
-# Dashboard panels each run in a savepoint: one cut off shows as unavailable, the page answers.
+# A dashboard panel cut off by it shows as unavailable (`report.PanelReader`); the page answers.
 DASHBOARD_CAP_SECONDS = 2.0
 
 

@@ -280,13 +280,18 @@ def slow_query_report(
         fingerprints=totals.fingerprints,
         calls=totals.calls,
         total_ms=totals.total_ms,
-        # Normalized again on the way out: rows stored by an earlier release kept whatever literals
-        # its hand-written normalizer missed.
+        # Normalized again on the way out (once per text and worker: ``safe_text`` keeps them):
+        # rows stored by an earlier release kept whatever literals its hand-written normalizer missed.
         top=[
-            SlowQueryRow(**(dataclasses.asdict(query) | {"query": safe_text(query.query), "mean_ms": query.mean_ms}))
+            SlowQueryRow(**(_fields(query) | {"query": safe_text(query.query), "mean_ms": query.mean_ms}))
             for query in top
         ],
     )
+
+
+def _fields(value: Any) -> dict[str, Any]:
+    """A dataclass's fields, not copied (``dataclasses.asdict`` deep-copies every value)."""
+    return {field.name: getattr(value, field.name) for field in dataclasses.fields(value)}
 
 
 def _panel_error(error: SQLAlchemyError) -> PanelError:
@@ -295,12 +300,16 @@ def _panel_error(error: SQLAlchemyError) -> PanelError:
 
 
 class PanelReader:
-    """Reads each panel in a savepoint of the request's transaction, so one that fails (a missing
-    privilege or table, a statement cancelled) is rolled back alone and shown as unavailable.
+    """Reads each panel in the request's transaction, so that one that fails (a missing privilege
+    or table, a statement cancelled) is shown as unavailable while the others render.
 
-    A failure that took the connection with it (the server ended it) leaves the session's
-    transaction unusable: it is rolled back, and the next panel gets a fresh connection. Once no
-    connection can be had, the remaining panels say so at once instead of each waiting for one.
+    A failed statement leaves the transaction unusable; the reader rolls it back and the next
+    panel reads in a new one (which gets the request's limits as any transaction does:
+    ``database_limits``). Panels only read, so nothing is lost; a savepoint per panel would do the
+    same for two more round trips each, which on a busy server cost more than the page's queries.
+    A caller that wrote before reading a panel commits first. A failure that took the connection
+    with it (the server ended it) gives the next panel a fresh connection. Once no connection
+    can be had, the remaining panels say so at once instead of each waiting for one.
     """
 
     def __init__(self, session: AnySession) -> None:
@@ -317,12 +326,10 @@ class PanelReader:
             self._unreachable = _panel_error(error)
             return self._unreachable
         try:
-            with connection.begin_nested():
-                return read(connection)
+            return read(connection)
         except SQLAlchemyError as error:
             logger.warning("a database health panel could not be read", exc_info=True)
-            if connection.invalidated:
-                self.session.rollback()
+            self.session.rollback()
             return _panel_error(error)
 
     def postgres(self, read: Callable[[Connection], T]) -> T | PanelError | None:
@@ -379,8 +386,13 @@ def reset_statistics(monitoring: Monitoring, connection: Connection) -> list[str
     return outcome
 
 
+SCALARS = (str, int, float, type(None))
+
+
 def as_data(value: Any) -> Any:
     """The report as JSON-ready data: dataclasses become dicts, times ISO 8601 strings."""
+    if isinstance(value, SCALARS):
+        return value  # most values: answered first
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {field.name: as_data(getattr(value, field.name)) for field in dataclasses.fields(value)}
     if isinstance(value, dict):

@@ -16,8 +16,16 @@ reset or evicted and has come back) counts from zero; statements gone from the v
 baseline, so they count from zero when they come back; a reset of the whole view
 (``pg_stat_statements_info.stats_reset`` moved) restarts every baseline.
 
-**Bounded**: a round stores the ``TOP_PER_ROUND`` statements that took the most time in it, and
-pruning deletes at most ``PRUNE_ROUNDS_PER_PASS`` expired rounds per pass.
+**Rolled up by the hour**: rounds older than ``ROLL_UP_AFTER`` (24 h) are added up per statement
+and hour into ``monitoring_statement_hourly`` and their deltas deleted, so the 7 d window (and the
+window before it, for regressions) reads hours rather than 5-minute rounds. Windows read both
+tables, each holding what the other does not; the rows of one rolled hour count in a window by
+the hour's start, so a window reaching back past 24 h starts to within the hour. The round rows
+themselves stay (one per round) until they expire.
+
+**Bounded**: a round stores the ``TOP_PER_ROUND`` statements that took the most time in it; each
+round rolls up at most ``ROLL_UP_ROUNDS_PER_PASS`` rounds and prunes at most
+``PRUNE_ROUNDS_PER_PASS`` expired rounds (with their deltas and hours).
 """
 
 from __future__ import annotations
@@ -26,18 +34,22 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import BigInteger, Float, Integer, String, Text, bindparam, delete, func, select, text
+from sqlalchemy import BigInteger, Float, Integer, String, Text, delete, func, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Mapped, mapped_column
 
 from webapp.database_limits import DASHBOARD_CAP_SECONDS, SET_LIMITS, Limits
 from webapp.extensions import db
-from webapp.monitoring.sql_text import normalize
+from webapp.monitoring.pg_statements import statement_texts
 
 TOP_PER_ROUND = 100
 UPSERT_CHUNK = 1000
 PRUNE_ROUNDS_PER_PASS = 12
+ROLL_UP_AFTER = timedelta(hours=24)
+# Two hours of 5-minute rounds: a backlog (after an outage, or the upgrade that added the
+# roll-up) is worked off faster than rounds arrive.
+ROLL_UP_ROUNDS_PER_PASS = 24
 # "monitoring history" as a 64-bit advisory lock key, in no other use by this app.
 ELECTION_LOCK = 0x6D6F6E686973
 WINDOWS = {"1h": timedelta(hours=1), "24h": timedelta(hours=24), "7d": timedelta(days=7)}
@@ -94,6 +106,19 @@ class StatementDelta(db.Model):  # type: ignore[name-defined]
     rows: Mapped[int] = mapped_column(BigInteger, nullable=False)
 
 
+# db.Model is an attribute of the SQLAlchemy object, which mypy cannot take as a base (python/mypy#8603).
+class StatementHour(db.Model):  # type: ignore[name-defined]
+    """What one statement did during one hour (UTC) of rounds older than ``ROLL_UP_AFTER``."""
+
+    __tablename__ = "monitoring_statement_hourly"
+
+    hour: Mapped[datetime] = mapped_column(primary_key=True)
+    queryid: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    calls: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    total_ms: Mapped[float] = mapped_column(Float, nullable=False)
+    rows: Mapped[int] = mapped_column(BigInteger, nullable=False)
+
+
 CURRENT_TOTALS = text(
     """
     SELECT queryid, sum(calls)::bigint AS calls, sum(total_exec_time) AS total_ms, sum(rows)::bigint AS rows
@@ -102,12 +127,6 @@ CURRENT_TOTALS = text(
     GROUP BY queryid
     """
 )
-TEXTS = text(
-    """
-    SELECT DISTINCT ON (queryid) queryid, query FROM pg_stat_statements
-    WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) AND queryid IN :ids
-    """
-).bindparams(bindparam("ids", expanding=True))
 STATS_RESET = text("SELECT stats_reset FROM pg_stat_statements_info")
 
 
@@ -172,7 +191,8 @@ def store_round(connection: Connection, every: timedelta, keep: timedelta) -> bo
         )
         _save_texts(connection, [queryid for queryid, _ in top], now)
     _save_baselines(connection, current, baselines, restart=whole_view_reset)
-    prune(connection, now - keep)
+    prune(connection, now - keep)  # first: what expires is not worth rolling up
+    roll_up(connection, now - ROLL_UP_AFTER)
     return True
 
 
@@ -210,13 +230,13 @@ def _save_baselines(
 
 
 def _save_texts(connection: Connection, queryids: list[int], now: datetime) -> None:
-    rows = []
-    for row in connection.execute(TEXTS, {"ids": queryids}):
-        normalized = normalize(row.query)
-        rows.append({"queryid": row.queryid, "fingerprint": normalized.fingerprint, "query": normalized.text})
+    rows = [
+        {"queryid": queryid, "fingerprint": normalized.fingerprint, "query": normalized.text, "last_seen": now}
+        for queryid, normalized in statement_texts(connection, queryids).items()
+    ]
     if not rows:
         return
-    statement = insert(StatementText.__table__).values([{**row, "last_seen": now} for row in rows])
+    statement = insert(StatementText.__table__).values(rows)
     connection.execute(
         statement.on_conflict_do_update(
             index_elements=["queryid"],
@@ -225,11 +245,44 @@ def _save_texts(connection: Connection, queryids: list[int], now: datetime) -> N
     )
 
 
+# One statement: the oldest rounds before the cutoff that still have deltas, their deltas deleted
+# and added to their hours (an hour rolled in several passes adds up).
+ROLL_UP = text(
+    """
+    WITH batch AS (
+        SELECT DISTINCT captured_at FROM monitoring_statement_history
+        WHERE captured_at < :before
+        ORDER BY captured_at
+        LIMIT :rounds
+    ), moved AS (
+        DELETE FROM monitoring_statement_history AS deltas USING batch
+        WHERE deltas.captured_at = batch.captured_at
+        RETURNING deltas.captured_at, deltas.queryid, deltas.calls, deltas.total_ms, deltas.rows
+    )
+    INSERT INTO monitoring_statement_hourly AS hourly (hour, queryid, calls, total_ms, rows)
+    SELECT date_trunc('hour', captured_at, 'UTC'), queryid, sum(calls), sum(total_ms), sum(rows)
+    FROM moved
+    GROUP BY 1, 2
+    ON CONFLICT (hour, queryid) DO UPDATE
+    SET calls = hourly.calls + excluded.calls,
+        total_ms = hourly.total_ms + excluded.total_ms,
+        rows = hourly.rows + excluded.rows
+    """
+)
+
+
+def roll_up(connection: Connection, before: datetime) -> None:
+    """Move the deltas of up to ``ROLL_UP_ROUNDS_PER_PASS`` rounds older than ``before`` (oldest
+    first) into their hours."""
+    connection.execute(ROLL_UP, {"before": before, "rounds": ROLL_UP_ROUNDS_PER_PASS})
+
+
 def prune(connection: Connection, before: datetime) -> None:
     """Delete up to ``PRUNE_ROUNDS_PER_PASS`` rounds older than ``before`` (oldest first), their
-    deltas, and the texts no delta that is kept refers to (a text is refreshed by every round
-    that stores its statement)."""
+    deltas, the hours that began before the newest of them, and the texts no delta that is kept
+    refers to (a text is refreshed by every round that stores its statement)."""
     rounds, deltas, texts = StatementRound.__table__, StatementDelta.__table__, StatementText.__table__
+    hours = StatementHour.__table__
     expired = connection.scalars(
         select(rounds.c.captured_at)
         .where(rounds.c.captured_at < before)
@@ -240,6 +293,7 @@ def prune(connection: Connection, before: datetime) -> None:
         return
     newest_expired = expired[-1]
     connection.execute(delete(deltas).where(deltas.c.captured_at <= newest_expired))
+    connection.execute(delete(hours).where(hours.c.hour < newest_expired))
     connection.execute(delete(rounds).where(rounds.c.captured_at <= newest_expired))
     connection.execute(delete(texts).where(texts.c.last_seen <= newest_expired))
 
@@ -275,25 +329,34 @@ class HistoryReport:
     regression_min_calls: int
 
 
-# Both lists in one statement, compared in the database: a week holds up to 200,000 deltas, and
-# only the 2 × SHOWN rows shown should leave it.
+# Both lists in one statement, compared in the database: a week holds up to 200,000 rows, and
+# only the 2 × SHOWN rows shown should leave it. The rounds of the last ROLL_UP_AFTER are still
+# deltas, older ones hours: each window reads both, every row in one of them only.
 TRENDS = text(
     """
-    WITH current AS (
-        SELECT queryid, sum(calls) AS calls, sum(total_ms) AS total_ms, sum(rows) AS rows
+    WITH kept AS (
+        SELECT captured_at AS at, queryid, calls, total_ms, rows
         FROM monitoring_statement_history
-        WHERE captured_at > :start AND captured_at <= :now
-        GROUP BY queryid
-    ), previous AS (
-        SELECT queryid, sum(calls) AS calls, sum(total_ms) AS total_ms
-        FROM monitoring_statement_history
-        WHERE captured_at > :previous_start AND captured_at <= :start
+        WHERE captured_at > :previous_start AND captured_at <= :now
+        UNION ALL
+        SELECT hour, queryid, calls, total_ms, rows
+        FROM monitoring_statement_hourly
+        WHERE hour > :previous_start AND hour <= :now
+    ), sums AS (
+        -- One pass over both windows: the rows are read once, not once per window.
+        SELECT queryid,
+               sum(calls) FILTER (WHERE at > :start) AS calls,
+               sum(total_ms) FILTER (WHERE at > :start) AS total_ms,
+               sum(rows) FILTER (WHERE at > :start) AS rows,
+               coalesce(sum(calls) FILTER (WHERE at <= :start), 0) AS previous_calls,
+               sum(total_ms) FILTER (WHERE at <= :start) AS previous_total_ms
+        FROM kept
         GROUP BY queryid
     ), compared AS (
-        SELECT c.queryid, c.calls, c.total_ms, c.rows, c.total_ms / c.calls AS mean_ms,
-               coalesce(p.calls, 0) AS previous_calls, p.total_ms / NULLIF(p.calls, 0) AS previous_mean_ms
-        FROM current c LEFT JOIN previous p USING (queryid)
-        WHERE c.calls > 0
+        SELECT queryid, calls, total_ms, rows, total_ms / calls AS mean_ms, previous_calls,
+               previous_total_ms / NULLIF(previous_calls, 0) AS previous_mean_ms
+        FROM sums
+        WHERE calls > 0
     ), top AS (
         SELECT 'top' AS list, * FROM compared ORDER BY total_ms DESC LIMIT :shown
     ), regressed AS (
