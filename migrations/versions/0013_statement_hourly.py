@@ -1,7 +1,7 @@
 """Statement history rolled up by the hour once its rounds are older than a day
 
 Revision ID: 0013_statement_hourly
-Revises: 0010_operator_theme
+Revises: 0012_tag_trash
 Create Date: 2026-12-02
 
 """
@@ -11,7 +11,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "0013_statement_hourly"
-down_revision = "0010_operator_theme"
+down_revision = "0012_tag_trash"
 branch_labels = None
 depends_on = None
 
