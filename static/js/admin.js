@@ -166,9 +166,21 @@ function drawFilterPicker(input) {
   return true;
 }
 
+// Flask-Admin also focuses each filter row it draws from the address: the keyboard of a filtered list
+// started in the middle of the page, past the skip link, the menu and the messages. It starts at the
+// top, as on every other page (focusing the body moves where the next Tab starts from).
+function focusFromTheTop() {
+  document.body.setAttribute("tabindex", "-1");
+  document.body.focus({ preventScroll: true });
+  document.body.removeAttribute("tabindex");
+}
+
 if (window.faForm) {
   window.faForm.addFieldConverter(function ($field, type) {
     return type === "picker" && drawFilterPicker($field[0]);
   });
   document.querySelectorAll("#filter_form input.filter-val").forEach(drawFilterPicker);
+  if (document.activeElement && document.activeElement.closest("#filter_form")) {
+    focusFromTheTop();
+  }
 }
