@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -70,6 +71,40 @@ def test_owner_filter_matches_email_or_username_exactly(client: FlaskClient, aut
     for value in ("ADA@example.org", "ada"):
         html = text_of(client.get(f"/admin/task/?flt0_owner_is_email_or_username={value}"))
         assert "Ada&#39;s" in html and "Someone else" not in html
+
+
+def test_owner_filter_keeps_the_picked_persons_id_and_shows_who_it_is(client: FlaskClient, auth: Auth) -> None:
+    ada = factories.make_user(email="ada@example.org", username="ada", full_name="Ada Lovelace")
+    factories.make_task(title="Ada's", owner=ada)
+    factories.make_task(title="Someone else's", owner=factories.make_user(email="adam@example.org"))
+    auth.login()
+    client.get("/admin/task/")  # the first page of a session reads more (the operator, the theme)
+    with recorded_statements() as plain:
+        client.get("/admin/task/")
+    with recorded_statements() as statements:
+        html = text_of(client.get(f"/admin/task/?flt0_owner_is={ada.id}"))
+    assert "Ada&#39;s" in html and "Someone else" not in html
+    pickers = json.loads(unescape(html.split('id="filter-pickers-data" class="d-none">')[1].split("</div>")[0]))
+    assert pickers["owner_is"]["url"] == "/admin/task/ajax/lookup/?name=owner"
+    assert pickers["owner_is"]["chosen"] == {str(ada.id): "Ada Lovelace <ada@example.org>"}
+    assert len(statements) == len(plain) + 1, "the picked person's label: one statement"
+
+
+@pytest.mark.parametrize("value", ["ada", "-1", "99999999999999999999", "1.5"])
+def test_owner_filter_refuses_what_is_not_an_id(client: FlaskClient, auth: Auth, value: str) -> None:
+    factories.make_task(title="Anyone's")
+    auth.login()
+    response = client.get(f"/admin/task/?flt0_owner_is={value}")
+    assert response.status_code == 200 and "Invalid Filter Value" in text_of(response)
+
+
+def test_author_filter_lists_the_picked_persons_posts(client: FlaskClient, auth: Auth) -> None:
+    ada = factories.make_user()
+    factories.make_post(title="Ada's post", author=ada)
+    factories.make_post(title="Another post")
+    auth.login()
+    html = text_of(client.get(f"/admin/post/?flt0_author_is={ada.id}"))
+    assert "Ada&#39;s post" in html and "Another post" not in html
 
 
 def test_date_range_filter_reads_times_in_the_display_zone(client: FlaskClient, auth: Auth) -> None:

@@ -4,18 +4,27 @@ nothing rather than nothing at all."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from html import unescape
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
 from tests import factories
-from tests.conftest import AppFactory, Auth
+from tests.admin_support import recorded_statements
+from tests.conftest import AppFactory, Auth, vacuum_analyze
 from tests.test_proxy import FORWARDED
+from webapp.admin.views.home import HOME_FINDINGS
 from webapp.database import utcnow
 from webapp.extensions import db
 from webapp.models import AuditAction, AuditEntry, OperatorRole
+from webapp.monitoring import Monitoring
+
+# The findings' panels (pool store, activity, statements, tables, database figures), each in a
+# savepoint of its own: a ceiling (about 25 today), not an exact count.
+FINDING_STATEMENTS = 30
 
 
 def test_the_root_leads_to_the_admin_home(app: Flask, client: FlaskClient) -> None:
@@ -65,3 +74,44 @@ def test_the_home_shows_others_changes_to_admins_only(client: FlaskClient, auth:
     auth.login(OperatorRole.EDITOR)
     html = client.get("/admin/").get_data(as_text=True)
     assert "Recent changes by everyone" not in html and "Records" in html
+
+
+@pytest.fixture
+def every_finding(app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Thresholds that every figure reaches: each panel's findings appear whatever the machine."""
+    monitoring: Monitoring = app.extensions["monitoring"]
+    reached = dataclasses.replace(monitoring.thresholds, checkout_wait_ms=0, slow_statement_ms=0)
+    monkeypatch.setitem(app.extensions, "monitoring", dataclasses.replace(monitoring, thresholds=reached))
+
+
+def home_statements(app: Flask, client: FlaskClient) -> tuple[str, list[str]]:
+    with app.app_context(), recorded_statements() as statements:
+        html = unescape(client.get("/admin/").get_data(as_text=True))
+    return html, statements
+
+
+@pytest.mark.postgres
+@pytest.mark.usefixtures("every_finding")
+def test_the_home_shows_admins_the_first_findings_with_a_link_to_the_dashboard(
+    app: Flask, client: FlaskClient, auth: Auth
+) -> None:
+    auth.login(OperatorRole.ADMIN)
+    client.get("/admin/")  # the session's first page reads the operator's settings too
+    html, statements = home_statements(app, client)
+    section = html.split('aria-labelledby="findings-heading"')[1].split("</section>")[0]
+    shown = re.findall(r'<div class="alert alert-(\w+) py-2 mb-2">', section)
+    assert 1 <= len(shown) <= HOME_FINDINGS and "success" not in shown, section
+    assert 'href="/admin/dashboard/"' in section
+    first_panel = next(n for n, statement in enumerate(statements) if statement.startswith("SAVEPOINT"))
+    assert len(statements) - first_panel <= FINDING_STATEMENTS, statements[first_panel:]
+
+    with app.app_context():
+        factories.make_tasks(40)
+        vacuum_analyze("tasks", "users")
+    _html, more_rows = home_statements(app, client)
+    assert len(more_rows) == len(statements), "a fixed number of statements, whatever the tables hold"
+
+
+def test_the_home_shows_no_findings_to_editors(client: FlaskClient, auth: Auth) -> None:
+    auth.login(OperatorRole.EDITOR)
+    assert "Database health" not in client.get("/admin/").get_data(as_text=True)

@@ -42,6 +42,17 @@ document.addEventListener("click", function (event) {
   }
 });
 
+// "Add Filter" adds a row below the others and Flask-Admin focuses its value's text box, which select2
+// then hides: focus was left nowhere, and a keyboard had to start again from the top of the page. The
+// keyboard goes on in the new row's value (Flask-Admin's handler, bound on the link, ran first).
+document.addEventListener("click", function (event) {
+  var row = closestTo(event, ".field-filters a.filter") && document.querySelector("table.filters tr:last-child");
+  var value = row && (row.querySelector(".filter-val input.select2-focusser") || row.querySelector("input.filter-val"));
+  if (value) {
+    value.focus();
+  }
+});
+
 // A refused save: the banner links to each field to fix (data-invalid-field; the server autofocuses
 // the first). Select2 hides a picker's real input, so bring the field's form group into view and
 // focus its first control, which is what the operator types into.
@@ -104,13 +115,17 @@ function namePickers(root) {
   });
 }
 
+// A filter row: its remove button (reading "× Owner"), how to compare (a select2 of operations) and
+// the value (a text box, a select2 of options or a picker).
 function nameFilterRows(root) {
   root.querySelectorAll("table.filters tr").forEach(function (row) {
     var title = row.querySelector(".remove-filter");
-    var name = title ? title.textContent.trim() : "Filter";
+    var name = title ? title.textContent.replace("\u00d7", "").trim() : "Filter";
     nameOnce(title, "Remove the " + name + " filter");
-    nameOnce(row.querySelector("select.filter-op"), name + ": how to compare");
-    row.querySelectorAll("input.filter-val, select.filter-val, input.select2-focusser, input.select2-input")
+    row.querySelectorAll("select.filter-op, .filter-op input.select2-focusser").forEach(function (input) {
+      nameInput(input, name + ": how to compare");
+    });
+    row.querySelectorAll("input.filter-val, select.filter-val, .filter-val input.select2-focusser")
       .forEach(function (input) { nameInput(input, name + ": value"); });
   });
 }
@@ -127,3 +142,45 @@ function nameControls() {
 
 new MutationObserver(nameControls).observe(document.documentElement, { childList: true, subtree: true });
 document.addEventListener("DOMContentLoaded", nameControls);
+
+// The filter rows' search-as-you-type pickers (inputs/filters.py: PersonPickerFilter). Flask-Admin's
+// filter script draws their value as a text box of a type it does not know ("picker"); this gives the
+// box its lookup address and the picked person's label (the address carries only the id), then has
+// Flask-Admin's form script make it the select2 picker the forms use. The filters of the address are
+// drawn before this script runs; one added later comes through the form script's field converter.
+var filterPickers = (function () {
+  var data = document.getElementById("filter-pickers-data");
+  return data ? JSON.parse(data.textContent) : {};
+})();
+
+function drawFilterPicker(input) {
+  var picker = filterPickers[(input.name || "").replace(/^flt\d+_/, "")];
+  if (!picker || input.dataset.url) {
+    return false;
+  }
+  var label = picker.chosen[input.value];
+  input.dataset.url = picker.url;
+  input.dataset.placeholder = picker.placeholder;
+  input.dataset.json = JSON.stringify(label ? [input.value, label] : null);
+  window.faForm.applyStyle(window.jQuery(input), "select2-ajax");
+  return true;
+}
+
+// Flask-Admin also focuses each filter row it draws from the address: the keyboard of a filtered list
+// started in the middle of the page, past the skip link, the menu and the messages. It starts at the
+// top, as on every other page (focusing the body moves where the next Tab starts from).
+function focusFromTheTop() {
+  document.body.setAttribute("tabindex", "-1");
+  document.body.focus({ preventScroll: true });
+  document.body.removeAttribute("tabindex");
+}
+
+if (window.faForm) {
+  window.faForm.addFieldConverter(function ($field, type) {
+    return type === "picker" && drawFilterPicker($field[0]);
+  });
+  document.querySelectorAll("#filter_form input.filter-val").forEach(drawFilterPicker);
+  if (document.activeElement && document.activeElement.closest("#filter_form")) {
+    focusFromTheTop();
+  }
+}

@@ -77,3 +77,26 @@ def test_filtering_by_tag_and_status_then_searching_lists_exactly_the_matching_t
     assert found == {"Rotate the read-only database credentials", "Rotate the SSH host keys"}
     assert_list_shows(page, found)
     expect(page.get_by_placeholder("Search title, description")).to_have_value("rotate")
+
+
+def test_the_owner_filter_finds_people_as_you_type_and_keeps_their_id_in_the_address(
+    page: Page, app: Flask, sign_in: SignIn, scenario: Scenario
+) -> None:
+    sign_in(page)
+    page.goto("/admin/task/")
+    admin_ui.scripts_ready(page)
+    page.get_by_role("link", name="Add Filter").click()
+    page.locator(".field-filters").get_by_text("Owner", exact=True).click()
+    expect(page.get_by_role("button", name="Owner: value")).to_be_focused()  # select2's focusser
+    page.keyboard.type("wata")
+    admin_ui.choose_in_open_picker(page, "Kenji Watanabe <kenji@ops.example>")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Apply").click()
+
+    kenji = scenario.users["kenji"]
+    expect(page).to_have_url(re.compile(rf"flt\d+_owner_is={kenji}$"))
+    with app.app_context():
+        owned = set(db.session.scalars(select(Task.title).where(Task.owner_id == kenji, Task.deleted_at.is_(None))))
+    assert_list_shows(page, owned)
+    # The address carries the id; the row shows who it is.
+    expect(page.locator("table.filters .filter-val .select2-chosen")).to_have_text("Kenji Watanabe <kenji@ops.example>")

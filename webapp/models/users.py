@@ -46,6 +46,7 @@ class User(TimestampMixin, SoftDeleteMixin, VersionMixin, db.Model):  # type: ig
         Index("uq_users_email_lower", func.lower(email), unique=True),
         Index("uq_users_username_lower", func.lower(username), unique=True),
         live_rows_index("ix_users_live_created_at_id", "created_at", "id"),
+        live_rows_index("ix_users_live_full_name", "full_name"),  # the list's sort by name
         trash_index("ix_users_deleted_at"),
         # Not partial: owner/author pickers search users without the live-rows condition.
         trigram_index("ix_users_email_trgm", "email", live_only=False),

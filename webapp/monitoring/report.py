@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, scoped_session
 from webapp.database import utcnow
 from webapp.monitoring import Monitoring, statement_history, store
 from webapp.monitoring.database_stats import DatabaseReport, database_report
-from webapp.monitoring.findings import Finding, pool_findings, server_findings
+from webapp.monitoring.findings import Finding, Thresholds, pool_findings, server_findings
 from webapp.monitoring.pg_activity import ActivityReport, activity_report
 from webapp.monitoring.pg_statements import StatementsReport, reset_statements, statements_report
 from webapp.monitoring.pool import HISTOGRAM_FIELDS, HistogramCounts, PoolSnapshot
@@ -343,28 +343,53 @@ def build_report(monitoring: Monitoring, session: AnySession, refresh_seconds: i
     """Read on the request's own session: the dashboard matters most when the pool is exhausted,
     and should not need a second connection then."""
     now = utcnow()
-    thresholds = monitoring.thresholds
     panels = PanelReader(session)
-    pool = panels.read(lambda connection: pool_overview(monitoring, connection, now))
-    activity = panels.postgres(lambda connection: activity_report(connection, thresholds.long_running_seconds))
-    statements = panels.postgres(statements_report)
-    tables = panels.postgres(table_report)
-    database_figures = panels.postgres(database_report)
-    findings = [] if isinstance(pool, PanelError) else list(pool_findings(pool, thresholds))
-    findings += server_findings(activity, statements, tables, database_figures, thresholds)
+    figures = _finding_figures(monitoring, panels, now)
     return DashboardReport(
         generated_at=now,
         database=session.get_bind().dialect.name,
         refresh_seconds=refresh_seconds,
         hours=hours,
-        findings=findings,
-        pool=pool,
+        findings=figures.findings(monitoring.thresholds),
+        pool=figures.pool,
         history=panels.read(lambda connection: history(connection, now, hours)),
         slow_queries=panels.read(lambda connection: slow_query_report(monitoring, connection)),
-        statements=statements,
-        activity=activity,
-        tables=tables,
-        database_figures=database_figures,
+        statements=figures.statements,
+        activity=figures.activity,
+        tables=figures.tables,
+        database_figures=figures.database,
+    )
+
+
+def current_findings(monitoring: Monitoring, session: AnySession) -> list[Finding]:
+    """The dashboard's findings alone (the admin home page's): only the panels they are made from
+    are read, not the history or the captured statements."""
+    return _finding_figures(monitoring, PanelReader(session), utcnow()).findings(monitoring.thresholds)
+
+
+@dataclass(frozen=True)
+class _FindingFigures:
+    """The panels the findings are made from, each read or failed alone."""
+
+    pool: PoolOverview | PanelError
+    activity: ActivityReport | PanelError | None
+    statements: StatementsReport | PanelError | None
+    tables: TableReport | PanelError | None
+    database: DatabaseReport | PanelError | None
+
+    def findings(self, thresholds: Thresholds) -> list[Finding]:
+        found = [] if isinstance(self.pool, PanelError) else list(pool_findings(self.pool, thresholds))
+        return found + list(server_findings(self.activity, self.statements, self.tables, self.database, thresholds))
+
+
+def _finding_figures(monitoring: Monitoring, panels: PanelReader, now: datetime) -> _FindingFigures:
+    long_running_seconds = monitoring.thresholds.long_running_seconds
+    return _FindingFigures(
+        pool=panels.read(lambda connection: pool_overview(monitoring, connection, now)),
+        activity=panels.postgres(lambda connection: activity_report(connection, long_running_seconds)),
+        statements=panels.postgres(statements_report),
+        tables=panels.postgres(table_report),
+        database=panels.postgres(database_report),
     )
 
 

@@ -28,6 +28,7 @@ from sqlalchemy import inspect, literal_column, or_
 from sqlalchemy.orm import RelationshipDirection, joinedload, load_only, selectinload
 
 from webapp.admin import compat
+from webapp.admin.inputs.filters import filter_pickers
 from webapp.admin.inputs.ids import parse_id
 from webapp.admin.inputs.search import like_pattern, matches, search_words
 from webapp.admin.listing.counting import DEFAULT_EXACT_COUNT_LIMIT, ListCount, count_rows
@@ -213,6 +214,8 @@ class ListPageMixin(ModelViewMixinBase):
             kwargs["count"] = ListCount(count)  # printed as 1,234
         kwargs.setdefault("row_url", row_url)
         kwargs["search_notice"] = self.search_notice(kwargs.get("search"))
+        if "active_filters" in kwargs:  # the list page
+            kwargs["filter_pickers"] = filter_pickers(self, kwargs.get("filters"), kwargs["active_filters"])
         return super().render(template, **kwargs)
 
 

@@ -8,6 +8,7 @@ from flask import url_for
 from flask_admin import expose
 from sqlalchemy import select
 
+from webapp import database_limits
 from webapp.admin import compat
 from webapp.admin.base import AdminHomeView
 from webapp.admin.features.importing import ImportingViewMixin
@@ -17,6 +18,12 @@ from webapp.auth.permissions import current_operator_has
 from webapp.extensions import db
 from webapp.models import OperatorRole
 from webapp.models.mixins import SoftDeleteMixin
+from webapp.monitoring import current_monitoring
+from webapp.monitoring.findings import Finding
+from webapp.monitoring.report import current_findings
+
+# The home page shows the first few findings; the dashboard, which it links to, shows them all.
+HOME_FINDINGS = 5
 
 
 @dataclass(frozen=True)
@@ -28,17 +35,25 @@ class RecordCount:
 
 class HomeView(AdminHomeView):
     """Shows how many records each list holds, the signed-in operator's own recent changes (as
-    Django's admin home does) and, for admins, everyone's."""
+    Django's admin home does) and, for admins, everyone's and what the dashboard finds."""
 
     @expose("/")
     def index(self) -> str:
-        everyone = recent_actions() if current_operator_has(OperatorRole.ADMIN) else None
+        admin = current_operator_has(OperatorRole.ADMIN)
         return self.render(
             "admin/home.html",
             record_counts=self.record_counts(),
             recent_actions=recent_actions_of_current_operator(),
-            everyones_actions=everyone,
+            everyones_actions=recent_actions() if admin else None,
+            findings=self.findings() if admin else None,
+            findings_shown=HOME_FINDINGS,
         )
+
+    def findings(self) -> list[Finding]:
+        """The dashboard's current findings, read as the dashboard reads them (its time limits,
+        each panel failing alone), from the few bounded statements the findings are made of."""
+        database_limits.use_limits(database_limits.dashboard_limits())
+        return current_findings(current_monitoring(), db.session)
 
     def record_counts(self) -> list[RecordCount]:
         """Live rows per record list the operator may open: exact when cheap, else PostgreSQL's
