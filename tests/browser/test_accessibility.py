@@ -23,7 +23,8 @@ from tests.browser.conftest import PageProblems, Screenshot, SignIn
 from tests.browser.crawl import crawl
 from tests.browser.scenario import Scenario
 from tests.browser.test_content_security_policy import InlineCode, after
-from webapp.models import OperatorRole
+from webapp.extensions import db
+from webapp.models import OperatorRole, SavedView
 from webapp.monitoring import Monitoring
 
 WCAG_AA = {"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]}}
@@ -75,10 +76,42 @@ def test_every_page_kind_has_no_wcag_a_or_aa_violation(
     assert violations(page) == [], "the 404 page"
     assert [error for error in page_problems.console_errors if "404" in error]
     page_problems.console_errors.clear()  # the 404 just asked for
-    sign_in(page, OperatorRole.ADMIN)
+    admin = sign_in(page, OperatorRole.ADMIN)
+    with app.app_context():
+        # In the menu, and opened with a warning: its filter is gone.
+        gone = {"filters": [{"column": "Colour", "operation": "is", "value": "red"}], "columns": ["title", "status"]}
+        db.session.add(SavedView(operator_id=admin.id, list_endpoint="task", name="Red ones", shared=True, state=gone))
+        db.session.commit()
 
     kinds = crawl(page, "/admin/", accessible)
-    assert {"/admin/task/", "/admin/task/new/", "/admin/task/edit/", "/admin/dashboard/"} <= {path for path, _ in kinds}
+    assert {
+        "/admin/task/",
+        "/admin/task/new/",
+        "/admin/task/edit/",
+        "/admin/dashboard/",
+        "/admin/task/columns/",
+        "/admin/task/saved-views/",
+        "/admin/task/saved-views/N/",
+    } <= {path for path, _ in kinds}
+
+    page.goto("/admin/task/")
+    admin_ui.scripts_ready(page)
+    page.get_by_role("link", name="Saved views").click()
+    expect(page.locator(".saved-views-menu")).to_be_visible()
+    assert violations(page) == [], "the saved views menu, open"
+    page.goto("/admin/task/saved-views/")
+    page.get_by_label("Name").fill("red ones")
+    page.get_by_role("button", name="Save view").click()
+    expect(page.locator(".alert-danger")).to_contain_text("Nothing was saved")
+    assert violations(page) == [], "a refused saved view"
+    expected_refusal(page_problems, "409")
+    page.goto("/admin/task/columns/")
+    for box in page.locator("input[name=shown]").all():
+        box.uncheck()
+    page.get_by_role("button", name="Save columns").click()
+    expect(page.locator(".alert-danger")).to_contain_text("Show at least one column")
+    assert violations(page) == [], "a refused column choice"
+    expected_refusal(page_problems, "400")
 
     page.goto("/admin/task/new/")
     admin_ui.scripts_ready(page)
@@ -105,6 +138,12 @@ def test_every_page_kind_has_no_wcag_a_or_aa_violation(
     page.goto("/admin/task/trash/")
     after(page, admin_ui.trash_row(page, "Speed up the order search page").get_by_role("button", name="Purge…").click)
     assert violations(page) == [], "the purge confirmation"
+
+
+def expected_refusal(page_problems: PageProblems, status: str) -> None:
+    """The browser logs a refusal's status as a console error: this one was asked for."""
+    assert [error for error in page_problems.console_errors if status in error]
+    page_problems.console_errors.clear()
 
 
 def test_the_theme_button_switches_and_every_later_page_keeps_the_choice(

@@ -1,5 +1,5 @@
 """Journey: an operator chooses the task list's columns, saves the filtered list as a shared view,
-and opens it again from the menu: the same rows, the same columns."""
+and opens it again from the menu (and the command palette): the same rows, the same columns."""
 
 from __future__ import annotations
 
@@ -72,3 +72,12 @@ def test_choosing_columns_saving_a_view_and_opening_it_from_the_menu(
     expect(page).to_have_url(re.compile(r"/admin/task/\?.*flt0_status_is=active"))
     assert header_names(page) == ["Status", "Title", "Priority", "Due", "Created"]
     assert set(admin_ui.titles(page)) == expected
+
+    page.goto("/admin/user/")  # the command palette finds it too, from the menu's links
+    admin_ui.scripts_ready(page)
+    page.keyboard.press("Control+K")
+    page.keyboard.type("active work")
+    palette = page.get_by_role("dialog", name="Go to…")
+    expect(palette.get_by_role("option").first).to_have_text("Saved views: Active work")
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(re.compile(r"/admin/task/\?.*flt0_status_is=active"))

@@ -104,11 +104,17 @@ class SavedViewsMixin(ModelViewMixinBase):
                 f"Only its owner or an admin may remove the shared view “{saved.name}”. Nothing was removed.", "error"
             )
             return self._views_page(status=403)
+        name = saved.name
+        # All or nothing, and a database error (another tab removing it first) says why.
+        if self.committed(lambda: self._remove(saved)):
+            flash(f"Removed the saved view “{name}”.", "success")
+        return redirect(self.get_url(".saved_views_view"))
+
+    def _remove(self, saved: SavedView) -> bool:
         audit.record(AuditAction.DELETE, saved, f"Removed saved view “{saved.name}” of {self.name}")
         db.session.delete(saved)
-        db.session.commit()
-        flash(f"Removed the saved view “{saved.name}”.", "success")
-        return redirect(self.get_url(".saved_views_view"))
+        db.session.flush()
+        return True
 
     # -- the steps -----------------------------------------------------------------------------
 
