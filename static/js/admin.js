@@ -143,7 +143,7 @@ function nameControls() {
 new MutationObserver(nameControls).observe(document.documentElement, { childList: true, subtree: true });
 document.addEventListener("DOMContentLoaded", nameControls);
 
-// The filter rows' search-as-you-type pickers (inputs/filters.py: PersonPickerFilter). Flask-Admin's
+// The filter rows' search-as-you-type pickers (inputs/filters.py: PickerFilter). Flask-Admin's
 // filter script draws their value as a text box of a type it does not know ("picker"); this gives the
 // box its lookup address and the picked person's label (the address carries only the id), then has
 // Flask-Admin's form script make it the select2 picker the forms use. The filters of the address are

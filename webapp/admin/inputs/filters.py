@@ -19,7 +19,7 @@ from webapp.admin import compat
 from webapp.admin.inputs.datetimes import LOCAL_DATETIME_FILTERS
 from webapp.admin.inputs.ids import parse_id
 from webapp.extensions import db
-from webapp.models import Tag, User
+from webapp.models import User
 
 
 class EnumEqualFilter(sqla_filters.FilterEqual):
@@ -42,7 +42,7 @@ class EnumEqualFilter(sqla_filters.FilterEqual):
 class PersonFilter(sqla_filters.BaseSQLAFilter):
     """Rows whose user (owner, author) has this email or username, exactly, in any letter case.
 
-    The typed form of :class:`PersonPickerFilter`, kept so that links and bookmarks made with an
+    The typed form of :class:`PickerFilter` on a person, kept so that links and bookmarks made with an
     email keep working. Equality on ``lower()`` uses the unique indexes; the list needs no join.
     """
 
@@ -76,12 +76,13 @@ class IdEqualFilter(IdValueMixin, sqla_filters.FilterEqual):
 PICKER_FILTER_TYPE = "picker"
 
 
-class PersonPickerFilter(IdValueMixin, sqla_filters.BaseSQLAFilter):
-    """Rows whose user (owner, author) is the one picked: the value is the user's id, picked
+class PickerFilter(IdValueMixin, sqla_filters.BaseSQLAFilter):
+    """Rows whose related record (owner, author) is the one picked: the value is its id, picked
     with the form's own search-as-you-type picker (``loader``, a ``form_ajax_refs`` name), so the
-    filter searches live users by name, username or email through the same indexes, and the
-    address keeps working when the person changes their name or email. With 100,000 users a
-    select box is useless; equality on the foreign key is served by its index."""
+    filter searches live records through the same indexes, and the address keeps working when
+    the record is renamed. With 100,000 users a select box is useless (and even a few hundred
+    tags would cost the page a statement to list them); equality on the foreign key is served
+    by its index."""
 
     def __init__(self, column: Any, name: str, loader: str) -> None:
         super().__init__(column, name, data_type=PICKER_FILTER_TYPE)
@@ -105,12 +106,12 @@ class FilterPicker:
 
 
 def filter_pickers(view: Any, filters: Any, active: Any) -> dict[str, dict[str, Any]]:
-    """Each picker filter of the list by its URL argument; the picked people's labels in one
+    """Each picker filter of the list by its URL argument; the picked records' labels in one
     statement per filter that is active (a list has a handful of filters). Plain data, for the
     page's JSON."""
     pickers = {}
     for index, flt in enumerate(filters or ()):
-        if not isinstance(flt, PersonPickerFilter):
+        if not isinstance(flt, PickerFilter):
             continue
         loader = compat.ajax_loader(view, flt.loader)
         ids = {parse_id(value) for position, _name, value in active or () if position == index} - {None}
@@ -124,21 +125,16 @@ def filter_pickers(view: Any, filters: Any, active: Any) -> dict[str, dict[str, 
     return pickers
 
 
-class TagFilter(IdValueMixin, sqla_filters.BaseSQLAFilter):
-    """Rows carrying a tag: ``EXISTS`` on the link table, served by its primary key."""
+class TagFilter(PickerFilter):
+    """Rows carrying the tag picked (with the form's tag picker): ``EXISTS`` on the link table,
+    served by its primary key."""
 
-    def __init__(self, model: type[Any], name: str = "Tag", **kwargs: Any) -> None:
+    def __init__(self, model: type[Any], name: str = "Tag", loader: str = "tags") -> None:
         self.model = model
-        super().__init__(model.id, name, **kwargs)
-
-    def get_options(self, view: Any) -> LazyChoices:
-        return LazyChoices(tag_choices)
+        super().__init__(model.id, name, loader=loader)
 
     def apply(self, query: Any, value: int, alias: Any = None) -> Any:
         return query.filter(carries_tag(self.model, value))
-
-    def operation(self) -> str:
-        return "is"
 
 
 def carries_tag(model: type[Any], tag_id: int) -> Any:
@@ -164,11 +160,6 @@ class LazyChoices:
 
     def __iter__(self) -> Iterator[tuple[Any, str]]:
         return iter(self.load())
-
-
-def tag_choices() -> list[tuple[Any, str]]:
-    rows = db.session.execute(select(Tag.id, Tag.name).where(Tag.live()).order_by(func.lower(Tag.name)))
-    return [(str(tag_id), name) for tag_id, name in rows]
 
 
 class FilterConverter(sqla_filters.FilterConverter):

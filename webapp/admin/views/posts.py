@@ -7,7 +7,7 @@ from webapp.admin.features.concurrency import VersionedViewMixin
 from webapp.admin.features.importing import ImportingViewMixin
 from webapp.admin.features.soft_delete import SoftDeleteViewMixin
 from webapp.admin.features.tag_actions import TaggableViewMixin
-from webapp.admin.inputs.filters import PersonFilter, PersonPickerFilter, TagFilter
+from webapp.admin.inputs.filters import PersonFilter, PickerFilter, TagFilter
 from webapp.admin.inputs.forms import YearBetween
 from webapp.admin.inputs.pickers import tag_picker, user_picker
 from webapp.admin.listing.display import person_link
@@ -31,7 +31,7 @@ class PostView(
     column_searchable_list = ("title", "content")
     column_filters = (
         "status",
-        PersonPickerFilter(Post.author_id, "Author", loader="author"),
+        PickerFilter(Post.author_id, "Author", loader="author"),
         PersonFilter(Post.author_id, "Author"),
         TagFilter(Post),
         "published_at",

@@ -7,7 +7,7 @@ from webapp.admin.features.concurrency import VersionedViewMixin
 from webapp.admin.features.importing import ImportingViewMixin
 from webapp.admin.features.soft_delete import SoftDeleteViewMixin
 from webapp.admin.features.tag_actions import TaggableViewMixin
-from webapp.admin.inputs.filters import PersonFilter, PersonPickerFilter, TagFilter
+from webapp.admin.inputs.filters import PersonFilter, PickerFilter, TagFilter
 from webapp.admin.inputs.forms import YearBetween
 from webapp.admin.inputs.pickers import tag_picker, user_picker
 from webapp.admin.listing.display import person_link
@@ -43,7 +43,7 @@ class TaskView(
     column_filters = (
         "status",
         "priority",
-        PersonPickerFilter(Task.owner_id, "Owner", loader="owner"),
+        PickerFilter(Task.owner_id, "Owner", loader="owner"),
         PersonFilter(Task.owner_id, "Owner"),
         TagFilter(Task),
         "due_at",

@@ -48,5 +48,5 @@ class UserView(ImportingViewMixin, KeysetPaginationMixin, SoftDeleteViewMixin, V
 
 
 def person_filter_url(endpoint: str, column: str, user: User) -> str:
-    """A list filtered to one user's rows (``PersonPickerFilter`` on ``column``, by id)."""
+    """A list filtered to one user's rows (``PickerFilter`` on ``column``, by id)."""
     return row_url(f"{endpoint}.index_view", user.id, argument=f"flt0_{column}_is")
