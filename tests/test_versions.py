@@ -122,7 +122,9 @@ def test_reverting_a_task_in_the_trash_is_refused(client: FlaskClient, auth: Aut
 
 def test_reverting_from_a_stale_history_is_refused(client: FlaskClient, auth: Auth, edited_twice: Task) -> None:
     response = revert(client, auth, edited_twice, 1, 2)  # the operator saw version 2; it is at 3
-    refused(client, response, "This task was changed by someone else since you opened its history")
+    assert response.status_code == 302
+    html = text_of(client.get(response.headers["Location"]))
+    assert "This task was changed by someone else since you opened it, so your changes were not saved." in html
     db.session.expire_all()
     assert edited_twice.version == 3 and edited_twice.title == "Write the final report"
 
@@ -246,3 +248,10 @@ def test_a_version_that_does_not_exist_is_not_found(
     client: FlaskClient, auth: Auth, edited_twice: Task, number: str
 ) -> None:
     assert client.get(f"/admin/audit/history/Task/{edited_twice.id}/version/{number}").status_code == 404
+
+
+def test_an_audit_log_entry_shows_its_values_labelled(client: FlaskClient, auth: Auth, edited_twice: Task) -> None:
+    entry = db.session.scalars(select(AuditEntry).where(AuditEntry.changes["priority"].isnot(None))).one()
+    html = text_of(client.get(f"/admin/audit/details/?id={entry.id}"))
+    assert '<td class="audit-old">Medium</td>' in html and '<td class="audit-new">High</td>' in html
+    assert "Bob Example</a>" in html and "Alice Example</a>" in html

@@ -57,6 +57,10 @@ class RevertRefused(Exception):
     """Why a record cannot be reverted; nothing has been written."""
 
 
+class StaleVersion(RevertRefused):
+    """The record changed since the operator opened its history: refused as a stale save is."""
+
+
 def entries_of(model: str, object_id: str, limit: int = HISTORY_LIMIT) -> list[AuditEntry]:
     """A record's newest entries, newest first: one indexed statement (model, object id)."""
     return list(
@@ -158,10 +162,7 @@ class Revert:
         if getattr(self.record, "deleted_at", None) is not None:
             raise RevertRefused(f"This {self.noun} is in the trash: restore it before reverting it.")
         if seen_version != self.record.version:
-            raise RevertRefused(self._stale_message())
-
-    def _stale_message(self) -> str:
-        return f"This {self.noun} was changed by someone else since you opened its history, so it was not reverted."
+            raise StaleVersion()
 
     def _set(self, name: str, value: Any) -> None:
         model = type(self.record)
@@ -177,7 +178,7 @@ class Revert:
         try:
             db.session.flush()
         except StaleDataError as error:
-            raise RevertRefused(self._stale_message()) from error
+            raise StaleVersion() from error
         except IntegrityError as error:
             taken = _constrained_fields(type(self.record), error)
             raise RevertRefused(

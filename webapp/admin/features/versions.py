@@ -10,15 +10,16 @@ from flask import abort, flash, redirect, request, url_for
 from flask_admin import expose
 
 from webapp import versions
+from webapp.admin.features.concurrency import VersionedViewMixin
 from webapp.admin.inputs.ids import parse_id
-from webapp.admin.mixin_bases import ModelViewMixinBase
 from webapp.extensions import db
 from webapp.models.enums import OperatorRole
 
 
-class RevertViewMixin(ModelViewMixinBase):
+class RevertViewMixin(VersionedViewMixin):
     """``POST revert/?id=`` with ``to_version`` and ``version`` (the version the operator saw):
-    the old values of the form's fields become a new change, or a refusal that writes nothing."""
+    the old values of the form's fields become a new change, or a refusal that writes nothing.
+    A record changed since is refused with the message of a stale save (``concurrency``)."""
 
     endpoint_roles: ClassVar[Mapping[str, OperatorRole]] = {"revert_view": OperatorRole.EDITOR}
 
@@ -35,6 +36,9 @@ class RevertViewMixin(ModelViewMixinBase):
         revert = versions.Revert(record, found[0], self.form_columns or (), noun)
         try:
             revert.apply(parse_id(request.form.get("version", "")))
+        except versions.StaleVersion:
+            self.flash_conflict()
+            return redirect(self._history_url(record, number))
         except versions.RevertRefused as refusal:
             flash(f"{refusal} Nothing was changed.", "error")
             return redirect(self._history_url(record, number))

@@ -21,8 +21,8 @@ class PostView(
     KeysetPaginationMixin,
     SoftDeleteViewMixin,
     TaggableViewMixin,
-    VersionedViewMixin,
     RevertViewMixin,
+    VersionedViewMixin,
     AdminModelView,
 ):
     column_list = ("title", "author", "status", "tags", "published_at", "created_at")

@@ -21,8 +21,8 @@ class TaskView(
     KeysetPaginationMixin,
     SoftDeleteViewMixin,
     TaggableViewMixin,
-    VersionedViewMixin,
     RevertViewMixin,
+    VersionedViewMixin,
     AdminModelView,
 ):
     column_list = ("title", "owner", "status", "priority", "tags", "due_at", "created_at")

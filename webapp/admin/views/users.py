@@ -17,7 +17,7 @@ from webapp.models import Post, Task, User
 
 
 class UserView(
-    ImportingViewMixin, KeysetPaginationMixin, SoftDeleteViewMixin, VersionedViewMixin, RevertViewMixin, AdminModelView
+    ImportingViewMixin, KeysetPaginationMixin, SoftDeleteViewMixin, RevertViewMixin, VersionedViewMixin, AdminModelView
 ):
     column_list = ("email", "username", "full_name", "is_active", "created_at")
     column_details_list = ("email", "username", "full_name", "is_active", "bio", "created_at", "updated_at")
