@@ -4,6 +4,7 @@ audited change, refused with a reason (nothing written) when it cannot be applie
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -20,6 +21,7 @@ from webapp.models import AuditEntry, OperatorRole, Task, TaskPriority, User
 pytestmark = pytest.mark.usefixtures("app_context")
 
 NOTHING_CHANGED = "Nothing was changed."
+DUE_TEXT, DUE = "2031-05-01 12:00", datetime(2031, 5, 1, 12, 0, tzinfo=UTC)
 
 
 def task_form(task: Task, **fields: Any) -> dict[str, Any]:
@@ -30,7 +32,7 @@ def task_form(task: Task, **fields: Any) -> dict[str, Any]:
         "status": task.status.value,
         "priority": task.priority.value,
         "tags": ",".join(str(tag.id) for tag in task.tags),
-        "due_at": "",
+        "due_at": task.due_at.strftime("%Y-%m-%d %H:%M") if task.due_at else "",
         "description": task.description or "",
         "metadata_": "{}",
     }
@@ -75,7 +77,7 @@ def edited_twice(client: FlaskClient, auth: Auth) -> Task:
     bob = factories.make_user(full_name="Bob Example", email="bob@example.org")
     task = factories.make_task(title="Write the report", owner=alice, priority=TaskPriority.MEDIUM)
     auth.login(OperatorRole.EDITOR)
-    edit_task(client, auth, task, owner=str(bob.id), priority="high")
+    edit_task(client, auth, task, owner=str(bob.id), priority="high", due_at=DUE_TEXT)
     edit_task(client, auth, task, title="Write the final report")
     assert task.version == 3
     return task
@@ -179,8 +181,23 @@ def test_reverting_brings_the_old_values_back_as_a_new_audited_version(
     assert edited_twice.version == 4
     newest = db.session.scalars(select(AuditEntry).order_by(AuditEntry.id.desc())).first()
     assert newest is not None and newest.summary == "Reverted “Write the report” to version 1"
-    assert set(newest.changes) == {"owner", "priority", "title"}
+    assert set(newest.changes) == {"due_at", "owner", "priority", "title"}
     assert "Version 4" in history_of(client, edited_twice)
+
+
+def test_reverting_restores_timestamps_and_related_rows_of_a_middle_version(
+    client: FlaskClient, auth: Auth, edited_twice: Task
+) -> None:
+    revert(client, auth, edited_twice, 1, 3)
+    response = revert(client, auth, edited_twice, 2, 4)
+    assert response.status_code == 302
+    db.session.expire_all()
+    assert (edited_twice.title, edited_twice.owner.email, edited_twice.due_at) == (
+        "Write the report",
+        "bob@example.org",
+        DUE,
+    )
+    assert edited_twice.version == 5
 
 
 def test_the_history_shows_labels_and_names_where_the_lists_do(
@@ -228,8 +245,8 @@ def test_comparing_two_versions_marks_the_changed_fields_in_words(
     response = client.get(f"/admin/audit/history/Task/{edited_twice.id}/compare?from=3&to=1")
     html = text_of(response)
     assert response.status_code == 200
-    assert "Version 1 and version 3" in html and "3 fields differ" in html
-    assert html.count('<span class="badge badge-warning">changed</span>') == 3
+    assert "Version 1 and version 3" in html and "4 fields differ" in html
+    assert html.count('<span class="badge badge-warning">changed</span>') == 4
     assert "Medium" in html and "High" in html
 
 

@@ -14,12 +14,13 @@ the old state cannot be applied any more (:class:`RevertRefused`).
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Column, Date, DateTime, Enum, inspect, select
+from sqlalchemy import Column, inspect, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.sql import visitors
@@ -214,15 +215,18 @@ def _tags_named(names: Iterable[str], number: int) -> list[Tag]:
 
 
 def _stored(column_type: Any, value: Any) -> Any:
-    """A trail value back to what the column holds: an enum member, a datetime, or as is."""
-    if value is None:
-        return None
-    if isinstance(column_type, Enum) and column_type.enum_class is not None:
-        return column_type.enum_class(value)
-    if isinstance(column_type, DateTime):
-        return datetime.fromisoformat(value)
-    if isinstance(column_type, Date):
-        return date.fromisoformat(value)
+    """A trail value back to what the column holds: an enum member, a timestamp, or as is."""
+    try:
+        # A TypeDecorator (our UTC timestamps) says "object"; the type it decorates knows.
+        kind = getattr(column_type, "impl_instance", column_type).python_type
+    except NotImplementedError:
+        return value
+    if value is None or not isinstance(kind, type):
+        return value
+    if issubclass(kind, enum.Enum):
+        return kind(value)
+    if issubclass(kind, (datetime, date)):
+        return kind.fromisoformat(value)
     return value
 
 
