@@ -14,21 +14,15 @@ TITLE = "Rotate the read-only database credentials"
 NEW_TITLE = "Rotate every database credential"
 
 
-def save_edit(page: Page, title: str) -> None:
-    page.goto("/admin/task/")
-    admin_ui.row(page, title).get_by_title("Edit Record").click()
-    expect(page.get_by_label("Title")).to_have_value(title)
-
-
 def test_edit_twice_compare_versions_1_and_3_and_revert_to_version_1(
     page: Page, app: Flask, sign_in: SignIn, scenario: Scenario, screenshot: Screenshot
 ) -> None:
     sign_in(page)
-    save_edit(page, TITLE)
+    admin_ui.open_edit_form(page, TITLE)
     page.get_by_label("Priority").select_option(label="Critical")
     page.get_by_role("button", name="Save", exact=True).click()
     expect(admin_ui.flash(page)).to_contain_text("Record was successfully saved.")
-    save_edit(page, TITLE)
+    admin_ui.open_edit_form(page, TITLE)
     page.get_by_label("Title").fill(NEW_TITLE)
     page.get_by_role("button", name="Save and Continue Editing").click()
     expect(page.get_by_label("Title")).to_have_value(NEW_TITLE)
