@@ -16,6 +16,7 @@ from tests.admin_support import count_rows, opened_version, post_form, recorded_
 from tests.conftest import Auth
 from webapp import trash
 from webapp.extensions import db
+from webapp.formatting import format_audit_value
 from webapp.models import AuditEntry, OperatorRole, Task, TaskPriority, User
 
 pytestmark = pytest.mark.usefixtures("app_context")
@@ -272,3 +273,7 @@ def test_an_audit_log_entry_shows_its_values_labelled(client: FlaskClient, auth:
     html = text_of(client.get(f"/admin/audit/details/?id={entry.id}"))
     assert '<td class="audit-old">Medium</td>' in html and '<td class="audit-new">High</td>' in html
     assert "Bob Example</a>" in html and "Alice Example</a>" in html
+
+
+def test_a_json_value_in_the_trail_is_shown_as_json() -> None:
+    assert format_audit_value({"ticket": "OPS-1398", "hosts": ["gw-1"]}) == '{"ticket": "OPS-1398", "hosts": ["gw-1"]}'

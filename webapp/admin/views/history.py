@@ -12,7 +12,6 @@ from typing import Any
 
 from flask import abort, flash, redirect, request, url_for
 from flask_admin import Admin, expose
-from sqlalchemy import inspect
 
 from webapp import versions
 from webapp.admin import compat
@@ -126,6 +125,7 @@ class RecordHistoryMixin(ModelViewMixinBase):
         stored, (older, newer) = self._versions_or_404(model, object_id, sorted(numbers))  # type: ignore[type-var]
         record_view = self._record_view(model)
         shown = [*values_of_state(model, older.state), *values_of_state(model, newer.state)]
+        fields = _fields(record_view, {**older.state, **newer.state})
         return self.render(
             "admin/audit_log/compare.html",
             model=model,
@@ -133,8 +133,8 @@ class RecordHistoryMixin(ModelViewMixinBase):
             record=stored,
             older=older,
             newer=newer,
-            changed=newer.changed_from(older),
-            fields=_fields(record_view, {**older.state, **newer.state}),
+            changed=newer.changed_from(older) & set(fields),
+            fields=fields,
             labels=audit_labels(self.admin, shown),
         )
 
@@ -145,8 +145,7 @@ class RecordHistoryMixin(ModelViewMixinBase):
 
 
 def _fields(record_view: Any, state: dict[str, Any]) -> list[str]:
-    """The recorded fields in the order the record's form (else its details page) lists them."""
-    known = [*(record_view.form_columns or ()), *(record_view.column_details_list or ())]
-    mapped = inspect(record_view.model).attrs.keys()
-    ordered = [name for name in dict.fromkeys(known) if name in state and name in mapped]
-    return ordered + sorted(name for name in state if name not in ordered)
+    """The fields the record's form and details page show, in their order, and whether it was in
+    the trash; the trash's bookkeeping (who, which batch) stays in the entries."""
+    shown = [*(record_view.form_columns or ()), *(record_view.column_details_list or ()), "deleted_at"]
+    return [name for name in dict.fromkeys(shown) if name in state]
