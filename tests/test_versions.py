@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
-from sqlalchemy import delete, select
+from sqlalchemy import delete, event, select, update
 
 from tests import factories
 from tests.admin_support import count_rows, opened_version, post_form, recorded_statements, text_of
 from tests.conftest import Auth
-from webapp import trash
+from webapp import trash, versions
 from webapp.extensions import db
 from webapp.formatting import format_audit_value
 from webapp.models import AuditEntry, OperatorRole, Task, TaskPriority, User
@@ -277,3 +277,60 @@ def test_an_audit_log_entry_shows_its_values_labelled(client: FlaskClient, auth:
 
 def test_a_json_value_in_the_trail_is_shown_as_json() -> None:
     assert format_audit_value({"ticket": "OPS-1398", "hosts": ["gw-1"]}) == '{"ticket": "OPS-1398", "hosts": ["gw-1"]}'
+
+
+def test_a_change_between_the_check_and_the_write_makes_the_revert_conflict(
+    client: FlaskClient, auth: Auth, edited_twice: Task
+) -> None:
+    """Another transaction commits after the revert loaded the row and before its UPDATE: the
+    version column catches it, and the revert writes nothing."""
+    token = auth.csrf_token(f"/admin/audit/history/Task/{edited_twice.id}")
+    raced: list[bool] = []
+
+    def commit_a_competing_change(connection: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if raced or not statement.startswith("UPDATE tasks"):
+            return
+        raced.append(True)
+        with db.engine.connect() as other:
+            other.execute(
+                update(Task).where(Task.id == edited_twice.id).values(title="Theirs", version=Task.version + 1)
+            )
+            other.commit()
+
+    entries = count_rows(AuditEntry)
+    event.listen(db.engine, "before_cursor_execute", commit_a_competing_change)
+    try:
+        response = client.post(
+            f"/admin/task/revert/?id={edited_twice.id}", data={"to_version": "1", "version": "3", "csrf_token": token}
+        )
+    finally:
+        event.remove(db.engine, "before_cursor_execute", commit_a_competing_change)
+    assert raced and response.status_code == 302
+    assert "This task was changed by someone else since you opened it" in text_of(
+        client.get(response.headers["Location"])
+    )
+    db.session.expire_all()
+    assert (edited_twice.title, edited_twice.version) == ("Theirs", 4)
+    assert count_rows(AuditEntry) == entries
+
+
+def test_a_record_created_in_the_admin_starts_its_history_at_version_1(client: FlaskClient, auth: Auth) -> None:
+    owner = factories.make_user()
+    auth.login(OperatorRole.EDITOR)
+    form = {"title": "First", "owner": str(owner.id), "status": "pending", "priority": "low", "metadata_": "{}"}
+    assert post_form(client, auth, "/admin/task/new/", form).status_code == 302
+    task = db.session.scalars(select(Task)).one()
+    edit_task(client, auth, task, title="Second")
+    html = history_of(client, task)
+    assert "Version 1" in html and "Version 2" in html and "Before the recorded history" not in html
+    page = text_of(client.get(f"/admin/audit/history/Task/{task.id}/version/1"))
+    assert "<td>First</td>" in page and "<td>Low</td>" in page
+
+
+def test_a_history_cut_short_claims_no_version_before_it(edited_twice: Task) -> None:
+    """Only the newest entry read (a History beyond its limit): no "before the recorded history"
+    version is made up from it; with all of them, version 1 is the one before the first change."""
+    newest = versions.entries_of("Task", str(edited_twice.id), limit=1)
+    assert [version.number for version in versions.versions_of(edited_twice, newest, complete=False)] == [3]
+    every = versions.entries_of("Task", str(edited_twice.id))
+    assert [version.number for version in versions.versions_of(edited_twice, every)] == [3, 2, 1]

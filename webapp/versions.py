@@ -47,11 +47,8 @@ class Version:
 
     def changed_from(self, other: Version) -> set[str]:
         """The fields whose value differs between the two versions."""
-        return {name for name in self.state.keys() | other.state.keys() if _differ(self, other, name)}
-
-
-def _differ(one: Version, other: Version, name: str) -> bool:
-    return one.state.get(name) != other.state.get(name)
+        names = self.state.keys() | other.state.keys()
+        return {name for name in names if self.state.get(name) != other.state.get(name)}
 
 
 class RevertRefused(Exception):
@@ -78,9 +75,10 @@ def is_versioned(record: Any) -> bool:
     return record is not None and inspect(type(record)).version_id_col is not None
 
 
-def versions_of(record: Any, entries: Sequence[AuditEntry]) -> list[Version]:
+def versions_of(record: Any, entries: Sequence[AuditEntry], complete: bool = True) -> list[Version]:
     """The versions ``entries`` (newest first) made of ``record``, newest first, plus the one
-    before the oldest of them when there was one (the oldest is not the record's creation)."""
+    before the oldest of them when there was one: ``entries`` are all the record has
+    (``complete``) and the oldest is not its creation."""
     state = audit.snapshot(record)
     found: list[Version] = []
     number = record.version
@@ -91,7 +89,7 @@ def versions_of(record: Any, entries: Sequence[AuditEntry]) -> list[Version]:
         state = _before(state, entry.changes)
         number -= 1
     oldest = found[-1].entry if found else None
-    if number >= 1 and (oldest is None or oldest.action is not AuditAction.CREATE):
+    if complete and number >= 1 and (oldest is None or oldest.action is not AuditAction.CREATE):
         found.append(Version(number, None, state))
     return found
 
@@ -101,7 +99,8 @@ def version_of(record: Any, model: str, number: int) -> tuple[Version, list[Vers
     back = record.version - number
     if not 0 <= back < MAX_ENTRIES_BACK:
         return None
-    found = versions_of(record, entries_of(model, str(record.id), back + 1))
+    entries = entries_of(model, str(record.id), back + 1)
+    found = versions_of(record, entries, complete=len(entries) <= back)
     chosen = next((version for version in found if version.number == number), None)
     return None if chosen is None else (chosen, found)
 

@@ -37,8 +37,8 @@ class RevertViewMixin(VersionedViewMixin):
         try:
             revert.apply(parse_id(request.form.get("version", "")))
         except versions.StaleVersion:
-            self.flash_conflict()
-            return redirect(self._history_url(record, number))
+            self.flash_conflict()  # back to the History, which shows what changed meanwhile
+            return redirect(self._history_url(record))
         except versions.RevertRefused as refusal:
             flash(f"{refusal} Nothing was changed.", "error")
             return redirect(self._history_url(record, number))

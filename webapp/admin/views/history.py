@@ -71,7 +71,8 @@ class RecordHistoryMixin(ModelViewMixinBase):
         record_view = self._record_view(model)
         entries = versions.entries_of(model, object_id)
         stored = self._stored_record(model, object_id)
-        found = versions.versions_of(stored, entries) if versions.is_versioned(stored) else []
+        complete = len(entries) < versions.HISTORY_LIMIT
+        found = versions.versions_of(stored, entries, complete) if versions.is_versioned(stored) else []
         record = record_view.get_one(object_id)
         shown = [value for entry in entries for value in values_of_changes(model, entry.changes)]
         return self.render(
