@@ -9,10 +9,17 @@ from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
-from sqlalchemy import delete, event, select, update
+from sqlalchemy import delete, select
 
 from tests import factories
-from tests.admin_support import count_rows, opened_version, post_form, recorded_statements, text_of
+from tests.admin_support import (
+    count_rows,
+    opened_version,
+    post_form,
+    recorded_statements,
+    task_changed_before_our_update,
+    text_of,
+)
 from tests.conftest import Auth
 from webapp import trash, versions
 from webapp.extensions import db
@@ -285,26 +292,11 @@ def test_a_change_between_the_check_and_the_write_makes_the_revert_conflict(
     """Another transaction commits after the revert loaded the row and before its UPDATE: the
     version column catches it, and the revert writes nothing."""
     token = auth.csrf_token(f"/admin/audit/history/Task/{edited_twice.id}")
-    raced: list[bool] = []
-
-    def commit_a_competing_change(connection: Any, cursor: Any, statement: str, *args: Any) -> None:
-        if raced or not statement.startswith("UPDATE tasks"):
-            return
-        raced.append(True)
-        with db.engine.connect() as other:
-            other.execute(
-                update(Task).where(Task.id == edited_twice.id).values(title="Theirs", version=Task.version + 1)
-            )
-            other.commit()
-
     entries = count_rows(AuditEntry)
-    event.listen(db.engine, "before_cursor_execute", commit_a_competing_change)
-    try:
+    with task_changed_before_our_update(edited_twice.id) as raced:
         response = client.post(
             f"/admin/task/revert/?id={edited_twice.id}", data={"to_version": "1", "version": "3", "csrf_token": token}
         )
-    finally:
-        event.remove(db.engine, "before_cursor_execute", commit_a_competing_change)
     assert raced and response.status_code == 302
     assert "This task was changed by someone else since you opened it" in text_of(
         client.get(response.headers["Location"])
