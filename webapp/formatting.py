@@ -99,5 +99,4 @@ def register_formatting(app: Flask) -> None:
     app.add_template_filter(format_datetime, "datetime")
     app.add_template_filter(format_datetime_full, "datetime_full")
     app.add_template_filter(format_number, "number")
-    app.add_template_filter(format_audit_value, "audit_value")
     app.add_template_global(noun_for)
