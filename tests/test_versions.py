@@ -24,7 +24,7 @@ from tests.conftest import Auth
 from webapp import trash, versions
 from webapp.extensions import db
 from webapp.formatting import format_audit_value
-from webapp.models import AuditEntry, OperatorRole, Task, TaskPriority, User
+from webapp.models import AuditAction, AuditEntry, OperatorRole, Task, TaskPriority, User
 
 pytestmark = pytest.mark.usefixtures("app_context")
 
@@ -219,6 +219,19 @@ def test_the_history_shows_labels_and_names_where_the_lists_do(
     db.session.delete(alice)
     db.session.commit()
     assert f"(purged user {alice.id})" in history_of(client, edited_twice)
+
+
+def test_an_owner_recorded_by_its_foreign_key_is_named_too(client: FlaskClient, auth: Auth) -> None:
+    """Entries written before the trail named relationships keep ``owner_id``."""
+    task = factories.make_task()
+    db.session.add(
+        AuditEntry(
+            model="Task", object_id=str(task.id), action=AuditAction.CREATE, changes={"owner_id": [None, task.owner_id]}
+        )
+    )
+    db.session.commit()
+    auth.login(OperatorRole.VIEWER)
+    assert f">{task.owner.full_name}</a>" in history_of(client, task)
 
 
 def test_the_history_reads_related_names_once_per_page(client: FlaskClient, auth: Auth) -> None:

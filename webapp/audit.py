@@ -92,6 +92,13 @@ def references(model: type[Any]) -> dict[str, Any]:
     }
 
 
+def reference(model: type[Any], field: str) -> Any | None:
+    """The many-to-one relationship a recorded field stands for: by its name (``owner``) or by
+    its foreign key (``owner_id``), as entries written before the trail used the name have it."""
+    related = references(model)
+    return related.get(field) or related.get(_reference_columns(model).get(field, ""))
+
+
 def _reference_columns(model: type[Any]) -> dict[str, str]:
     """``owner_id`` → ``owner``: a foreign key set directly is recorded as its relationship."""
     return {column.key: key for key, relationship in references(model).items() for column in relationship.local_columns}

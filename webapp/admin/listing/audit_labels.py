@@ -82,7 +82,7 @@ class AuditLabels:
 
     def _target(self, model: str, field: str) -> type[Any] | None:
         cls = self.models.get(model)
-        relationship = audit.references(cls).get(field) if cls is not None else None
+        relationship = audit.reference(cls, field) if cls is not None else None
         return relationship.mapper.class_ if relationship is not None else None
 
     def _enum_member(self, model: str, field: str, value: Any) -> enum.Enum | None:
