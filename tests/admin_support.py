@@ -9,13 +9,13 @@ from typing import Any
 
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import event, func, select, text
+from sqlalchemy import event, func, select, text, update
 
 from tests import conftest
 from tests.conftest import Auth
 from webapp import create_app
 from webapp.extensions import db
-from webapp.models import OperatorRole
+from webapp.models import OperatorRole, Task
 
 VERSION_INPUT = re.compile(r'<input id="version" name="version" type="hidden" value="(\d+)">')
 
@@ -46,6 +46,28 @@ def recorded_statements() -> Iterator[list[str]]:
         yield statements
     finally:
         event.remove(db.engine, "before_cursor_execute", remember)
+
+
+@contextmanager
+def task_changed_before_our_update(task_id: int) -> Iterator[list[bool]]:
+    """Another transaction renames the task ("Theirs") and bumps its version just before the
+    block's first ``UPDATE tasks``: the race a version check made earlier cannot see. The list
+    says whether it happened."""
+    raced: list[bool] = []
+
+    def commit_a_competing_change(connection: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if raced or not statement.startswith("UPDATE tasks"):
+            return
+        raced.append(True)
+        with db.engine.connect() as other:
+            other.execute(update(Task).where(Task.id == task_id).values(title="Theirs", version=Task.version + 1))
+            other.commit()
+
+    event.listen(db.engine, "before_cursor_execute", commit_a_competing_change)
+    try:
+        yield raced
+    finally:
+        event.remove(db.engine, "before_cursor_execute", commit_a_competing_change)
 
 
 def count_rows(model: Any, *criteria: Any) -> int:

@@ -7,10 +7,9 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import event, update
 
 from tests import factories
-from tests.admin_support import count_rows, post_form, text_of
+from tests.admin_support import count_rows, post_form, task_changed_before_our_update, text_of
 from tests.conftest import Auth
 from webapp.extensions import db
 from webapp.models import AuditEntry, Task
@@ -83,24 +82,11 @@ def test_change_between_the_check_and_the_write_is_caught_by_the_version_column(
     ours = {"tags": str(factories.make_tag().id)} if tags_only else {"title": "Ours"}
     auth.login()
     token = auth.csrf_token("/admin/task/")
-    raced: list[bool] = []
-
-    def commit_a_competing_change(connection: Any, cursor: Any, statement: str, *args: Any) -> None:
-        if raced or not statement.startswith("UPDATE tasks"):
-            return
-        raced.append(True)
-        with db.engine.connect() as other:
-            other.execute(update(Task).where(Task.id == task.id).values(title="Theirs", version=Task.version + 1))
-            other.commit()
-
-    event.listen(db.engine, "before_cursor_execute", commit_a_competing_change)
-    try:
+    with task_changed_before_our_update(task.id) as raced:
         response = client.post(
             f"/admin/task/edit/?id={task.id}",
             data={**task_form(task, task.version, **ours), "csrf_token": token},
         )
-    finally:
-        event.remove(db.engine, "before_cursor_execute", commit_a_competing_change)
     assert raced
     assert response.status_code == 200 and CONFLICT in text_of(response)
     db.session.rollback()

@@ -28,6 +28,7 @@ from typing import cast as typing_cast
 from flask import has_request_context, request
 from flask_login import current_user
 from sqlalchemy import CursorResult, String, cast, insert, inspect, literal, select
+from sqlalchemy.orm import MANYTOONE
 from sqlalchemy.sql import ColumnElement
 
 from webapp.bulk_copy import copy_rows
@@ -85,8 +86,62 @@ def _is_collection(obj: Any, key: str) -> bool:
     return relationship is not None and relationship.uselist
 
 
+def references(model: type[Any]) -> dict[str, Any]:
+    """The model's many-to-one relationships (a task's owner) by name, which the trail records
+    under that name with the related row's id: the history then shows the row's current name,
+    linked, or that it was purged; a version can be reverted to it."""
+    return {
+        relationship.key: relationship
+        for relationship in inspect(model).relationships
+        if relationship.direction is MANYTOONE
+    }
+
+
+def reference(model: type[Any], field: str) -> Any | None:
+    """The many-to-one relationship a recorded field stands for: by its name (``owner``) or by
+    its foreign key (``owner_id``), as entries written before the trail used the name have it."""
+    related = references(model)
+    return related.get(field) or related.get(_reference_columns(model).get(field, ""))
+
+
+def _reference_columns(model: type[Any]) -> dict[str, str]:
+    """``owner_id`` → ``owner``: a foreign key set directly is recorded as its relationship."""
+    return {column.key: key for key, relationship in references(model).items() for column in relationship.local_columns}
+
+
 def _labels(items: Iterable[Any]) -> list[str]:
     return sorted(str(item) for item in items)
+
+
+def _identity(row: Any) -> Any:
+    return None if row is None else inspect(row).identity[0] if inspect(row).identity else row.id
+
+
+def _field(obj: Any, key: str) -> str:
+    return _reference_columns(type(obj)).get(key, key)
+
+
+def recorded_value(obj: Any, key: str, value: Any) -> Any:
+    """A value of ``obj``'s attribute ``key`` as the trail keeps it: a collection by its labels
+    (tag names), a related row by its id, anything else as JSON."""
+    if _is_collection(obj, key):
+        return _labels(value or ())
+    if key in references(type(obj)):
+        return _identity(value)
+    return json_safe(value)
+
+
+def snapshot(obj: Any) -> dict[str, Any]:
+    """Every recorded field of a row as the trail keeps it: the state its history starts from."""
+    state: dict[str, Any] = {}
+    columns = _reference_columns(type(obj))
+    related = references(type(obj))
+    for attribute in _recorded_attributes(obj):
+        if attribute.key in columns:  # the foreign key says it without loading the related row
+            state[columns[attribute.key]] = json_safe(attribute.value)
+        elif attribute.key != "id" and attribute.key not in related:
+            state[attribute.key] = recorded_value(obj, attribute.key, attribute.value)
+    return state
 
 
 def pending_changes(obj: Any) -> dict[str, list[Any]]:
@@ -102,26 +157,19 @@ def pending_changes(obj: Any) -> dict[str, list[Any]]:
             kept = list(history.unchanged or ())
             old, new = _labels(kept + list(history.deleted)), _labels(kept + list(history.added))
         else:
-            old = json_safe(history.deleted[0]) if history.deleted else None
-            new = json_safe(history.added[0]) if history.added else None
+            old = recorded_value(obj, attribute.key, history.deleted[0]) if history.deleted else None
+            new = recorded_value(obj, attribute.key, history.added[0]) if history.added else None
         if old != new:
-            changes[attribute.key] = [old, new]
+            changes.setdefault(_field(obj, attribute.key), [old, new])
     return changes
 
 
 def creation_values(obj: Any) -> dict[str, list[Any]]:
     """``{field: [None, value]}`` for a new row's filled-in attributes."""
     values: dict[str, list[Any]] = {}
-    for attribute in _recorded_attributes(obj):
-        value = attribute.value
-        if _is_collection(obj, attribute.key):
-            value = _labels(value) or None
-        elif inspect(type(obj)).relationships.get(attribute.key) is not None:
-            continue  # the foreign key column already says it
-        else:
-            value = json_safe(value)
-        if value not in (None, "", [], {}) and attribute.key != "id":
-            values[attribute.key] = [None, value]
+    for field, value in snapshot(obj).items():
+        if value not in (None, "", [], {}):
+            values[field] = [None, value]
     return values
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import zoneinfo
 from collections.abc import Sequence
 from datetime import datetime
@@ -68,6 +69,8 @@ def format_audit_value(value: Any) -> str | Markup:
         return "Yes" if value else "No"
     if isinstance(value, list):
         return ", ".join(str(item) for item in value)
+    if isinstance(value, dict):
+        return json.dumps(value, ensure_ascii=False)
     if isinstance(value, str) and (timestamp := _parse_timestamp(value)) is not None:
         return format_datetime(timestamp)
     return str(value)
@@ -96,5 +99,4 @@ def register_formatting(app: Flask) -> None:
     app.add_template_filter(format_datetime, "datetime")
     app.add_template_filter(format_datetime_full, "datetime_full")
     app.add_template_filter(format_number, "number")
-    app.add_template_filter(format_audit_value, "audit_value")
     app.add_template_global(noun_for)

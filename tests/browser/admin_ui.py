@@ -50,6 +50,13 @@ def picked(page: Page, field: str) -> Locator:
     return page.locator(f"#s2id_{field} .select2-chosen, #s2id_{field} .select2-search-choice")
 
 
+def open_edit_form(page: Page, title: str) -> None:
+    """From the task list, the edit form of the task with this title."""
+    page.goto("/admin/task/")
+    row(page, title).get_by_title("Edit Record").click()
+    expect(page.get_by_label("Title")).to_have_value(title)
+
+
 def rows(page: Page, column: str = "title") -> Locator:
     return page.locator(f"table.model-list > tbody > tr:has(td.col-{column})")
 

@@ -23,8 +23,9 @@ from tests.browser.conftest import PageProblems, Screenshot, SignIn
 from tests.browser.crawl import crawl
 from tests.browser.scenario import Scenario
 from tests.browser.test_content_security_policy import InlineCode, after
+from webapp import audit
 from webapp.extensions import db
-from webapp.models import OperatorRole, SavedView
+from webapp.models import AuditAction, OperatorRole, SavedView, Task, TaskPriority
 from webapp.monitoring import Monitoring
 
 WCAG_AA = {"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]}}
@@ -49,6 +50,19 @@ def every_finding(app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
     monitoring: Monitoring = app.extensions["monitoring"]
     reached = dataclasses.replace(monitoring.thresholds, checkout_wait_ms=0, slow_statement_ms=0)
     monkeypatch.setitem(app.extensions, "monitoring", dataclasses.replace(monitoring, thresholds=reached))
+
+
+def edited_twice(app: Flask, scenario: Scenario) -> int:
+    """A task at version 3, its two changes audited as a form save audits them."""
+    with app.app_context():
+        task = db.session.get(Task, scenario.tasks["Rotate the read-only database credentials"])
+        assert task is not None
+        for change in ({"priority": TaskPriority.CRITICAL}, {"title": "Rotate every database credential"}):
+            for name, value in change.items():
+                setattr(task, name, value)
+            audit.record(AuditAction.UPDATE, task, changes=audit.pending_changes(task))
+            db.session.commit()
+        return task.id
 
 
 def accessible(page: Page, url: str) -> list[str]:
@@ -112,6 +126,12 @@ def test_every_page_kind_has_no_wcag_a_or_aa_violation(
     expect(page.locator(".alert-danger")).to_contain_text("Show at least one column")
     assert violations(page) == [], "a refused column choice"
     expected_refusal(page_problems, "400")
+    assert "/admin/audit/history/Task/N" in {path for path, _ in kinds}
+
+    # A record's versions: its History with two of them, an older one (with its revert), both compared.
+    history = f"/admin/audit/history/Task/{edited_twice(app, scenario)}"
+    for url in (history, f"{history}/version/1", f"{history}/compare?from=1&to=3"):
+        accessible(page, url)
 
     page.goto("/admin/task/new/")
     admin_ui.scripts_ready(page)

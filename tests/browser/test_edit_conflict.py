@@ -15,12 +15,6 @@ from webapp.models import Task, TaskPriority
 TITLE = "Rotate the read-only database credentials"
 
 
-def open_edit_form(page: Page, title: str) -> None:
-    page.goto("/admin/task/")
-    admin_ui.row(page, title).get_by_title("Edit Record").click()
-    expect(page.get_by_label("Title")).to_have_value(title)
-
-
 def test_second_of_two_concurrent_saves_shows_the_conflict_message_and_changes_nothing(
     page: Page,
     new_context: Callable[..., BrowserContext],
@@ -32,8 +26,8 @@ def test_second_of_two_concurrent_saves_shows_the_conflict_message_and_changes_n
     other = new_context().new_page()
     sign_in(page)
     sign_in(other)
-    open_edit_form(page, TITLE)
-    open_edit_form(other, TITLE)
+    admin_ui.open_edit_form(page, TITLE)
+    admin_ui.open_edit_form(other, TITLE)
     screenshot(page, "task-edit", full_page=True)
 
     page.get_by_label("Priority").select_option(label="Critical")

@@ -61,12 +61,16 @@ def number(value: int | float) -> str:
 def person_link(view: Any, context: Any, model: Any, name: str) -> Markup | str:
     """A task's owner or a post's author: the name, the email on hover, a link to the user."""
     person = getattr(model, name)
-    if person is None:
-        return ""
-    href = row_url("user.details_view", person.id)
-    return Markup(
-        f'<a href="{escape(href)}" title="{escape(person.email)}">{escape(person.full_name or person.email)}</a>'
-    )
+    return "" if person is None else related_link(person)
+
+
+def related_link(row: Any) -> Markup:
+    """A related record as lists show it: its name (a person's, else its label), linked to its
+    page, the email on hover."""
+    email = getattr(row, "email", None)
+    name = getattr(row, "full_name", None) or email or str(row)
+    href = row_url(f"{type(row).__name__.lower()}.details_view", row.id)
+    return Markup(f'<a href="{escape(href)}" title="{escape(email or name)}">{escape(name)}</a>')
 
 
 def _view_formatter(function: Any) -> Any:

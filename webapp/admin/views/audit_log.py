@@ -8,25 +8,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import abort, render_template, url_for
-from flask_admin import Admin, expose
+from flask import abort, render_template
 from flask_admin.contrib.sqla.filters import FilterEqual
 from flask_login import current_user
 from markupsafe import Markup
 from sqlalchemy import exists, select
 
-from webapp.admin import compat
 from webapp.admin.base import AdminModelView
 from webapp.admin.features.access import WRITE_ENDPOINTS
 from webapp.admin.features.undoing import BatchUndoMixin
 from webapp.admin.inputs.filters import EnumEqualFilter, IdEqualFilter, LazyChoices
+from webapp.admin.listing.audit_labels import values_of_changes
 from webapp.admin.mixin_bases import ModelViewMixinBase
+from webapp.admin.views.history import PAGELESS_SUBJECTS, RecordHistoryMixin, audit_labels, model_views
 from webapp.auth.permissions import current_operator_has
 from webapp.extensions import db
 from webapp.formatting import format_datetime
 from webapp.models import AuditEntry, Operator, OperatorRole
-
-HISTORY_LIMIT = 500
 
 
 class ActionFilter(EnumEqualFilter):
@@ -53,22 +51,12 @@ class ReadOnlyViewMixin(ModelViewMixinBase):
         return refusal
 
 
-def model_views(admin: Admin) -> dict[str, Any]:
-    """The model views of the admin site, by model class name (the ``model`` of an entry)."""
-    return {
-        view.model.__name__: view
-        for view in compat.registered_views(admin)
-        if getattr(view, "model", None) is not None and view.model is not AuditEntry
-    }
-
-
-# Audited subjects with no page of their own (an operator's saved views): admins read their
-# entries in the log; their history page shows an admin every entry, anyone else their own.
-PAGELESS_SUBJECTS = ("SavedView",)
-
-
-def render_changes(changes: dict[str, Any]) -> Markup:
-    return Markup(render_template("admin/audit_log/changes.html", changes=changes))
+def render_changes(view: Any, entry: AuditEntry) -> Markup:
+    """An entry's old → new values, labelled as the lists label them."""
+    labels = audit_labels(view.admin, values_of_changes(entry.model, entry.changes))
+    return Markup(
+        render_template("admin/audit_log/changes.html", changes=entry.changes, model=entry.model, labels=labels)
+    )
 
 
 def _operator_options() -> list[tuple[Any, str]]:
@@ -80,7 +68,7 @@ def _operator_options() -> list[tuple[Any, str]]:
     return [(operator_id, email) for operator_id, email in db.session.execute(query)]
 
 
-class AuditLogView(ReadOnlyViewMixin, BatchUndoMixin, AdminModelView):
+class AuditLogView(RecordHistoryMixin, ReadOnlyViewMixin, BatchUndoMixin, AdminModelView):
     has_history = False  # an entry is history; nothing records changes to entries
     column_list = ("created_at", "operator_email", "action", "model", "object_id", "summary", "remote_addr")
     column_details_list = (
@@ -114,7 +102,7 @@ class AuditLogView(ReadOnlyViewMixin, BatchUndoMixin, AdminModelView):
     }
     column_formatters_detail = {
         **column_formatters,
-        "changes": lambda view, context, entry, name: render_changes(entry.changes),
+        "changes": lambda view, context, entry, name: render_changes(view, entry),
     }
 
     @property
@@ -166,40 +154,6 @@ class AuditLogView(ReadOnlyViewMixin, BatchUndoMixin, AdminModelView):
         return Markup('<a href="{}" title="The batch this change was part of, and its undo">{}</a>').format(
             url, entry.summary
         )
-
-    @expose("/history/<model>/<object_id>")
-    def history(self, model: str, object_id: str) -> str:
-        """Every change to one record, newest first: Django's "History" page."""
-        record_view = model_views(self.admin).get(model)
-        if record_view is None and model not in PAGELESS_SUBJECTS:
-            abort(404)
-        if record_view is not None and not record_view.is_accessible():
-            abort(403)
-        query = (
-            select(AuditEntry)
-            .where(AuditEntry.model == model, AuditEntry.object_id == object_id)
-            .order_by(AuditEntry.created_at.desc(), AuditEntry.id.desc())
-            .limit(HISTORY_LIMIT)
-        )
-        if record_view is None and not current_operator_has(OperatorRole.ADMIN):
-            query = query.where(AuditEntry.operator_id == current_user.id)
-        entries = db.session.scalars(query).all()
-        record = record_view.get_one(object_id) if record_view is not None else None
-        return self.render(
-            "admin/audit_log/history.html",
-            entries=entries,
-            model=model,
-            object_id=object_id,
-            record=record,
-            record_url=record_view_url(record_view, object_id) if record is not None else None,
-            pageless=record_view is None,
-            limit=HISTORY_LIMIT,
-        )
-
-
-def record_view_url(view: Any, object_id: str) -> str:
-    endpoint = "edit_view" if view.can_edit else "details_view"
-    return url_for(f"{view.endpoint}.{endpoint}", id=object_id)
 
 
 def recent_actions(limit: int = 10, operator_id: int | None = None) -> list[AuditEntry]:

@@ -7,6 +7,7 @@ from webapp.admin.features.concurrency import VersionedViewMixin
 from webapp.admin.features.importing import ImportingViewMixin
 from webapp.admin.features.soft_delete import SoftDeleteViewMixin
 from webapp.admin.features.tag_actions import TaggableViewMixin
+from webapp.admin.features.versions import RevertViewMixin
 from webapp.admin.inputs.filters import PersonFilter, PickerFilter, TagFilter
 from webapp.admin.inputs.forms import YearBetween
 from webapp.admin.inputs.pickers import tag_picker, user_picker
@@ -20,6 +21,7 @@ class TaskView(
     KeysetPaginationMixin,
     SoftDeleteViewMixin,
     TaggableViewMixin,
+    RevertViewMixin,
     VersionedViewMixin,
     AdminModelView,
 ):

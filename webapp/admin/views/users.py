@@ -8,6 +8,7 @@ from webapp.admin.base import AdminModelView
 from webapp.admin.features.concurrency import VersionedViewMixin
 from webapp.admin.features.importing import ImportingViewMixin
 from webapp.admin.features.soft_delete import SoftDeleteViewMixin
+from webapp.admin.features.versions import RevertViewMixin
 from webapp.admin.inputs.forms import UniqueIgnoringCase
 from webapp.admin.listing.keyset import KeysetPaginationMixin
 from webapp.admin.listing.related import RelatedRecords, related_records
@@ -15,7 +16,9 @@ from webapp.admin.listing.row_urls import row_url
 from webapp.models import Post, Task, User
 
 
-class UserView(ImportingViewMixin, KeysetPaginationMixin, SoftDeleteViewMixin, VersionedViewMixin, AdminModelView):
+class UserView(
+    ImportingViewMixin, KeysetPaginationMixin, SoftDeleteViewMixin, RevertViewMixin, VersionedViewMixin, AdminModelView
+):
     column_list = ("email", "username", "full_name", "is_active", "created_at")
     column_details_list = ("email", "username", "full_name", "is_active", "bio", "created_at", "updated_at")
     column_labels = {"is_active": "Active", "created_at": "Created", "updated_at": "Updated"}
