@@ -261,7 +261,7 @@ class Planner:
                 row.values.pop(column.attr, None)
                 continue
             old = current.get(column.attr)
-            if new != old:
+            if not column.field.same(new, old):
                 row.previous[column.attr] = old
                 row.changes[column.attr] = [column.field.shown(old), column.field.shown(new)]
         if not row.changes:
