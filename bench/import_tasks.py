@@ -76,7 +76,8 @@ def import_file(path: Path, timezone: str, profile: bool) -> str:
         # This database's statistics only: the server's are shared with every other database.
         db.session.execute(
             text(
-                "SELECT pg_stat_statements_reset(0, (SELECT oid FROM pg_database WHERE datname = current_database()), 0)"
+                "SELECT pg_stat_statements_reset(0, "
+                "(SELECT oid FROM pg_database WHERE datname = current_database()), 0)"
             )
         )
         profiler = cProfile.Profile()
