@@ -7,12 +7,18 @@ Migrates the database and tops it up with the demo users and tags (``seed-demo``
 each run adds ``--rows`` tasks. Each phase runs as the app does it (the same functions, one
 transaction each), in this process, without HTTP: the figures are the import's own. Peak memory
 is the process's resident high-water mark after each phase (it only grows).
+
+``--profile`` also prints, for each apply, its ten costliest functions in this process
+(cProfile) and its five costliest statements in the database (pg_stat_statements, which must be
+installed there), to find the work worth cutting.
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
 import csv
+import pstats
 import resource
 import tempfile
 import time
@@ -21,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from flask_migrate import upgrade
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from webapp import create_app
 from webapp.extensions import db
@@ -55,22 +61,52 @@ def write_file(path: Path, rows: list[list[Any]]) -> None:
         writer.writerows(rows)
 
 
-def import_file(path: Path, timezone: str) -> str:
+def import_file(path: Path, timezone: str, profile: bool) -> str:
     """Preview then apply ``path``; the batch id."""
     with path.open("rb") as stream:
         planner = planner_for("task", stream, path.name, Options())
         batch = timed(f"preview {path.name}", lambda: store_preview(planner, path.name, Options()))
     db.session.commit()
     batch_id = str(batch.id)
-    timed(f"apply {path.name}", lambda: apply_batch(batch_id, timezone, valid_only=False))
+
+    def apply() -> Any:
+        return apply_batch(batch_id, timezone, valid_only=False)
+
+    if profile:
+        # This database's statistics only: the server's are shared with every other database.
+        db.session.execute(
+            text(
+                "SELECT pg_stat_statements_reset(0, "
+                "(SELECT oid FROM pg_database WHERE datname = current_database()), 0)"
+            )
+        )
+        profiler = cProfile.Profile()
+        timed(f"apply {path.name}", lambda: profiler.runcall(apply))
+        pstats.Stats(profiler).sort_stats("tottime").print_stats(10)
+        print_statements()
+    else:
+        timed(f"apply {path.name}", apply)
     db.session.commit()
     return batch_id
+
+
+def print_statements() -> None:
+    rows = db.session.execute(
+        text(
+            "SELECT calls, round(total_exec_time::numeric, 0), rows, left(regexp_replace(query, '\\s+', ' ', 'g'), 110)"
+            " FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())"
+            " ORDER BY total_exec_time DESC LIMIT 5"
+        )
+    )
+    for calls, total_ms, count, query in rows:
+        print(f"{calls:>7} calls {total_ms:>8} ms {count:>9} rows  {query}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("database_url")
     parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--profile", action="store_true", help="profile each apply (cProfile, pg_stat_statements)")
     args = parser.parse_args()
     app = create_app(env={"APP_ENV": "production", "SECRET_KEY": "bench-only", "DATABASE_URL": args.database_url})
     with app.app_context():
@@ -89,7 +125,7 @@ def main() -> None:
                     for n in range(args.rows)
                 ],
             )
-            import_file(created, timezone)
+            import_file(created, timezone, args.profile)
             ids = list(db.session.scalars(select(Task.id).where(Task.id >= first_id).order_by(Task.id)))
             updated = Path(directory, "tasks-edited.csv")
             write_file(
@@ -99,7 +135,7 @@ def main() -> None:
                     for n, task_id in enumerate(ids)
                 ],
             )
-            batch_id = import_file(updated, timezone)
+            batch_id = import_file(updated, timezone, args.profile)
         timed("undo tasks-edited.csv", lambda: undo_batch(batch_id, timezone))
         db.session.commit()
         db.engine.dispose()

@@ -63,6 +63,7 @@ def varied_records() -> None:
         tags=[ops, backend],
         due_at=datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC),
         created_at=START,
+        description='Line one,\nline "two"',
     )
     factories.make_task(title="Plain, with a comma", owner=nameless, tags=[], created_at=START - timedelta(hours=1))
     factories.make_task(title="-5", owner=mallory, tags=[alpha, ops], created_at=START - timedelta(hours=2))
@@ -78,12 +79,12 @@ def test_task_export_pins_every_kind_of_cell(client: FlaskClient, auth: Auth) ->
     ids = {task.title: task.id for task in db.session.scalars(select(Task))}
     auth.login()
     assert exported(client, "/admin/task/export/csv/") == (
-        "ID,Title,Owner,Status,Priority,Tags,Due,Created\r\n"
+        "ID,Title,Owner,Status,Priority,Tags,Due,Description,Created\r\n"
         f'{ids["=HYPERLINK(1)"]},\'=HYPERLINK(1),Ada Lovelace <ada@example.org>,Active,Critical,"backend, ops",'
-        "2030-01-02 03:04:05 UTC,2026-03-01 12:00:00 UTC\r\n"
-        f'{ids["Plain, with a comma"]},"Plain, with a comma",nameless@example.org,Pending,Medium,,,'
+        '2030-01-02 03:04:05 UTC,"Line one,\nline ""two""",2026-03-01 12:00:00 UTC\r\n'
+        f'{ids["Plain, with a comma"]},"Plain, with a comma",nameless@example.org,Pending,Medium,,,,'
         "2026-03-01 11:00:00 UTC\r\n"
-        f"{ids['-5']},'-5,'+Mallory <mallory@example.org>,Pending,Medium,\"'=alpha, ops\",,2026-03-01 10:00:00 UTC\r\n"
+        f"{ids['-5']},'-5,'+Mallory <mallory@example.org>,Pending,Medium,\"'=alpha, ops\",,,2026-03-01 10:00:00 UTC\r\n"
     )
 
 

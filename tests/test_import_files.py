@@ -97,7 +97,7 @@ BAD_FILES: dict[str, tuple[Callable[[], bytes], str, str]] = {
     "a header without a required column": (
         lambda: csv_bytes("ID,Title", ",Tea"),
         "short.csv",
-        "lacks “Owner”. The columns are: ID, Title, Owner, Status, Priority, Tags, Due, Created",
+        "lacks “Owner”. The columns are: ID, Title, Owner, Status, Priority, Tags, Due, Description, Created",
     ),
     "an unknown column": (lambda: csv_bytes("Title,Owner,Colour", "Tea,ada,red"), "odd.csv", "unknown column “Colour”"),
     "a column twice": (lambda: csv_bytes("Title,Owner,Title", "Tea,ada,Tea"), "twice.csv", "appears twice"),

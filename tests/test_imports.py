@@ -84,22 +84,27 @@ def csv_bytes(*lines: str) -> bytes:
     return ("\r\n".join(lines) + "\r\n").encode()
 
 
+# A long text as forms take it: paragraphs, CRLF and LF, a quote, commas, a tab, 50,000 characters.
+LONG_TEXT = ('First line, "quoted"\r\n\tindented\n\n' + "word " * 10_000).strip()
+
+
 def varied_records() -> None:
     ada = factories.make_user(email="ada@example.org", username="ada", full_name="Ada Lovelace")
     mallory = factories.make_user(email="mallory@example.org", username="mallory", full_name="+Mallory")
     factories.make_user(email="quiet@example.org", username="quiet", full_name="", is_active=False, bio="kept")
     ops, alpha = factories.make_tag(name="ops"), factories.make_tag(name="=alpha", color="#17a2b8")
     factories.make_tag(name="'quoted")
+    comma, quote = factories.make_tag(name="a, b"), factories.make_tag(name='say "hi", then')
     factories.make_task(
         title="=HYPERLINK(1)",
         owner=ada,
         status=TaskStatus.ACTIVE,
         priority=TaskPriority.CRITICAL,
-        tags=[ops, alpha],
+        tags=[ops, alpha, comma, quote],
         due_at=datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC),
-        description="not exported, not touched",
+        description=LONG_TEXT,
     )
-    factories.make_task(title="Plain, with a comma", owner=mallory, tags=[])
+    factories.make_task(title="Plain, with a comma", owner=mallory, tags=[comma], description="")
     factories.make_task(title="'already quoted", owner=mallory, tags=[alpha])
     factories.make_task(title="'=quoted formula", owner=ada, status=TaskStatus.INACTIVE, tags=[])
     factories.make_post(
@@ -108,8 +113,11 @@ def varied_records() -> None:
         status=PostStatus.PUBLISHED,
         tags=[ops],
         published_at=datetime(2026, 3, 1, 12, tzinfo=UTC),
+        content=LONG_TEXT,
     )
-    factories.make_post(title="@draft", author=mallory, tags=[])
+    factories.make_post(title="@draft", author=mallory, tags=[quote], content="")
+    ada.bio = "=" + LONG_TEXT
+    db.session.commit()
 
 
 def snapshot(model: type[Any]) -> list[Any]:
@@ -136,6 +144,25 @@ def test_an_export_imported_again_changes_nothing(app: Flask, client: FlaskClien
     db.session.expire_all()
     assert snapshot(MODELS[model]) == before
     assert count_rows(AuditEntry) == audit_before
+
+
+def test_tag_names_with_commas_and_quotes_are_quoted_in_the_export_and_read_back(
+    client: FlaskClient, auth: Auth
+) -> None:
+    varied_records()
+    auth.login()
+    exported = client.get("/admin/task/export/csv/").get_data(as_text=True)
+    # The cell holds "a, b", "say ""hi"", then", …: the names quoted as CSV fields, the cell quoted again.
+    assert '""a, b""' in exported and '""say """"hi"""", then""' in exported
+    owner = db.session.scalars(select(User).where(User.username == "ada")).one().email
+    batch_id, page = preview(
+        client, auth, "task", task_file(f',New,{owner},,,"""a, b"", ops, ""say """"hi"""", then""",')
+    )
+    assert counts(batch_id)["create"] == 1, page
+    post_step(client, auth, "task", batch_id, "apply")
+    created = db.session.scalars(select(Task).where(Task.title == "New")).one()
+    assert sorted(tag.name for tag in created.tags) == ["a, b", "ops", 'say "hi", then']
+    assert count_rows(Tag) == 5  # no tag "a" nor "b"
 
 
 def task_file(*rows: str, header: str = "ID,Title,Owner,Status,Priority,Tags,Due") -> bytes:

@@ -19,6 +19,7 @@ import pytest
 
 from tests.e2e.stack import PROJECT_ROOT, answers_ok, free_port, procfile_command
 from tests.waits import wait_for
+from webapp.config import load_config
 
 README = PROJECT_ROOT / "README.md"
 NGINX = PROJECT_ROOT / "deploy" / "nginx"
@@ -85,6 +86,20 @@ def test_the_deploy_examples_let_only_the_proxy_reach_gunicorn() -> None:
     proxy = (NGINX / "ops-admin-proxy.conf").read_text()
     assert re.search(r"^proxy_request_buffering\s+on;", proxy, re.MULTILINE)
     assert re.search(r"^proxy_buffering\s+on;", proxy, re.MULTILINE)
+
+
+@pytest.mark.parametrize("example", ["ops-admin.conf", "ops-admin-prefix.conf"])
+def test_the_deploy_examples_let_an_import_upload_through_and_nothing_else(example: str) -> None:
+    """The import's paths take IMPORT_MAX_MB's default and the form around the file (so the app's
+    own 413 page names the limit); every other path keeps MAX_CONTENT_LENGTH's 4 MB."""
+    config = (NGINX / example).read_text()
+    default_mb = load_config({"APP_ENV": "testing"})["IMPORT_MAX_MB"]
+    imports = re.search(r"location ~ \^(?:/ops)?/admin/\[a-z\]\+/import/ \{(.*?)\n\s*\}", config, re.DOTALL)
+    assert imports, "no location for the import's paths"
+    allowed = re.search(r"client_max_body_size (\d+)m;", imports.group(1))
+    assert allowed and default_mb < int(allowed.group(1)) <= default_mb + 2
+    elsewhere = config.replace(imports.group(0), "")
+    assert re.findall(r"client_max_body_size (\S+);", elsewhere) == ["4m"]
 
 
 def virtualenv() -> Path:

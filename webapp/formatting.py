@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import zoneinfo
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -93,6 +94,26 @@ def unguarded(text: str) -> str:
     if text.startswith("'") and text[1:].startswith((*FORMULA_PREFIXES, "'")):
         return text[1:]
     return text
+
+
+def joined_names(names: Iterable[Any]) -> str:
+    """Names in one cell, separated by commas (a tag list). A name holding a comma or a double
+    quote is quoted as a CSV field is (``"a, b"``, inner quotes doubled), so :func:`split_names`
+    reads the list back exactly; other names stay as people type them."""
+    return ", ".join(_quoted_name(str(name)) for name in names)
+
+
+def _quoted_name(name: str) -> str:
+    if "," in name or '"' in name:
+        return '"' + name.replace('"', '""') + '"'
+    return name
+
+
+def split_names(text: str) -> list[str]:
+    """The names of a cell :func:`joined_names` wrote, or a person typed: split at the commas
+    outside double quotes, each name unquoted (a line break counts as a space)."""
+    line = text.replace("\r", " ").replace("\n", " ")
+    return next(csv.reader([line], skipinitialspace=True), [])
 
 
 def register_formatting(app: Flask) -> None:

@@ -1,7 +1,7 @@
 """The user list's sort by name, served by an index on the live users' full names
 
 Revision ID: 0015_user_name_order_index
-Revises: 0013_statement_hourly
+Revises: 0014_import_progress
 Create Date: 2026-12-02
 
 Sorting 100,000 users by name read and sorted them all (100 ms, a top-N heapsort after a
@@ -15,7 +15,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "0015_user_name_order_index"
-down_revision = "0013_statement_hourly"
+down_revision = "0014_import_progress"
 branch_labels = None
 depends_on = None
 

@@ -10,6 +10,7 @@ and that no row written before the fault is lost.
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import shutil
@@ -24,6 +25,8 @@ from pathlib import Path
 from typing import TypeVar
 
 import pytest
+from werkzeug.datastructures import FileStorage
+from werkzeug.test import encode_multipart
 
 from tests.admin_support import VERSION_INPUT
 from tests.conftest import csrf_token_from, require_postgres
@@ -230,6 +233,27 @@ def test_error_pages_through_the_proxy_keep_the_prefix(stack: Stack, operator: B
     assert "Page not found" in missing.text and f'href="{PREFIX}/admin/"' in missing.text
     as_json = operator.get(f"{PREFIX}/no/such/page", headers={"Accept": "application/json"})
     assert as_json.status == 404 and as_json.header("Content-Type") == "application/json"
+
+
+def test_an_import_upload_larger_than_other_forms_passes_the_proxy_and_a_too_large_one_gets_413(
+    stack: Stack, operator: Browser
+) -> None:
+    """nginx lets an import's file through up to IMPORT_MAX_MB (here more than the 4 MB every
+    other path takes) and refuses a larger one itself, with a 413, before gunicorn reads it."""
+    page = f"{PREFIX}/admin/user/import/"
+    token = csrf_token_from(operator.get(page).text)
+    filler = "x" * 90_000  # the Problem column, which the reader ignores
+    rows = "".join(f"proxied{n}@example.org,proxied{n},{filler}\r\n" for n in range(50))
+    content = f"Email,Username,Problem\r\n{rows}".encode()
+    assert len(content) > 4 * 1024 * 1024
+    boundary, body = encode_multipart({"csrf_token": token, "file": FileStorage(io.BytesIO(content), "big.csv")})
+    headers = {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+    preview = operator.request("POST", f"{page}upload/", headers=headers, referer=page, body=body)
+    assert preview.status == 302 and "/admin/user/import/" in preview.header("Location")
+    batch = operator.get(preview.header("Location").removeprefix(stack.origin))
+    assert "50</strong> to create" in batch.text
+    too_large = operator.request("POST", f"{page}upload/", headers=headers, referer=page, body=b"x" * (52 << 20))
+    assert too_large.status == 413, too_large.error
 
 
 # --- faults --------------------------------------------------------------------------------

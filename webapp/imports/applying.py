@@ -33,6 +33,7 @@ from webapp.errors import stopped_message
 from webapp.extensions import db
 from webapp.imports.fields import Person
 from webapp.imports.planning import current_values
+from webapp.imports.progress import Progress
 from webapp.imports.specs import ModelSpec, spec_for
 from webapp.locking import locked_ids
 from webapp.models import AuditAction, ImportBatch, ImportRow, ImportState, RowAction, Tag, User
@@ -120,11 +121,13 @@ def apply_batch(batch_id: str, timezone: str, *, valid_only: bool) -> Outcome:
         "seconds": outcome.seconds,
         "valid_only": valid_only,
     }
+    writer.progress.finish()
     return outcome
 
 
-def _rows(batch_id: str, *actions: RowAction) -> Iterator[list[Any]]:
-    """The batch's rows with these actions, a chunk at a time (plain rows, no ORM objects)."""
+def _rows(batch_id: str, *actions: RowAction, progress: Progress | None = None) -> Iterator[list[Any]]:
+    """The batch's rows with these actions, a chunk at a time (plain rows, no ORM objects); each
+    chunk done counts on ``progress`` (or just tells gunicorn the worker is busy)."""
     last = 0
     while True:
         statement = (
@@ -146,7 +149,10 @@ def _rows(batch_id: str, *actions: RowAction) -> Iterator[list[Any]]:
             return
         yield chunk
         last = chunk[-1].row_number
-        heartbeat.beat()  # a long import is progress, not a hung worker
+        if progress is not None:
+            progress.advance(len(chunk))
+        else:
+            heartbeat.beat()  # a long import is progress, not a hung worker
 
 
 _TEMPORARY = MetaData()
@@ -189,6 +195,7 @@ class Writer:
         self.people = [column for column in self.plain if isinstance(column.field, Person)]
         self.tag_ids: dict[str, int] = {}
         self.summary = f"Imported from {batch.filename}"
+        self.progress = Progress(batch.id, "checking")
 
     # Conflicts -----------------------------------------------------------------------------
 
@@ -207,7 +214,8 @@ class Writer:
         tagged = any(column.target is None for column in self.columns)
         if not self.people and not tagged:
             return users, names
-        for chunk in _rows(self.batch.id, RowAction.CREATE, RowAction.UPDATE):
+        self.progress.start("checking", self._to_write())
+        for chunk in _rows(self.batch.id, RowAction.CREATE, RowAction.UPDATE, progress=self.progress):
             for row in chunk:
                 users.update(row.values[c.attr] for c in self.people if c.attr in row.values)
                 for name in row.values.get("tags", ()) if tagged else ():
@@ -296,15 +304,20 @@ class Writer:
 
     # Writes --------------------------------------------------------------------------------
 
+    def _to_write(self) -> int:
+        counts = self.batch.counts
+        return int(counts.get(RowAction.CREATE.value, 0)) + int(counts.get(RowAction.UPDATE.value, 0))
+
     def write(self) -> Outcome:
         outcome = Outcome()
         created = _temporary("import_created", Column("row_number", Integer), Column("object_id", Integer))
         links = _temporary("import_links", Column("object_id", Integer), Column("tag_id", Integer))
         stage = self._stage_table()
-        for chunk in _rows(self.batch.id, RowAction.CREATE):
+        self.progress.start("writing", self._to_write())
+        for chunk in _rows(self.batch.id, RowAction.CREATE, progress=self.progress):
             outcome.created += self._create(chunk, created, links)
             self._finish_creations(created, links)
-        for chunk in _rows(self.batch.id, RowAction.UPDATE):
+        for chunk in _rows(self.batch.id, RowAction.UPDATE, progress=self.progress):
             outcome.updated += self.write_updates(chunk, stage, links, lambda row: row.values)
             audit.record_rows(self.model, self._entries(chunk, AuditAction.UPDATE), self.batch.id)
         _drop(created, links, stage)
@@ -482,6 +495,7 @@ def undo_batch(batch_id: str, timezone: str) -> Outcome:
             "seconds": outcome.seconds,
         },
     }
+    writer.progress.finish()
     return outcome
 
 
@@ -496,7 +510,8 @@ def _undo_updates(writer: Writer, outcome: Outcome) -> None:
         writer.tag_ids.update(_create_tags(missing, writer.batch.id, writer.summary))
     links = _temporary("import_links", Column("object_id", Integer), Column("tag_id", Integer))
     stage = writer._stage_table()
-    for chunk in _rows(writer.batch.id, RowAction.UPDATE):
+    writer.progress.start("undoing", writer._to_write())
+    for chunk in _rows(writer.batch.id, RowAction.UPDATE, progress=writer.progress):
         ids = locked_ids(model, model.id.in_([row.object_id for row in chunk]))
         current = current_values(spec, writer.columns, ids)
         untouched = [row for row in chunk if _untouched(spec, row, current.get(row.object_id))]
@@ -537,7 +552,7 @@ def _reversed(changes: dict[str, list[Any]]) -> dict[str, list[Any]]:
 
 def _undo_creations(writer: Writer, outcome: Outcome) -> None:
     spec, model = writer.spec, writer.model
-    for chunk in _rows(writer.batch.id, RowAction.CREATE):
+    for chunk in _rows(writer.batch.id, RowAction.CREATE, progress=writer.progress):
         ids = [row.object_id for row in chunk if row.object_id is not None]
         current = current_values(spec, writer.columns, ids)
         fresh = [row for row in chunk if _fresh(spec, row, current.get(row.object_id))]

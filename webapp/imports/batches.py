@@ -21,10 +21,12 @@ from webapp.bulk_copy import copy_rows
 from webapp.database import utcnow
 from webapp.extensions import db
 from webapp.formatting import formula_guarded
+from webapp.imports import progress
 from webapp.imports.files import read_table
 from webapp.imports.planning import Options, PlannedRow, Planner
 from webapp.imports.specs import PROBLEM_HEADER, spec_for
 from webapp.models import ImportBatch, ImportRow, ImportState, RowAction
+from webapp.models.imports import new_batch_id
 
 SAMPLE_ROWS = 20
 SHOWN_REFUSALS = 200
@@ -70,11 +72,13 @@ def summarize(planner: Planner) -> Summary:
     return summary
 
 
-def store_preview(planner: Planner, filename: str, options: Options) -> ImportBatch:
-    """Plan every row into a new batch (the caller commits); no record is written."""
+def store_preview(planner: Planner, filename: str, options: Options, batch_id: str | None = None) -> ImportBatch:
+    """Plan every row into a new batch (the caller commits); no record is written. ``batch_id``
+    is the id the page polls the progress of (a fresh one when None)."""
     forget_stale_previews()
     operator_id, operator_email = _operator()
     batch = ImportBatch(
+        id=batch_id or new_batch_id(),
         model=planner.spec.name,
         filename=filename[:255],
         operator_id=operator_id,
@@ -90,7 +94,9 @@ def store_preview(planner: Planner, filename: str, options: Options) -> ImportBa
     db.session.flush()
     summary = Summary()
     pending: list[tuple[Any, ...]] = []
-    for row in planner.rows():
+    tracked = progress.Progress(batch.id, "reading")
+    tracked.start("reading", None)
+    for row in planner.rows(tracked):
         summary.add(row)
         pending.append(_stored_row(batch.id, row))
         if len(pending) == ROWS_PER_INSERT:
@@ -98,6 +104,7 @@ def store_preview(planner: Planner, filename: str, options: Options) -> ImportBa
             pending = []
     copy_rows(ImportRow.__table__, STORED_COLUMNS, pending)
     batch.counts = summary.as_counts()
+    tracked.finish()
     return batch
 
 
@@ -124,6 +131,7 @@ def forget_stale_previews() -> None:
     # Rows first: SQLite does not enforce the foreign key's ON DELETE CASCADE.
     db.session.execute(delete(ImportRow).where(ImportRow.batch_id.in_(stale)))
     db.session.execute(delete(ImportBatch).where(ImportBatch.id.in_(stale)))
+    progress.forget_stale()
 
 
 def _stored_row(batch_id: str, row: PlannedRow) -> tuple[Any, ...]:

@@ -2,10 +2,11 @@
 
 Each field reads what the export writes for it (``webapp/admin/listing/display.py``'s export
 formatters: labels for enums, ``yes``/``no``, dates with seconds and the zone's abbreviation, tags
-joined by commas, a quote in front of text that would start like a formula) and also what people
-type (an enum's value, ``true``, an ISO date). A value is kept in its *stored* form between the
-preview and the apply (plain JSON: ids, enum values, ISO timestamps in UTC, tag names), so that
-the preview's plan can wait in the database for the apply and the undo.
+joined by commas (a name holding one in double quotes), a quote in front of text that would start
+like a formula) and also what people type (an enum's value, ``true``, an ISO date). A value is kept
+in its *stored* form between the preview and the apply (plain JSON: ids, enum values, ISO
+timestamps in UTC, tag names), so that the preview's plan can wait in the database for the apply
+and the undo.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import func, or_, select
 
 from webapp.extensions import db
-from webapp.formatting import unguarded
+from webapp.formatting import joined_names, split_names, unguarded
 from webapp.models import Tag, User
 from webapp.models.enums import LabelledEnum
 from webapp.models.tags import COLOR_PATTERN, normalize_tag_name, tag_name_key
@@ -66,12 +67,20 @@ class Field:
     def prepare(self, stored_values: Collection[Any]) -> None:
         """Load in one go what :meth:`shown` needs for these values (a lookup's names)."""
 
+    def same(self, new: Any, old: Any) -> bool:
+        """Whether the file's value leaves the record's as it is."""
+        return bool(new == old)
+
 
 @dataclass
 class Text(Field):
     max_length: int | None = None
     nullable: bool = True
     strip: bool = False
+
+    def same(self, new: Any, old: Any) -> bool:
+        """An empty cell is both an empty text and none (the export writes both as nothing)."""
+        return bool((new or None) == (old or None))
 
     def parse(self, cell: Any) -> str:
         text = cell_text(cell)
@@ -303,7 +312,8 @@ class Person(Lookup):
 
 
 class Tags(Lookup):
-    """Tag names separated by commas (a name holding a comma cannot be imported). Stored as the
+    """Tag names separated by commas, a name holding a comma (or a double quote) in double quotes
+    as the export writes it (``"a, b", c``: ``webapp.formatting.joined_names``). Stored as the
     sorted list of the tags' names; unknown names are refused, or created at the apply when the
     operator asks for it."""
 
@@ -311,7 +321,7 @@ class Tags(Lookup):
 
     def parse(self, cell: Any) -> tuple[str, ...]:
         names: dict[str, str] = {}
-        for part in cell_text(cell).split(","):
+        for part in split_names(cell_text(cell)):
             name = normalize_tag_name(part)
             if name:
                 if len(name) > 50:
@@ -351,7 +361,7 @@ class Tags(Lookup):
         return sorted(tag.name for tag in value)
 
     def shown(self, stored: Any) -> Any:
-        return ", ".join(stored or ())
+        return joined_names(stored or ())
 
 
 def _chunks(items: list[Any], size: int) -> list[list[Any]]:

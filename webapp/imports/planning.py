@@ -20,6 +20,7 @@ from webapp import heartbeat
 from webapp.extensions import db
 from webapp.imports.fields import CellError, Lookup, cell_text, is_empty
 from webapp.imports.files import FileRefused, Table
+from webapp.imports.progress import Progress
 from webapp.imports.specs import ID_HEADER, Column, ModelSpec
 from webapp.models import RowAction, Tag
 
@@ -104,11 +105,16 @@ class Planner:
         self.claimed: dict[str, dict[str, tuple[int, int | None]]] = {key.attr: {} for key in spec.unique}
         self.ids_seen: dict[int, int] = {}
 
-    def rows(self) -> Iterator[PlannedRow]:
+    def rows(self, progress: Progress | None = None) -> Iterator[PlannedRow]:
+        """Every row planned, in file order; each chunk counts on ``progress`` (or just tells
+        gunicorn the worker is busy, not hung)."""
         rows = iter(self.table.rows)
         while chunk := list(islice(rows, CHUNK_ROWS)):
             yield from self._plan_chunk(chunk)
-            heartbeat.beat()  # a long preview is progress, not a hung worker
+            if progress is not None:
+                progress.advance(len(chunk))
+            else:
+                heartbeat.beat()
 
     def _plan_chunk(self, chunk: list[tuple[int, list[Any]]]) -> list[PlannedRow]:
         planned = [self._converted(number, cells) for number, cells in chunk]
@@ -255,7 +261,7 @@ class Planner:
                 row.values.pop(column.attr, None)
                 continue
             old = current.get(column.attr)
-            if new != old:
+            if not column.field.same(new, old):
                 row.previous[column.attr] = old
                 row.changes[column.attr] = [column.field.shown(old), column.field.shown(new)]
         if not row.changes:

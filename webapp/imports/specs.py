@@ -2,7 +2,11 @@
 order), which of them a new record needs, and which identify a record without its id.
 
 The admin's import-enabled lists export exactly these columns (``features/importing.py``), so an
-export is a file this module reads back, and changes nothing when it is.
+export is a file this module reads back, and changes nothing when it is: every column a person
+edits, long texts (a task's description, a post's content, a user's bio) included, up to the
+reader's cell limit (``files.MAX_CELL_CHARS``). Not exported, so not imported: the trash's
+columns, versions, the last change's time, and a task's Metadata (a JSON document, which no
+field here reads yet).
 """
 
 from __future__ import annotations
@@ -99,6 +103,7 @@ def _users(timezone: str) -> ModelSpec:
             Column("Username", "username", fields.Username(), "username", required=True),
             Column("Full Name", "full_name", fields.Text(200, nullable=False), "full_name", has_default=True),
             Column("Active", "is_active", fields.Boolean(), "is_active", has_default=True),
+            Column("Bio", "bio", fields.Text(), "bio"),
         ],
         unique=[
             UniqueKey("email", _lower(User.email), str.lower),
@@ -123,6 +128,7 @@ def _tasks(timezone: str) -> ModelSpec:
             Column("Priority", "priority", fields.Choice(TaskPriority), "priority", has_default=True),
             Column("Tags", "tags", fields.Tags(), None),
             Column("Due", "due_at", fields.Moment(timezone), "due_at"),
+            Column("Description", "description", fields.Text(), "description"),
         ],
     )
 
@@ -134,6 +140,7 @@ def _posts(timezone: str) -> ModelSpec:
             *_owned("author", PostStatus),
             Column("Tags", "tags", fields.Tags(), None),
             Column("Published", "published_at", fields.Moment(timezone), "published_at"),
+            Column("Content", "content", fields.Text(nullable=False), "content", has_default=True),
         ],
     )
 

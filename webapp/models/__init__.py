@@ -8,7 +8,7 @@ from webapp.models.enums import (
     TaskPriority,
     TaskStatus,
 )
-from webapp.models.imports import ImportBatch, ImportRow, ImportState, RowAction
+from webapp.models.imports import ImportBatch, ImportProgress, ImportRow, ImportState, RowAction
 from webapp.models.login_failures import LoginFailure
 from webapp.models.operator_sessions import OperatorSession
 from webapp.models.operators import Operator
@@ -22,6 +22,7 @@ __all__ = [
     "AuditAction",
     "AuditEntry",
     "ImportBatch",
+    "ImportProgress",
     "ImportRow",
     "ImportState",
     "LoginFailure",

@@ -87,3 +87,26 @@ class ImportRow(db.Model):  # type: ignore[name-defined]
     cells: Mapped[list[Any]] = mapped_column(JSONDocument, nullable=False, default=list)
 
     __table_args__ = (Index("ix_import_rows_batch_id_action", "batch_id", "action"),)
+
+
+class ImportProgress(db.Model):  # type: ignore[name-defined]
+    """How far a running preview, apply or undo has got: ``done`` of ``total`` rows (``total`` is
+    None while a preview reads a file whose length it cannot know ahead).
+
+    Written in short transactions of its own, beside the work's one transaction, so that any
+    worker reads it while the work runs; deleted by the work's own commit. No foreign key: a
+    preview's batch is not committed while its progress is written, and a key would also wait for
+    the lock the apply holds on its batch.
+    """
+
+    __tablename__ = "import_progress"
+
+    batch_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    # One row per step (a fresh id each): a step never waits for a row that another, finished but
+    # not yet committed step of the same transaction deleted (``flask import`` previews and applies
+    # in one transaction).
+    step: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_batch_id)
+    phase: Mapped[str] = mapped_column(String(20), nullable=False)
+    done: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    total: Mapped[int | None] = mapped_column(Integer, default=None)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, nullable=False)

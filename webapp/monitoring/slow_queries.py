@@ -28,6 +28,10 @@ logger = logging.getLogger(__name__)
 
 MAX_PENDING_FINGERPRINTS = 2_000
 MAX_QUERY_CHARS = 4_000
+# How much of a statement is normalised: a multi-row INSERT of a thousand rows (an import's chunk)
+# has tens of thousands of placeholders, and normalising all of them took a second per statement
+# (bench/import_tasks.py --profile), in the request, for text that is then cut to MAX_QUERY_CHARS.
+MAX_NORMALIZED_CHARS = 4 * MAX_QUERY_CHARS
 OUTSIDE_REQUEST = "(outside a request)"
 
 
@@ -108,7 +112,7 @@ class SlowQueryRecorder:
             logger.warning("could not record a slow statement", exc_info=True)
 
     def record(self, statement: str, elapsed_ms: float, rows: int, paramstyle: str | None = None) -> None:
-        normalized = normalize(statement, paramstyle)
+        normalized = normalize(statement[:MAX_NORMALIZED_CHARS], paramstyle)
         now = utcnow()
         capture = SlowQuery(
             fingerprint=normalized.fingerprint,

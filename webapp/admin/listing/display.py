@@ -15,7 +15,7 @@ from typing import Any
 from markupsafe import Markup, escape
 
 from webapp.admin.listing.row_urls import row_url
-from webapp.formatting import format_datetime_full, format_number, formula_guarded
+from webapp.formatting import format_datetime_full, format_number, formula_guarded, joined_names
 from webapp.models.enums import LabelledEnum
 
 LIST_TEXT_LIMIT = 80
@@ -122,10 +122,6 @@ def _guarded(function: Any) -> Any:
     return formatter
 
 
-def _joined(values: list[Any] | tuple[Any, ...]) -> str:
-    return ", ".join(str(item) for item in values)
-
-
 def _yes_no(value: bool) -> str:
     return "yes" if value else "no"
 
@@ -142,7 +138,7 @@ EXPORT_FORMATTERS: dict[type, Any] = {
     int: _view_formatter(str),
     float: _view_formatter(str),
     dict: _guarded(lambda value: json.dumps(value, ensure_ascii=False)),
-    list: _guarded(_joined),
-    tuple: _guarded(_joined),
+    list: _guarded(joined_names),  # a tag list: names with a comma quoted, as the import reads them
+    tuple: _guarded(joined_names),
     object: _guarded(str),
 }
