@@ -306,7 +306,14 @@ def load_config(env: Mapping[str, str] | None = None, instance_path: str | Path 
         **_sessions(env),
         **_request_limits(env),
         **_import_limits(env),
+        "AUDIT_RETENTION_DAYS": _retention_days(env),
     }
+
+
+def _retention_days(env: Mapping[str, str]) -> int | None:
+    """How many days ``flask audit prune`` keeps audit entries; unset keeps everything."""
+    raw = env.get("AUDIT_RETENTION_DAYS", "").strip()
+    return _int(env, "AUDIT_RETENTION_DAYS", 0, minimum=1) if raw else None
 
 
 def _import_limits(env: Mapping[str, str]) -> dict[str, int]:

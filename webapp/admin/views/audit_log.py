@@ -15,6 +15,7 @@ from flask_login import current_user
 from markupsafe import Markup
 from sqlalchemy import exists, select
 
+from webapp import audit_chain
 from webapp.admin import compat
 from webapp.admin.base import AdminModelView
 from webapp.admin.features.access import WRITE_ENDPOINTS
@@ -23,7 +24,7 @@ from webapp.admin.mixin_bases import ModelViewMixinBase
 from webapp.auth.permissions import current_operator_has
 from webapp.extensions import db
 from webapp.formatting import format_datetime
-from webapp.models import AuditEntry, ImportBatch, Operator, OperatorRole
+from webapp.models import AuditEntry, AuditVerification, ImportBatch, Operator, OperatorRole
 
 HISTORY_LIMIT = 500
 
@@ -76,6 +77,7 @@ def _operator_options() -> list[tuple[Any, str]]:
 
 class AuditLogView(ReadOnlyViewMixin, AdminModelView):
     has_history = False  # an entry is history; nothing records changes to entries
+    list_template = "admin/audit_log/list.html"  # with the chains' last verification
     column_list = ("created_at", "operator_email", "action", "model", "object_id", "summary", "remote_addr")
     column_details_list = (
         "created_at",
@@ -146,6 +148,9 @@ class AuditLogView(ReadOnlyViewMixin, AdminModelView):
     def get_one(self, id: Any) -> Any:
         entry = super().get_one(id)
         return entry if entry is not None and entry.model in self.readable_models() else None
+
+    def last_verification(self) -> AuditVerification | None:
+        return audit_chain.last_verification()
 
     def history_link(self, model: str, object_id: str) -> Markup:
         url = self.get_url(".history", model=model, object_id=object_id)
