@@ -1,4 +1,5 @@
-"""The audit trail's chains: every write path hashes alike, tampering of each kind is named,
+"""The audit trail's chains (on SQLite too, unless a test is marked postgres): every write path
+hashes alike, tampering of each kind is named,
 concurrent writers both commit, a rolled-back change leaves no link, pruning is bounded,
 resumable and keeps the chains verifiable."""
 
@@ -19,7 +20,7 @@ from webapp.database import utcnow
 from webapp.extensions import db
 from webapp.models import AuditAction, AuditEntry, AuditLink, Task
 
-pytestmark = [pytest.mark.usefixtures("app_context"), pytest.mark.postgres]
+pytestmark = pytest.mark.usefixtures("app_context")
 
 SECRET = "test-secret"
 # Values whose text forms differ between naive JSON and jsonb: key order by length, escapes,
@@ -52,6 +53,7 @@ def first_mismatch() -> audit_chain.Mismatch:
     return report.first()
 
 
+@pytest.mark.postgres
 def test_every_write_path_hashes_the_same_bytes_as_python_and_as_sql() -> None:
     task = factories.make_task()
     audit.record(AuditAction.UPDATE, task, changes=AWKWARD_CHANGES)  # the ORM's, hashed in Python
@@ -189,6 +191,7 @@ def test_a_rolled_back_change_leaves_no_link() -> None:
     assert audit_chain.verify(SECRET).ok
 
 
+@pytest.mark.postgres
 def test_concurrent_writers_both_commit_and_the_chains_verify(app: Flask) -> None:
     task_ids = [task.id for task in factories.make_tasks(4)]
     both_wrote = threading.Barrier(2, timeout=20)
@@ -314,6 +317,7 @@ def test_prune_command_needs_a_retention(runner: FlaskCliRunner) -> None:
 # --- A record's history stays fast ---------------------------------------------------------------
 
 
+@pytest.mark.postgres
 def test_a_records_history_is_read_from_its_index() -> None:
     db.session.execute(
         text(
