@@ -85,6 +85,8 @@ def test_pool_settings_come_from_the_environment() -> None:
         # Sent as "0ms", which PostgreSQL reads as no limit at all.
         ("DB_STATEMENT_TIMEOUT", "0.0004", "DB_STATEMENT_TIMEOUT='0.0004' must be 0"),
         ("MAX_CONTENT_LENGTH", "4MB", "MAX_CONTENT_LENGTH='4MB' is not a whole number"),
+        ("AUDIT_RETENTION_DAYS", "a year", "AUDIT_RETENTION_DAYS='a year' is not a whole number"),
+        ("AUDIT_RETENTION_DAYS", "0", "AUDIT_RETENTION_DAYS='0' must be at least 1"),
     ],
 )
 def test_bad_values_name_the_variable(variable: str, value: str, message: str) -> None:
@@ -193,3 +195,8 @@ def test_request_limits_default_below_the_worker_timeout_and_accept_decimals() -
     assert config["DB_LOCK_TIMEOUT"] < config["DB_STATEMENT_TIMEOUT"] < config["DB_EXPORT_STATEMENT_TIMEOUT"] < 30
     assert config["MAX_CONTENT_LENGTH"] == 4 * 1024 * 1024
     assert load_config(base_env(DB_LOCK_TIMEOUT="0.25"))["DB_LOCK_TIMEOUT"] == 0.25
+
+
+def test_audit_retention_is_unset_unless_given() -> None:
+    assert load_config(base_env())["AUDIT_RETENTION_DAYS"] is None
+    assert load_config(base_env(AUDIT_RETENTION_DAYS="365"))["AUDIT_RETENTION_DAYS"] == 365

@@ -28,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -78,6 +79,9 @@ ENTRY_COLUMNS = (
     "batch_id",
 )
 CONTENT_COLUMNS = ("id", "created_at", *ENTRY_COLUMNS, "link_id")
+_CREATED_AT, _ACTION, _CHANGES = (CONTENT_COLUMNS.index(name) for name in ("created_at", "action", "changes"))
+# One encoder: json.dumps with options builds a new one per call.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": "))
 _STATE = "audit_chain"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
@@ -113,9 +117,37 @@ def canonical_text(value: Any) -> str:
     raise TypeError(f"no canonical form for {type(value).__name__}")
 
 
+class _Exotic(Exception):
+    """A float that jsonb prints otherwise than ``json`` does (an exponent, a negative zero)."""
+
+
+def _jsonb_ordered(value: Any) -> Any:
+    """``value`` with its objects' keys in jsonb's order, ready for ``json``'s C encoder."""
+    if isinstance(value, dict):
+        keys = sorted(value, key=lambda key: (len(key.encode()), key.encode()))
+        return {key: _jsonb_ordered(value[key]) for key in keys}
+    if isinstance(value, (list, tuple)):
+        return [_jsonb_ordered(item) for item in value]
+    if isinstance(value, float) and ("e" in repr(value) or not math.isfinite(value) or repr(value) == "-0.0"):
+        raise _Exotic
+    return value
+
+
 def entry_hash(values: Sequence[Any]) -> bytes:
-    """sha256 of an entry's content, ``values`` in :data:`CONTENT_COLUMNS`' order."""
-    return hashlib.sha256(canonical_text(list(values)).encode()).digest()
+    """sha256 of an entry's content, ``values`` in :data:`CONTENT_COLUMNS`' order.
+
+    ``json``'s C encoder writes jsonb's text once keys are in jsonb's order (same separators, same
+    escapes); :func:`canonical_text`, the reference, is only needed for exotic floats. An import
+    hashes a hundred thousand entries: the encoder is several times faster."""
+    row = list(values)
+    row[_CREATED_AT] = (row[_CREATED_AT] - _EPOCH) // _MICROSECOND
+    row[_ACTION] = getattr(row[_ACTION], "value", row[_ACTION])
+    try:
+        row[_CHANGES] = _jsonb_ordered(row[_CHANGES])  # the only part that may hold objects
+        text = _ENCODER.encode(row)
+    except _Exotic:
+        text = canonical_text(row)
+    return hashlib.sha256(text.encode()).digest()
 
 
 def stored_entry_hash(entry: AuditEntry) -> bytes:
@@ -207,11 +239,10 @@ def stamped_rows(
 ) -> tuple[tuple[str, ...], list[tuple[Any, ...]]]:
     """``rows`` (values in ``columns``' order) with their id, time, link and hash added."""
     ids, state = allocate(len(rows))
+    positions = [columns.index(name) for name in ENTRY_COLUMNS]
     stamped = []
     for entry_id, row in zip(ids, rows, strict=True):
-        content = {**dict(zip(columns, row, strict=True)), "id": entry_id}
-        content.update(created_at=state.created_at, link_id=state.link_id)
-        values = [content[name] for name in CONTENT_COLUMNS]
+        values = [entry_id, state.created_at, *[row[position] for position in positions], state.link_id]
         stamped.append((*values, entry_hash(values)))
     return (*CONTENT_COLUMNS, "entry_hash"), stamped
 
