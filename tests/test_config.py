@@ -85,6 +85,8 @@ def test_pool_settings_come_from_the_environment() -> None:
         # Sent as "0ms", which PostgreSQL reads as no limit at all.
         ("DB_STATEMENT_TIMEOUT", "0.0004", "DB_STATEMENT_TIMEOUT='0.0004' must be 0"),
         ("MAX_CONTENT_LENGTH", "4MB", "MAX_CONTENT_LENGTH='4MB' is not a whole number"),
+        ("AUDIT_RETENTION_DAYS", "a year", "AUDIT_RETENTION_DAYS='a year' is not a whole number"),
+        ("AUDIT_RETENTION_DAYS", "0", "AUDIT_RETENTION_DAYS='0' must be at least 1"),
     ],
 )
 def test_bad_values_name_the_variable(variable: str, value: str, message: str) -> None:
@@ -204,3 +206,8 @@ def test_migrations_use_the_app_database_unless_a_direct_url_is_given() -> None:
 def test_malformed_migration_url_names_its_variable() -> None:
     with pytest.raises(ConfigError, match="MIGRATION_DATABASE_URL='mysql://x/y'"):
         load_config(base_env(MIGRATION_DATABASE_URL="mysql://x/y"))
+
+
+def test_audit_retention_is_unset_unless_given() -> None:
+    assert load_config(base_env())["AUDIT_RETENTION_DAYS"] is None
+    assert load_config(base_env(AUDIT_RETENTION_DAYS="365"))["AUDIT_RETENTION_DAYS"] == 365

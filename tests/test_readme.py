@@ -40,6 +40,8 @@ RUN_ELSEWHERE = {
     "promtool test rules deploy/prometheus/alerts_test.yml": "tests/test_monitoring_metrics.py runs it",
     "flask --app wsgi db upgrade": "run below, and by the deploy path's end-to-end test",
     "gunicorn --config gunicorn.conf.py wsgi:app": "the Procfile's web process, run by tests/e2e",
+    "flask --app wsgi audit verify": "tests/test_audit_chain.py runs the verify command",
+    "AUDIT_RETENTION_DAYS=365 flask --app wsgi audit prune": "tests/test_audit_chain.py runs the prune command",
     "flask --app wsgi import task tasks.csv --dry-run": "tests/test_import_files.py runs the import command",
     "flask --app wsgi import user users.xlsx --update-matching": "tests/test_import_files.py runs the import command",
     "export APP_ENV=production SECRET_KEY=… DATABASE_URL=postgres://user:pass@db:5432/app BIND_HOST=127.0.0.1": (

@@ -11,6 +11,7 @@ from flask import Flask
 from webapp import models  # noqa: F401  (registers every table on the metadata)
 from webapp.admin import init_admin
 from webapp.admin.views.metrics import metrics_blueprint
+from webapp.audit_chain import register_audit_chain
 from webapp.auth import init_auth
 from webapp.cli import register_cli
 from webapp.config import load_config
@@ -72,6 +73,7 @@ def register_uploads(app: Flask) -> None:
 
 def register_extensions(app: Flask) -> None:
     db.init_app(app)
+    register_audit_chain()
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
     csrf.init_app(app)
     login_manager.init_app(app)

@@ -23,14 +23,14 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, ParamSpec, TypeVar
-from typing import cast as typing_cast
 
 from flask import has_request_context, request
 from flask_login import current_user
-from sqlalchemy import CursorResult, String, cast, insert, inspect, literal, select
+from sqlalchemy import String, cast, inspect, literal, select
 from sqlalchemy.orm import MANYTOONE
 from sqlalchemy.sql import ColumnElement
 
+from webapp import audit_chain
 from webapp.bulk_copy import copy_rows
 from webapp.database import JSONDocument
 from webapp.extensions import db
@@ -251,6 +251,7 @@ def record_event(
         remote_addr=_client_address(),
         batch_id=batch_id or _BATCH.get(),
     )
+    audit_chain.stamp(entry)
     db.session.add(entry)
     return entry
 
@@ -279,20 +280,7 @@ def record_bulk(
         literal(_client_address(), String),
         literal(_BATCH.get(), String),
     ).where(criterion)
-    columns = [
-        "operator_id",
-        "operator_email",
-        "action",
-        "model",
-        "object_id",
-        "summary",
-        "changes",
-        "remote_addr",
-        "batch_id",
-    ]
-    result = db.session.execute(insert(AuditEntry).from_select(columns, rows))
-    # An INSERT answers with a CursorResult, which has the row count; Session.execute says Result.
-    return typing_cast(CursorResult[Any], result).rowcount or 0
+    return audit_chain.insert_from_select(AuditEntry.__table__, audit_chain.ENTRY_COLUMNS, rows)
 
 
 @dataclass(frozen=True)
@@ -336,7 +324,8 @@ _ROW_COLUMNS = (
 
 
 def _insert_entries(entries: Sequence[tuple[Any, ...]]) -> int:
-    copy_rows(AuditEntry.__table__, _ROW_COLUMNS, entries)
+    columns, stamped = audit_chain.stamped_rows(_ROW_COLUMNS, entries)
+    copy_rows(AuditEntry.__table__, columns, stamped)
     return len(entries)
 
 

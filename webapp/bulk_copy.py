@@ -58,6 +58,8 @@ def _copy_text(value: Any) -> str:
         return str(value.value).translate(_ESCAPES)
     if isinstance(value, (int, float)):
         return str(value)
+    if isinstance(value, bytes):  # bytea's hex form, its backslash escaped for COPY
+        return "\\\\x" + value.hex()
     if isinstance(value, (datetime, date)):
         return value.isoformat()
     if isinstance(value, (dict, list, tuple)):

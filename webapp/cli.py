@@ -1,8 +1,9 @@
-"""Command-line tools: ``flask --app wsgi create-operator``, ``seed-demo`` and ``import``."""
+"""Command-line tools: ``flask --app wsgi create-operator``, ``seed-demo``, ``import`` and ``audit``."""
 
 from __future__ import annotations
 
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import click
@@ -12,7 +13,9 @@ from flask.cli import with_appcontext
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
+from webapp import audit_chain
 from webapp.auth.passwords import password_problem
+from webapp.database import utcnow
 from webapp.extensions import db
 from webapp.imports.applying import ImportRefused, apply_batch, database_refusal
 from webapp.imports.batches import planner_for, problem_text, sample_rows, store_preview, summarize
@@ -130,7 +133,47 @@ def _echo_summary(counts: dict[str, int], refusals: list[str]) -> None:
         click.echo(f"(first {len(refusals)} refusals shown)", err=True)
 
 
+@click.group("audit")
+def audit_group() -> None:
+    """The audit trail: verify its chains, prune old entries."""
+
+
+@audit_group.command("verify")
+@with_appcontext
+def audit_verify_command() -> None:
+    """Recompute every entry's hash and every chain; name the first entry that does not match."""
+    report = audit_chain.verify(current_app.config["SECRET_KEY"])
+    audit_chain.record_verification(report)
+    db.session.commit()
+    if report.legacy_entries:
+        click.echo(f"{report.legacy_entries:,} entries were written before the chain began: not covered.")
+    if not report.ok:
+        for mismatch in report.mismatches:
+            click.echo(mismatch.message, err=True)
+        raise click.ClickException(f"Mismatch found: {report.first().message}.")
+    up_to = f"entry {report.verified_up_to}" if report.verified_up_to else "the start (no entries yet)"
+    click.echo(f"Chains verified up to {up_to} ({report.links:,} links).")
+
+
+@audit_group.command("prune")
+@click.option("--batch-size", type=click.IntRange(min=1), default=10_000, show_default=True, help="Entries per batch.")
+@with_appcontext
+def audit_prune_command(batch_size: int) -> None:
+    """Remove entries older than AUDIT_RETENTION_DAYS, a committed batch at a time (rerun to resume);
+    the latest entry of each live record stays."""
+    days = current_app.config["AUDIT_RETENTION_DAYS"]
+    if days is None:
+        raise click.ClickException("AUDIT_RETENTION_DAYS is not set: every entry is kept, nothing is pruned.")
+    cutoff, secret, removed = utcnow() - timedelta(days=days), current_app.config["SECRET_KEY"], 0
+    while batch := audit_chain.prune_batch(cutoff, secret, batch_size):
+        db.session.commit()
+        removed += batch.entries
+    db.session.commit()
+    click.echo(f"Pruned audit entries older than {days} days ({removed:,} removed).")
+
+
 def register_cli(app: Flask) -> None:
+    app.cli.add_command(audit_group)
     app.cli.add_command(create_operator_command)
     app.cli.add_command(seed_demo_command)
     app.cli.add_command(import_command)

@@ -313,6 +313,7 @@ def load_config(env: Mapping[str, str] | None = None, instance_path: str | Path 
         **_sessions(env),
         **_request_limits(env),
         **_import_limits(env),
+        "AUDIT_RETENTION_DAYS": _retention_days(env),
     }
 
 
@@ -323,6 +324,12 @@ def _migration_url(env: Mapping[str, str]) -> str | None:
     connection keeps, and DDL of a deploy should not queue behind the pool's clients."""
     raw = env.get("MIGRATION_DATABASE_URL", "").strip()
     return normalize_database_url(raw, "MIGRATION_DATABASE_URL") if raw else None
+
+
+def _retention_days(env: Mapping[str, str]) -> int | None:
+    """How many days ``flask audit prune`` keeps audit entries; unset keeps everything."""
+    raw = env.get("AUDIT_RETENTION_DAYS", "").strip()
+    return _int(env, "AUDIT_RETENTION_DAYS", 0, minimum=1) if raw else None
 
 
 def _import_limits(env: Mapping[str, str]) -> dict[str, int]:

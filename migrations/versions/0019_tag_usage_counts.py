@@ -1,7 +1,7 @@
 """Tag usage counters kept by the database: live tasks and live posts carrying each tag
 
 Revision ID: 0019_tag_usage_counts
-Revises: 0015_user_name_order_index
+Revises: 0018_audit_chain
 Create Date: 2026-12-02
 
 The tag list showed how many live records carry each tag by counting their links on every page
@@ -24,7 +24,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "0019_tag_usage_counts"
-down_revision = "0015_user_name_order_index"
+down_revision = "0018_audit_chain"
 branch_labels = None
 depends_on = None
 

@@ -1,6 +1,7 @@
 """Every model, importable from one place (and registered on the metadata for migrations)."""
 
 from webapp.models.audit import AuditEntry
+from webapp.models.audit_chain import AuditChain, AuditLink, AuditVerification
 from webapp.models.enums import (
     AuditAction,
     OperatorRole,
@@ -20,7 +21,10 @@ from webapp.models.users import User
 
 __all__ = [
     "AuditAction",
+    "AuditChain",
     "AuditEntry",
+    "AuditLink",
+    "AuditVerification",
     "ImportBatch",
     "ImportProgress",
     "ImportRow",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, func
+from sqlalchemy import BigInteger, ForeignKey, Index, LargeBinary, String, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from webapp.database import JSONDocument
@@ -36,12 +36,18 @@ class AuditEntry(db.Model):  # type: ignore[name-defined]
     # The operation a change was part of when it was one of many (an import): its entries are
     # found, shown and undone together.
     batch_id: Mapped[str | None] = mapped_column(String(36), default=None)
+    # Tamper evidence (webapp/audit_chain.py): the transaction's link, and sha256 of the entry's
+    # canonical content. NULL on entries written before the chain began.
+    link_id: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    entry_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32), default=None)
 
     __table_args__ = (
-        Index("ix_audit_entries_model_object", "model", "object_id"),
+        # A record's history, newest first, read from the index alone in its order.
+        Index("ix_audit_entries_record_history", "model", "object_id", "created_at", "id"),
         Index("ix_audit_entries_created_at", "created_at"),
         Index("ix_audit_entries_action", "action"),
         Index("ix_audit_entries_batch_id", "batch_id"),
+        Index("ix_audit_entries_link_id", "link_id"),
     )
 
     def __repr__(self) -> str:

@@ -14,6 +14,7 @@ from flask_login import current_user
 from markupsafe import Markup
 from sqlalchemy import exists, select
 
+from webapp import audit_chain
 from webapp.admin.base import AdminModelView
 from webapp.admin.features.access import WRITE_ENDPOINTS
 from webapp.admin.features.undoing import BatchUndoMixin
@@ -24,7 +25,7 @@ from webapp.admin.views.history import PAGELESS_SUBJECTS, RecordHistoryMixin, au
 from webapp.auth.permissions import current_operator_has
 from webapp.extensions import db
 from webapp.formatting import format_datetime
-from webapp.models import AuditEntry, Operator, OperatorRole
+from webapp.models import AuditEntry, AuditVerification, Operator, OperatorRole
 
 
 class ActionFilter(EnumEqualFilter):
@@ -70,6 +71,7 @@ def _operator_options() -> list[tuple[Any, str]]:
 
 class AuditLogView(RecordHistoryMixin, ReadOnlyViewMixin, BatchUndoMixin, AdminModelView):
     has_history = False  # an entry is history; nothing records changes to entries
+    list_template = "admin/audit_log/list.html"  # with the chains' last verification
     column_list = ("created_at", "operator_email", "action", "model", "object_id", "summary", "remote_addr")
     column_details_list = (
         "created_at",
@@ -141,6 +143,9 @@ class AuditLogView(RecordHistoryMixin, ReadOnlyViewMixin, BatchUndoMixin, AdminM
     def get_one(self, id: Any) -> Any:
         entry = super().get_one(id)
         return entry if entry is not None and entry.model in self.readable_models() else None
+
+    def last_verification(self) -> AuditVerification | None:
+        return audit_chain.last_verification()
 
     def history_link(self, model: str, object_id: str) -> Markup:
         url = self.get_url(".history", model=model, object_id=object_id)
