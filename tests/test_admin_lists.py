@@ -151,9 +151,9 @@ def test_csv_export_streams_the_filtered_live_rows_as_plain_text(client: FlaskCl
     response = client.get("/admin/task/export/csv/?flt0_status_is=active", buffered=False)
     assert response.is_streamed and response.mimetype == "text/csv"
     rows = list(csv.reader(io.StringIO(text_of(response))))
-    assert rows[0] == ["ID", "Title", "Owner", "Status", "Priority", "Tags", "Due", "Created"]
+    assert rows[0] == ["ID", "Title", "Owner", "Status", "Priority", "Tags", "Due", "Description", "Created"]
     assert len(rows) == 2
-    _, title, owner_cell, status, priority, tags, due, _ = rows[1]
+    _, title, owner_cell, status, priority, tags, due, _description, _ = rows[1]
     assert title == "'=HYPERLINK(1)"  # a spreadsheet must not run it
     assert (owner_cell, status, priority, tags, due) == (
         "Ada Lovelace <ada@example.org>",

@@ -136,7 +136,7 @@ def test_the_export_keeps_every_column_whatever_the_list_shows(client: FlaskClie
     choose(client, auth, {}, ["title"])
     exported = client.get("/admin/task/export/csv/?columns=title")
     header = next(csv.reader(io.StringIO(html_of(exported))))
-    assert header == ["ID", "Title", "Owner", "Status", "Priority", "Tags", "Due", "Created"]
+    assert header == ["ID", "Title", "Owner", "Status", "Priority", "Tags", "Due", "Description", "Created"]
 
 
 def test_choosing_without_a_csrf_token_changes_nothing(client: FlaskClient, auth: Auth) -> None:

@@ -47,10 +47,13 @@ _BATCH: ContextVar[str | None] = ContextVar("audit_batch", default=None)
 
 # Never written to the audit trail, whatever the model.
 SECRET_FIELDS = frozenset({"password", "password_hash"})
-# Bookkeeping that every update moves, keys derived from another field (a tag's name_key follows
-# its name, which is recorded), and an operator's colour theme and chosen list columns (their own
-# preferences, not changes anyone reviews): recording them would only add noise.
-IGNORED_FIELDS = frozenset({"version", "updated_at", "created_at", "name_key", "theme", "list_columns"})
+# Bookkeeping that every update moves, values derived from others (a tag's name_key follows its
+# name, which is recorded; its usage counts follow the records' own changes), and an operator's
+# colour theme and chosen list columns (their own preferences, not changes anyone reviews):
+# recording them would only add noise.
+IGNORED_FIELDS = frozenset(
+    {"version", "updated_at", "created_at", "name_key", "task_count", "post_count", "theme", "list_columns"}
+)
 
 
 def model_name(obj_or_class: Any) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, false, func
+from sqlalchemy import ForeignKey, Index, String, false, func, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from webapp.database import JSONDocument
@@ -40,7 +40,7 @@ class SavedView(db.Model):  # type: ignore[name-defined]
         # One name per owner and list, in any letter case; the menu's "mine" half reads it too.
         Index("uq_saved_views_owner_list_name", operator_id, list_endpoint, func.lower(name), unique=True),
         # The menu's "shared" half.
-        Index("ix_saved_views_shared", list_endpoint, postgresql_where=shared, sqlite_where=shared),
+        Index("ix_saved_views_shared", list_endpoint, postgresql_where=text("shared"), sqlite_where=text("shared")),
     )
 
     def __str__(self) -> str:
