@@ -168,10 +168,18 @@ def test_killing_one_host_mid_load_fails_over_without_errors_or_lost_writes(
             email = new_email(label)
             created.append((email, create_user(operator, email)))
 
+    on_survivor = on_host(operator, stack, survivor)
+
+    def victims_rows() -> list[dict[str, Any]]:
+        return [worker for worker in dashboard_workers(on_survivor) if worker["host"] == victim]
+
     with ThreadPoolExecutor(max_workers=1) as pool:
         running = pool.submit(load)
         try:
             wait_for(lambda: len(created) >= 5, 60, "the load to be under way")
+            # A worker reports from its first request on, once a round has passed: the victim must
+            # have reported before it dies for the dashboard to show it dead.
+            wait_for(victims_rows, 60, "the victim host's workers to report")
             stack.kill_host(victim)
             killed_at = time.monotonic()
             wait_for(lambda: sum(reply.started > killed_at for _, reply in created) >= 10, 90, "load after the kill")
@@ -197,11 +205,6 @@ def test_killing_one_host_mid_load_fails_over_without_errors_or_lost_writes(
         assert len(rows) <= len(confirmed) + len(in_flight)
 
         # The dead host's workers never said goodbye: the dashboard marks them stale, then drops them.
-        on_survivor = on_host(operator, stack, survivor)
-
-        def victims_rows() -> list[dict[str, Any]]:
-            return [worker for worker in dashboard_workers(on_survivor) if worker["host"] == victim]
-
         def all_shown_stale() -> bool:
             # A worker reports from its first request on, so the dead host shows those of its
             # workers that served before the kill (one or both, as the load fell): all stale.
