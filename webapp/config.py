@@ -314,7 +314,23 @@ def load_config(env: Mapping[str, str] | None = None, instance_path: str | Path 
         **_request_limits(env),
         **_import_limits(env),
         "AUDIT_RETENTION_DAYS": _retention_days(env),
+        "PGBOUNCER_ADMIN_URL": _pgbouncer_admin_url(env),
     }
+
+
+def _pgbouncer_admin_url(env: Mapping[str, str]) -> str | None:
+    """PgBouncer's admin console, whose pool figures the dashboard shows; unset shows none. It is
+    the console's own ``pgbouncer`` database: any other would fail on every refresh."""
+    raw = env.get("PGBOUNCER_ADMIN_URL", "").strip()
+    if not raw:
+        return None
+    try:
+        parsed = make_url(raw)
+    except ArgumentError:
+        raise ConfigError(f"PGBOUNCER_ADMIN_URL={raw!r} is not a URL (postgresql://user@host:6432/pgbouncer)") from None
+    if parsed.drivername not in {"postgresql", "postgres"} or parsed.database != "pgbouncer":
+        raise ConfigError("PGBOUNCER_ADMIN_URL must be postgresql://user@host:port/pgbouncer (the admin console)")
+    return raw
 
 
 def _migration_url(env: Mapping[str, str]) -> str | None:

@@ -36,6 +36,7 @@ class Monitoring:
     slow_queries: SlowQueryRecorder
     publisher: Publisher
     thresholds: Thresholds
+    pgbouncer_admin_url: str | None = None
 
 
 def register_monitoring(app: Flask) -> Monitoring:
@@ -54,7 +55,9 @@ def register_monitoring(app: Flask) -> Monitoring:
     publisher = Publisher(
         engine, pool, slow_queries, app.config["MONITORING_INTERVAL_SECONDS"], history, app.config["APP_HOST"]
     )
-    monitoring = Monitoring(engine, pool, slow_queries, publisher, Thresholds.from_config(app.config))
+    monitoring = Monitoring(
+        engine, pool, slow_queries, publisher, Thresholds.from_config(app.config), app.config["PGBOUNCER_ADMIN_URL"]
+    )
     app.extensions["monitoring"] = monitoring
     app.before_request(publisher.ensure_running)
     return monitoring

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, scoped_session
 
@@ -24,6 +24,7 @@ from webapp.monitoring.database_stats import DatabaseReport, database_report
 from webapp.monitoring.findings import Finding, Thresholds, pool_findings, server_findings
 from webapp.monitoring.pg_activity import ActivityReport, activity_report
 from webapp.monitoring.pg_statements import StatementsReport, reset_statements, statements_report
+from webapp.monitoring.pgbouncer import PgBouncerReport, PgBouncerUnreachable, pgbouncer_report
 from webapp.monitoring.pool import HISTOGRAM_FIELDS, HistogramCounts, PoolSnapshot
 from webapp.monitoring.sql_text import safe_text
 from webapp.monitoring.table_stats import TableReport, table_report
@@ -176,6 +177,7 @@ class DashboardReport:
     activity: ActivityReport | PanelError | None
     tables: TableReport | PanelError | None
     database_figures: DatabaseReport | PanelError | None
+    pgbouncer: PgBouncerReport | PanelError | None
 
 
 def _total(values: list[Any], combine: Callable[[list[Any]], Any]) -> Any:
@@ -358,7 +360,20 @@ def build_report(monitoring: Monitoring, session: AnySession, refresh_seconds: i
         activity=figures.activity,
         tables=figures.tables,
         database_figures=figures.database,
+        pgbouncer=pgbouncer_panel(monitoring.pgbouncer_admin_url),
     )
+
+
+def pgbouncer_panel(admin_url: str | None) -> PgBouncerReport | PanelError | None:
+    """PgBouncer's pools when ``PGBOUNCER_ADMIN_URL`` is set; unreachable, the reason alone."""
+    if admin_url is None:
+        return None
+    url = make_url(admin_url)
+    try:
+        return pgbouncer_report(admin_url, f"{url.host}:{url.port or 5432}")
+    except PgBouncerUnreachable as error:
+        logger.warning("PgBouncer's pool figures could not be read: %s", error)
+        return PanelError(str(error)[:MAX_REASON_CHARS])
 
 
 def current_findings(monitoring: Monitoring, session: AnySession) -> list[Finding]:
