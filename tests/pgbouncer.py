@@ -35,9 +35,10 @@ def pgbouncer_binary() -> str:
 
 
 @contextmanager
-def running_pgbouncer(database_url: str, directory: Path, pool_size: int = 1) -> Iterator[str]:
+def running_pgbouncer(database_url: str, directory: Path, pool_size: int = 1, admin_users: str = "") -> Iterator[str]:
     """PgBouncer in transaction mode in front of ``database_url``'s database, with ``pool_size``
-    server connections; stopped by its pid. Yields the URL of the database through it."""
+    server connections; stopped by its pid. Yields the URL of the database through it.
+    ``admin_users`` may sign in to its admin console (``admin_console_url``)."""
     binary = pgbouncer_binary()
     server = make_url(normalize_database_url(database_url))
     port = free_port()
@@ -52,6 +53,7 @@ unix_socket_dir =
 auth_type = any
 pool_mode = transaction
 default_pool_size = {pool_size}
+admin_users = {admin_users}
 """)
     log = directory / "pgbouncer.log"
     # PgBouncer refuses to run as root (CI's containers): it then drops to an unprivileged user.
@@ -65,6 +67,12 @@ default_pool_size = {pool_size}
     finally:
         process.terminate()
         process.wait(30)
+
+
+def admin_console_url(pooled_url: str, user: str) -> str:
+    """The admin console of the PgBouncer ``pooled_url`` goes through, as ``user``."""
+    pooled = make_url(pooled_url)
+    return f"postgresql://{user}@{pooled.host}:{pooled.port}/pgbouncer"
 
 
 @pytest.fixture
