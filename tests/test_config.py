@@ -208,6 +208,14 @@ def test_malformed_migration_url_names_its_variable() -> None:
         load_config(base_env(MIGRATION_DATABASE_URL="mysql://x/y"))
 
 
+def test_pgbouncer_admin_url_must_name_the_admin_console() -> None:
+    assert load_config(base_env())["PGBOUNCER_ADMIN_URL"] is None
+    url = "postgresql://pgbouncer@127.0.0.1:6432/pgbouncer"
+    assert load_config(base_env(PGBOUNCER_ADMIN_URL=url))["PGBOUNCER_ADMIN_URL"] == url
+    with pytest.raises(ConfigError, match="PGBOUNCER_ADMIN_URL must be"):
+        load_config(base_env(PGBOUNCER_ADMIN_URL="postgresql://app@127.0.0.1:6432/app"))
+
+
 def test_audit_retention_is_unset_unless_given() -> None:
     assert load_config(base_env())["AUDIT_RETENTION_DAYS"] is None
     assert load_config(base_env(AUDIT_RETENTION_DAYS="365"))["AUDIT_RETENTION_DAYS"] == 365
