@@ -216,6 +216,13 @@ def test_pgbouncer_admin_url_must_name_the_admin_console() -> None:
         load_config(base_env(PGBOUNCER_ADMIN_URL="postgresql://app@127.0.0.1:6432/app"))
 
 
+def test_a_pgbouncer_admin_value_that_is_no_url_is_not_echoed() -> None:
+    """The value may hold the console's password: the message names the variable, not its value."""
+    with pytest.raises(ConfigError, match="PGBOUNCER_ADMIN_URL is not a URL") as refused:
+        load_config(base_env(PGBOUNCER_ADMIN_URL="pgbouncer:s3cret at 127.0.0.1"))
+    assert "s3cret" not in str(refused.value)
+
+
 def test_audit_retention_is_unset_unless_given() -> None:
     assert load_config(base_env())["AUDIT_RETENTION_DAYS"] is None
     assert load_config(base_env(AUDIT_RETENTION_DAYS="365"))["AUDIT_RETENTION_DAYS"] == 365

@@ -327,7 +327,7 @@ def _pgbouncer_admin_url(env: Mapping[str, str]) -> str | None:
     try:
         parsed = make_url(raw)
     except ArgumentError:
-        raise ConfigError(f"PGBOUNCER_ADMIN_URL={raw!r} is not a URL (postgresql://user@host:6432/pgbouncer)") from None
+        raise ConfigError("PGBOUNCER_ADMIN_URL is not a URL (postgresql://user@host:6432/pgbouncer)") from None
     if parsed.drivername not in {"postgresql", "postgres"} or parsed.database != "pgbouncer":
         raise ConfigError("PGBOUNCER_ADMIN_URL must be postgresql://user@host:port/pgbouncer (the admin console)")
     return raw
