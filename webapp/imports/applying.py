@@ -16,7 +16,7 @@ rest go in.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -125,34 +125,36 @@ def apply_batch(batch_id: str, timezone: str, *, valid_only: bool) -> Outcome:
     return outcome
 
 
-def _rows(batch_id: str, *actions: RowAction, progress: Progress | None = None) -> Iterator[list[Any]]:
-    """The batch's rows with these actions, a chunk at a time (plain rows, no ORM objects); each
-    chunk done counts on ``progress`` (or just tells gunicorn the worker is busy)."""
-    last = 0
-    while True:
-        statement = (
-            select(
-                ImportRow.row_number,
-                ImportRow.action,
-                ImportRow.object_id,
-                ImportRow.expected_version,
-                ImportRow.values,
-                ImportRow.previous,
-                ImportRow.changes,
+def _rows(
+    batch_id: str, actions: Sequence[RowAction], columns: Sequence[str], progress: Progress | None = None
+) -> Iterator[list[Any]]:
+    """The batch's rows with these actions (one action after the other), a chunk at a time, as
+    plain rows of their ``row_number`` and ``columns`` only: each JSON column read is a decode per
+    row. Each chunk done counts on ``progress`` (or just tells gunicorn the worker is busy)."""
+    selected = [ImportRow.row_number, *(getattr(ImportRow, name) for name in columns)]
+    for action in actions:
+        last = 0
+        while True:
+            statement = (
+                select(*selected)
+                .where(ImportRow.batch_id == batch_id, ImportRow.action == action, ImportRow.row_number > last)
+                .order_by(ImportRow.row_number)
+                .limit(CHUNK_ROWS)
             )
-            .where(ImportRow.batch_id == batch_id, ImportRow.action.in_(actions), ImportRow.row_number > last)
-            .order_by(ImportRow.row_number)
-            .limit(CHUNK_ROWS)
-        )
-        chunk = list(db.session.execute(statement))
-        if not chunk:
-            return
-        yield chunk
-        last = chunk[-1].row_number
-        if progress is not None:
-            progress.advance(len(chunk))
-        else:
-            heartbeat.beat()  # a long import is progress, not a hung worker
+            chunk = list(db.session.execute(statement))
+            if not chunk:
+                break
+            yield chunk
+            last = chunk[-1].row_number
+            if progress is not None:
+                progress.advance(len(chunk))
+            else:
+                heartbeat.beat()  # a long import is progress, not a hung worker
+
+
+WRITTEN = (RowAction.CREATE, RowAction.UPDATE)
+CREATED = (RowAction.CREATE,)
+UPDATED = (RowAction.UPDATE,)
 
 
 _TEMPORARY = MetaData()
@@ -215,7 +217,7 @@ class Writer:
         if not self.people and not tagged:
             return users, names
         self.progress.start("checking", self._to_write())
-        for chunk in _rows(self.batch.id, RowAction.CREATE, RowAction.UPDATE, progress=self.progress):
+        for chunk in _rows(self.batch.id, WRITTEN, ("values",), progress=self.progress):
             for row in chunk:
                 users.update(row.values[c.attr] for c in self.people if c.attr in row.values)
                 for name in row.values.get("tags", ()) if tagged else ():
@@ -225,7 +227,7 @@ class Writer:
     def _rows_naming(self, wrong: Callable[[dict[str, Any]], bool], message: str) -> list[tuple[int, str]]:
         return [
             (row.row_number, message)
-            for chunk in _rows(self.batch.id, RowAction.CREATE, RowAction.UPDATE)
+            for chunk in _rows(self.batch.id, WRITTEN, ("values",))
             for row in chunk
             if wrong(row.values)
         ]
@@ -268,7 +270,7 @@ class Writer:
         """Tags have no version: a tag whose changed fields no longer hold what the preview read
         was changed since."""
         found: list[tuple[int, str]] = []
-        for chunk in _rows(self.batch.id, RowAction.UPDATE):
+        for chunk in _rows(self.batch.id, UPDATED, ("object_id", "previous")):
             ids = [row.object_id for row in chunk]
             locked_ids(self.model, self.model.id.in_(ids))
             current = current_values(self.spec, self.columns, ids)
@@ -314,23 +316,28 @@ class Writer:
         links = _temporary("import_links", Column("object_id", Integer), Column("tag_id", Integer))
         stage = self._stage_table()
         self.progress.start("writing", self._to_write())
-        for chunk in _rows(self.batch.id, RowAction.CREATE, progress=self.progress):
+        for chunk in _rows(self.batch.id, CREATED, ("values", "changes"), progress=self.progress):
             outcome.created += self._create(chunk, created, links)
-            self._finish_creations(created, links)
-        for chunk in _rows(self.batch.id, RowAction.UPDATE, progress=self.progress):
+            self._finish_creations(chunk, created, links)
+        for chunk in _rows(self.batch.id, UPDATED, ("object_id", "values", "changes"), progress=self.progress):
             outcome.updated += self.write_updates(chunk, stage, links, lambda row: row.values)
             audit.record_rows(self.model, self._entries(chunk, AuditAction.UPDATE), self.batch.id)
         _drop(created, links, stage)
         return outcome
 
-    def _finish_creations(self, created: Table, links: Table) -> None:
+    def _finish_creations(self, chunk: list[Any], created: Table, links: Table) -> None:
         """Link a chunk's new records to their tags, and note their ids on the batch's rows (for
-        the undo)."""
+        the undo). The chunk's range of row numbers bounds the rows updated, whatever plan the
+        database picks for a batch it has no statistics of yet."""
         if self.spec.taggable:
             self._insert_links(links, created.c.object_id)
         db.session.execute(
             update(ImportRow)
-            .where(ImportRow.batch_id == self.batch.id, ImportRow.row_number == created.c.row_number)
+            .where(
+                ImportRow.batch_id == self.batch.id,
+                ImportRow.row_number.between(chunk[0].row_number, chunk[-1].row_number),
+                ImportRow.row_number == created.c.row_number,
+            )
             .values(object_id=created.c.object_id)
         )
         _empty(created, links)
@@ -499,10 +506,13 @@ def undo_batch(batch_id: str, timezone: str) -> Outcome:
     return outcome
 
 
+UNDONE_UPDATE_COLUMNS = ("object_id", "expected_version", "values", "previous", "changes")
+
+
 def _undo_updates(writer: Writer, outcome: Outcome) -> None:
     spec, model = writer.spec, writer.model
     names: set[str] = set()
-    for chunk in _rows(writer.batch.id, RowAction.UPDATE):
+    for chunk in _rows(writer.batch.id, UPDATED, ("previous",)):
         names.update(name for row in chunk for name in row.previous.get("tags", ()))
     writer.tag_ids = _tag_ids([tag_name_key(name) for name in names], live_only=False)
     missing = [name for name in names if tag_name_key(name) not in writer.tag_ids]
@@ -511,7 +521,7 @@ def _undo_updates(writer: Writer, outcome: Outcome) -> None:
     links = _temporary("import_links", Column("object_id", Integer), Column("tag_id", Integer))
     stage = writer._stage_table()
     writer.progress.start("undoing", writer._to_write())
-    for chunk in _rows(writer.batch.id, RowAction.UPDATE, progress=writer.progress):
+    for chunk in _rows(writer.batch.id, UPDATED, UNDONE_UPDATE_COLUMNS, progress=writer.progress):
         ids = locked_ids(model, model.id.in_([row.object_id for row in chunk]))
         current = current_values(spec, writer.columns, ids)
         untouched = [row for row in chunk if _untouched(spec, row, current.get(row.object_id))]
@@ -552,7 +562,7 @@ def _reversed(changes: dict[str, list[Any]]) -> dict[str, list[Any]]:
 
 def _undo_creations(writer: Writer, outcome: Outcome) -> None:
     spec, model = writer.spec, writer.model
-    for chunk in _rows(writer.batch.id, RowAction.CREATE, progress=writer.progress):
+    for chunk in _rows(writer.batch.id, CREATED, ("object_id", "values"), progress=writer.progress):
         ids = [row.object_id for row in chunk if row.object_id is not None]
         current = current_values(spec, writer.columns, ids)
         fresh = [row for row in chunk if _fresh(spec, row, current.get(row.object_id))]

@@ -23,7 +23,7 @@ from datetime import timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import Engine, create_engine, delete, select
+from sqlalchemy import Engine, create_engine, delete, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
@@ -36,7 +36,7 @@ from webapp.models.imports import new_batch_id
 
 # gunicorn replaces a worker silent for 30 s; a chunk that took longer than this is a worker gone.
 STALE_AFTER = timedelta(seconds=60)
-WRITES_PER_STEP = 200
+WRITES_PER_STEP = 50
 ENGINE = "import_progress_engine"
 logger = logging.getLogger(__name__)
 
@@ -81,6 +81,8 @@ def _beside(statement: Any) -> None:
         return
     try:
         with _side_engine().begin() as connection:
+            # Only shown, and soon replaced: not worth a wait for the disk at each commit.
+            connection.execute(text("SET LOCAL synchronous_commit = off"))
             connection.execute(statement)
     except SQLAlchemyError as error:
         logger.warning("import progress not recorded: %s", type(error).__name__)

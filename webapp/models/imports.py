@@ -86,7 +86,8 @@ class ImportRow(db.Model):  # type: ignore[name-defined]
     problems: Mapped[list[Any]] = mapped_column(JSONDocument, nullable=False, default=list)
     cells: Mapped[list[Any]] = mapped_column(JSONDocument, nullable=False, default=list)
 
-    __table_args__ = (Index("ix_import_rows_batch_id_action", "batch_id", "action"),)
+    # An apply reads a batch's rows by action, a chunk at a time in row order: one range each.
+    __table_args__ = (Index("ix_import_rows_batch_id_action_row_number", "batch_id", "action", "row_number"),)
 
 
 class ImportProgress(db.Model):  # type: ignore[name-defined]
