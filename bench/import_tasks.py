@@ -8,7 +8,7 @@ each run adds ``--rows`` tasks. Each phase runs as the app does it (the same fun
 transaction each), in this process, without HTTP: the figures are the import's own. Peak memory
 is the process's resident high-water mark after each phase (it only grows).
 
-``--profile`` also prints, for each apply, its ten costliest functions in this process
+``--profile`` also prints, for each preview and apply, its twelve costliest functions in this process
 (cProfile) and its five costliest statements in the database (pg_stat_statements, which must be
 installed there), to find the work worth cutting.
 """
@@ -65,29 +65,27 @@ def import_file(path: Path, timezone: str, profile: bool) -> str:
     """Preview then apply ``path``; the batch id."""
     with path.open("rb") as stream:
         planner = planner_for("task", stream, path.name, Options())
-        batch = timed(f"preview {path.name}", lambda: store_preview(planner, path.name, Options()))
+        batch = phase(f"preview {path.name}", lambda: store_preview(planner, path.name, Options()), profile)
     db.session.commit()
     batch_id = str(batch.id)
-
-    def apply() -> Any:
-        return apply_batch(batch_id, timezone, valid_only=False)
-
-    if profile:
-        # This database's statistics only: the server's are shared with every other database.
-        db.session.execute(
-            text(
-                "SELECT pg_stat_statements_reset(0, "
-                "(SELECT oid FROM pg_database WHERE datname = current_database()), 0)"
-            )
-        )
-        profiler = cProfile.Profile()
-        timed(f"apply {path.name}", lambda: profiler.runcall(apply))
-        pstats.Stats(profiler).sort_stats("tottime").print_stats(10)
-        print_statements()
-    else:
-        timed(f"apply {path.name}", apply)
+    phase(f"apply {path.name}", lambda: apply_batch(batch_id, timezone, valid_only=False), profile)
     db.session.commit()
     return batch_id
+
+
+def phase(label: str, step: Callable[[], Any], profile: bool) -> Any:
+    """Run one phase, timed; profiled too when asked."""
+    if not profile:
+        return timed(label, step)
+    # This database's statistics only: the server's are shared with every other database.
+    db.session.execute(
+        text("SELECT pg_stat_statements_reset(0, (SELECT oid FROM pg_database WHERE datname = current_database()), 0)")
+    )
+    profiler = cProfile.Profile()
+    result = timed(label, lambda: profiler.runcall(step))
+    pstats.Stats(profiler).sort_stats("tottime").print_stats(12)
+    print_statements()
+    return result
 
 
 def print_statements() -> None:

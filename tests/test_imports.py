@@ -17,6 +17,7 @@ from werkzeug.test import encode_multipart
 from tests import factories
 from tests.admin_support import count_rows, text_of
 from tests.conftest import Auth
+from webapp import audit_chain
 from webapp.extensions import db
 from webapp.models import (
     AuditEntry,
@@ -217,8 +218,11 @@ def test_an_apply_writes_audit_entries_under_the_batch(client: FlaskClient, auth
     assert all(entry.summary == "Imported from file.csv" for entry in entries)
     updated = next(entry for entry in entries if entry.action.value == "update")
     assert updated.object_id == str(task.id) and updated.changes == {"title": ["Before", "After"]}
+    created = next(entry for entry in entries if entry.action.value == "create")
+    assert created.changes["title"] == [None, "Created"] and created.operator_email
     db.session.expire_all()
     assert db.session.get(Task, task.id).version == 2
+    assert audit_chain.verify("test-secret").ok  # entries written from the planned rows hash alike
 
 
 def test_the_audit_log_leads_to_the_import_and_its_undo(client: FlaskClient, auth: Auth) -> None:

@@ -26,7 +26,7 @@ from typing import Any, ParamSpec, TypeVar
 
 from flask import has_request_context, request
 from flask_login import current_user
-from sqlalchemy import String, cast, inspect, literal, select
+from sqlalchemy import Select, String, cast, inspect, literal, select
 from sqlalchemy.orm import MANYTOONE
 from sqlalchemy.sql import ColumnElement
 
@@ -271,19 +271,30 @@ def record_bulk(
     Call it in the same transaction as the bulk change, before the change when the change makes
     the criterion stop matching (e.g. restoring rows selected by ``deleted_at IS NOT NULL``).
     """
+    rows = select(model.id, literal(changes or {}, JSONDocument)).where(criterion)
+    return record_selected(action, model, rows, summary)
+
+
+def record_selected(action: AuditAction, model: type[Any], rows: Select[Any], summary: str) -> int:
+    """Write one entry per row of ``rows`` (a record's id, then its changes), in a single statement.
+
+    The changes stay in the database: an import's hundred thousand entries are written from its
+    planned rows without a decode, an encode and a hash each in Python."""
     operator_id, operator_email = _actor()
-    rows = select(
+    found = rows.subquery()
+    object_id, changes = found.c
+    entries = select(
         literal(operator_id, db.Integer),
         literal(operator_email, String),
         literal(action.value, String),
         literal(model_name(model), String),
-        cast(model.id, String),
+        cast(object_id, String),
         literal(summary[:500], String),
-        literal(changes or {}, JSONDocument),
+        changes,
         literal(_client_address(), String),
         literal(_BATCH.get(), String),
-    ).where(criterion)
-    return audit_chain.insert_from_select(AuditEntry.__table__, audit_chain.ENTRY_COLUMNS, rows)
+    ).select_from(found)
+    return audit_chain.insert_from_select(AuditEntry.__table__, audit_chain.ENTRY_COLUMNS, entries)
 
 
 @dataclass(frozen=True)

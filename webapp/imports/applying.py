@@ -16,11 +16,11 @@ rest go in.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Column, Integer, MetaData, Table, delete, exists, func, insert, select, update
+from sqlalchemy import Column, Integer, MetaData, Select, Table, delete, exists, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
@@ -316,14 +316,28 @@ class Writer:
         links = _temporary("import_links", Column("object_id", Integer), Column("tag_id", Integer))
         stage = self._stage_table()
         self.progress.start("writing", self._to_write())
-        for chunk in _rows(self.batch.id, CREATED, ("values", "changes"), progress=self.progress):
-            outcome.created += self._create(chunk, created, links)
+        for chunk in _rows(self.batch.id, CREATED, ("values",), progress=self.progress):
+            outcome.created += self._create(chunk, stage, created, links)
             self._finish_creations(chunk, created, links)
-        for chunk in _rows(self.batch.id, UPDATED, ("object_id", "values", "changes"), progress=self.progress):
+        for chunk in _rows(self.batch.id, UPDATED, ("object_id", "values"), progress=self.progress):
             outcome.updated += self.write_updates(chunk, stage, links, lambda row: row.values)
-            audit.record_rows(self.model, self._entries(chunk, AuditAction.UPDATE), self.batch.id)
+            self._audit(AuditAction.UPDATE, self._planned(chunk, RowAction.UPDATE, ImportRow.object_id))
         _drop(created, links, stage)
         return outcome
+
+    def _planned(self, chunk: list[Any], action: RowAction, object_id: Any) -> Select[Any]:
+        """The chunk's planned rows of ``action``: the record's id and the row's changes (the
+        chunk's range of row numbers bounds the read, whatever the plan)."""
+        return select(object_id, ImportRow.changes).where(
+            ImportRow.batch_id == self.batch.id,
+            ImportRow.action == action,
+            ImportRow.row_number.between(chunk[0].row_number, chunk[-1].row_number),
+        )
+
+    def _audit(self, action: AuditAction, rows: Select[Any]) -> None:
+        """An entry per record written, with the changes the preview showed, straight from the
+        planned rows."""
+        audit.record_selected(action, self.model, rows, self.summary)
 
     def _finish_creations(self, chunk: list[Any], created: Table, links: Table) -> None:
         """Link a chunk's new records to their tags, and note their ids on the batch's rows (for
@@ -331,6 +345,8 @@ class Writer:
         database picks for a batch it has no statistics of yet."""
         if self.spec.taggable:
             self._insert_links(links, created.c.object_id)
+        planned = self._planned(chunk, RowAction.CREATE, created.c.object_id)
+        self._audit(AuditAction.CREATE, planned.where(ImportRow.row_number == created.c.row_number))
         db.session.execute(
             update(ImportRow)
             .where(
@@ -352,29 +368,51 @@ class Writer:
         _empty(stage, links)
         return count
 
-    def _entries(self, chunk: Iterable[Any], action: AuditAction, ids: list[int] | None = None) -> Iterator[RowChange]:
-        for index, row in enumerate(chunk):
-            object_id = ids[index] if ids is not None else row.object_id
-            yield RowChange(action, object_id, self.summary, row.changes)
-
     def _values(self, values: dict[str, Any]) -> dict[str, Any]:
         written = {c.target: c.field.value(values[c.attr]) for c in self.plain if c.attr in values and c.target}
         return {**written, **self.spec.derived(written)}
 
-    def _create(self, chunk: list[Any], created: Table, links: Table) -> int:
-        groups: dict[frozenset[str], list[Any]] = {}
+    def _create(self, chunk: list[Any], stage: Table, created: Table, links: Table) -> int:
+        """Insert a chunk's new records, grouped by the fields they set (a field a row leaves
+        empty takes its default)."""
+        groups: dict[frozenset[str], list[tuple[Any, dict[str, Any]]]] = {}
         for row in chunk:
-            groups.setdefault(frozenset(self._values(row.values)), []).append(row)
-        for rows in groups.values():
-            statement = insert(self.model).returning(self.model.id, sort_by_parameter_order=True)
-            ids = list(db.session.scalars(statement, [self._values(row.values) for row in rows]))
-            db.session.execute(
-                insert(created),
-                [{"row_number": row.row_number, "object_id": id_} for row, id_ in zip(rows, ids, strict=True)],
+            values = self._values(row.values)
+            groups.setdefault(frozenset(values), []).append((row, values))
+        for group in groups.values():
+            ids = self._insert_records([values for _, values in group], stage)
+            copy_rows(
+                created,
+                ("row_number", "object_id"),
+                [(row.row_number, id_) for (row, _), id_ in zip(group, ids, strict=True)],
             )
-            self._stage_links(links, [(id_, row.values.get("tags")) for row, id_ in zip(rows, ids, strict=True)])
-            audit.record_rows(self.model, self._entries(rows, AuditAction.CREATE, ids), self.batch.id)
+            self._stage_links(links, [(id_, row.values.get("tags")) for (row, _), id_ in zip(group, ids, strict=True)])
         return len(chunk)
+
+    def _insert_records(self, records: list[dict[str, Any]], stage: Table) -> list[int]:
+        """Insert records that set the same fields; their ids, in order.
+
+        On PostgreSQL the ids are taken from the table's sequence first, the records streamed into
+        the stage with them (``COPY``) and inserted by one ``INSERT … SELECT``, which adds the
+        fields' defaults: a multi-row ``INSERT … RETURNING`` binds every value of every row as a
+        parameter, several times the work. SQLite has no sequence to take ids from ahead."""
+        model = self.model
+        if db.session.get_bind().dialect.name != "postgresql":
+            statement = insert(model).returning(model.id, sort_by_parameter_order=True)
+            return list(db.session.scalars(statement, records))
+        sequence = func.pg_get_serial_sequence(model.__tablename__, "id")
+        taken = select(func.nextval(sequence)).select_from(func.generate_series(1, len(records)))
+        ids = sorted(db.session.scalars(taken))
+        names = list(records[0])
+        copy_rows(
+            stage,
+            ["object_id", *names],
+            [(id_, *map(values.get, names)) for id_, values in zip(ids, records, strict=True)],
+        )
+        source = select(stage.c.object_id, *(stage.c[name] for name in names))
+        db.session.execute(insert(model).from_select(["id", *names], source))
+        _empty(stage)
+        return ids
 
     def _stage_table(self) -> Table:
         table = self.model.__table__
