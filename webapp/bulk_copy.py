@@ -80,6 +80,8 @@ _JSON = json.JSONEncoder(ensure_ascii=False)
 
 
 def _document(value: Any) -> str:
+    if not value:  # most of an import's rows have no problems, no cells kept, nothing previous
+        return "[]" if isinstance(value, (list, tuple)) else "{}"
     return _escaped(_JSON.encode(value))
 
 

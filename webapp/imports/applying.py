@@ -98,7 +98,12 @@ def apply_batch(batch_id: str, timezone: str, *, valid_only: bool) -> Outcome:
             "them and preview the file again, or choose “import the valid rows”."
         )
     spec = spec_for(batch.model, timezone)
-    writer = Writer(spec, batch)
+    with Writer(spec, batch) as writer:
+        return _apply(writer, valid_only, refused, started)
+
+
+def _apply(writer: Writer, valid_only: bool, refused: int, started: float) -> Outcome:
+    batch = writer.batch
     conflicts = writer.conflicts()
     if conflicts and not valid_only:
         raise ImportRefused(
@@ -198,6 +203,12 @@ class Writer:
         self.tag_ids: dict[str, int] = {}
         self.summary = f"Imported from {batch.filename}"
         self.progress = Progress(batch.id, "checking")
+
+    def __enter__(self) -> Writer:
+        return self
+
+    def __exit__(self, *exception: object) -> None:
+        self.progress.__exit__(*exception)
 
     # Conflicts -----------------------------------------------------------------------------
 
@@ -521,12 +532,12 @@ def undo_batch(batch_id: str, timezone: str) -> Outcome:
         message = "undone already" if batch.state is ImportState.UNDONE else "not applied"
         raise ImportRefused(f"This import was {message}; nothing was changed.")
     spec = spec_for(batch.model, timezone)
-    writer = Writer(spec, batch)
-    writer.summary = f"Undid the import from {batch.filename}"
     outcome = Outcome()
-    with audit.in_batch(batch.id):
+    with Writer(spec, batch) as writer, audit.in_batch(batch.id):
+        writer.summary = f"Undid the import from {batch.filename}"
         _undo_updates(writer, outcome)
         _undo_creations(writer, outcome)
+        writer.progress.finish()
     outcome.seconds = round(time.monotonic() - started, 2)
     batch.state = ImportState.UNDONE
     batch.undone_at = utcnow()
@@ -540,7 +551,6 @@ def undo_batch(batch_id: str, timezone: str) -> Outcome:
             "seconds": outcome.seconds,
         },
     }
-    writer.progress.finish()
     return outcome
 
 

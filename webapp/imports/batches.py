@@ -94,17 +94,17 @@ def store_preview(planner: Planner, filename: str, options: Options, batch_id: s
     db.session.flush()
     summary = Summary()
     pending: list[tuple[Any, ...]] = []
-    tracked = progress.Progress(batch.id, "reading")
-    tracked.start("reading", None)
-    for row in planner.rows(tracked):
-        summary.add(row)
-        pending.append(_stored_row(batch.id, row))
-        if len(pending) == ROWS_PER_INSERT:
-            copy_rows(ImportRow.__table__, STORED_COLUMNS, pending)
-            pending = []
-    copy_rows(ImportRow.__table__, STORED_COLUMNS, pending)
-    batch.counts = summary.as_counts()
-    tracked.finish()
+    with progress.Progress(batch.id, "reading") as tracked:
+        tracked.start("reading", None)
+        for row in planner.rows(tracked):
+            summary.add(row)
+            pending.append(_stored_row(batch.id, row))
+            if len(pending) == ROWS_PER_INSERT:
+                copy_rows(ImportRow.__table__, STORED_COLUMNS, pending)
+                pending = []
+        copy_rows(ImportRow.__table__, STORED_COLUMNS, pending)
+        batch.counts = summary.as_counts()
+        tracked.finish()
     return batch
 
 
@@ -145,7 +145,7 @@ def _stored_row(batch_id: str, row: PlannedRow) -> tuple[Any, ...]:
         row.previous,
         row.changes,
         row.problems,
-        row.cells,
+        row.kept_cells(),
     )
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 import zoneinfo
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
@@ -170,23 +170,38 @@ class Choice(Field):
 
     enum: type[LabelledEnum]
     nullable: bool = False
+    # Each member's value and label, in lower case, and each value's label: one lookup per cell
+    # of a long file, not a walk through the enum.
+    spellings: dict[str, str] = field(init=False, repr=False)
+    labels: dict[str, str] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.spellings = {}
+        for member in self.enum:
+            for spelling in (member.value, member.label.lower()):
+                self.spellings.setdefault(spelling, member.value)
+        self.labels = {member.value: member.label for member in self.enum}
 
     def parse(self, cell: Any) -> str:
-        text = cell_text(cell).strip().lower()
-        for member in self.enum:
-            if text in (member.value, member.label.lower()):
-                return member.value
-        labels = ", ".join(member.label for member in self.enum)
-        raise CellError(f"Choose one of {labels}.")
+        try:
+            return self.spellings[cell_text(cell).strip().lower()]
+        except KeyError:
+            labels = ", ".join(member.label for member in self.enum)
+            raise CellError(f"Choose one of {labels}.") from None
 
     def stored(self, value: Any) -> Any:
-        return None if value is None else self.enum(value).value
+        if value is None:
+            return None
+        return value.value if isinstance(value, self.enum) else self.enum(value).value
 
     def value(self, stored: Any) -> Any:
         return self.enum(stored)
 
     def shown(self, stored: Any) -> Any:
-        return self.enum(stored).label
+        try:
+            return self.labels[stored]
+        except KeyError:
+            return self.enum(stored).label
 
 
 DATE_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M")

@@ -52,6 +52,11 @@ class PlannedRow:
     def refuse(self, column: str, message: str) -> None:
         self.problems.append([column, message])
 
+    def kept_cells(self) -> list[str]:
+        """The cells as read, as text, for a refused row (its line of the refusals' CSV): the
+        other rows keep none."""
+        return [cell_text(cell) for cell in self.cells] if self.action is RowAction.REFUSED else []
+
 
 @dataclass
 class Layout:
@@ -126,7 +131,7 @@ class Planner:
         return planned
 
     def _converted(self, number: int, cells: list[Any]) -> PlannedRow:
-        row = PlannedRow(number, RowAction.CREATE, cells=[cell_text(cell) for cell in cells])
+        row = PlannedRow(number, RowAction.CREATE, cells=cells)
         if len(cells) > self.layout.width and any(not is_empty(cell) for cell in cells[self.layout.width :]):
             row.refuse("", f"The row has {len(cells)} cells; the header row names {self.layout.width} columns.")
         if self.layout.id_position is not None:
@@ -250,7 +255,6 @@ class Planner:
             row.action = RowAction.REFUSED
             row.values, row.previous = {}, {}
             return
-        row.cells = []
         if row.action is RowAction.CREATE:
             self._creation(row)
             return

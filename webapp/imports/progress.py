@@ -7,9 +7,9 @@ connection of its own, in a short transaction that commits at once. The work's o
 the row, so a finished import has no progress, only its state and result; a row left behind by a
 killed worker stops moving and reads as stopped after :data:`STALE_AFTER`.
 
-That connection is opened for each write, outside the app's pool (which a pool of one,
-``DB_POOL_SIZE=1``, could not spare while the step holds its own), at most
-:data:`WRITES_PER_STEP` times a step (and at least a thousand rows apart). Progress is only
+That connection is opened at a step's first write and closed at its end, outside the app's
+pool (which a pool of one, ``DB_POOL_SIZE=1``, could not spare while the step holds its own); a
+step writes at most :data:`WRITES_PER_STEP` times (and at least a thousand rows apart). Progress is only
 shown: a write that fails is logged, and the step goes on. On SQLite, which has one writer at a
 time, the second connection would wait for the step's own transaction: nothing is written there,
 and the page simply waits for the answer.
@@ -23,7 +23,7 @@ from datetime import timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import Engine, create_engine, delete, select, text
+from sqlalchemy import Connection, Engine, create_engine, delete, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
@@ -43,7 +43,11 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class Progress:
-    """One step's progress on one batch: ``done`` of ``total`` rows in ``phase``."""
+    """One step's progress on one batch: ``done`` of ``total`` rows in ``phase``.
+
+    Used as a context manager around the step: its side connection, opened at the first write
+    and kept for the step's next ones (a new connection for each was most of their cost), is
+    closed at its end, whichever way the step ends."""
 
     batch_id: str
     phase: str
@@ -51,6 +55,15 @@ class Progress:
     done: int = 0
     step: str = field(default_factory=new_batch_id)
     written: int = 0
+    connection: Connection | None = field(default=None, repr=False)
+
+    def __enter__(self) -> Progress:
+        return self
+
+    def __exit__(self, *exception: object) -> None:
+        if self.connection is not None:
+            self.connection.close()
+            self.connection = None
 
     def start(self, phase: str, total: int | None) -> None:
         self.phase, self.total, self.done = phase, total, 0
@@ -70,20 +83,35 @@ class Progress:
 
     def _write(self) -> None:
         self.written = self.done
+        if db.engine.dialect.name != "postgresql":
+            return
         values = {"phase": self.phase, "done": self.done, "total": self.total, "updated_at": utcnow()}
         statement = insert(ImportProgress).values(batch_id=self.batch_id, step=self.step, **values)
-        _beside(statement.on_conflict_do_update(index_elements=["batch_id", "step"], set_=values))
+        try:
+            if self.connection is None:
+                self.connection = _side_engine().connect()
+            upsert = statement.on_conflict_do_update(index_elements=["batch_id", "step"], set_=values)
+            _commit_alone(self.connection, upsert)
+        except SQLAlchemyError as error:
+            logger.warning("import progress not recorded: %s", type(error).__name__)
+            self.__exit__()
+
+
+def _commit_alone(connection: Connection, statement: Any) -> None:
+    """Run ``statement`` in a short transaction of its own, committed at once."""
+    with connection.begin():
+        # Only shown, and soon replaced: not worth a wait for the disk at each commit.
+        connection.execute(text("SET LOCAL synchronous_commit = off"))
+        connection.execute(statement)
 
 
 def _beside(statement: Any) -> None:
-    """Run ``statement`` in a transaction of its own, on a connection of its own (PostgreSQL)."""
+    """Run ``statement`` on a connection of its own (PostgreSQL)."""
     if db.engine.dialect.name != "postgresql":
         return
     try:
-        with _side_engine().begin() as connection:
-            # Only shown, and soon replaced: not worth a wait for the disk at each commit.
-            connection.execute(text("SET LOCAL synchronous_commit = off"))
-            connection.execute(statement)
+        with _side_engine().connect() as connection:
+            _commit_alone(connection, statement)
     except SQLAlchemyError as error:
         logger.warning("import progress not recorded: %s", type(error).__name__)
 
