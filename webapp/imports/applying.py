@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Column, Integer, MetaData, Select, Table, delete, exists, func, insert, select, update
+from sqlalchemy import Column, Integer, MetaData, Select, Table, delete, exists, func, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
@@ -175,6 +175,14 @@ def _temporary(name: str, *columns: Column[Any]) -> Table:
 
 
 def _empty(*tables: Table) -> None:
+    """Empty temporary tables between chunks. On PostgreSQL by ``TRUNCATE``, done in place for a
+    table created in the same transaction: a ``DELETE`` leaves its rows behind as dead tuples,
+    which no vacuum reaches in a temporary table, so every later chunk read them all again (a
+    million rows' apply spent more time there than writing its tasks)."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        preparer = db.session.get_bind().dialect.identifier_preparer
+        db.session.execute(text("TRUNCATE " + ", ".join(preparer.format_table(table) for table in tables)))
+        return
     for table in tables:
         db.session.execute(delete(table))
 
