@@ -24,6 +24,7 @@ from tests.conftest import AppFactory, Auth
 from tests.test_imports import counts, csv_bytes, post_step, preview, task_file, upload
 from webapp.config import ConfigError, load_config
 from webapp.extensions import db
+from webapp.imports.planning import FirstRows
 from webapp.models import AuditEntry, ImportBatch, Post, Tag, Task, User
 
 pytestmark = pytest.mark.usefixtures("app_context")
@@ -372,3 +373,12 @@ def test_the_command_line_refuses_a_file_with_a_bad_row_and_writes_nothing(
 def test_a_malformed_import_limit_stops_the_app_naming_the_variable(name: str, value: str) -> None:
     with pytest.raises(ConfigError, match=name):
         load_config({"APP_ENV": "testing", "SECRET_KEY": "k", name: value})
+
+
+def test_the_first_row_naming_an_id_is_remembered_in_any_block() -> None:
+    first = FirstRows()
+    assert first.claim(7, 2) == 2
+    assert first.claim(7, 1500) == 2
+    assert first.claim(7 + FirstRows.BLOCK, 1501) == 1501
+    assert first.claim(2**31 - 1, 3) == 3 and first.claim(2**31 - 1, 4) == 3
+    assert len(first.blocks) == 3
