@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
@@ -13,6 +14,7 @@ from tests.admin_support import Auth
 from tests.conftest import AppFactory
 from tests.e2e.stack import libpq_url
 from tests.pgbouncer import admin_console_url, running_pgbouncer
+from tests.waits import wait_for
 from webapp.models import OperatorRole
 
 pytestmark = [pytest.mark.postgres, pytest.mark.usefixtures("app")]  # the session app builds the schema
@@ -63,3 +65,43 @@ def test_an_unreachable_pgbouncer_is_said_so_and_the_page_renders(make_app: AppF
 def test_without_the_variable_there_is_no_panel(make_app: AppFactory) -> None:
     auth = signed_in(make_app, "")
     assert auth.client.get("/admin/dashboard/data.json").get_json()["pgbouncer"] is None
+
+
+def test_a_client_waiting_for_a_server_connection_shows(
+    make_app: AppFactory, pgbouncer_with_console: tuple[str, str]
+) -> None:
+    """PgBouncer has one server connection: while a transaction holds it, a second client's query
+    waits in PgBouncer, and the dashboard counts it; once the first commits, the second runs."""
+    pooled, admin_url = pgbouncer_with_console
+    auth = signed_in(make_app, admin_url)
+    answers: list[int] = []
+
+    def waiting_query() -> None:
+        with closing(psycopg2.connect(libpq_url(pooled))) as connection, connection.cursor() as cursor:
+            cursor.execute("SELECT 2")
+            answers.append(cursor.fetchone()[0])
+            connection.commit()
+
+    with closing(psycopg2.connect(libpq_url(pooled))) as holder, holder.cursor() as cursor:
+        cursor.execute("SELECT 1")  # holds PgBouncer's only server connection until the commit
+        waiter = threading.Thread(target=waiting_query)
+        waiter.start()
+        try:
+            report = wait_for(
+                lambda: (
+                    (now := auth.client.get("/admin/dashboard/data.json").get_json()["pgbouncer"])
+                    and now["clients_waiting"] == 1
+                    and now
+                ),
+                timeout=60,
+                what="a client waiting in PgBouncer",
+            )
+            html = auth.client.get("/admin/dashboard/").get_data(as_text=True)
+        finally:
+            holder.commit()
+            waiter.join(timeout=60)
+    assert not waiter.is_alive() and answers == [2]
+    assert report["servers_active"] == 1
+    [pool] = [pool for pool in report["pools"] if pool["clients_waiting"]]
+    assert pool["max_wait_seconds"] >= 0
+    assert "Clients waiting" in html
