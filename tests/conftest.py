@@ -32,6 +32,7 @@ from webapp import create_app
 from webapp.config import normalize_database_url
 from webapp.extensions import db
 from webapp.models import Operator, OperatorRole
+from webapp.read_replica import current_replica
 
 TEST_PASSWORD = "correct-horse-battery-staple"
 # Tests that start real servers or a browser, or restart PostgreSQL (which would fail whatever
@@ -143,6 +144,9 @@ def close_app(app: Flask) -> None:
     app.extensions["monitoring"].publisher.stop()
     with app.app_context():
         db.engine.dispose()
+        replica = current_replica()
+        if replica is not None:
+            replica.engine.dispose()
 
 
 def release_pooled_connections(app: Flask) -> None:

@@ -23,6 +23,7 @@ from webapp.formatting import register_formatting
 from webapp.health import health_blueprint
 from webapp.monitoring import register_monitoring as instrument
 from webapp.proxy import init_proxy
+from webapp.read_replica import init_read_replica
 from webapp.request_logging import init_request_logging
 from webapp.security import init_security
 from webapp.uploads import init_uploads
@@ -48,6 +49,7 @@ def create_app(config: Mapping[str, Any] | None = None, env: Mapping[str, str] |
     register_uploads(app)
     register_extensions(app)
     register_database_limits(app)
+    register_read_replica(app)
     register_monitoring(app)
     register_blueprints(app)
     register_health(app)
@@ -81,6 +83,10 @@ def register_extensions(app: Flask) -> None:
 
 def register_database_limits(app: Flask) -> None:
     init_database_limits(app)
+
+
+def register_read_replica(app: Flask) -> None:
+    init_read_replica(app)
 
 
 def register_monitoring(app: Flask) -> None:

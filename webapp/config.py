@@ -315,7 +315,38 @@ def load_config(env: Mapping[str, str] | None = None, instance_path: str | Path 
         **_import_limits(env),
         "AUDIT_RETENTION_DAYS": _retention_days(env),
         "PGBOUNCER_ADMIN_URL": _pgbouncer_admin_url(env),
+        **_replica(env, url),
     }
+
+
+def _replica(env: Mapping[str, str], primary_url: str) -> dict[str, Any]:
+    """A streaming replica for list pages, counts and exports (``DATABASE_REPLICA_URL``), how far
+    behind it may be before reads go back to the primary, and how long after an operator's own
+    write their pages read the primary. Messages never echo the URL (it may hold a password)."""
+    raw = env.get("DATABASE_REPLICA_URL", "").strip()
+    settings: dict[str, Any] = {
+        "DATABASE_REPLICA_URL": None,
+        "REPLICA_MAX_LAG_SECONDS": _replica_seconds(env, "REPLICA_MAX_LAG_SECONDS", 10.0),
+        "READ_YOUR_WRITES_SECONDS": _replica_seconds(env, "READ_YOUR_WRITES_SECONDS", 5.0),
+    }
+    if not raw:
+        return settings
+    if not primary_url.startswith("postgresql"):
+        raise ConfigError("DATABASE_REPLICA_URL needs DATABASE_URL on PostgreSQL (a replica of it)")
+    try:
+        url = normalize_database_url(raw)
+    except ConfigError:
+        raise ConfigError("DATABASE_REPLICA_URL is not a database URL (postgresql://user@host:5432/name)") from None
+    if not url.startswith("postgresql"):
+        raise ConfigError("DATABASE_REPLICA_URL must be a postgresql:// URL (a streaming replica)")
+    return {**settings, "DATABASE_REPLICA_URL": url}
+
+
+def _replica_seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    raw, value = _number(env, name, default, float, "a number of seconds")
+    if raw and not 0 <= value <= 86_400:  # also refuses nan and inf
+        raise ConfigError(f"{name}={raw!r} must be between 0 and 86400 seconds")
+    return value
 
 
 def _pgbouncer_admin_url(env: Mapping[str, str]) -> str | None:

@@ -4,11 +4,14 @@ extensions and models can both import it without a cycle)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import JSON, DateTime, MetaData
+from flask_sqlalchemy.session import Session as FlaskSession
+from sqlalchemy import JSON, DateTime, MetaData, Select
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, registry
+from sqlalchemy.sql.util import find_tables
 from sqlalchemy.types import TypeDecorator
 
 # Stable constraint names on every database, so migrations can drop and alter them by name.
@@ -66,3 +69,30 @@ class Base(DeclarativeBase):
         metadata=MetaData(naming_convention=NAMING_CONVENTION),
         type_annotation_map={datetime: UTCDateTime},
     )
+
+
+# Where a session that reads on the replica keeps that engine, for the request (webapp/read_replica.py).
+REPLICA_READS = "replica_reads"
+# Read on the primary even in a request that reads on the replica: who is signed in and whether
+# their session still holds must be what the primary says (a sign-out on another host ends it).
+PRIMARY_ONLY_TABLES = frozenset({"operator_sessions", "operators"})
+
+
+class RoutingSession(FlaskSession):
+    """Flask-SQLAlchemy's session, sending a request's plain reads to the replica when the request
+    was given one (``info[REPLICA_READS]``), everything else to the primary: flushes, ``INSERT``,
+    ``UPDATE``, ``DELETE``, ``SELECT … FOR UPDATE``, text statements (which may write) and reads
+    of :data:`PRIMARY_ONLY_TABLES`."""
+
+    def get_bind(self, mapper: Any = None, clause: Any = None, bind: Any = None, **kwargs: Any) -> Any:
+        replica = self.info.get(REPLICA_READS)
+        if replica is not None and bind is None and not self._flushing and _plain_read(clause):
+            return replica
+        return super().get_bind(mapper=mapper, clause=clause, bind=bind, **kwargs)
+
+
+def _plain_read(clause: Any) -> bool:
+    if not isinstance(clause, Select) or clause._for_update_arg is not None:
+        return False
+    tables = find_tables(clause, include_joins=True, include_aliases=True)
+    return not any(table.name in PRIMARY_ONLY_TABLES for table in tables)

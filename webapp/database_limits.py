@@ -29,7 +29,7 @@ from typing import Any
 
 from flask import Flask, current_app, g, has_request_context
 from sqlalchemy import event, exc, text
-from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from webapp.extensions import db
@@ -140,7 +140,11 @@ def use_limits(limits: Limits) -> None:
 
 def init_database_limits(app: Flask) -> None:
     with app.app_context():
-        engine = db.engine
+        limit_engine(db.engine)
+
+
+def limit_engine(engine: Engine) -> None:
+    """Give every transaction of ``engine`` the request's limits (the app's, a replica's)."""
     if engine.dialect.name == "postgresql":
         event.listen(engine, "begin", _on_begin)
         dialect = engine.dialect

@@ -25,6 +25,7 @@ from webapp.monitoring.findings import Finding, Thresholds, pool_findings, serve
 from webapp.monitoring.pg_activity import ActivityReport, activity_report
 from webapp.monitoring.pg_statements import StatementsReport, reset_statements, statements_report
 from webapp.monitoring.pgbouncer import PgBouncerReport, PgBouncerUnreachable, pgbouncer_report
+from webapp.read_replica import current_replica
 from webapp.monitoring.pool import HISTOGRAM_FIELDS, HistogramCounts, PoolSnapshot
 from webapp.monitoring.sql_text import safe_text
 from webapp.monitoring.table_stats import TableReport, table_report
@@ -178,6 +179,7 @@ class DashboardReport:
     tables: TableReport | PanelError | None
     database_figures: DatabaseReport | PanelError | None
     pgbouncer: PgBouncerReport | PanelError | None
+    replica: ReplicaPanel | None
 
 
 def _total(values: list[Any], combine: Callable[[list[Any]], Any]) -> Any:
@@ -361,7 +363,27 @@ def build_report(monitoring: Monitoring, session: AnySession, refresh_seconds: i
         tables=figures.tables,
         database_figures=figures.database,
         pgbouncer=pgbouncer_panel(monitoring.pgbouncer_admin_url),
+        replica=replica_panel(),
     )
+
+
+@dataclass(frozen=True)
+class ReplicaPanel:
+    """The read replica as this worker last found it (``webapp.read_replica``)."""
+
+    in_use: bool
+    lag_seconds: float | None
+    max_lag_seconds: float
+    status: str
+
+
+def replica_panel() -> ReplicaPanel | None:
+    replica = current_replica()
+    if replica is None:
+        return None
+    state = replica.state()
+    status = "list pages, counts and exports read there" if state.usable else f"not used: {state.reason}"
+    return ReplicaPanel(state.usable, state.lag_seconds, state.max_lag_seconds, status)
 
 
 def pgbouncer_panel(admin_url: str | None) -> PgBouncerReport | PanelError | None:
