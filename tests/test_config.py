@@ -226,3 +226,27 @@ def test_a_pgbouncer_admin_value_that_is_no_url_is_not_echoed() -> None:
 def test_audit_retention_is_unset_unless_given() -> None:
     assert load_config(base_env())["AUDIT_RETENTION_DAYS"] is None
     assert load_config(base_env(AUDIT_RETENTION_DAYS="365"))["AUDIT_RETENTION_DAYS"] == 365
+
+
+def test_a_read_replica_is_optional_and_needs_a_postgresql_primary() -> None:
+    primary = "postgresql://app@127.0.0.1:5432/app"
+    unset = load_config(base_env(DATABASE_URL=primary))
+    assert unset["DATABASE_REPLICA_URL"] is None
+    assert (unset["REPLICA_MAX_LAG_SECONDS"], unset["READ_YOUR_WRITES_SECONDS"]) == (10.0, 5.0)
+    replica = "postgres://app@10.0.0.2:5432/app"
+    given = load_config(base_env(DATABASE_URL=primary, DATABASE_REPLICA_URL=replica, REPLICA_MAX_LAG_SECONDS="2.5"))
+    assert given["DATABASE_REPLICA_URL"] == "postgresql+psycopg2://app@10.0.0.2:5432/app"
+    assert given["REPLICA_MAX_LAG_SECONDS"] == 2.5
+    with pytest.raises(ConfigError, match="needs DATABASE_URL on PostgreSQL"):
+        load_config(base_env(DATABASE_URL="sqlite:///x.db", DATABASE_REPLICA_URL=replica))
+    with pytest.raises(ConfigError, match="must be a postgresql:// URL"):
+        load_config(base_env(DATABASE_URL=primary, DATABASE_REPLICA_URL="sqlite:///x.db"))
+    for name, bad in (("REPLICA_MAX_LAG_SECONDS", "soon"), ("READ_YOUR_WRITES_SECONDS", "-1")):
+        with pytest.raises(ConfigError, match=name):
+            load_config(base_env(DATABASE_URL=primary, **{name: bad}))
+
+
+def test_a_replica_value_that_is_no_url_is_not_echoed() -> None:
+    with pytest.raises(ConfigError, match="DATABASE_REPLICA_URL is not a database URL") as refused:
+        load_config(base_env(DATABASE_URL="postgresql://app@h/app", DATABASE_REPLICA_URL="mysql://app:s3cret@h/app"))
+    assert "s3cret" not in str(refused.value)

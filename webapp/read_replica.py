@@ -3,8 +3,8 @@ is close enough behind the primary; everything else reads and writes on the prim
 
 Which requests: ``GET`` of a list page or an export (:data:`READ_ENDPOINTS`), by an operator who
 has not written in the last ``READ_YOUR_WRITES_SECONDS`` (every request that is not ``GET`` or
-``HEAD`` counts as a write: the time is kept in the browser's session cookie, so it holds on
-every host). Within such a request only plain reads go to the replica
+``HEAD`` counts as a write, but signing in and out; the time is kept in the browser's session
+cookie, so it holds on every host). Within such a request only plain reads go to the replica
 (``webapp.database.RoutingSession``): who is signed in is always read on the primary.
 
 Whether the replica may serve: each worker asks it, at most every :data:`RECHECK_SECONDS` (every
@@ -143,7 +143,8 @@ def _reads_only(endpoint: str | None) -> bool:
 
 
 def _remember_writes(response: Any) -> Any:
-    if request.method not in SAFE_METHODS:
+    # Signing in and out writes only sessions, which are read on the primary anyway.
+    if request.method not in SAFE_METHODS and request.blueprint != "auth":
         seconds = current_app.config["READ_YOUR_WRITES_SECONDS"]
         if seconds:
             session[PRIMARY_UNTIL] = time.time() + seconds

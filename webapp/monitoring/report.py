@@ -25,10 +25,10 @@ from webapp.monitoring.findings import Finding, Thresholds, pool_findings, serve
 from webapp.monitoring.pg_activity import ActivityReport, activity_report
 from webapp.monitoring.pg_statements import StatementsReport, reset_statements, statements_report
 from webapp.monitoring.pgbouncer import PgBouncerReport, PgBouncerUnreachable, pgbouncer_report
-from webapp.read_replica import current_replica
 from webapp.monitoring.pool import HISTOGRAM_FIELDS, HistogramCounts, PoolSnapshot
 from webapp.monitoring.sql_text import safe_text
 from webapp.monitoring.table_stats import TableReport, table_report
+from webapp.read_replica import current_replica
 
 logger = logging.getLogger(__name__)
 

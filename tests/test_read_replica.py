@@ -1,0 +1,150 @@
+"""Reads on a real streaming replica (``DATABASE_REPLICA_URL``), against a primary and a replica of
+their own (tests/replica.py). What a page read can be told apart by: with the replica's replay
+paused, a record written on the primary is on the primary alone."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from flask_migrate import upgrade
+
+from tests import factories
+from tests.admin_support import post_form, text_of
+from tests.conftest import AppFactory, Auth, close_app
+from tests.conftest import test_env as app_env
+from tests.replica import StreamingPair, streaming_pair
+from tests.waits import wait_for
+from webapp import create_app
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture(scope="module")
+def pair() -> Iterator[StreamingPair]:
+    with streaming_pair() as started:
+        yield started
+
+
+@pytest.fixture(scope="module")
+def migrated(pair: StreamingPair) -> StreamingPair:
+    """The schema on the primary, and on the replica once it has replayed it."""
+    app = create_app(env=app_env(pair.primary.url))
+    try:
+        with app.app_context():
+            upgrade()
+    finally:
+        close_app(app)
+    wait_for(lambda: pair.replica_has("SELECT to_regclass('tasks') IS NOT NULL"), 60, "the schema on the replica")
+    return pair
+
+
+@pytest.fixture
+def replayed(migrated: StreamingPair) -> Iterator[StreamingPair]:
+    """The pair with replay running, and running again afterwards (a test may pause it)."""
+    yield migrated
+    migrated.resume_replay()
+
+
+def replica_app(make_app: AppFactory, pair: StreamingPair, **env: str) -> Flask:
+    settings = {"REPLICA_MAX_LAG_SECONDS": "3600", "READ_YOUR_WRITES_SECONDS": "0", **env}
+    return make_app(database_url=pair.primary.url, DATABASE_REPLICA_URL=pair.replica.url, **settings)
+
+
+def signed_in(app: Flask) -> tuple[FlaskClient, Auth]:
+    client = app.test_client()
+    auth = Auth(app, client)
+    auth.login()
+    return client, auth
+
+
+def task_on_primary(app: Flask, title: str) -> int:
+    with app.app_context():
+        return factories.make_task(title=title).id
+
+
+def user_on_primary(app: Flask) -> int:
+    with app.app_context():
+        return factories.make_user().id
+
+
+def caught_up(pair: StreamingPair, task_id: int) -> None:
+    wait_for(lambda: pair.replica_has(f"SELECT count(*) FROM tasks WHERE id = {task_id}"), 60, "the replica")
+
+
+def list_page(client: FlaskClient) -> str:
+    response = client.get("/admin/task/")
+    assert response.status_code == 200, response.status_code
+    return text_of(response)
+
+
+def test_a_list_page_reads_the_replica_and_a_form_writes_the_primary(
+    make_app: AppFactory, replayed: StreamingPair
+) -> None:
+    app = replica_app(make_app, replayed)
+    client, auth = signed_in(app)
+    caught_up(replayed, task_on_primary(app, "Replicated"))
+    replayed.pause_replay()
+    task_on_primary(app, "Only on the primary")
+    page = list_page(client)
+    assert "Replicated" in page and "Only on the primary" not in page
+    data = {"title": "Written by the form", "owner": user_on_primary(app), "status": "active", "priority": "low"}
+    assert post_form(client, auth, "/admin/task/new/", data).status_code == 302  # the replica is read-only
+    replayed.resume_replay()
+    wait_for(lambda: "Written by the form" in list_page(client), 60, "the replica to replay the form's task")
+
+
+def test_the_operators_own_write_is_read_back_from_the_primary(make_app: AppFactory, replayed: StreamingPair) -> None:
+    app = replica_app(make_app, replayed, READ_YOUR_WRITES_SECONDS="3600")
+    writer, writer_auth = signed_in(app)
+    other, _ = signed_in(app)  # signing in is no write to read back
+    owner_id = user_on_primary(app)
+    caught_up(replayed, task_on_primary(app, "Before"))
+    replayed.pause_replay()
+    data = {"title": "Mine, just saved", "owner": owner_id, "status": "active", "priority": "low"}
+    assert post_form(writer, writer_auth, "/admin/task/new/", data).status_code == 302
+    assert "Mine, just saved" in list_page(writer)
+    assert "Mine, just saved" not in list_page(other) and "Before" in list_page(other)
+
+
+def test_a_signed_out_session_ends_although_the_replica_still_holds_it(
+    make_app: AppFactory, replayed: StreamingPair
+) -> None:
+    app = replica_app(make_app, replayed)
+    client, auth = signed_in(app)
+    cookie = client.get_cookie("session")
+    assert cookie is not None
+    list_page(client)
+    replayed.pause_replay()  # the replica keeps the session row the sign-out deletes
+    token = auth.csrf_token("/admin/")
+    client.post("/logout", data={"csrf_token": token})
+    copy = app.test_client()
+    copy.set_cookie("session", cookie.value)
+    response = copy.get("/admin/task/")
+    assert response.status_code == 302 and "/login" in response.headers["Location"]
+
+
+def test_reads_go_back_to_the_primary_when_the_replica_lags(make_app: AppFactory, replayed: StreamingPair) -> None:
+    app = replica_app(make_app, replayed, REPLICA_MAX_LAG_SECONDS="1")
+    client, _ = signed_in(app)
+    replayed.pause_replay()
+    task_on_primary(app, "Written while the replica waits")
+    wait_for(lambda: "Written while the replica waits" in list_page(client), 60, "reads on the primary again")
+    panel = client.get("/admin/dashboard/data.json").get_json()["replica"]
+    assert not panel["in_use"] and panel["lag_seconds"] > 1 and "REPLICA_MAX_LAG_SECONDS" in panel["status"]
+    assert "Read replica" in text_of(client.get("/admin/dashboard/"))
+
+
+def test_a_replica_that_is_down_leaves_the_pages_on_the_primary(make_app: AppFactory, replayed: StreamingPair) -> None:
+    app = replica_app(make_app, replayed)
+    client, _ = signed_in(app)
+    replayed.replica.stop()
+    try:
+        task_on_primary(app, "Read from the primary")
+        assert "Read from the primary" in list_page(client)
+        panel = client.get("/admin/dashboard/data.json").get_json()["replica"]
+        assert not panel["in_use"] and panel["status"].startswith("not used: unreachable")
+    finally:
+        replayed.replica.start()
