@@ -71,6 +71,8 @@ def get_as_deployed(client: FlaskClient, path: str) -> tuple[TestResponse, list[
     session row from the identity map, and the sign-in check costs nothing. Clearing the identity
     map would not undo that (``g`` stays); so the request runs in an empty ``contextvars.Context``,
     where no app context is pushed, as in a worker. The body is read in it too (an export streams).
+    Not counted: the check-out's time limits (``webapp.database_limits``), sent on the driver's
+    cursor once per request whatever the page, as the pool's liveness check.
     """
     app = client.application
     with app.app_context():
