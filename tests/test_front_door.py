@@ -108,7 +108,15 @@ def test_the_home_shows_admins_the_first_findings_with_a_link_to_the_dashboard(
         factories.make_tasks(40)
         vacuum_analyze("tasks", "users")
     _html, more_rows = home_statements(client)
-    assert len(more_rows) == len(statements), "a fixed number of statements, whatever the tables hold"
+    assert len(but_text_lookups(more_rows)) == len(but_text_lookups(statements)), (
+        "a fixed number of statements, whatever the tables hold"
+    )
+
+
+def but_text_lookups(statements: list[str]) -> list[str]:
+    """Without the lookup of statement texts, which the process keeps once read: whether a page
+    needs one depends on which statements rank first in pg_stat_statements (their times vary)."""
+    return [statement for statement in statements if "queryid = ANY" not in statement]
 
 
 def test_the_home_shows_no_findings_to_editors(client: FlaskClient, auth: Auth) -> None:
