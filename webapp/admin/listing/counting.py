@@ -71,11 +71,6 @@ class ListCount(int):
         return ListCount(max(self, rows_before + rows_on_page), estimated=True)
 
 
-def planner_row_estimate(session: Session, statement: Select[Any]) -> int:
-    """How many rows PostgreSQL expects ``statement`` to return, without running it."""
-    return session.scalar(select(_planner_rows(session, statement))) or 0
-
-
 def count_rows(session: Session, statement: Select[Any], exact_limit: int = DEFAULT_EXACT_COUNT_LIMIT) -> ListCount:
     """Count the rows of ``statement`` exactly when that is cheap, else estimate (see module doc)."""
     if session.get_bind().dialect.name != "postgresql":
