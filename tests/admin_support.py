@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -9,7 +10,8 @@ from typing import Any
 
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import event, func, select, text, update
+from sqlalchemy import Engine, event, func, select, text, update
+from werkzeug.test import TestResponse
 
 from tests import conftest
 from tests.conftest import Auth
@@ -35,17 +37,49 @@ def post_form(client: FlaskClient, auth: Auth, path: str, data: dict[str, Any], 
 
 @contextmanager
 def recorded_statements() -> Iterator[list[str]]:
-    """Every SQL statement the app sends while the block runs (needs an app context)."""
+    """Every SQL statement the app sends while the block runs (needs an app context).
+
+    Requests made in the block reuse the test's app context, and so its session and ``g``: they
+    skip the sign-in check a deployed worker makes. To count what a request costs, use
+    :func:`get_as_deployed`."""
+    with statements_sent_to(db.engine) as statements:
+        yield statements
+
+
+@contextmanager
+def statements_sent_to(engine: Engine) -> Iterator[list[str]]:
+    """Every SQL statement sent through ``engine`` while the block runs, by any thread."""
     statements: list[str] = []
 
     def remember(connection: Any, cursor: Any, statement: str, *args: Any) -> None:
         statements.append(statement)
 
-    event.listen(db.engine, "before_cursor_execute", remember)
+    event.listen(engine, "before_cursor_execute", remember)
     try:
         yield statements
     finally:
-        event.remove(db.engine, "before_cursor_execute", remember)
+        event.remove(engine, "before_cursor_execute", remember)
+
+
+def get_as_deployed(client: FlaskClient, path: str) -> tuple[TestResponse, list[str]]:
+    """GET ``path`` as a deployed worker serves it, with every SQL statement the request sends.
+
+    A worker pushes a fresh app context for each request, and with it a new Flask-SQLAlchemy
+    session (scoped to the app context: an empty identity map) and a new ``g`` (where Flask-Login
+    keeps the operator it loaded). Flask 3.1 makes a test client's request reuse an app context
+    the test has pushed (the ``app_context`` fixture): the operator then comes from ``g`` and the
+    session row from the identity map, and the sign-in check costs nothing. Clearing the identity
+    map would not undo that (``g`` stays); so the request runs in an empty ``contextvars.Context``,
+    where no app context is pushed, as in a worker. The body is read in it too (an export streams).
+    Not counted: the check-out's time limits (``webapp.database_limits``), sent on the driver's
+    cursor once per request whatever the page, as the pool's liveness check.
+    """
+    app = client.application
+    with app.app_context():
+        engine = db.engine
+    with statements_sent_to(engine) as statements:
+        response = contextvars.Context().run(client.get, path, buffered=True)
+    return response, statements
 
 
 @contextmanager

@@ -13,7 +13,7 @@ from tests import factories
 from tests.conftest import vacuum_analyze
 from webapp.admin.base import AdminModelView
 from webapp.admin.features.soft_delete import SoftDeleteViewMixin
-from webapp.admin.listing.counting import ListCount, count_rows, planner_row_estimate
+from webapp.admin.listing.counting import ListCount, count_rows, estimate_then_capped_count
 from webapp.database import utcnow
 from webapp.extensions import db
 from webapp.models import Task, TaskPriority, TaskStatus
@@ -92,7 +92,8 @@ def test_underestimated_count_is_capped_not_trusted() -> None:
     factories.make_many_tasks(1000, status=TaskStatus.PENDING, priority=TaskPriority.LOW)
     vacuum_analyze("tasks")
     statement = live_tasks_with(Task.status == TaskStatus.ACTIVE, Task.priority == TaskPriority.CRITICAL)
-    assert planner_row_estimate(db.session, statement) <= 700, "the premise: an underestimate"
+    estimate, _counted = db.session.execute(estimate_then_capped_count(db.session, statement, 700)).one()
+    assert estimate <= 700, "the premise: an underestimate"
     count = count_rows(db.session, statement, exact_limit=700)
     assert count.estimated
     assert count >= 701
@@ -140,6 +141,8 @@ def test_list_view_shows_an_estimate_for_a_large_list_and_exact_for_a_selective_
 
 @pytest.mark.postgres
 def test_large_list_count_reads_no_rows_only_the_plan(request_context) -> None:
+    """Estimate and capped count are one statement; PostgreSQL runs the count only for a small
+    estimate (the ``CASE`` branch it sits in)."""
     small_and_large_task_sets()
     vacuum_analyze("tasks")
     view = CountedTaskView(Task, db, endpoint="counted_tasks")
@@ -153,5 +156,14 @@ def test_large_list_count_reads_no_rows_only_the_plan(request_context) -> None:
         view.get_list(0, None, False, None, [], page_size=50)
     finally:
         event.remove(db.engine, "before_cursor_execute", record)
-    assert not [statement for statement in statements if "count(" in statement.lower()]
-    assert [statement for statement in statements if statement.startswith("EXPLAIN (FORMAT JSON)")]
+    assert len([statement for statement in statements if "count(" in statement.lower()]) == 1
+    assert times_the_capped_count_ran(LIVE_TASKS, exact_limit=100) == 0
+    assert times_the_capped_count_ran(LIVE_TASKS, exact_limit=1000) == 1
+
+
+def times_the_capped_count_ran(statement, exact_limit: int) -> int:
+    counting = estimate_then_capped_count(db.session, statement, exact_limit).compile(db.engine)
+    analyzed = f"EXPLAIN (ANALYZE, FORMAT JSON) {counting}"
+    [plan] = db.session.connection().exec_driver_sql(analyzed, counting.params).scalar_one()
+    [count] = [node for node in plan["Plan"]["Plans"] if node.get("Subplan Name", "").startswith("InitPlan")]
+    return count["Actual Loops"]

@@ -13,7 +13,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from tests import factories
-from tests.admin_support import recorded_statements
+from tests.admin_support import get_as_deployed
 from tests.conftest import AppFactory, Auth, vacuum_analyze
 from tests.test_proxy import FORWARDED
 from webapp.admin.views.home import HOME_FINDINGS
@@ -84,10 +84,9 @@ def every_finding(app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(app.extensions, "monitoring", dataclasses.replace(monitoring, thresholds=reached))
 
 
-def home_statements(app: Flask, client: FlaskClient) -> tuple[str, list[str]]:
-    with app.app_context(), recorded_statements() as statements:
-        html = unescape(client.get("/admin/").get_data(as_text=True))
-    return html, statements
+def home_statements(client: FlaskClient) -> tuple[str, list[str]]:
+    response, statements = get_as_deployed(client, "/admin/")
+    return unescape(response.get_data(as_text=True)), statements
 
 
 @pytest.mark.postgres
@@ -97,7 +96,7 @@ def test_the_home_shows_admins_the_first_findings_with_a_link_to_the_dashboard(
 ) -> None:
     auth.login(OperatorRole.ADMIN)
     client.get("/admin/")  # the session's first page reads the operator's settings too
-    html, statements = home_statements(app, client)
+    html, statements = home_statements(client)
     section = html.split('aria-labelledby="findings-heading"')[1].split("</section>")[0]
     shown = re.findall(r'<div class="alert alert-(\w+) py-2 mb-2">', section)
     assert 1 <= len(shown) <= HOME_FINDINGS and "success" not in shown, section
@@ -108,8 +107,16 @@ def test_the_home_shows_admins_the_first_findings_with_a_link_to_the_dashboard(
     with app.app_context():
         factories.make_tasks(40)
         vacuum_analyze("tasks", "users")
-    _html, more_rows = home_statements(app, client)
-    assert len(more_rows) == len(statements), "a fixed number of statements, whatever the tables hold"
+    _html, more_rows = home_statements(client)
+    assert len(but_text_lookups(more_rows)) == len(but_text_lookups(statements)), (
+        "a fixed number of statements, whatever the tables hold"
+    )
+
+
+def but_text_lookups(statements: list[str]) -> list[str]:
+    """Without the lookup of statement texts, which the process keeps once read: whether a page
+    needs one depends on which statements rank first in pg_stat_statements (their times vary)."""
+    return [statement for statement in statements if "queryid = ANY" not in statement]
 
 
 def test_the_home_shows_no_findings_to_editors(client: FlaskClient, auth: Auth) -> None:

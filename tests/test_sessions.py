@@ -10,7 +10,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from tests import factories
-from tests.admin_support import recorded_statements, signed_in_on_a_one_connection_pool
+from tests.admin_support import get_as_deployed, signed_in_on_a_one_connection_pool
 from tests.conftest import TEST_PASSWORD, AppFactory, Auth, csrf_token_from, require_postgres
 from webapp.database import utcnow
 from webapp.extensions import db
@@ -179,8 +179,8 @@ def test_checking_a_session_costs_one_statement_and_writes_at_most_once_a_minute
     operator = auth.login(OperatorRole.VIEWER)
 
     def statements_of_a_page() -> list[str]:
-        with app.app_context(), recorded_statements() as statements:
-            assert client.get("/admin/").status_code == 200
+        response, statements = get_as_deployed(client, "/admin/")
+        assert response.status_code == 200
         return statements
 
     statements = statements_of_a_page()

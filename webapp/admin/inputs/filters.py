@@ -18,7 +18,6 @@ from sqlalchemy import exists, func, or_, select
 from webapp.admin import compat
 from webapp.admin.inputs.datetimes import LOCAL_DATETIME_FILTERS
 from webapp.admin.inputs.ids import parse_id
-from webapp.extensions import db
 from webapp.models import User
 
 
@@ -67,10 +66,6 @@ class IdValueMixin:
         return parse_id(value)
 
 
-class IdEqualFilter(IdValueMixin, sqla_filters.FilterEqual):
-    """``operator_id = 12``."""
-
-
 # The filter row's value type that static/js/admin.js turns into a select2 search-as-you-type
 # picker; Flask-Admin's filter script does not know it and leaves the text box to our script.
 PICKER_FILTER_TYPE = "picker"
@@ -115,7 +110,7 @@ def filter_pickers(view: Any, filters: Any, active: Any) -> dict[str, dict[str, 
             continue
         loader = compat.ajax_loader(view, flt.loader)
         ids = {parse_id(value) for position, _name, value in active or () if position == index} - {None}
-        rows = db.session.scalars(select(loader.model).where(loader.model.id.in_(ids))) if ids else ()
+        rows = loader.chosen(ids) if ids else ()
         picker = FilterPicker(
             url=url_for(f"{view.endpoint}.ajax_lookup", name=flt.loader),
             placeholder=loader.options.get("placeholder", ""),

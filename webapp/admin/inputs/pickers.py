@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask_admin.contrib.sqla.ajax import QueryAjaxModelLoader
-from sqlalchemy import or_, select
+from sqlalchemy import Select, or_, select
 from sqlalchemy.sql import ColumnElement
 
 from webapp.admin import compat
@@ -35,16 +35,24 @@ class LivePicker(QueryAjaxModelLoader):
             name, db, model, fields=fields, order_by=order_by, page_size=PICKER_PAGE_SIZE, placeholder=placeholder
         )
 
-    def _live(self) -> Any:
+    def _offered(self) -> Any:
+        """The rows the picker offers and accepts (live ones), or None for all."""
         return self.model.live() if issubclass(self.model, SoftDeleteMixin) else None
+
+    def _shown(self) -> Any:
+        """The rows whose labels a filter's address may show, or None for all (deleted ones
+        too: the filter still applies to them)."""
+        return None
+
+    def chosen(self, ids: set[int]) -> list[Any]:
+        """The rows a filter's address names, for their labels."""
+        return list(db.session.scalars(_where(select(self.model).where(self.model.id.in_(ids)), self._shown())))
 
     def get_one(self, pk: Any) -> Any:
         row_id = parse_id(pk)
         if row_id is None:
             return None  # the form then says "Not a valid choice"
-        query = select(self.model).where(self.model.id == row_id)
-        if self._live() is not None:
-            query = query.where(self._live())
+        query = _where(select(self.model).where(self.model.id == row_id), self._offered())
         with db.session.no_autoflush:
             return db.session.scalars(query).first()
 
@@ -56,9 +64,7 @@ class LivePicker(QueryAjaxModelLoader):
         """Flask-Admin passes ``query``, ``offset`` and ``limit`` from the URL as they come (a
         missing query as None, ``limit=-1``, which the database refuses): a sane page instead."""
         rows = min(max(limit or PICKER_PAGE_SIZE, 1), PICKER_MAX_ROWS)
-        query = select(self.model).where(self.matching(term or ""))
-        if self._live() is not None:
-            query = query.where(self._live())
+        query = _where(select(self.model).where(self.matching(term or "")), self._offered())
         query = query.order_by(self.order_by).offset(max(offset or 0, 0)).limit(rows)
         return list(db.session.scalars(query))
 
@@ -79,6 +85,10 @@ def picker_pattern(term: str) -> str:
     the first letters of a name means. Cut like a search word."""
     text = term.strip()[:MAX_WORD_LENGTH]
     return like_pattern(text if len(text) >= MIN_WORD_LENGTH else f"^{text}")
+
+
+def _where(query: Select[Any], condition: Any) -> Select[Any]:
+    return query if condition is None else query.where(condition)
 
 
 def user_picker(name: str) -> LivePicker:

@@ -11,13 +11,19 @@ count exactly only where it is cheap and otherwise show PostgreSQL's own estimat
   the live-rows condition, filters and search alike);
 * when that estimate is at most ``exact_limit`` rows, a count capped at ``exact_limit + 1`` rows
   gives the exact figure, and also catches an estimate that was far too low.
+
+Both are one statement: the estimate comes from ``planner_rows(query)`` (migration 0021: a
+``SELECT`` cannot embed ``EXPLAIN`` itself), and the capped count is a scalar subquery under a
+``CASE`` on it, which PostgreSQL runs only when that branch is taken. Nothing is cached: the count
+is as fresh as the page, so an operator sees their own new record counted at once.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Select, func, select
+import psycopg2
+from sqlalchemy import Select, case, func, select
 from sqlalchemy.orm import Session
 
 from webapp.formatting import format_number
@@ -65,25 +71,36 @@ class ListCount(int):
         return ListCount(max(self, rows_before + rows_on_page), estimated=True)
 
 
-def planner_row_estimate(session: Session, statement: Select[Any]) -> int:
-    """How many rows PostgreSQL expects ``statement`` to return, without running it."""
-    compiled = statement.compile(session.get_bind())
-    plan = session.connection().exec_driver_sql(f"EXPLAIN (FORMAT JSON) {compiled}", compiled.params).scalar_one()
-    return int(plan[0]["Plan"]["Plan Rows"])
-
-
 def count_rows(session: Session, statement: Select[Any], exact_limit: int = DEFAULT_EXACT_COUNT_LIMIT) -> ListCount:
     """Count the rows of ``statement`` exactly when that is cheap, else estimate (see module doc)."""
     if session.get_bind().dialect.name != "postgresql":
-        return ListCount(_count(session, statement))
-    estimate = planner_row_estimate(session, statement)
-    if estimate > exact_limit:
+        return ListCount(session.scalar(_count(statement)) or 0)
+    estimate, counted = session.execute(estimate_then_capped_count(session, statement, exact_limit)).one()
+    if counted is None:
         return ListCount(estimate, estimated=True)
-    counted = _count(session, statement.limit(exact_limit + 1))
     if counted <= exact_limit:
         return ListCount(counted)
     return ListCount(max(estimate, counted), estimated=True)
 
 
-def _count(session: Session, statement: Select[Any]) -> int:
-    return session.scalar(select(func.count()).select_from(statement.subquery())) or 0
+def estimate_then_capped_count(session: Session, statement: Select[Any], exact_limit: int) -> Select[Any]:
+    """One statement: the planner's estimate of ``statement``, and its rows counted up to
+    ``exact_limit + 1`` only when the estimate is at most ``exact_limit`` (else NULL, uncounted)."""
+    # A subquery with a volatile function is not flattened: the estimate is made once.
+    estimate = select(_planner_rows(session, statement).label("rows")).subquery("estimate")
+    capped = _count(statement.limit(exact_limit + 1)).scalar_subquery()
+    return select(estimate.c.rows, case((estimate.c.rows <= exact_limit, capped)))
+
+
+def _planner_rows(session: Session, statement: Select[Any]) -> Any:
+    """``planner_rows(…)`` of ``statement`` with its values in place, as psycopg2 sends them
+    (it binds on the client): the function runs the text, which cannot carry parameters."""
+    compiled = statement.compile(session.get_bind())
+    connection = cast(psycopg2.extensions.connection, session.connection().connection.dbapi_connection)
+    with connection.cursor() as cursor:
+        sent: bytes = cursor.mogrify(str(compiled), compiled.params)
+    return func.planner_rows(sent.decode(psycopg2.extensions.encodings[connection.encoding]))
+
+
+def _count(statement: Select[Any]) -> Select[Any]:
+    return select(func.count()).select_from(statement.subquery())
