@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, func, select
 from sqlalchemy.sql import ColumnElement
 
 from webapp.extensions import db
@@ -40,5 +40,15 @@ def locked_ids(model: type[Any], criterion: ColumnElement[bool], *, deleting: bo
     others insert rows that reference these); rows about to be deleted take ``FOR UPDATE``. A row
     changed meanwhile by a transaction we waited for is matched again on its new version.
     """
-    query = select(model.id).where(criterion).order_by(model.id).with_for_update(key_share=not deleting)
-    return list(db.session.scalars(query))
+    return list(db.session.scalars(_locking(model, criterion, deleting)))
+
+
+def lock_rows(model: type[Any], criterion: ColumnElement[bool], *, deleting: bool = False) -> int:
+    """Lock the rows as :func:`locked_ids` does, without bringing their ids to Python (an import
+    of a million rows locks a million records); how many."""
+    locking = _locking(model, criterion, deleting).subquery()
+    return int(db.session.scalar(select(func.count()).select_from(locking)) or 0)
+
+
+def _locking(model: type[Any], criterion: ColumnElement[bool], deleting: bool) -> Select[Any]:
+    return select(model.id).where(criterion).order_by(model.id).with_for_update(key_share=not deleting)

@@ -35,7 +35,7 @@ from webapp.imports.fields import Person
 from webapp.imports.planning import current_values
 from webapp.imports.progress import Progress
 from webapp.imports.specs import ModelSpec, spec_for
-from webapp.locking import locked_ids
+from webapp.locking import lock_rows, locked_ids
 from webapp.models import AuditAction, ImportBatch, ImportRow, ImportState, RowAction, Tag, User
 from webapp.models.tags import tag_name_key
 
@@ -275,7 +275,7 @@ class Writer:
         model = self.model
         if not self.spec.versioned:
             return self._changed_unversioned()
-        locked_ids(model, model.id.in_(self._updated_rows()))
+        lock_rows(model, model.id.in_(self._updated_rows()))
         same = exists().where(
             model.id == ImportRow.object_id, model.version == ImportRow.expected_version, model.live()
         )
