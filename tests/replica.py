@@ -97,6 +97,7 @@ def _settings(port: int, directory: Path) -> str:
             "wal_level = replica",
             "max_wal_senders = 4",
             "shared_buffers = 32MB",
+            "shared_preload_libraries = 'pg_stat_statements'",  # each server counts its own statements
             "",
         )
     )

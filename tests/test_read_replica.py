@@ -31,6 +31,7 @@ def pair() -> Iterator[StreamingPair]:
 @pytest.fixture(scope="module")
 def migrated(pair: StreamingPair) -> StreamingPair:
     """The schema on the primary, and on the replica once it has replayed it."""
+    pair.primary.scalar("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
     app = create_app(env=app_env(pair.primary.url))
     try:
         with app.app_context():
@@ -148,3 +149,24 @@ def test_a_replica_that_is_down_leaves_the_pages_on_the_primary(make_app: AppFac
         assert not panel["in_use"] and panel["status"].startswith("not used: unreachable")
     finally:
         replayed.replica.start()
+
+
+def test_the_dashboard_shows_the_replicas_statements_apart_from_the_primarys(
+    make_app: AppFactory, replayed: StreamingPair
+) -> None:
+    """The list page's reads ran on the replica: its pg_stat_statements has them; the form's
+    INSERT ran on the primary: only the primary's panel has it."""
+    app = replica_app(make_app, replayed)
+    client, auth = signed_in(app)
+    for cluster in (replayed.primary, replayed.replica):
+        cluster.scalar("SELECT pg_stat_statements_reset()")
+    data = {"title": "Counted on the primary", "owner": user_on_primary(app), "status": "active", "priority": "low"}
+    assert post_form(client, auth, "/admin/task/new/", data).status_code == 302
+    list_page(client)
+    report = client.get("/admin/dashboard/data.json").get_json()
+    on_replica = [row["query"].lstrip() for row in report["replica_statements"]["statements"]]
+    on_primary = [row["query"].lstrip() for row in report["statements"]["statements"]]
+    assert any("FROM tasks" in query and query.startswith("SELECT") for query in on_replica)
+    assert not any(query.startswith(("INSERT", "UPDATE", "DELETE")) for query in on_replica), on_replica
+    assert any(query.startswith(("INSERT", "UPDATE", "DELETE")) for query in on_primary)
+    assert "Top statements on the replica" in text_of(client.get("/admin/dashboard/"))

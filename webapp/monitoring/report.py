@@ -180,6 +180,7 @@ class DashboardReport:
     database_figures: DatabaseReport | PanelError | None
     pgbouncer: PgBouncerReport | PanelError | None
     replica: ReplicaPanel | None
+    replica_statements: StatementsReport | PanelError | None
 
 
 def _total(values: list[Any], combine: Callable[[list[Any]], Any]) -> Any:
@@ -364,6 +365,7 @@ def build_report(monitoring: Monitoring, session: AnySession, refresh_seconds: i
         database_figures=figures.database,
         pgbouncer=pgbouncer_panel(monitoring.pgbouncer_admin_url),
         replica=replica_panel(),
+        replica_statements=replica_statements(),
     )
 
 
@@ -375,6 +377,19 @@ class ReplicaPanel:
     lag_seconds: float | None
     max_lag_seconds: float
     status: str
+
+
+def replica_statements() -> StatementsReport | PanelError | None:
+    """pg_stat_statements of the replica, which counts the statements run there only (the
+    primary's panel counts the primary's): read on a connection to it, when it is configured."""
+    replica = current_replica()
+    if replica is None:
+        return None
+    try:
+        with replica.engine.connect() as connection:
+            return statements_report(connection)
+    except SQLAlchemyError as error:
+        return _panel_error(error)
 
 
 def replica_panel() -> ReplicaPanel | None:
