@@ -132,6 +132,27 @@ def test_a_session_started_on_one_host_continues_on_the_other_and_ends_on_both(s
     assert on_host(saved, stack, second).get(ADMIN).status == 302
 
 
+def test_list_pages_read_the_replica_and_the_writer_reads_back_on_every_host(stack: ScaledStack) -> None:
+    """With the replica's replay paused, a user created through the form (on one host) is on the
+    primary alone: another operator's list, on either host, reads the replica and does not show
+    it; the writer's own list does, on both hosts; once replay resumes, everyone's does."""
+    assert stack.pair is not None
+    writer, reader = signed_in_operator(stack), signed_in_operator(stack)
+    email = new_email("replica")
+    stack.pair.pause_replay()
+    try:
+        assert create_user(on_host(writer, stack, HOSTS[0]), email).status == 302
+        assert email in stack.database.live_user_emails()
+        for name in HOSTS:
+            assert email in on_host(writer, stack, name).get(USERS).text, f"the writer's own change on {name}"
+            assert email not in on_host(reader, stack, name).get(USERS).text, f"another's list on {name}"
+        panel = json.loads(reader.get(DASHBOARD_DATA).text)["replica"]
+        assert panel["in_use"], panel
+    finally:
+        stack.pair.resume_replay()
+    wait_for(lambda: email in reader.get(USERS).text, 60, "the replica to replay the new user")
+
+
 def test_the_sign_in_lockout_holds_across_hosts(stack: ScaledStack) -> None:
     stack.run(
         ["flask", "--app", "wsgi", "create-operator", LOCKOUT_EMAIL, "--role", "viewer", "--password-stdin"],

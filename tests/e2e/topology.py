@@ -1,5 +1,6 @@
 """The scaled-out stack: two app hosts behind one nginx upstream, both on PgBouncer in
-transaction mode, migrations on a direct connection (README, "Scaling out"; docs/scaling.md).
+transaction mode, migrations on a direct connection, list pages on a streaming replica (README,
+"Scaling out"; docs/scaling.md).
 
 It is ``stack.Stack`` with more hosts: the same database, release step, operator, TLS and /ops/.
 Every process is started and stopped by its pid, PgBouncer included.
@@ -13,8 +14,9 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
 
-from tests.e2e.stack import THREADS, Host, Stack, procfile_command
+from tests.e2e.stack import THREADS, Database, Host, Stack, libpq_url, procfile_command
 from tests.pgbouncer import running_pgbouncer
+from tests.replica import StreamingPair, streaming_pair
 
 HOSTS = ("host-a", "host-b")
 WORKERS_PER_HOST = 2
@@ -24,6 +26,12 @@ POOL_SIZE = THREADS
 SERVER_CONNECTIONS = 8
 MONITORING_INTERVAL_SECONDS = 1
 METRICS_TOKEN = "scaled-out-metrics-token"
+# Generous: the deploy path's tests read a list right after their write, on a machine that may be
+# slow; within this the writer's pages read the primary.
+READ_YOUR_WRITES_SECONDS = 30
+# A paused replay must not read as too far behind while a test looks (its fallback is tested in
+# tests/test_read_replica.py).
+REPLICA_MAX_LAG_SECONDS = 600
 
 
 class ScaledStack(Stack):
@@ -33,12 +41,17 @@ class ScaledStack(Stack):
     def __init__(self, admin_url: str, directory: Path) -> None:
         super().__init__(admin_url, directory)
         self.pooled_url = ""
+        self.replica_url = ""
+        self.pair: StreamingPair | None = None
         self._pooler = ExitStack()
 
     def environment(self, host: Host | None = None) -> dict[str, str]:
         return {
             **super().environment(host),
             "DATABASE_URL": self.pooled_url,
+            "DATABASE_REPLICA_URL": self.replica_url,
+            "READ_YOUR_WRITES_SECONDS": str(READ_YOUR_WRITES_SECONDS),
+            "REPLICA_MAX_LAG_SECONDS": str(REPLICA_MAX_LAG_SECONDS),
             "MIGRATION_DATABASE_URL": self.database.url,
             "DB_POOL_SIZE": str(POOL_SIZE),
             "MONITORING_INTERVAL_SECONDS": str(MONITORING_INTERVAL_SECONDS),
@@ -46,11 +59,18 @@ class ScaledStack(Stack):
         }
 
     def start(self) -> None:
-        self.database.create()
+        """The primary and its replica first (clusters of their own: the machine's does not
+        replicate), then PgBouncer in front of the primary, then the hosts."""
+        self.pair = self._pooler.enter_context(streaming_pair())
+        self.database = Database(libpq_url(self.pair.primary.url), self.database.name)
+        self.replica_url = libpq_url(self.pair.replica.url, self.database.name)
         self.pooled_url = self._pooler.enter_context(
             running_pgbouncer(self.database.url, self.directory, pool_size=SERVER_CONNECTIONS)
         )
         super().start()
+        with self.database.connect() as connection, connection.cursor() as cursor:
+            cursor.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+            connection.commit()
 
     def release(self) -> None:
         """Both hosts' release steps at once, as two hosts deploying together run them."""
