@@ -1,5 +1,6 @@
-"""Requests/s of the task list with one app host against two (the same total workers), both
-through PgBouncer in transaction mode behind nginx with TLS: the figures of docs/scaling.md.
+"""Requests/s of the task list with one app host against two (the same total workers), through
+PgBouncer in transaction mode behind nginx with TLS, with every read on the primary and with the
+list's reads on the streaming replica: the figures of docs/scaling.md.
 
     python bench/scaling.py --database-url postgresql://postgres@127.0.0.1:5432/webapp_bench
 
@@ -20,18 +21,32 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from tests.e2e.stack import PREFIX, Browser
+from tests.e2e.stack import PREFIX, Browser, Host
 from tests.e2e.test_production import signed_in_operator
 from tests.e2e.topology import HOSTS, WORKERS_PER_HOST, ScaledStack
 
 TASK_LIST = f"{PREFIX}/admin/task/"
 
 
-class OneHost(ScaledStack):
-    """The same workers in total, on one host."""
+class PrimaryReads(ScaledStack):
+    """Two hosts, every read on the primary (no ``DATABASE_REPLICA_URL``)."""
+
+    def environment(self, host: Host | None = None) -> dict[str, str]:
+        return {**super().environment(host), "DATABASE_REPLICA_URL": ""}
+
+
+class OneHost(PrimaryReads):
+    """The same workers in total, on one host, every read on the primary."""
 
     host_names = HOSTS[:1]
     workers = WORKERS_PER_HOST * len(HOSTS)
+
+
+SHAPES = (
+    ("1 host, reads on the primary", OneHost),
+    ("2 hosts, reads on the primary", PrimaryReads),
+    ("2 hosts, list reads on the replica", ScaledStack),
+)
 
 
 def measure(stack: ScaledStack, clients: int, requests: int, tasks: int) -> tuple[float, float]:
@@ -62,7 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=50, help="task-list pages per client")
     parser.add_argument("--tasks", type=int, default=10_000)
     options = parser.parse_args(argv)
-    for shape in (OneHost, ScaledStack):
+    for label, shape in SHAPES:
         with tempfile.TemporaryDirectory() as directory:
             stack = shape(options.database_url, Path(directory))
             try:
@@ -70,8 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 rate, p50 = measure(stack, options.clients, options.requests, options.tasks)
             finally:
                 stack.stop()
-        hosts = len(stack.hosts)
-        print(f"{hosts} host(s) × {stack.workers} workers: {rate:6.1f} requests/s, p50 {p50:5.0f} ms")
+        print(f"{label} ({stack.workers} workers per host): {rate:6.1f} requests/s, p50 {p50:5.0f} ms", flush=True)
     return 0
 
 
