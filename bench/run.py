@@ -7,8 +7,10 @@ It signs in through the real login form (CSRF token included), then for every pa
 prints p50/p95 latency over N requests, the response size, the SQL statements and database time
 per request (deltas of ``pg_stat_statements`` for the benchmark database, without the benchmark's
 own queries), and the "floor": the same page's own SQL timed directly, without the app. Then the
-bulk actions on ``--bulk-rows`` selected rows through the real action endpoint, and the CSV export
-(time to first byte, total, the server workers' peak memory from /proc).
+bulk actions on ``--bulk-rows`` selected rows through the real action endpoint, a load run
+(``--clients`` concurrent operators on the task list for ``--seconds``: requests/s, p50, p95,
+then each server worker's resident memory), and the CSV export (time to first byte, total, the
+server workers' peak memory from /proc).
 
 Paths, filters and action names are data (the tables below), so the benchmark follows the admin
 as its URLs change. Only the standard library and psycopg2 are needed on the client side.
@@ -23,6 +25,7 @@ import statistics
 import sys
 import time
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
@@ -472,6 +475,80 @@ def measure_export(browser: Browser, path: str, pids: Sequence[int]) -> dict[str
     }
 
 
+CONCURRENT_PAGE = "/admin/task/"
+
+
+@dataclass(frozen=True)
+class Concurrency:
+    requests: int
+    seconds: float
+    p50_ms: float
+    p95_ms: float
+    errors: int
+
+    @property
+    def per_second(self) -> float:
+        return self.requests / self.seconds
+
+
+def measure_concurrency(arguments: argparse.Namespace) -> Concurrency:
+    """``--clients`` operators, each signed in on a connection of its own, load the task list as
+    fast as the server answers for ``--seconds``: requests/s and latency under contention."""
+    browsers = []
+    for _ in range(arguments.clients):
+        browser = Browser(arguments.url, arguments.timeout)
+        browser.sign_in(arguments.email, arguments.password)
+        browsers.append(browser)
+    deadline = time.perf_counter() + arguments.seconds
+
+    def load(browser: Browser) -> tuple[list[float], int]:
+        timings, errors = [], 0
+        while True:  # at least one request each, however late the thread starts
+            started = time.perf_counter()
+            status, _headers, _body = browser.request("GET", CONCURRENT_PAGE)
+            timings.append(time.perf_counter() - started)
+            errors += status != 200
+            if time.perf_counter() >= deadline:
+                return timings, errors
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=len(browsers)) as pool:
+        results = list(pool.map(load, browsers))
+    elapsed = time.perf_counter() - started
+    timings = sorted(timing for found, _errors in results for timing in found)
+    return Concurrency(
+        len(timings),
+        elapsed,
+        percentile(timings, 0.5) * 1000,
+        percentile(timings, 0.95) * 1000,
+        sum(errors for _found, errors in results),
+    )
+
+
+def report_concurrency(figures: Concurrency, clients: int, pids: Sequence[int]) -> None:
+    print(f"\n## {clients} concurrent clients on {CONCURRENT_PAGE} for {figures.seconds:.0f} s\n")
+    print_table(
+        ["requests", "requests/s", "p50 ms", "p95 ms", "errors"],
+        iter(
+            [
+                [
+                    f"{figures.requests:,}",
+                    f"{figures.per_second:.1f}",
+                    f"{figures.p50_ms:.1f}",
+                    f"{figures.p95_ms:.1f}",
+                    str(figures.errors),
+                ]
+            ]
+        ),
+    )
+    if pids:
+        print("\n## Server workers' memory after the run\n")
+        print_table(
+            ["pid", "RSS MB (VmRSS)", "peak MB (VmHWM)"],
+            ([str(pid), f"{rss / 1024:.0f}", f"{hwm / 1024:.0f}"] for pid, (rss, hwm) in worker_memory(pids).items()),
+        )
+
+
 def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--url", required=True, help="the running server, e.g. http://127.0.0.1:8000")
@@ -491,6 +568,8 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
         help="gunicorn master (its workers are found) or the server process; repeatable",
     )
     parser.add_argument("--timeout", type=float, default=600, help="seconds to wait for one response")
+    parser.add_argument("--clients", type=int, default=8, help="concurrent clients of the load run (0: skip)")
+    parser.add_argument("--seconds", type=float, default=20, help="length of the load run (default 20)")
     arguments = parser.parse_args(argv)
     if arguments.requests < 1 or arguments.deep_page < 1:
         parser.error("--requests and --deep-page must be at least 1")
@@ -518,8 +597,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             ["action", "outcome", "seconds"], ([name, outcome, f"{seconds:.2f}"] for name, outcome, seconds in results)
         )
 
+    pids = [child for pid in arguments.server_pid for child in (children_of(pid) or [pid])]
+    if arguments.clients:
+        report_concurrency(measure_concurrency(arguments), arguments.clients, pids)
+
     if arguments.export:
-        pids = [child for pid in arguments.server_pid for child in (children_of(pid) or [pid])]
         figures = measure_export(browser, EXPORT_PATH, pids)
         print("\n## CSV export\n")
         print_table(

@@ -65,6 +65,10 @@ def test_benchmark_prints_figures_for_every_page_bulk_step_and_the_export(
             "20",
             "--server-pid",
             str(os.getpid()),
+            "--clients",
+            "2",
+            "--seconds",
+            "1",
         ]
     )
 
@@ -79,6 +83,9 @@ def test_benchmark_prints_figures_for_every_page_bulk_step_and_the_export(
         assert statements >= 1, f"pg_stat_statements saw nothing for {page.name}"
     for step in bench.BULK_ACTIONS:
         assert re.search(rf"^\| {re.escape(step.name)} \| ok \| {FIGURE} \|$", output, re.MULTILINE), output
+    load = re.search(rf"^\| ([\d,]+) \| {FIGURE} \| {FIGURE} \| {FIGURE} \| 0 \|$", output, re.MULTILINE)
+    assert load and int(load.group(1).replace(",", "")) >= 2, output  # each client's first request at least
+    assert re.search(rf"^\| {os.getpid()} \| \d+ \| \d+ \|$", output, re.MULTILINE), output
     export = re.search(
         rf"^\| 200 \| ([\d,]+) \| {FIGURE} \| {FIGURE} \| {FIGURE} \| {FIGURE} \| (\d+) \|$", output, re.MULTILINE
     )
