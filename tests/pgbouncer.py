@@ -54,6 +54,9 @@ auth_type = any
 pool_mode = transaction
 default_pool_size = {pool_size}
 admin_users = {admin_users}
+; After a failed server login (PostgreSQL restarting) PgBouncer waits this long before the next
+; try, refusing clients meanwhile: its default of 15 s outlasts a restart by far.
+server_login_retry = 1
 """)
     log = directory / "pgbouncer.log"
     # PgBouncer refuses to run as root (CI's containers): it then drops to an unprivileged user.

@@ -3,18 +3,20 @@
 import logging
 import time
 from contextlib import closing
+from typing import Any
 
 import psycopg2
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import text
+from sqlalchemy import event, func, select, text
 
+from tests import factories
 from tests.admin_support import only_connection_taken, signed_in_on_a_one_connection_pool
 from tests.conftest import AppFactory, Auth, csrf_token_from
 from tests.e2e.stack import libpq_url
 from webapp.extensions import db
-from webapp.models import OperatorRole
+from webapp.models import OperatorRole, Task
 
 UNREACHABLE_DATABASE = "postgresql://postgres@127.0.0.1:1/nowhere"
 
@@ -110,6 +112,7 @@ def test_exhausted_pool_gives_503_within_the_pool_timeout_then_recovers(make_app
 
 
 @pytest.mark.postgres
+@pytest.mark.usefixtures("app")  # the schema migrated: /readyz is ready only then, whichever test ran first
 def test_connection_dropped_after_the_response_neither_fails_the_request_nor_leaks_it(
     database_url: str, make_app: AppFactory
 ) -> None:
@@ -127,3 +130,41 @@ def test_connection_dropped_after_the_response_neither_fails_the_request_nor_lea
     assert client.get("/served-then-dropped").get_data(as_text=True) == "served"
     # The single pooled connection came back: the next request gets a fresh one, not a 503.
     assert client.get("/readyz").status_code == 200
+
+
+@pytest.mark.postgres
+def test_a_save_whose_connection_is_lost_mid_way_gets_503_not_the_form_again(
+    app: Flask, database_url: str, make_app: AppFactory
+) -> None:
+    """The server drops the request's connection just before its INSERT (a PostgreSQL restart, a
+    pooler losing its server): the answer is the 503 page, and nothing was saved. Re-rendering
+    the form would need the database again, which through PgBouncer failed as a 500."""
+    served = make_app()
+    auth = Auth(served, served.test_client())
+    auth.login()
+    with served.app_context():
+        owner = factories.make_user().id
+        engine = db.engine
+    dropped: list[int] = []
+
+    def drop_the_connection(connection: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if dropped or not statement.startswith("INSERT INTO tasks"):
+            return
+        cursor.execute("SELECT pg_backend_pid()")
+        dropped.append(cursor.fetchone()[0])
+        with closing(psycopg2.connect(libpq_url(database_url))) as other, other.cursor() as killer:
+            killer.execute("SELECT pg_terminate_backend(%s)", (dropped[0],))
+
+    event.listen(engine, "before_cursor_execute", drop_the_connection)
+    try:
+        form = {"title": "Lost", "owner": owner, "status": "active", "priority": "low"}
+        token = auth.csrf_token("/admin/task/new/")
+        response = auth.client.post("/admin/task/new/", data={**form, "csrf_token": token})
+    finally:
+        event.remove(engine, "before_cursor_execute", drop_the_connection)
+    assert dropped, "the INSERT was reached"
+    assert response.status_code == 503, response.get_data(as_text=True)[-800:]
+    assert "Temporarily unavailable" in response.get_data(as_text=True)
+    with served.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Task).where(Task.title == "Lost")) == 0
+    assert auth.client.get("/admin/task/").status_code == 200

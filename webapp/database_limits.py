@@ -44,6 +44,8 @@ SET_LIMITS_BY_DRIVER = (
 PING = "SELECT 1"
 # In a pooled connection's ``info``: the limits its check-out began the transaction with.
 LIMITS_SENT_AT_CHECKOUT = "database_limits_sent_at_checkout"
+# On the pool's record (kept across its reconnections): the check just dropped a connection.
+RECONNECTED = "database_limits_reconnected"
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,7 @@ def _check_out(dialect: Dialect, dbapi_connection: Any, record: ConnectionPoolEn
     """Check the connection by beginning its transaction with the limits (see the module doc)."""
     limits = _limits_for_new_transaction()
     record.info.pop(LIMITS_SENT_AT_CHECKOUT, None)
+    flags = record.record_info if record.record_info is not None else {}
     cursor = dbapi_connection.cursor()
     try:
         if limits is None:
@@ -120,11 +123,18 @@ def _check_out(dialect: Dialect, dbapi_connection: Any, record: ConnectionPoolEn
             cursor.execute(SET_LIMITS_BY_DRIVER, limits.parameters())
             record.info[LIMITS_SENT_AT_CHECKOUT] = limits
     except dialect.loaded_dbapi.Error as error:
-        if dialect.is_disconnect(error, dbapi_connection, cursor):
+        # A first dropped connection: the pool's are all stale (a restart), the pool opens a new
+        # one and checks it again. That one failing too means the database is out: the error
+        # then goes to the request as a database error (the 503 page), not as the pool's
+        # "reconnection attempts exhausted", which no handler knows.
+        dropped = dialect.is_disconnect(error, dbapi_connection, cursor)
+        if dropped and not flags.pop(RECONNECTED, False):
+            flags[RECONNECTED] = True
             raise exc.InvalidatePoolError(f"the server dropped the connection: {error}") from error
-        raise
+        raise exc.DBAPIError.instance(PING, None, error, dialect.loaded_dbapi.Error, True, dropped, dialect) from error
     finally:
         cursor.close()
+    flags.pop(RECONNECTED, None)
 
 
 def use_limits(limits: Limits) -> None:

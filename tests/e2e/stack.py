@@ -10,6 +10,7 @@ import http.client
 import os
 import secrets
 import shlex
+import shutil
 import socket
 import ssl
 import subprocess
@@ -404,6 +405,22 @@ class Stack:
                 stop_process(process)
         self.database.drop()
 
+    def restart_database(self) -> None:
+        """Restart the PostgreSQL server the stack's database is on (the machine's cluster)."""
+        version, cluster = _machine_cluster()
+        subprocess.run(
+            ["pg_ctlcluster", "--skip-systemctl-redirect", version, cluster, "restart"],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+
+    def ensure_database_running(self) -> None:
+        """Start the server again if a test left it down (it is the machine's)."""
+        if subprocess.run(["pg_isready", "-h", "127.0.0.1", "-q"], timeout=10).returncode != 0:
+            version, cluster = _machine_cluster()
+            subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", version, cluster, "start"], timeout=60)
+
     def browser(self) -> Browser:
         assert self.cert is not None
         return Browser(self.origin, self.cert)
@@ -424,6 +441,12 @@ class Stack:
 
     def log(self, name: str) -> str:
         return (self.directory / name).read_text(errors="replace")
+
+
+def _machine_cluster() -> tuple[str, str]:
+    assert shutil.which("pg_ctlcluster"), "the fault needs the machine's PostgreSQL cluster tools"
+    versions = sorted(Path("/etc/postgresql").iterdir(), key=lambda path: int(path.name))
+    return versions[-1].name, "main"
 
 
 def stop_process(process: subprocess.Popen) -> None:

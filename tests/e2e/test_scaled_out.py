@@ -32,6 +32,7 @@ from tests.e2e.test_production import (  # noqa: F401  (the imported tests run h
     started,
     test_create_edit_soft_delete_restore_round_trip_through_the_proxy,
     test_error_pages_through_the_proxy_keep_the_prefix,
+    test_postgres_restart_fails_requests_only_while_it_is_down,
     test_probes_are_public_through_the_proxy,
     test_redirects_and_cookies_carry_the_prefix_and_https,
     test_static_files_are_served_by_nginx_with_caching,

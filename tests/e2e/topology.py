@@ -85,6 +85,16 @@ class ScaledStack(Stack):
         finally:
             self._pooler.close()
 
+    def restart_database(self) -> None:
+        """Restart the primary (the stack's own cluster); PgBouncer and the replica reconnect."""
+        assert self.pair is not None
+        self.pair.primary.restart()
+
+    def ensure_database_running(self) -> None:
+        assert self.pair is not None
+        if not (self.pair.primary.directory / "postmaster.pid").exists():
+            self.pair.primary.start()
+
     def host(self, name: str) -> Host:
         return next(host for host in self.hosts if host.name == name)
 

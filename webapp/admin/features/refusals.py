@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from webapp import log_redaction
 from webapp.admin.inputs.forms import invalid_fields, refusal_message
 from webapp.admin.mixin_bases import ModelViewMixinBase
-from webapp.errors import stopped_message
+from webapp.errors import is_database_unavailable, stopped_message
 from webapp.extensions import db
 
 log = logging.getLogger(__name__)
@@ -77,6 +77,10 @@ class RefusalsMixin(ModelViewMixinBase):
                 "error",
             )
             return True
+        if isinstance(exc, SQLAlchemyError) and is_database_unavailable(exc) and not stopped_message(exc):
+            # The database is out (its connection lost mid-save): the 503 page says so. The form
+            # again would need the database to render, and fail a second time, as a 500.
+            raise exc
         if isinstance(exc, SQLAlchemyError):
             # A timeout or a collision with another transaction is the database's decision, not a bug.
             stopped = stopped_message(exc)
