@@ -72,8 +72,7 @@ Cell = ColumnElement[str]
 class CopyPlan:
     """Each exported column of a view as a SQL expression of its CSV text."""
 
-    def __init__(self, view: Any, cells: list[Cell]) -> None:
-        self.view = view
+    def __init__(self, cells: list[Cell]) -> None:
         self.cells = cells
 
     @classmethod
@@ -85,7 +84,7 @@ class CopyPlan:
         cells = [_cell(view, name) for name, _label in compat.export_columns(view)]
         if any(cell is None for cell in cells):
             return None
-        return cls(view, [cell for cell in cells if cell is not None])
+        return cls([cell for cell in cells if cell is not None])
 
     def copy_statement(self, session: Session, query: Any) -> bytes:
         """``COPY (the list's query) TO STDOUT``, its values inlined by the driver (COPY takes no
