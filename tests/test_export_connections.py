@@ -66,6 +66,26 @@ def test_a_client_that_leaves_mid_copy_stops_it_and_gives_the_connection_back(
     assert response.get_data() == b"ID,Title,Owner,Status,Priority,Tags,Due,Description,Created\r\n"
 
 
+@pytest.mark.postgres
+@pytest.mark.usefixtures("app")
+def test_a_copy_that_gives_no_rows_for_the_export_limit_is_cancelled(
+    make_app: AppFactory, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The export's limit bounds the wait for each chunk, not the whole COPY (which may run for
+    as long as it keeps giving rows): a COPY that stalls is cancelled on the server."""
+    stalled = b"COPY (SELECT pg_sleep(60)) TO STDOUT WITH (FORMAT csv)"
+    monkeypatch.setattr(copy_export.CopyPlan, "copy_statement", lambda plan, session, query: stalled)
+    limited = make_app(DB_EXPORT_STATEMENT_TIMEOUT="0.5")
+    auth = Auth(limited, limited.test_client())
+    auth.login()
+    with closing(auth.client.get("/admin/task/export/csv/", buffered=False)) as response:
+        chunks = iter(response.response)
+        assert next(chunks).startswith(b"ID,Title,")
+        with pytest.raises(copy_export.ExportStalled):
+            next(chunks)
+    assert busy_backends(database_url) == [], "the stalled COPY was cancelled"
+
+
 TASKS = 10
 
 

@@ -24,7 +24,10 @@ export through ``ExportPlan`` (:meth:`CopyPlan.for_view` gives None).
 
 ``copy_expert`` blocks until the COPY ends, so it runs in a thread of its own that hands chunks
 to the response's generator through a short queue: memory stays flat, and a slow client slows
-the COPY down. The COPY is one statement: ``DB_EXPORT_STATEMENT_TIMEOUT`` bounds the whole of it.
+the COPY down. The COPY is one statement for the whole file, which a statement timeout would cut
+off however well it progresses (a million rows, or a slow download): the server's is off for it,
+and ``DB_EXPORT_STATEMENT_TIMEOUT`` bounds instead the wait for each chunk, as it bounds each batch
+of the Python export; a COPY that gives nothing for that long is cancelled (:class:`ExportStalled`).
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ from sqlalchemy.orm import Mapper, RelationshipDirection, RelationshipProperty, 
 from webapp.admin import compat
 from webapp.admin.listing.display import enum_label
 from webapp.database import UTCDateTime
+from webapp.database_limits import export_limits
 from webapp.extensions import db
 from webapp.formatting import FORMULA_PREFIXES, formula_guarded
 
@@ -54,12 +58,13 @@ GUARD_PATTERN = f"^(?=[{_PREFIXES}]|'[{_PREFIXES}'])"
 # How ``format_datetime_full`` writes a time, but for the zone's name (see the module's docstring).
 TIME_FORMAT = "FMYYYY-MM-DD HH24:MI:SS"
 ZONE_FIELD = 6  # "Sun Mar 01 13:00:00 2026 CET"
-# The COPY's settings, besides the display zone and date style: no JIT compilation, which the
-# export's cost estimate (a subquery per row) would start, costing more than it gains (about 0.2 s
-# before the first row, and a slower COPY on the benchmark's 200,000 tasks).
+# The COPY's settings, besides the display zone and date style: no statement timeout (see the
+# module's docstring); no JIT compilation, which the export's cost estimate (a subquery per row)
+# would start, costing more than it gains (about 0.2 s before the first row, and a slower COPY on
+# the benchmark's 200,000 tasks).
 SET_COPY_SETTINGS = text(
     "SELECT set_config('TimeZone', :zone, true), set_config('DateStyle', 'Postgres, MDY', true),"
-    " set_config('jit', 'off', true)"
+    " set_config('statement_timeout', '0', true), set_config('jit', 'off', true)"
 )
 COPY_OPTIONS = b"FORMAT csv, ENCODING 'UTF8'"
 # What the COPY's thread may get ahead of the client by: QUEUED_CHUNKS chunks of about CHUNK_BYTES.
@@ -110,7 +115,8 @@ class CopyPlan:
         savepoint = session.begin_nested()
         try:
             session.execute(SET_COPY_SETTINGS, {"zone": current_app.config["DISPLAY_TIMEZONE"]})
-            yield from copied(_dbapi_connection(session), self.copy_statement(session, query))
+            statement = self.copy_statement(session, query)
+            yield from copied(_dbapi_connection(session), statement, export_limits().statement_timeout or None)
         finally:
             savepoint.rollback()
 
@@ -215,6 +221,10 @@ def _quoted_name(name: Cell) -> Cell:
 # -- streaming the COPY ------------------------------------------------------------------------
 
 
+class ExportStalled(Exception):
+    """The COPY gave no chunk for ``DB_EXPORT_STATEMENT_TIMEOUT`` seconds, and was cancelled."""
+
+
 class _Stopped(Exception):
     """The client went away: the COPY's writes stop."""
 
@@ -245,20 +255,21 @@ class _RowWriter:
 _END = object()
 
 
-def copied(connection: Any, statement: bytes) -> Iterator[bytes]:
+def copied(connection: Any, statement: bytes, wait: float | None) -> Iterator[bytes]:
     """What ``COPY … TO STDOUT`` writes on ``connection`` (a psycopg2 connection), as it comes.
 
     A thread runs the COPY into a queue that holds a few chunks, so the COPY waits for the
-    client. If the client goes away first, the COPY is cancelled on the server, and the thread is
-    waited for: the connection is back in the caller's hands when this generator closes, its
-    transaction failed (the session's end rolls it back).
+    client. If the client goes away first, or the next chunk takes longer than ``wait`` seconds
+    (None: no limit), the COPY is cancelled on the server, and the thread is waited for: the
+    connection is back in the caller's hands when this generator closes, its transaction failed
+    (the caller rolls it back).
     """
     chunks: queue.Queue[Any] = queue.Queue(QUEUED_CHUNKS)
     stopped = threading.Event()
     thread = threading.Thread(target=_run_copy, args=(connection, statement, chunks, stopped), daemon=True)
     thread.start()
     try:
-        while (chunk := chunks.get()) is not _END:
+        while (chunk := _next_chunk(chunks, wait)) is not _END:
             if isinstance(chunk, BaseException):
                 raise chunk
             yield chunk
@@ -267,6 +278,13 @@ def copied(connection: Any, statement: bytes) -> Iterator[bytes]:
             stopped.set()
             connection.cancel()
             _drain(chunks, thread)
+
+
+def _next_chunk(chunks: queue.Queue[Any], wait: float | None) -> Any:
+    try:
+        return chunks.get(timeout=wait)
+    except queue.Empty:
+        raise ExportStalled(f"the export gave no rows for {wait:g} s and was cancelled") from None
 
 
 def _run_copy(connection: Any, statement: bytes, chunks: queue.Queue[Any], stopped: threading.Event) -> None:
