@@ -136,9 +136,9 @@ def test_requests_the_export_and_the_dashboard_each_run_under_their_own_limits(
         seen["request"] = limits_in_effect(db.session)
         return "ok"
 
-    chunks = export.ExportPlan.chunks
+    chunks = export.CopyPlan.chunks  # PostgreSQL's export
 
-    def recording_chunks(plan: Any, session: Any, query: Any) -> Iterator[str]:
+    def recording_chunks(plan: Any, session: Any, query: Any) -> Iterator[bytes]:
         seen["export"] = limits_in_effect(session)
         return chunks(plan, session, query)
 
@@ -148,7 +148,7 @@ def test_requests_the_export_and_the_dashboard_each_run_under_their_own_limits(
         seen["dashboard"] = limits_in_effect(connection)
         return table_report(connection)
 
-    monkeypatch.setattr(export.ExportPlan, "chunks", recording_chunks)
+    monkeypatch.setattr(export.CopyPlan, "chunks", recording_chunks)
     monkeypatch.setattr(report, "table_report", recording_table_report)
     with app.app_context():
         factories.make_task()

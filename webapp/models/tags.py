@@ -5,6 +5,7 @@ from __future__ import annotations
 import unicodedata
 
 from sqlalchemy import CheckConstraint, Index, String, Text
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column, validates
 
 from webapp.extensions import db
@@ -93,8 +94,13 @@ class Tag(TimestampMixin, SoftDeleteMixin, db.Model):  # type: ignore[name-defin
         self.name_key = tag_name_key(normalized)
         return normalized
 
-    def __str__(self) -> str:
+    @hybrid_property
+    def display_name(self) -> str:
+        """The tag in one line of text (``str(tag)``), in Python and in SQL (the export's ``COPY``)."""
         return self.name
+
+    def __str__(self) -> str:
+        return self.display_name
 
     def __repr__(self) -> str:
         return f"<Tag {self.id} {self.name}>"

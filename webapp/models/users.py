@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Index, String, Text, func, true
+from sqlalchemy import Index, String, Text, case, func, true
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.sql import ColumnElement
 
 from webapp.extensions import db
 from webapp.models.mixins import (
@@ -54,8 +56,19 @@ class User(TimestampMixin, SoftDeleteMixin, VersionMixin, db.Model):  # type: ig
         trigram_index("ix_users_full_name_trgm", "full_name", live_only=False),
     )
 
-    def __str__(self) -> str:
+    @hybrid_property
+    def display_name(self) -> str:
+        """The user in one line of text (``str(user)``: a task's owner in a CSV cell)."""
         return f"{self.full_name} <{self.email}>" if self.full_name else self.email
+
+    @display_name.inplace.expression
+    @classmethod
+    def _display_name_sql(cls) -> ColumnElement[str]:
+        """The same text in SQL, for the export's ``COPY`` (``listing.copy_export``)."""
+        return case((cls.full_name != "", cls.full_name + " <" + cls.email + ">"), else_=cls.email)
+
+    def __str__(self) -> str:
+        return self.display_name
 
     def __repr__(self) -> str:
         return f"<User {self.id} {self.email}>"

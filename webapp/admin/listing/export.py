@@ -6,6 +6,7 @@ formatters up again every time (about 9,000 rows/s). This one runs the list's ow
 search, filters, sort and soft-delete scope) for the exported columns only, ``EXPORT_BATCH_SIZE``
 rows at a time, loads relationships once per batch and looks each value type's formatter up once
 per export: memory stays flat, and every cell is the one ``get_export_value`` would have written.
+On PostgreSQL, PostgreSQL writes the same file itself where it can (``copy_export``).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from werkzeug.utils import secure_filename
 
 from webapp import database_limits, heartbeat
 from webapp.admin import compat
+from webapp.admin.listing.copy_export import CopyPlan
 from webapp.admin.listing.display import EXPORT_FORMATTERS
 from webapp.admin.mixin_bases import ModelViewMixinBase
 from webapp.extensions import db
@@ -46,15 +48,15 @@ class StreamingExportMixin(ModelViewMixinBase):
         return self.list_query(arguments.search, arguments.filters, sort, arguments.sort_desc, for_export=True)
 
     def export_csv_response(self, return_url: str) -> Response:
-        plan = ExportPlan(self)
+        plan: CopyPlan | ExportPlan = CopyPlan.for_view(self) or ExportPlan(self)
         query = self.export_query()
         header = csv_text([[label for _, label in compat.export_columns(self)]])
 
-        def generate() -> Iterator[str]:
+        def generate() -> Iterator[bytes]:
             # The query was built in the request's session, which is closed once the view returns;
             # running it there would open a transaction nobody closes. The stream runs in its own
             # app context, whose session is removed when the stream ends.
-            yield header
+            yield header.encode()
             database_limits.use_limits(database_limits.export_limits())
             for chunk in plan.chunks(db.session(), query):
                 heartbeat.beat()  # a long export is progress, not a hung worker
@@ -124,14 +126,14 @@ class ExportPlan:
         text = self.type_formatters.format
         return [text(value, name) for value in values]
 
-    def chunks(self, session: Session, query: Any) -> Iterator[str]:
-        """The CSV lines of the query's rows, one chunk per batch."""
+    def chunks(self, session: Session, query: Any) -> Iterator[bytes]:
+        """The CSV lines of the query's rows (UTF-8), one chunk per batch."""
         statement = query.with_entities(*self.entities).statement
         result = session.execute(statement, execution_options={"yield_per": EXPORT_BATCH_SIZE})
         for batch in result.partitions():
             for related in self.related:
                 related.prepare(session, batch)
-            yield csv_text(zip(*(column(batch) for column in self.columns), strict=True))
+            yield csv_text(zip(*(column(batch) for column in self.columns), strict=True)).encode()
 
 
 class TypeFormatters:

@@ -1,0 +1,310 @@
+"""The CSV export on PostgreSQL: one ``COPY (SELECT …) TO STDOUT``, every cell formatted in SQL.
+
+The Python export (``export.ExportPlan``) fetches rows in batches and formats each cell, about
+30,000 rows a second. Here the list's own query (same search, filters, sort and soft-delete scope)
+selects each exported column already as the text ``ExportPlan`` would write, and PostgreSQL
+writes the CSV itself. The output is byte for byte the Python export's:
+
+- each cell is its type formatter's text (``display.EXPORT_FORMATTERS``): enum labels and
+  yes/no are constants worked out in Python, so they are exact; text goes through the same
+  formula guard (:data:`GUARD_PATTERN`); a related record is its model's ``display_name``, the
+  SQL twin of its ``__str__``; a tag list is ``joined_names`` in SQL, in the relationship's order;
+- times are shown in ``DISPLAY_TIMEZONE`` (the transaction's ``TimeZone``); the zone's
+  abbreviation is read from the ``Postgres`` date style's text, because ``to_char``'s ``TZ``
+  upper-cases it ("ChST", Guam's, would become "CHST"), and the year is unpadded as
+  Python's ``strftime`` leaves it (year 999, not 0999);
+- COPY quotes a field holding the delimiter, a quote, CR or LF, as Python's ``csv`` does, but
+  quotes an empty string to tell it from NULL, where Python writes nothing: empty cells are sent
+  as NULL. COPY ends rows with LF, Python with CRLF: each row arrives in a write of its own
+  (the protocol sends one message per row), whose last byte is that LF.
+
+A column this module cannot write in SQL (a Python property, an export formatter, choices, a
+JSON document, a number with a fraction, a relationship without a ``display_name``) sends the whole
+export through ``ExportPlan`` (:meth:`CopyPlan.for_view` gives None).
+
+``copy_expert`` blocks until the COPY ends, so it runs in a thread of its own that hands chunks
+to the response's generator through a short queue: memory stays flat, and a slow client slows
+the COPY down. The COPY is one statement for the whole file, which a statement timeout would cut
+off however well it progresses (a million rows, or a slow download): the server's is off for it,
+and ``DB_EXPORT_STATEMENT_TIMEOUT`` bounds instead the wait for each chunk, as it bounds each batch
+of the Python export; a COPY that gives nothing for that long is cancelled (:class:`ExportStalled`).
+"""
+
+from __future__ import annotations
+
+import enum
+import queue
+import threading
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import ColumnElement, Text, and_, case, cast, func, inspect, select, text
+from sqlalchemy.ext.hybrid import hybrid_property
+from sqlalchemy.orm import Mapper, RelationshipDirection, RelationshipProperty, Session
+
+from webapp.admin import compat
+from webapp.admin.listing.display import enum_label
+from webapp.database import UTCDateTime
+from webapp.database_limits import export_limits
+from webapp.extensions import db
+from webapp.formatting import FORMULA_PREFIXES, formula_guarded
+
+# Text a spreadsheet would run gets a quote in front, as ``formula_guarded`` does: an empty match
+# at the start of a cell that starts like a formula, or with a quote before such a character.
+_PREFIXES = "".join("\\" + prefix for prefix in FORMULA_PREFIXES)
+GUARD_PATTERN = f"^(?=[{_PREFIXES}]|'[{_PREFIXES}'])"
+# How ``format_datetime_full`` writes a time, but for the zone's name (see the module's docstring).
+TIME_FORMAT = "FMYYYY-MM-DD HH24:MI:SS"
+ZONE_FIELD = 6  # "Sun Mar 01 13:00:00 2026 CET"
+# The COPY's settings, besides the display zone and date style: no statement timeout (see the
+# module's docstring); no JIT compilation, which the export's cost estimate (a subquery per row)
+# would start, costing more than it gains (about 0.2 s before the first row, and a slower COPY on
+# the benchmark's 200,000 tasks).
+SET_COPY_SETTINGS = text(
+    "SELECT set_config('TimeZone', :zone, true), set_config('DateStyle', 'Postgres, MDY', true),"
+    " set_config('statement_timeout', '0', true), set_config('jit', 'off', true)"
+)
+COPY_OPTIONS = b"FORMAT csv, ENCODING 'UTF8'"
+# What the COPY's thread may get ahead of the client by: QUEUED_CHUNKS chunks of about CHUNK_BYTES.
+CHUNK_BYTES = 1 << 16
+QUEUED_CHUNKS = 8
+
+Cell = ColumnElement[str]
+
+
+class CopyPlan:
+    """Each exported column of a view as a SQL expression of its CSV text."""
+
+    def __init__(self, cells: list[Cell]) -> None:
+        self.cells = cells
+
+    @classmethod
+    def for_view(cls, view: Any) -> CopyPlan | None:
+        """The plan, or None where the export must go through Python: another database or driver
+        than PostgreSQL's psycopg2, or a column this module cannot write."""
+        if db.engine.dialect.name != "postgresql" or db.engine.dialect.driver != "psycopg2":
+            return None
+        cells = [_cell(view, name) for name, _label in compat.export_columns(view)]
+        if any(cell is None for cell in cells):
+            return None
+        return cls([cell for cell in cells if cell is not None])
+
+    def copy_statement(self, session: Session, query: Any) -> bytes:
+        """``COPY (the list's query) TO STDOUT``, its values inlined by the driver (COPY takes no
+        parameters): as safely quoted as any statement's parameters."""
+        statement = query.with_entities(*(func.nullif(cell, "") for cell in self.cells)).statement
+        compiled = statement.compile(dialect=session.get_bind().dialect)
+        expanded = compiled.construct_expanded_state()
+        processors = expanded.processors
+        parameters = {
+            name: processors[name](value) if name in processors else value
+            for name, value in expanded.parameters.items()
+        }
+        with _dbapi_connection(session).cursor() as cursor:
+            select_text: bytes = cursor.mogrify(expanded.statement, parameters)
+        return b"COPY (" + select_text + b") TO STDOUT WITH (" + COPY_OPTIONS + b")"
+
+    def chunks(self, session: Session, query: Any) -> Iterator[bytes]:
+        """The CSV lines of the query's rows, in chunks of about :data:`CHUNK_BYTES`.
+
+        The COPY's settings, and the failed state a cancelled COPY leaves, are the savepoint's:
+        rolled back with it, so the transaction goes on as before (psycopg2 reads only ISO times).
+        """
+        savepoint = session.begin_nested()
+        try:
+            session.execute(SET_COPY_SETTINGS, {"zone": current_app.config["DISPLAY_TIMEZONE"]})
+            statement = self.copy_statement(session, query)
+            yield from copied(_dbapi_connection(session), statement, export_limits().statement_timeout or None)
+        finally:
+            savepoint.rollback()
+
+
+def _dbapi_connection(session: Session) -> Any:
+    return session.connection().connection.dbapi_connection
+
+
+# -- each column's text ------------------------------------------------------------------------
+
+
+def _cell(view: Any, name: str) -> Cell | None:
+    """The column's CSV text as ``ExportPlan`` makes it, or None when SQL cannot make it."""
+    if name in view.column_formatters_export or name in (view.column_choices or {}):
+        return None
+    mapper: Mapper[Any] = inspect(view.model)
+    if name in mapper.column_attrs:
+        columns = mapper.column_attrs[name].columns
+        return _column_text(columns[0]) if len(columns) == 1 else None
+    relationship = mapper.relationships.get(name)
+    return None if relationship is None else _related_text(relationship)
+
+
+def _column_text(column: Any) -> Cell | None:
+    """A column's value as its type's export formatter writes it (``display.EXPORT_FORMATTERS``,
+    chosen by the Python type the column's values have)."""
+    python_type = _python_type(column.type)
+    if python_type is None:
+        return None
+    if issubclass(python_type, bool):
+        return case((column.is_(True), "yes"), (column.is_(False), "no"))
+    if issubclass(python_type, enum.Enum):
+        return case({member: formula_guarded(enum_label(member)) for member in python_type}, value=column)
+    if issubclass(python_type, datetime) and getattr(column.type, "timezone", False):
+        return _local_time(column)  # digits first: never guarded
+    if issubclass(python_type, int):
+        return cast(column, Text)
+    if issubclass(python_type, str):
+        return guarded(column)
+    return None
+
+
+def _python_type(column_type: Any) -> type | None:
+    """The type of the column's values in Python. A type decorator may hand back anything (its
+    ``python_type`` says ``object``), but ours for times hands back aware datetimes."""
+    if isinstance(column_type, UTCDateTime):
+        return datetime
+    try:
+        python_type: type = column_type.python_type
+    except NotImplementedError:
+        return None
+    return None if python_type is object else python_type
+
+
+def _local_time(column: Any) -> Cell:
+    """``format_datetime_full`` in SQL, under the transaction's ``TimeZone`` and ``DateStyle``."""
+    zone = func.split_part(cast(column, Text), " ", ZONE_FIELD)
+    return func.to_char(column, TIME_FORMAT, type_=Text) + " " + zone
+
+
+def guarded(value: Any) -> Cell:
+    """``formula_guarded`` in SQL."""
+    return func.regexp_replace(value, GUARD_PATTERN, "'", type_=Text)
+
+
+def _related_text(relationship: RelationshipProperty[Any]) -> Cell | None:
+    """A relationship as the export writes it: a record's ``str``, or a list's names joined."""
+    name = _display_name(relationship.mapper)
+    if name is None or relationship.mapper is relationship.parent:
+        return None
+    parent = relationship.parent.local_table
+    if relationship.direction is RelationshipDirection.MANYTOONE and relationship.secondary is None:
+        record = select(name).where(relationship.primaryjoin).correlate(parent).scalar_subquery()
+        return guarded(record)
+    if relationship.secondaryjoin is None or not relationship.uselist or not relationship.order_by:
+        return None  # a list in no defined order, or one record through a link table: Python's
+    names = (
+        select(func.string_agg(_quoted_name(name), ", ").aggregate_order_by(*relationship.order_by))
+        .where(and_(relationship.primaryjoin, relationship.secondaryjoin))
+        .correlate(parent)
+        .scalar_subquery()
+    )
+    return guarded(names)
+
+
+def _display_name(mapper: Mapper[Any]) -> Cell | None:
+    """The related model's ``display_name`` expression (its ``str`` in SQL), if it has one."""
+    descriptor = mapper.all_orm_descriptors.get("display_name")
+    if not isinstance(descriptor, hybrid_property):
+        return None
+    expression: Cell = mapper.class_.display_name
+    return expression
+
+
+def _quoted_name(name: Cell) -> Cell:
+    """One name of ``joined_names``: quoted as a CSV field when it holds a comma or a quote."""
+    needs_quotes = func.strpos(name, ",") > 0
+    needs_quotes |= func.strpos(name, '"') > 0
+    return case((needs_quotes, '"' + func.replace(name, '"', '""', type_=Text) + '"'), else_=name)
+
+
+# -- streaming the COPY ------------------------------------------------------------------------
+
+
+class ExportStalled(Exception):
+    """The COPY gave no chunk for ``DB_EXPORT_STATEMENT_TIMEOUT`` seconds, and was cancelled."""
+
+
+class _Stopped(Exception):
+    """The client went away: the COPY's writes stop."""
+
+
+class _RowWriter:
+    """The file ``copy_expert`` writes to: one row per write, turned into chunks with CRLF row ends."""
+
+    def __init__(self, put: Callable[[bytes], None], stopped: threading.Event) -> None:
+        self.put = put
+        self.stopped = stopped
+        self.rows: list[bytes] = []
+        self.size = 0
+
+    def write(self, row: bytes) -> None:
+        if self.stopped.is_set():
+            raise _Stopped
+        self.rows.append(row[:-1])  # the LF COPY ends each row with; CRLF goes back in on joining
+        self.size += len(row)
+        if self.size >= CHUNK_BYTES:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.rows:
+            self.put(b"\r\n".join(self.rows) + b"\r\n")
+        self.rows, self.size = [], 0
+
+
+_END = object()
+
+
+def copied(connection: Any, statement: bytes, wait: float | None) -> Iterator[bytes]:
+    """What ``COPY … TO STDOUT`` writes on ``connection`` (a psycopg2 connection), as it comes.
+
+    A thread runs the COPY into a queue that holds a few chunks, so the COPY waits for the
+    client. If the client goes away first, or the next chunk takes longer than ``wait`` seconds
+    (None: no limit), the COPY is cancelled on the server, and the thread is waited for: the
+    connection is back in the caller's hands when this generator closes, its transaction failed
+    (the caller rolls it back).
+    """
+    chunks: queue.Queue[Any] = queue.Queue(QUEUED_CHUNKS)
+    stopped = threading.Event()
+    thread = threading.Thread(target=_run_copy, args=(connection, statement, chunks, stopped), daemon=True)
+    thread.start()
+    try:
+        while (chunk := _next_chunk(chunks, wait)) is not _END:
+            if isinstance(chunk, BaseException):
+                raise chunk
+            yield chunk
+    finally:
+        if thread.is_alive():
+            stopped.set()
+            connection.cancel()
+            _drain(chunks, thread)
+
+
+def _next_chunk(chunks: queue.Queue[Any], wait: float | None) -> Any:
+    try:
+        return chunks.get(timeout=wait)
+    except queue.Empty:
+        raise ExportStalled(f"the export gave no rows for {wait:g} s and was cancelled") from None
+
+
+def _run_copy(connection: Any, statement: bytes, chunks: queue.Queue[Any], stopped: threading.Event) -> None:
+    writer = _RowWriter(chunks.put, stopped)
+    try:
+        with connection.cursor() as cursor:
+            cursor.copy_expert(statement, writer)
+        writer.flush()
+        chunks.put(_END)
+    except _Stopped:
+        pass
+    except Exception as error:  # handed to the client's side, which raises it
+        chunks.put(error)
+
+
+def _drain(chunks: queue.Queue[Any], thread: threading.Thread) -> None:
+    """Take what the thread still puts until it ends (a put waits while the queue is full)."""
+    while thread.is_alive():
+        try:
+            chunks.get(timeout=0.1)
+        except queue.Empty:
+            continue
+    thread.join()
