@@ -170,3 +170,13 @@ def test_the_dashboard_shows_the_replicas_statements_apart_from_the_primarys(
     assert not any(query.startswith(("INSERT", "UPDATE", "DELETE")) for query in on_replica), on_replica
     assert any(query.startswith(("INSERT", "UPDATE", "DELETE")) for query in on_primary)
     assert "Top statements on the replica" in text_of(client.get("/admin/dashboard/"))
+
+
+def test_the_export_reads_the_replica(make_app: AppFactory, replayed: StreamingPair) -> None:
+    app = replica_app(make_app, replayed)
+    client, _ = signed_in(app)
+    caught_up(replayed, task_on_primary(app, "Exported from the replica"))
+    replayed.pause_replay()
+    task_on_primary(app, "Not on the replica yet")
+    exported = client.get("/admin/task/export/csv/").get_data(as_text=True)
+    assert "Exported from the replica" in exported and "Not on the replica yet" not in exported

@@ -151,6 +151,19 @@ def _remember_writes(response: Any) -> Any:
     return response
 
 
+def request_reads() -> Engine | None:
+    """Where this request reads (the replica's engine), or None: the primary."""
+    engine: Engine | None = db.session.info.get(REPLICA_READS)
+    return engine
+
+
+def read_on(engine: Engine | None) -> None:
+    """Read on ``engine`` (from :func:`request_reads`) in a session of the same request's, such
+    as the one a streamed response runs in."""
+    if engine is not None:
+        db.session.info[REPLICA_READS] = engine
+
+
 def _forget_route(_error: BaseException | None) -> None:
     """The session may outlive the request (a test's app context): the route must not."""
     db.session.info.pop(REPLICA_READS, None)

@@ -40,7 +40,7 @@ from datetime import datetime
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import ColumnElement, Text, and_, case, cast, func, inspect, select, text
+from sqlalchemy import ColumnElement, Connection, Text, and_, case, cast, func, inspect, select, text
 from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapper, RelationshipDirection, RelationshipProperty, Session
 
@@ -91,18 +91,18 @@ class CopyPlan:
             return None
         return cls([cell for cell in cells if cell is not None])
 
-    def copy_statement(self, session: Session, query: Any) -> bytes:
+    def copy_statement(self, connection: Connection, query: Any) -> bytes:
         """``COPY (the list's query) TO STDOUT``, its values inlined by the driver (COPY takes no
         parameters): as safely quoted as any statement's parameters."""
         statement = query.with_entities(*(func.nullif(cell, "") for cell in self.cells)).statement
-        compiled = statement.compile(dialect=session.get_bind().dialect)
+        compiled = statement.compile(dialect=connection.dialect)
         expanded = compiled.construct_expanded_state()
         processors = expanded.processors
         parameters = {
             name: processors[name](value) if name in processors else value
             for name, value in expanded.parameters.items()
         }
-        with _dbapi_connection(session).cursor() as cursor:
+        with _dbapi_connection(connection).cursor() as cursor:
             select_text: bytes = cursor.mogrify(expanded.statement, parameters)
         return b"COPY (" + select_text + b") TO STDOUT WITH (" + COPY_OPTIONS + b")"
 
@@ -112,17 +112,20 @@ class CopyPlan:
         The COPY's settings, and the failed state a cancelled COPY leaves, are the savepoint's:
         rolled back with it, so the transaction goes on as before (psycopg2 reads only ISO times).
         """
-        savepoint = session.begin_nested()
+        # The connection the list's own query would read on: the replica's, when the request
+        # reads there (webapp/read_replica.py).
+        connection = session.connection(bind_arguments={"clause": query.statement})
+        savepoint = connection.begin_nested()
         try:
-            session.execute(SET_COPY_SETTINGS, {"zone": current_app.config["DISPLAY_TIMEZONE"]})
-            statement = self.copy_statement(session, query)
-            yield from copied(_dbapi_connection(session), statement, export_limits().statement_timeout or None)
+            connection.execute(SET_COPY_SETTINGS, {"zone": current_app.config["DISPLAY_TIMEZONE"]})
+            statement = self.copy_statement(connection, query)
+            yield from copied(_dbapi_connection(connection), statement, export_limits().statement_timeout or None)
         finally:
             savepoint.rollback()
 
 
-def _dbapi_connection(session: Session) -> Any:
-    return session.connection().connection.dbapi_connection
+def _dbapi_connection(connection: Connection) -> Any:
+    return connection.connection.dbapi_connection
 
 
 # -- each column's text ------------------------------------------------------------------------

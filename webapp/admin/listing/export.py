@@ -23,7 +23,7 @@ from sqlalchemy import Row, Select, and_, inspect, select, tuple_
 from sqlalchemy.orm import Mapper, RelationshipDirection, RelationshipProperty, Session
 from werkzeug.utils import secure_filename
 
-from webapp import database_limits, heartbeat
+from webapp import database_limits, heartbeat, read_replica
 from webapp.admin import compat
 from webapp.admin.listing.copy_export import CopyPlan
 from webapp.admin.listing.display import EXPORT_FORMATTERS
@@ -51,12 +51,14 @@ class StreamingExportMixin(ModelViewMixinBase):
         plan: CopyPlan | ExportPlan = CopyPlan.for_view(self) or ExportPlan(self)
         query = self.export_query()
         header = csv_text([[label for _, label in compat.export_columns(self)]])
+        reads = read_replica.request_reads()
 
         def generate() -> Iterator[bytes]:
             # The query was built in the request's session, which is closed once the view returns;
             # running it there would open a transaction nobody closes. The stream runs in its own
             # app context, whose session is removed when the stream ends.
             yield header.encode()
+            read_replica.read_on(reads)
             database_limits.use_limits(database_limits.export_limits())
             for chunk in plan.chunks(db.session(), query):
                 heartbeat.beat()  # a long export is progress, not a hung worker
