@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask_sqlalchemy.session import Session as FlaskSession
-from sqlalchemy import JSON, DateTime, MetaData, Select
+from sqlalchemy import JSON, Connection, DateTime, MetaData, Select
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, registry
@@ -96,3 +96,19 @@ def _plain_read(clause: Any) -> bool:
         return False
     tables = find_tables(clause, include_joins=True, include_aliases=True)
     return not any(table.name in PRIMARY_ONLY_TABLES for table in tables)
+
+
+def inlined(connection: Connection, statement: Any) -> bytes:
+    """``statement``'s text with its values in place, quoted by the driver exactly as it would
+    send them (psycopg2 binds on the client), for the statements that cannot carry parameters: a
+    ``COPY``, the text ``planner_rows()`` plans. Bind processors (enum values, JSON) and expanding
+    ``IN`` lists are applied as in any execution."""
+    expanded = statement.compile(dialect=connection.dialect).construct_expanded_state()
+    processors = expanded.processors
+    parameters = {
+        name: processors[name](value) if name in processors else value for name, value in expanded.parameters.items()
+    }
+    driver: Any = connection.connection.dbapi_connection
+    with driver.cursor() as cursor:
+        text: bytes = cursor.mogrify(expanded.statement, parameters)
+    return text

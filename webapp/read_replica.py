@@ -56,6 +56,7 @@ class ReplicaState:
     max_lag_seconds: float
     reason: str
     checked_at: float
+    reachable: bool = True
 
 
 class ReadReplica:
@@ -88,7 +89,7 @@ class ReadReplica:
                 in_recovery, lag = connection.execute(LAG_QUERY).one()
         except SQLAlchemyError as error:
             reason = str(getattr(error, "orig", None) or error).strip().partition("\n")[0]
-            return self._found(False, None, f"unreachable: {reason[:200]}")
+            return self._found(False, None, f"unreachable: {reason[:200]}", reachable=False)
         lag = float(lag)
         if not in_recovery:
             return self._found(False, None, "it is not a standby (pg_is_in_recovery() is false)")
@@ -96,13 +97,12 @@ class ReadReplica:
             return self._found(False, lag, f"{lag:.1f} s behind, more than REPLICA_MAX_LAG_SECONDS")
         return self._found(True, lag, "")
 
-    def _found(self, usable: bool, lag: float | None, reason: str) -> ReplicaState:
-        return ReplicaState(usable, lag, self.max_lag_seconds, reason, time.monotonic())
+    def _found(self, usable: bool, lag: float | None, reason: str, reachable: bool = True) -> ReplicaState:
+        return ReplicaState(usable, lag, self.max_lag_seconds, reason, time.monotonic(), reachable)
 
 
 def _recheck_after(state: ReplicaState) -> float:
-    unreachable = state.reason.startswith("unreachable")
-    return RECHECK_DOWN_SECONDS if unreachable else RECHECK_SECONDS
+    return RECHECK_SECONDS if state.reachable else RECHECK_DOWN_SECONDS
 
 
 def init_read_replica(app: Flask) -> None:

@@ -46,7 +46,7 @@ from sqlalchemy.orm import Mapper, RelationshipDirection, RelationshipProperty, 
 
 from webapp.admin import compat
 from webapp.admin.listing.display import enum_label
-from webapp.database import UTCDateTime
+from webapp.database import UTCDateTime, inlined
 from webapp.database_limits import export_limits
 from webapp.extensions import db
 from webapp.formatting import FORMULA_PREFIXES, formula_guarded
@@ -95,15 +95,7 @@ class CopyPlan:
         """``COPY (the list's query) TO STDOUT``, its values inlined by the driver (COPY takes no
         parameters): as safely quoted as any statement's parameters."""
         statement = query.with_entities(*(func.nullif(cell, "") for cell in self.cells)).statement
-        compiled = statement.compile(dialect=connection.dialect)
-        expanded = compiled.construct_expanded_state()
-        processors = expanded.processors
-        parameters = {
-            name: processors[name](value) if name in processors else value
-            for name, value in expanded.parameters.items()
-        }
-        with _dbapi_connection(connection).cursor() as cursor:
-            select_text: bytes = cursor.mogrify(expanded.statement, parameters)
+        select_text = inlined(connection, statement)
         return b"COPY (" + select_text + b") TO STDOUT WITH (" + COPY_OPTIONS + b")"
 
     def chunks(self, session: Session, query: Any) -> Iterator[bytes]:

@@ -26,6 +26,7 @@ import psycopg2
 from sqlalchemy import Select, case, func, select
 from sqlalchemy.orm import Session
 
+from webapp.database import inlined
 from webapp.formatting import format_number
 
 # What a count costs is the rows PostgreSQL examines, not the rows it counts: on a million tasks,
@@ -93,13 +94,11 @@ def estimate_then_capped_count(session: Session, statement: Select[Any], exact_l
 
 
 def _planner_rows(session: Session, statement: Select[Any]) -> Any:
-    """``planner_rows(…)`` of ``statement`` with its values in place, as psycopg2 sends them
-    (it binds on the client): the function runs the text, which cannot carry parameters."""
-    compiled = statement.compile(session.get_bind())
-    connection = cast(psycopg2.extensions.connection, session.connection().connection.dbapi_connection)
-    with connection.cursor() as cursor:
-        sent: bytes = cursor.mogrify(str(compiled), compiled.params)
-    return func.planner_rows(sent.decode(psycopg2.extensions.encodings[connection.encoding]))
+    """``planner_rows(…)`` of ``statement`` with its values in place: the function runs the text,
+    which cannot carry parameters."""
+    connection = session.connection()
+    driver = cast(psycopg2.extensions.connection, connection.connection.dbapi_connection)
+    return func.planner_rows(inlined(connection, statement).decode(psycopg2.extensions.encodings[driver.encoding]))
 
 
 def _count(statement: Select[Any]) -> Select[Any]:
