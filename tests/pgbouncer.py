@@ -35,10 +35,17 @@ def pgbouncer_binary() -> str:
 
 
 @contextmanager
-def running_pgbouncer(database_url: str, directory: Path, pool_size: int = 1, admin_users: str = "") -> Iterator[str]:
+def running_pgbouncer(
+    database_url: str,
+    directory: Path,
+    pool_size: int = 1,
+    admin_users: str = "",
+    query_wait_timeout: int | None = None,
+) -> Iterator[str]:
     """PgBouncer in transaction mode in front of ``database_url``'s database, with ``pool_size``
     server connections; stopped by its pid. Yields the URL of the database through it.
-    ``admin_users`` may sign in to its admin console (``admin_console_url``)."""
+    ``admin_users`` may sign in to its admin console (``admin_console_url``); a client waits at
+    most ``query_wait_timeout`` seconds for a server connection (PgBouncer's default: 120)."""
     binary = pgbouncer_binary()
     server = make_url(normalize_database_url(database_url))
     port = free_port()
@@ -57,6 +64,7 @@ admin_users = {admin_users}
 ; After a failed server login (PostgreSQL restarting) PgBouncer waits this long before the next
 ; try, refusing clients meanwhile: its default of 15 s outlasts a restart by far.
 server_login_retry = 1
+{"" if query_wait_timeout is None else f"query_wait_timeout = {query_wait_timeout}"}
 """)
     log = directory / "pgbouncer.log"
     # PgBouncer refuses to run as root (CI's containers): it then drops to an unprivileged user.

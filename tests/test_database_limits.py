@@ -8,18 +8,20 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
+from pathlib import Path
 from typing import Any
 
 import click
 import psycopg2
 import pytest
 from flask import Flask
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from tests import conftest, factories
 from tests.admin_support import recorded_statements, text_of
 from tests.conftest import AppFactory, Auth
 from tests.e2e.stack import libpq_url
+from tests.pgbouncer import running_pgbouncer
 from webapp.admin.listing import export
 from webapp.config import load_config
 from webapp.extensions import db
@@ -235,3 +237,32 @@ def test_a_pooled_connection_the_server_dropped_is_replaced_unseen(make_app: App
     assert response.status_code == 200, text_of(response)
     second_pid, statement_timeout, _lock = text_of(response).split()
     assert second_pid != first_pid and statement_timeout == "3s"
+
+
+@pytest.mark.postgres
+@pytest.mark.usefixtures("app")
+def test_a_full_pgbouncer_answers_503_after_one_wait_without_a_second_connection(
+    make_app: AppFactory, database_url: str, tmp_path: Path
+) -> None:
+    """PgBouncer ends a client whose transaction waited query_wait_timeout for a server
+    connection. That is the pooler being full, not a connection the server ended long ago: the
+    request answers 503 then, instead of opening a new connection to wait as long again."""
+    with running_pgbouncer(database_url, tmp_path, query_wait_timeout=1) as pooled:
+        app = make_app(database_url=pooled, DB_POOL_SIZE="1", DB_MAX_OVERFLOW="0")
+
+        @app.route("/backend")
+        def backend() -> str:
+            return str(db.session.scalar(text("SELECT pg_backend_pid()")))
+
+        client = app.test_client()
+        assert client.get("/backend").status_code == 200  # the pool now holds its one connection
+        with app.app_context():
+            opened: list[object] = []
+            event.listen(db.engine, "connect", lambda *_: opened.append(True))
+        with closing(psycopg2.connect(libpq_url(pooled))) as holder, holder.cursor() as cursor:
+            cursor.execute("SELECT 1")  # its open transaction takes PgBouncer's one server connection
+            response = client.get("/backend")
+        assert response.status_code == 503, text_of(response)
+        assert "Temporarily unavailable" in text_of(response)
+        assert opened == [], "no second connection waited in the queue"
+        assert client.get("/backend").status_code == 200, "served again once the pooler has room"

@@ -22,7 +22,7 @@ from tests.waits import wait_for
 from webapp.database import utcnow
 from webapp.extensions import db
 from webapp.models import OperatorRole
-from webapp.monitoring import Monitoring
+from webapp.monitoring import Monitoring, current_monitoring
 from webapp.monitoring.pool import BUCKETS_SECONDS, HistogramCounts, PoolMonitor
 from webapp.monitoring.store import save_worker
 
@@ -103,15 +103,25 @@ def test_metrics_output_passes_promtool_check_metrics(metrics_client: FlaskClien
     assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
-def other_worker_snapshot(app: Flask, acquire_ms: list[float]) -> None:
-    """Publish a second worker whose checkouts waited ``acquire_ms``, as its publisher would."""
+OTHER_PID = 4242
+
+
+def this_host(app: Flask) -> str:
+    """The host the app's workers report as (``APP_HOST``, the machine's name by default)."""
+    with app.app_context():
+        return current_monitoring().publisher.host
+
+
+def other_worker_snapshot(app: Flask, acquire_ms: list[float], host: str | None = None) -> None:
+    """Publish a second worker (of this host unless ``host`` says otherwise) whose checkouts
+    waited ``acquire_ms``, as its publisher would."""
     monitor = PoolMonitor()
     for waited in acquire_ms:
         monitor.waits.add(waited)
     with app.app_context():
         snapshot = monitor.snapshot(db.engine)
         with db.engine.begin() as connection:
-            save_worker(connection, "other-host", 4242, utcnow(), utcnow(), snapshot)
+            save_worker(connection, host or this_host(app), OTHER_PID, utcnow(), utcnow(), snapshot)
 
 
 def buckets_of(body: str, worker: Labels) -> list[int]:
@@ -127,7 +137,7 @@ def test_histograms_of_every_worker_add_up_on_metrics_and_the_dashboard(
 ) -> None:
     other_worker_snapshot(app, [300.0, 400.0, 2.0])
     body = scrape(metrics_client)
-    other = labels(host="other-host", pid=4242)
+    other = labels(host=this_host(app), pid=OTHER_PID)
     assert samples(body, "webapp_db_pool_acquire_seconds_count")[other] == 3.0
     buckets = samples(body, "webapp_db_pool_acquire_seconds_bucket")
     assert buckets[other | labels(le="0.001")] == 0.0
@@ -215,9 +225,30 @@ def test_a_part_that_cannot_be_read_is_reported_down_and_the_rest_is_served(
 
 def test_stale_workers_are_left_out_of_the_series(app: Flask, metrics_client: FlaskClient) -> None:
     with app.app_context(), db.engine.begin() as connection:
-        long_ago = utcnow().replace(year=2000)
-        save_worker(connection, "other-host", 4242, long_ago, long_ago, PoolMonitor().snapshot(db.engine))
-    assert 'host="other-host"' not in scrape(metrics_client)
+        publisher = current_monitoring().publisher
+        # Silent long enough to be stale, not yet long enough to be dropped.
+        silent_since = utcnow() - (publisher.stale_after + publisher.drop_after) / 2
+        snapshot = PoolMonitor().snapshot(db.engine)
+        save_worker(connection, this_host(app), OTHER_PID, silent_since, silent_since, snapshot)
+    body = scrape(metrics_client)
+    assert f'pid="{OTHER_PID}"' not in body
+    assert samples(body, "webapp_db_pool_workers") == {labels(state="live"): 1.0, labels(state="stale"): 1.0}
+
+
+def test_each_host_answers_for_its_own_workers_and_the_dashboard_for_all(
+    app: Flask, metrics_client: FlaskClient, auth: Auth
+) -> None:
+    """Prometheus scrapes every host: a series of another host's worker here would be counted
+    once per host in any sum over the targets."""
+    other_worker_snapshot(app, [1.0], host="another-host")
+    body = scrape(metrics_client)
+    scraped_hosts = {dict(worker)["host"] for worker in samples(body, "webapp_db_pool_max_connections")}
+    assert scraped_hosts == {this_host(app)}
+    assert samples(body, "webapp_db_pool_workers")[labels(state="live")] == 1.0
+
+    auth.login(OperatorRole.VIEWER)
+    data = auth.client.get("/admin/dashboard/data.json").get_json()
+    assert {worker["host"] for worker in data["pool"]["workers"]} == {this_host(app), "another-host"}
 
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent

@@ -18,6 +18,11 @@ from tests.conftest import test_env as app_env
 from tests.replica import StreamingPair, streaming_pair
 from tests.waits import wait_for
 from webapp import create_app
+from webapp.database import utcnow
+from webapp.extensions import db
+from webapp.monitoring.pool import PoolMonitor
+from webapp.monitoring.slow_queries import SlowQuery
+from webapp.monitoring.store import save_slow_queries, save_worker
 
 pytestmark = pytest.mark.postgres
 
@@ -180,3 +185,30 @@ def test_the_export_reads_the_replica(make_app: AppFactory, replayed: StreamingP
     task_on_primary(app, "Not on the replica yet")
     exported = client.get("/admin/task/export/csv/").get_data(as_text=True)
     assert "Exported from the replica" in exported and "Not on the replica yet" not in exported
+
+
+def captured_slow_queries(client: FlaskClient) -> list[str]:
+    return [row["query"] for row in client.get("/admin/dashboard/data.json").get_json()["slow_queries"]["top"]]
+
+
+def test_the_dashboards_stored_figures_read_the_replica_and_its_live_state_the_primary(
+    make_app: AppFactory, replayed: StreamingPair
+) -> None:
+    """With replay paused, a slow statement captured and a worker reporting on the primary: the
+    captured statements (like the history) are read on the replica, so not yet there; the
+    workers' live state is the primary's, there at once."""
+    app = replica_app(make_app, replayed)
+    client, _ = signed_in(app)
+    marker = "SELECT * FROM only_on_the_primary"
+    replayed.pause_replay()
+    with app.app_context(), db.engine.begin() as connection:
+        now = utcnow()
+        capture = SlowQuery("0nlyonprimary", marker, 1, 5000.0, 5000.0, 1, now, now, "/admin/task/")
+        save_slow_queries(connection, [capture])
+        save_worker(connection, "a-host-on-the-primary", 4242, now, now, PoolMonitor().snapshot(db.engine))
+    report = client.get("/admin/dashboard/data.json").get_json()
+    assert marker not in captured_slow_queries(client)
+    assert "a-host-on-the-primary" in {worker["host"] for worker in report["pool"]["workers"]}
+    assert report["replica"]["in_use"] and "dashboard" in report["replica"]["status"]
+    replayed.resume_replay()
+    wait_for(lambda: marker in captured_slow_queries(client), 60, "the replica to replay the capture")

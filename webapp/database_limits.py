@@ -24,6 +24,7 @@ and hands out a new one, so no request sees the drop.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,6 +47,8 @@ PING = "SELECT 1"
 LIMITS_SENT_AT_CHECKOUT = "database_limits_sent_at_checkout"
 # On the pool's record (kept across its reconnections): the check just dropped a connection.
 RECONNECTED = "database_limits_reconnected"
+# A check failing within this long found a connection the server had already ended.
+STALE_FAILS_WITHIN_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -116,6 +119,7 @@ def _check_out(dialect: Dialect, dbapi_connection: Any, record: ConnectionPoolEn
     record.info.pop(LIMITS_SENT_AT_CHECKOUT, None)
     flags = record.record_info if record.record_info is not None else {}
     cursor = dbapi_connection.cursor()
+    started = time.monotonic()
     try:
         if limits is None:
             cursor.execute(PING)
@@ -126,9 +130,13 @@ def _check_out(dialect: Dialect, dbapi_connection: Any, record: ConnectionPoolEn
         # A first dropped connection: the pool's are all stale (a restart), the pool opens a new
         # one and checks it again. That one failing too means the database is out: the error
         # then goes to the request as a database error (the 503 page), not as the pool's
-        # "reconnection attempts exhausted", which no handler knows.
+        # "reconnection attempts exhausted", which no handler knows. A stale connection fails at
+        # once; one dropped after a wait was turned away by a full pooler (PgBouncer's
+        # query_wait_timeout closes the client) or an overloaded server, and a new one would only
+        # wait as long again before the same 503.
         dropped = dialect.is_disconnect(error, dbapi_connection, cursor)
-        if dropped and not flags.pop(RECONNECTED, False):
+        stale = time.monotonic() - started < STALE_FAILS_WITHIN_SECONDS
+        if dropped and stale and not flags.pop(RECONNECTED, False):
             flags[RECONNECTED] = True
             raise exc.InvalidatePoolError(f"the server dropped the connection: {error}") from error
         raise exc.DBAPIError.instance(PING, None, error, dialect.loaded_dbapi.Error, True, dropped, dialect) from error

@@ -1,11 +1,13 @@
 """List pages, counts and exports read on a streaming replica (``DATABASE_REPLICA_URL``) when it
 is close enough behind the primary; everything else reads and writes on the primary.
 
-Which requests: ``GET`` of a list page or an export (:data:`READ_ENDPOINTS`), by an operator who
-has not written in the last ``READ_YOUR_WRITES_SECONDS`` (every request that is not ``GET`` or
-``HEAD`` counts as a write, but signing in and out; the time is kept in the browser's session
-cookie, so it holds on every host). Within such a request only plain reads go to the replica
-(``webapp.database.RoutingSession``): who is signed in is always read on the primary.
+Which requests: ``GET`` of a list page or an export (:data:`READ_ENDPOINTS`), or of the
+dashboard's stored figures (:data:`DASHBOARD_READ_ENDPOINTS`: its history and captured
+statements), by an operator who has not written in the last ``READ_YOUR_WRITES_SECONDS`` (every
+request that is not ``GET`` or ``HEAD`` counts as a write, but signing in and out; the time is
+kept in the browser's session cookie, so it holds on every host). Within such a request only
+plain reads go to the replica (``webapp.database.RoutingSession``): who is signed in is always
+read on the primary.
 
 Whether the replica may serve: each worker asks it, at most every :data:`RECHECK_SECONDS` (every
 :data:`RECHECK_DOWN_SECONDS` while it is unreachable, so that pages do not each wait for its
@@ -35,6 +37,8 @@ EXTENSION = "read_replica"
 # The browser's session: until when (epoch seconds) its pages read the primary.
 PRIMARY_UNTIL = "primary_reads_until"
 READ_ENDPOINTS = ("index_view", "export")
+# The dashboard's pages: their stored figures read there (``monitoring.report.PanelReader.stored``).
+DASHBOARD_READ_ENDPOINTS = frozenset({"dashboard.index", "dashboard.data", "dashboard.statements"})
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 RECHECK_SECONDS = 1.0
 RECHECK_DOWN_SECONDS = 5.0
@@ -139,7 +143,9 @@ def _route_reads() -> None:
 
 
 def _reads_only(endpoint: str | None) -> bool:
-    return endpoint is not None and endpoint.rpartition(".")[2] in READ_ENDPOINTS
+    if endpoint is None:
+        return False
+    return endpoint.rpartition(".")[2] in READ_ENDPOINTS or endpoint in DASHBOARD_READ_ENDPOINTS
 
 
 def _remember_writes(response: Any) -> Any:

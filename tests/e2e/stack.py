@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import http.client
 import os
+import re
 import secrets
 import shlex
 import shutil
@@ -192,13 +193,28 @@ class Database:
     def live_user_emails(self) -> set[str]:
         return {email for (email,) in self.query("SELECT email FROM users WHERE deleted_at IS NULL")}
 
-    def app_backends(self) -> list[tuple[int, int | None, str | None]]:
-        """(pid, client_port, wait_event_type) of the app's connections, not ours."""
-        return self.query(
-            "SELECT pid, client_port, wait_event_type FROM pg_stat_activity "
+    def terminate_app_backends(self) -> int:
+        """End every connection to the database but ours, as an operator's pg_terminate_backend
+        or a failover would; how many were ended."""
+        [(terminated,)] = self.query(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
             "WHERE datname = %s AND pid <> pg_backend_pid() AND backend_type = 'client backend'",
             self.name,
         )
+        return int(terminated)
+
+    def app_workers(self) -> list[tuple[int, str | None]]:
+        """(worker pid, wait_event_type) of each connection the app's request threads hold, read
+        from its name (``webapp <host>:<pid>``, which PgBouncer passes on to the server
+        connection serving the transaction), not ours, the monitoring's or the replica's."""
+        rows = self.query(
+            "SELECT application_name, wait_event_type FROM pg_stat_activity "
+            "WHERE datname = %s AND pid <> pg_backend_pid() AND backend_type = 'client backend'",
+            self.name,
+        )
+        return [
+            (int(match[1]), wait) for name, wait in rows if (match := re.fullmatch(r"webapp \S*:(\d+)", name or ""))
+        ]
 
 
 def procfile_command(name: str) -> list[str]:
@@ -459,21 +475,3 @@ def stop_process(process: subprocess.Popen) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait(timeout=10)
-
-
-def pid_owning_local_port(port: int, candidates: set[int]) -> int | None:
-    """Which of the candidate processes holds the TCP socket bound to this local port."""
-    inodes = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        for line in Path(table).read_text().splitlines()[1:]:
-            fields = line.split()
-            if int(fields[1].rsplit(":", 1)[1], 16) == port:
-                inodes.add(fields[9])
-    for pid in candidates:
-        try:
-            links = {os.readlink(fd) for fd in Path(f"/proc/{pid}/fd").iterdir()}
-        except OSError:
-            continue
-        if any(f"socket:[{inode}]" in links for inode in inodes):
-            return pid
-    return None

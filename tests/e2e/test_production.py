@@ -38,7 +38,6 @@ from tests.e2e.stack import (
     Browser,
     Reply,
     Stack,
-    pid_owning_local_port,
 )
 from tests.waits import wait_for
 
@@ -261,12 +260,7 @@ def test_connections_killed_by_the_server_are_replaced_on_the_next_request(stack
     kept = {new_email("before-terminate")}
     assert create_user(operator, next(iter(kept))).status == 302
     assert_served(concurrently(WORKERS * THREADS, lambda: operator.get(USERS)), {200})
-    [(terminated,)] = stack.database.query(
-        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-        "WHERE datname = %s AND pid <> pg_backend_pid() AND backend_type = 'client backend'",
-        stack.database.name,
-    )
-    assert terminated >= 1
+    assert stack.database.terminate_app_backends() >= 1
     # pool_pre_ping finds the dead connections on checkout: not a single request fails.
     assert_recovered(stack, operator, kept)
 
@@ -304,22 +298,20 @@ def test_exhausted_pool_answers_503_within_the_pool_timeout_then_serves_again(st
 def test_killed_worker_is_replaced_while_the_others_keep_serving(stack: Stack, operator: Browser) -> None:
     kept = {new_email("before-kill")}
     assert create_user(operator, next(iter(kept))).status == 302
-    workers_before = stack.worker_pids()
     upstream_deaths_before = stack.log("error.log").count(UPSTREAM_DIED)
-    with stack.database.connect() as blocker, ThreadPoolExecutor(max_workers=WORKERS) as pool:
+    with stack.database.connect() as blocker, ThreadPoolExecutor(max_workers=stack.workers) as pool:
         with blocker.cursor() as cursor:
             cursor.execute("LOCK TABLE operators IN ACCESS EXCLUSIVE MODE")
-        in_flight = [pool.submit(operator.get, USERS) for _ in range(WORKERS)]
+        in_flight = [pool.submit(operator.get, USERS) for _ in range(stack.workers)]
         try:
-            # A request provably mid-flight: its worker's connection is waiting on our lock.
-            waiting_port = wait_for(
-                lambda: next((port for _, port, wait in stack.database.app_backends() if wait == "Lock"), None),
+            # A request provably mid-flight: its worker's transaction is waiting on our lock.
+            victim = wait_for(
+                lambda: next((pid for pid, wait in stack.database.app_workers() if wait == "Lock"), None),
                 10,
                 "a request waiting on the lock",
             )
-            assert waiting_port is not None
-            victim = pid_owning_local_port(waiting_port, workers_before)
             assert victim is not None
+            host = next(host for host in stack.hosts if victim in stack.worker_pids(host))
             os.kill(victim, signal.SIGKILL)
         finally:
             blocker.rollback()
@@ -328,9 +320,9 @@ def test_killed_worker_is_replaced_while_the_others_keep_serving(stack: Stack, o
     # nginx on a fresh one (another worker), anything else would be answered 502.
     assert stack.log("error.log").count(UPSTREAM_DIED) > upstream_deaths_before
     assert_served(replies, {200, 502, 503})
-    assert_served(concurrently(WORKERS, lambda: operator.get(USERS)), {200})
+    assert_served(concurrently(stack.workers, lambda: operator.get(USERS)), {200})
     wait_for(
-        lambda: len(stack.worker_pids()) == WORKERS and victim not in stack.worker_pids(),
+        lambda: len(stack.worker_pids(host)) == stack.workers and victim not in stack.worker_pids(host),
         30,
         "gunicorn to replace the killed worker",
     )

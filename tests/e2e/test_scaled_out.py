@@ -15,29 +15,43 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, closing
 from typing import Any
 
+import psycopg2
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import csrf_token_from
-from tests.e2e.stack import PREFIX, Browser, Reply
+from tests.e2e.stack import PREFIX, THREADS, Browser, Reply, libpq_url
 from tests.e2e.test_production import (  # noqa: F401  (the imported tests run here, on this stack)
     USERS,
+    assert_recovered,
     assert_served,
+    concurrently,
     create_user,
     new_email,
     sign_in,
     signed_in_operator,
     started,
+    test_an_import_upload_larger_than_other_forms_passes_the_proxy_and_a_too_large_one_gets_413,
     test_create_edit_soft_delete_restore_round_trip_through_the_proxy,
     test_error_pages_through_the_proxy_keep_the_prefix,
+    test_killed_worker_is_replaced_while_the_others_keep_serving,
     test_postgres_restart_fails_requests_only_while_it_is_down,
     test_probes_are_public_through_the_proxy,
     test_redirects_and_cookies_carry_the_prefix_and_https,
     test_static_files_are_served_by_nginx_with_caching,
 )
-from tests.e2e.topology import HOSTS, METRICS_TOKEN, WORKERS_PER_HOST, ScaledStack
+from tests.e2e.topology import (
+    HOSTS,
+    METRICS_TOKEN,
+    QUERY_WAIT_TIMEOUT,
+    SERVER_CONNECTIONS,
+    WORKERS_PER_HOST,
+    ScaledStack,
+)
+from tests.prometheus import Prometheus, running_prometheus
 from tests.waits import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
@@ -49,6 +63,8 @@ LOCKOUT_EMAIL = "e2e-lockout@example.org"
 LOCKOUT_PASSWORD = "hosts-share-one-throttle"
 # LOGIN_MAX_FAILURES' default: failed sign-ins of one account from one address that lock it.
 MAX_FAILURES = 5
+# Requests the hosts serve at once: each on a gunicorn thread with a pooled connection of its own.
+EVERY_THREAD = len(HOSTS) * WORKERS_PER_HOST * THREADS
 
 
 @pytest.fixture(scope="module")
@@ -59,6 +75,14 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ScaledStack]:
 @pytest.fixture(scope="module")
 def operator(stack: ScaledStack) -> Browser:
     return signed_in_operator(stack)
+
+
+@pytest.fixture(scope="module")
+def prometheus(stack: ScaledStack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]:
+    """Prometheus with the shipped job, every host a target of its own."""
+    targets = [stack.host_address(name) for name in HOSTS]
+    with running_prometheus(targets, METRICS_TOKEN, tmp_path_factory.mktemp("prometheus")) as server:
+        yield server
 
 
 def on_host(browser: Browser, stack: ScaledStack, name: str) -> Browser:
@@ -84,9 +108,14 @@ def test_the_one_upstream_spreads_requests_over_both_hosts(stack: ScaledStack, o
     wait_for(lambda: hosts_seen() == set(HOSTS), 60, "workers of both hosts on the dashboard")
 
 
-def scraped(browser: Browser) -> dict[str, dict[tuple[str, str], float]]:
-    """One host's /metrics: each pool series by (host, pid)."""
-    reply = browser.get(f"{PREFIX}/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
+def scraped(stack: ScaledStack, name: str) -> dict[str, dict[tuple[str, str], float]]:
+    """One host's /metrics, read as Prometheus reads it (the host's own address, the bearer
+    token): each pool gauge by (host, pid)."""
+    reply = (
+        stack.browser()
+        .at(f"http://{stack.host_address(name)}")
+        .get("/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
+    )
     assert reply.status == 200, reply.status
     return {
         family.name: {(sample.labels["host"], sample.labels["pid"]): sample.value for sample in family.samples}
@@ -97,23 +126,28 @@ def scraped(browser: Browser) -> dict[str, dict[tuple[str, str], float]]:
     }
 
 
-def test_each_hosts_metrics_give_every_hosts_workers_and_the_dashboards_totals(
-    stack: ScaledStack, operator: Browser
+def test_each_host_is_a_target_whose_series_add_up_to_the_dashboards_totals(
+    stack: ScaledStack, operator: Browser, prometheus: Prometheus
 ) -> None:
     def agree() -> bool:
-        """Both hosts' scrapes name the workers the dashboard shows live (both hosts' among
-        them), and their series add up to the dashboard's total. A worker may start publishing
-        between two of the reads, so they are read again until they agree."""
+        """Each host's scrape names its own live workers, the ones the dashboard shows; the
+        scrapes add up to the dashboard's total, and so does Prometheus' sum over its targets.
+        A worker may start publishing between two of the reads, so they are read again until
+        they agree."""
         pool = json.loads(operator.get(DASHBOARD_DATA).text)["pool"]
         live = {(worker["host"], str(worker["pid"])) for worker in pool["workers"] if not worker["stale"]}
         if {host for host, _ in live} != set(HOSTS):
             return False
-        scrapes = [scraped(on_host(operator, stack, name))["webapp_db_pool_max_connections"] for name in HOSTS]
-        return all(
-            series.keys() == live and sum(series.values()) == pool["totals"]["max_connections"] for series in scrapes
+        scrapes = {name: scraped(stack, name)["webapp_db_pool_max_connections"] for name in HOSTS}
+        total = pool["totals"]["max_connections"]
+        in_prometheus = prometheus.query("sum(webapp_db_pool_max_connections)")
+        return (
+            all(series.keys() == {worker for worker in live if worker[0] == name} for name, series in scrapes.items())
+            and sum(sum(series.values()) for series in scrapes.values()) == total
+            and list(in_prometheus.values()) == [total]
         )
 
-    wait_for(agree, 90, "both hosts' metrics to agree with the dashboard")
+    wait_for(agree, 90, "each host's metrics and Prometheus' sum to agree with the dashboard")
 
 
 def test_a_session_started_on_one_host_continues_on_the_other_and_ends_on_both(stack: ScaledStack) -> None:
@@ -174,8 +208,49 @@ def test_the_sign_in_lockout_holds_across_hosts(stack: ScaledStack) -> None:
         assert locked.status == 429, "the right password is refused on every host while locked"
 
 
-def test_killing_one_host_mid_load_fails_over_without_errors_or_lost_writes(
+def test_connections_ended_behind_pgbouncer_and_on_the_replica_are_replaced_unnoticed(
     stack: ScaledStack, operator: Browser
+) -> None:
+    """The server ends every connection (an operator's pg_terminate_backend, a failover): those of
+    PgBouncer to the primary and the hosts' own to the replica. Not one request fails."""
+    kept = {new_email("before-terminate")}
+    assert create_user(operator, next(iter(kept))).status == 302
+    reader = signed_in_operator(stack)  # has written nothing: its lists read the replica
+    assert_served(concurrently(EVERY_THREAD, lambda: reader.get(USERS)), {200})
+    assert stack.database.terminate_app_backends() >= 1
+    assert stack.replica_database.terminate_app_backends() >= 1
+    assert_served(concurrently(EVERY_THREAD, lambda: reader.get(USERS)), {200})
+    assert_recovered(stack, operator, kept)
+
+
+def test_a_full_pgbouncer_answers_503_after_its_wait_timeout_then_serves_again(
+    stack: ScaledStack, operator: Browser
+) -> None:
+    """Every server connection is taken by a transaction left open (a batch job, a stuck psql
+    session on the pooler): each request waits in PgBouncer's queue until query_wait_timeout and
+    gets the 503 page, instead of hanging for as long as the others hold on."""
+    kept = {new_email("before-exhaustion")}
+    assert create_user(operator, next(iter(kept))).status == 302
+    with ExitStack() as held:
+        for _ in range(SERVER_CONNECTIONS):
+            holder = held.enter_context(closing(psycopg2.connect(libpq_url(stack.pooled_url), connect_timeout=5)))
+            with holder.cursor() as cursor:
+                cursor.execute("SELECT 1")  # the transaction stays open: its server connection is taken
+        replies = concurrently(EVERY_THREAD, lambda: operator.get(USERS))
+        health = stack.browser().get(f"{PREFIX}/healthz")
+    assert_served(replies, {503})
+    # From PgBouncer's wait, not the app's pool (DB_POOL_TIMEOUT, 2 s); a request that waited for
+    # a gunicorn thread first waits once more.
+    assert all(QUERY_WAIT_TIMEOUT - 0.5 <= reply.elapsed < QUERY_WAIT_TIMEOUT * 3 for reply in replies), [
+        reply.elapsed for reply in replies
+    ]
+    assert all("Temporarily unavailable" in reply.text and reply.header("Retry-After") for reply in replies)
+    assert health.status == 200, "liveness does not depend on the database"
+    assert_recovered(stack, operator, kept)
+
+
+def test_killing_one_host_mid_load_fails_over_without_errors_or_lost_writes(
+    stack: ScaledStack, operator: Browser, prometheus: Prometheus
 ) -> None:
     survivor, victim = HOSTS
     label = f"failover-{os.getpid()}"
@@ -234,6 +309,16 @@ def test_killing_one_host_mid_load_fails_over_without_errors_or_lost_writes(
             return 0 < len(rows) <= WORKERS_PER_HOST and all(worker["stale"] for worker in rows)
 
         wait_for(all_shown_stale, 60, "the dead host's workers shown stale")
+        # Prometheus finds its target down at once, and its series stale: the survivor's alone remain.
+        targets = {stack.host_address(name): name != victim for name in HOSTS}
+        wait_for(lambda: prometheus.targets_up() == targets, 60, "Prometheus to find the dead host's target down")
+        wait_for(
+            lambda: (
+                {dict(series)["host"] for series in prometheus.query("webapp_db_pool_max_connections")} == {survivor}
+            ),
+            60,
+            "the dead host's series to go stale in Prometheus",
+        )
         wait_for(lambda: not victims_rows(), 120, "the dead host's workers dropped")
     finally:
         stack.restart_host(victim)

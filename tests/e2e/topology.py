@@ -24,6 +24,10 @@ WORKERS_PER_HOST = 2
 # every host (hosts × workers × (pool + the publisher's one)) onto fewer server connections.
 POOL_SIZE = THREADS
 SERVER_CONNECTIONS = 8
+# How long a transaction waits in PgBouncer for a server connection before the client is told
+# query_wait_timeout (the request then answers 503): long enough for a slow machine's ordinary
+# load, short against PgBouncer's 120 s default (docs/scaling.md, "Connection budget").
+QUERY_WAIT_TIMEOUT = 5
 MONITORING_INTERVAL_SECONDS = 1
 METRICS_TOKEN = "scaled-out-metrics-token"
 # Generous: the deploy path's tests read a list right after their write, on a machine that may be
@@ -65,7 +69,9 @@ class ScaledStack(Stack):
         self.database = Database(libpq_url(self.pair.primary.url), self.database.name)
         self.replica_url = libpq_url(self.pair.replica.url, self.database.name)
         self.pooled_url = self._pooler.enter_context(
-            running_pgbouncer(self.database.url, self.directory, pool_size=SERVER_CONNECTIONS)
+            running_pgbouncer(
+                self.database.url, self.directory, pool_size=SERVER_CONNECTIONS, query_wait_timeout=QUERY_WAIT_TIMEOUT
+            )
         )
         super().start()
         with self.database.connect() as connection, connection.cursor() as cursor:
@@ -95,8 +101,18 @@ class ScaledStack(Stack):
         if not (self.pair.primary.directory / "postmaster.pid").exists():
             self.pair.primary.start()
 
+    @property
+    def replica_database(self) -> Database:
+        """The stack's database on the replica (read only)."""
+        assert self.pair is not None
+        return Database(libpq_url(self.pair.replica.url), self.database.name)
+
     def host(self, name: str) -> Host:
         return next(host for host in self.hosts if host.name == name)
+
+    def host_address(self, name: str) -> str:
+        """The host's own address (gunicorn's), where Prometheus scrapes it."""
+        return f"127.0.0.1:{self.host(name).port}"
 
     def pinned_origin(self, name: str) -> str:
         """nginx's server for one host alone: the same TLS, prefix and locations."""

@@ -18,7 +18,7 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, scoped_session
 
-from webapp.database import utcnow
+from webapp.database import REPLICA_READS, utcnow
 from webapp.monitoring import Monitoring, statement_history, store
 from webapp.monitoring.database_stats import DatabaseReport, database_report
 from webapp.monitoring.findings import Finding, Thresholds, pool_findings, server_findings
@@ -337,6 +337,20 @@ class PanelReader:
             self.session.rollback()
             return _panel_error(error)
 
+    def stored(self, read: Callable[[Connection], T]) -> T | PanelError:
+        """A panel of figures the workers stored (the history, the captured statements): on the
+        replica when the request reads there (``webapp.read_replica``), which takes the heaviest
+        of the dashboard's reads off the primary. A replica failing mid-read gives way to the
+        primary. The workers' live state and the server's statistics are the primary's own."""
+        replica = self.session.info.get(REPLICA_READS)
+        if replica is not None:
+            try:
+                with replica.connect() as connection:
+                    return read(connection)
+            except SQLAlchemyError:
+                logger.warning("the replica could not serve a database health panel", exc_info=True)
+        return self.read(read)
+
     def postgres(self, read: Callable[[Connection], T]) -> T | PanelError | None:
         """A PostgreSQL-only panel: ``None`` on other databases."""
         if self.session.get_bind().dialect.name != "postgresql":
@@ -357,8 +371,8 @@ def build_report(monitoring: Monitoring, session: AnySession, refresh_seconds: i
         hours=hours,
         findings=figures.findings(monitoring.thresholds),
         pool=figures.pool,
-        history=panels.read(lambda connection: history(connection, now, hours)),
-        slow_queries=panels.read(lambda connection: slow_query_report(monitoring, connection)),
+        history=panels.stored(lambda connection: history(connection, now, hours)),
+        slow_queries=panels.stored(lambda connection: slow_query_report(monitoring, connection)),
         statements=figures.statements,
         activity=figures.activity,
         tables=figures.tables,
@@ -367,6 +381,9 @@ def build_report(monitoring: Monitoring, session: AnySession, refresh_seconds: i
         replica=replica_panel(),
         replica_statements=replica_statements(),
     )
+
+
+REPLICA_IN_USE = "list pages, counts, exports and the dashboard's history read there"
 
 
 @dataclass(frozen=True)
@@ -397,7 +414,11 @@ def replica_panel() -> ReplicaPanel | None:
     if replica is None:
         return None
     state = replica.state()
-    status = "list pages, counts and exports read there" if state.usable else f"not used: {state.reason}"
+    status = (
+        "list pages, counts, exports and the dashboard's history read there"
+        if state.usable
+        else f"not used: {state.reason}"
+    )
     return ReplicaPanel(state.usable, state.lag_seconds, state.max_lag_seconds, status)
 
 

@@ -290,7 +290,7 @@ class DashboardView(ProtectedView):
             abort(400, description=f"window must be one of {', '.join(WINDOWS)}")
         database_limits.use_limits(database_limits.dashboard_limits())
         percent = current_monitoring().thresholds.regression_percent
-        history = PanelReader(db.session).read(lambda connection: history_report(connection, window, percent))
+        history = PanelReader(db.session).stored(lambda connection: history_report(connection, window, percent))
         return self._render_page(
             "admin/dashboard_history.html", history=_with_links(as_data(history)), windows=list(WINDOWS)
         )

@@ -1,8 +1,11 @@
 """``/metrics`` in Prometheus' text format, for teams that already graph with Prometheus/Grafana.
 
 Off unless ``METRICS_TOKEN`` is set (404, as if absent), then only for ``Authorization: Bearer
-<token>``. Any worker answers for all of them: per-worker series come from the shared store,
-labelled by host and pid, so scraping through a load balancer still sees every worker.
+<token>``. Any worker of a host answers for every worker of that host (``APP_HOST``): per-worker
+series come from the shared store, labelled by host and pid. Prometheus scrapes each host as a
+target of its own, so the series of all targets add up to the dashboard's totals, and a host that
+dies is a target down (``up == 0``) whose series go stale, as Prometheus marks any target's. The
+database-wide series (slow statements, tables, the database) are the same on every host.
 
 Durations are histograms with the same buckets on every worker (``pool.BUCKETS_SECONDS``), never
 quantiles, so ``histogram_quantile(0.95, sum by (le) (rate(…_bucket[5m])))`` is the p95 across all
@@ -78,8 +81,9 @@ class Scrape:
 class ReportCollector(Collector):
     """Turns one scrape into metric families; registered on a registry of its own per request."""
 
-    def __init__(self, scrape: Scrape) -> None:
+    def __init__(self, scrape: Scrape, host: str) -> None:
         self.scrape = scrape
+        self.host = host
 
     def collect(self) -> Iterator[Metric]:
         up = GaugeMetricFamily("webapp_monitoring_panel_up", "1 if this part could be read.", labels=["panel"])
@@ -89,7 +93,7 @@ class ReportCollector(Collector):
                 up.add_metric([panel], 0.0 if isinstance(value, PanelError) else 1.0)
         yield up
         if isinstance(self.scrape.pool, PoolOverview):
-            yield from pool_families(self.scrape.pool)
+            yield from pool_families(self.scrape.pool, self.host)
         if isinstance(self.scrape.slow_queries, SlowQueryReport):
             yield from slow_query_families(self.scrape.slow_queries)
         if isinstance(self.scrape.tables, TableReport):
@@ -106,12 +110,16 @@ def _histogram_buckets(counts: HistogramCounts) -> list[tuple[str, float]]:
     return [("+Inf" if bound == float("inf") else repr(bound), running) for bound, running in counts.cumulative()]
 
 
-def pool_families(overview: PoolOverview) -> Iterator[Metric]:
-    workers = GaugeMetricFamily("webapp_db_pool_workers", "Worker processes reporting, by state.", labels=["state"])
-    workers.add_metric(["live"], overview.live_workers)
-    workers.add_metric(["stale"], overview.stale_workers)
+def pool_families(overview: PoolOverview, host: str) -> Iterator[Metric]:
+    """The series of ``host``'s workers: another host's are that host's target's."""
+    hosts_workers = [worker for worker in overview.workers if worker.host == host]
+    live = [worker for worker in hosts_workers if not worker.stale]
+    workers = GaugeMetricFamily(
+        "webapp_db_pool_workers", "Worker processes of this host reporting, by state.", labels=["state"]
+    )
+    workers.add_metric(["live"], len(live))
+    workers.add_metric(["stale"], len(hosts_workers) - len(live))
     yield workers
-    live = [worker for worker in overview.workers if not worker.stale]
     for field, name, help_text in POOL_GAUGES:
         gauge = GaugeMetricFamily(name, help_text, labels=WORKER_LABELS)
         for worker in live:
@@ -195,5 +203,5 @@ def metrics() -> Response:
         )
     database_limits.use_limits(database_limits.dashboard_limits())
     registry = CollectorRegistry()
-    registry.register(ReportCollector(read_scrape()))
+    registry.register(ReportCollector(read_scrape(), current_monitoring().publisher.host))
     return Response(generate_latest(registry), content_type=CONTENT_TYPE_PLAIN_0_0_4)
