@@ -426,13 +426,26 @@ def measure_bulk(browser: Browser, db, rows: int) -> list[tuple[str, str, float]
     return results
 
 
-def worker_memory(pids: Sequence[int]) -> dict[int, tuple[int, int]]:
-    """(VmRSS, VmHWM) in kB per process, from /proc."""
+@dataclass(frozen=True)
+class WorkerMemory:
+    """A process's memory in kB. RSS counts every page it maps, those it shares with the
+    preloading master and the other workers too; PSS divides each shared page among its sharers;
+    the private pages are what it alone holds (what one more worker would cost)."""
+
+    rss: int
+    peak: int
+    pss: int
+    private: int
+
+
+def worker_memory(pids: Sequence[int]) -> dict[int, WorkerMemory]:
+    """Each process's memory, from /proc (``status`` and ``smaps_rollup``)."""
     memory = {}
     for pid in pids:
-        status = Path(f"/proc/{pid}/status").read_text()
-        fields = dict(re.findall(r"^(VmRSS|VmHWM):\s+(\d+) kB", status, re.MULTILINE))
-        memory[pid] = (int(fields["VmRSS"]), int(fields["VmHWM"]))
+        status = dict(re.findall(r"^(VmRSS|VmHWM):\s+(\d+) kB", Path(f"/proc/{pid}/status").read_text(), re.M))
+        rollup = dict(re.findall(r"^(\w+):\s+(\d+) kB", Path(f"/proc/{pid}/smaps_rollup").read_text(), re.M))
+        private = int(rollup["Private_Clean"]) + int(rollup["Private_Dirty"])
+        memory[pid] = WorkerMemory(int(status["VmRSS"]), int(status["VmHWM"]), int(rollup["Pss"]), private)
     return memory
 
 
@@ -471,7 +484,7 @@ def measure_export(browser: Browser, path: str, pids: Sequence[int]) -> dict[str
         "total_s": total,
         "megabytes": size / 1e6,
         "rows": max(lines - 1, 0),
-        "peak_worker_mb": max((hwm for _rss, hwm in memory.values()), default=0) / 1024,
+        "peak_worker_mb": max((figures.peak for figures in memory.values()), default=0) / 1024,
     }
 
 
@@ -499,13 +512,19 @@ def measure_concurrency(arguments: argparse.Namespace) -> Concurrency:
         browser = Browser(arguments.url, arguments.timeout)
         browser.sign_in(arguments.email, arguments.password)
         browsers.append(browser)
-    deadline = time.perf_counter() + arguments.seconds
+    return load_run(browsers, CONCURRENT_PAGE, arguments.seconds)
+
+
+def load_run(browsers: Sequence[Browser], path: str, seconds: float) -> Concurrency:
+    """Each browser, on a thread and connection of its own, GETs ``path`` as fast as the server
+    answers for ``seconds`` (at least once each, however late its thread starts)."""
+    deadline = time.perf_counter() + seconds
 
     def load(browser: Browser) -> tuple[list[float], int]:
         timings, errors = [], 0
-        while True:  # at least one request each, however late the thread starts
+        while True:
             started = time.perf_counter()
-            status, _headers, _body = browser.request("GET", CONCURRENT_PAGE)
+            status, _headers, _body = browser.request("GET", path)
             timings.append(time.perf_counter() - started)
             errors += status != 200
             if time.perf_counter() >= deadline:
@@ -525,8 +544,8 @@ def measure_concurrency(arguments: argparse.Namespace) -> Concurrency:
     )
 
 
-def report_concurrency(figures: Concurrency, clients: int, pids: Sequence[int]) -> None:
-    print(f"\n## {clients} concurrent clients on {CONCURRENT_PAGE} for {figures.seconds:.0f} s\n")
+def report_concurrency(figures: Concurrency, clients: int, pids: Sequence[int], path: str = CONCURRENT_PAGE) -> None:
+    print(f"\n## {clients} concurrent clients on {path} for {figures.seconds:.0f} s\n")
     print_table(
         ["requests", "requests/s", "p50 ms", "p95 ms", "errors"],
         iter(
@@ -544,8 +563,11 @@ def report_concurrency(figures: Concurrency, clients: int, pids: Sequence[int]) 
     if pids:
         print("\n## Server workers' memory after the run\n")
         print_table(
-            ["pid", "RSS MB (VmRSS)", "peak MB (VmHWM)"],
-            ([str(pid), f"{rss / 1024:.0f}", f"{hwm / 1024:.0f}"] for pid, (rss, hwm) in worker_memory(pids).items()),
+            ["pid", "RSS MB (VmRSS)", "peak MB (VmHWM)", "PSS MB", "private MB (USS)"],
+            (
+                [str(pid), *(f"{kb / 1024:.0f}" for kb in (memory.rss, memory.peak, memory.pss, memory.private))]
+                for pid, memory in worker_memory(pids).items()
+            ),
         )
 
 

@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from werkzeug.serving import make_server
 
 from bench import run as bench
+from bench import stock_flask_admin as stock
 from tests.conftest import TEST_PASSWORD, Auth
 from webapp.extensions import db
 from webapp.models import Task
@@ -85,10 +86,26 @@ def test_benchmark_prints_figures_for_every_page_bulk_step_and_the_export(
         assert re.search(rf"^\| {re.escape(step.name)} \| ok \| {FIGURE} \|$", output, re.MULTILINE), output
     load = re.search(rf"^\| ([\d,]+) \| {FIGURE} \| {FIGURE} \| {FIGURE} \| 0 \|$", output, re.MULTILINE)
     assert load and int(load.group(1).replace(",", "")) >= 2, output  # each client's first request at least
-    assert re.search(rf"^\| {os.getpid()} \| \d+ \| \d+ \|$", output, re.MULTILINE), output
+    memory = re.search(rf"^\| {os.getpid()} \| (\d+) \| (\d+) \| (\d+) \| (\d+) \|$", output, re.MULTILINE)
+    assert memory, output
+    rss, peak, proportional, private = map(int, memory.groups())
+    assert private <= proportional <= rss <= peak, memory.group(0)
     export = re.search(
         rf"^\| 200 \| ([\d,]+) \| {FIGURE} \| {FIGURE} \| {FIGURE} \| {FIGURE} \| (\d+) \|$", output, re.MULTILINE
     )
     assert export, output
     assert int(export.group(1).replace(",", "")) == live_tasks
     assert int(export.group(2)) > 0
+
+
+@pytest.mark.serial  # starts gunicorn
+def test_the_stock_flask_admin_reference_serves_the_task_list_under_load(
+    app: Flask, database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with app.app_context():
+        seed_demo(db.session, tasks=60)
+    assert stock.main(["--database-url", database_url, "--clients", "2", "--seconds", "1", "--workers", "1"]) == 0
+    output = capsys.readouterr().out
+    load = re.search(rf"^\| ([\d,]+) \| {FIGURE} \| {FIGURE} \| {FIGURE} \| 0 \|$", output, re.MULTILINE)
+    assert load and int(load.group(1).replace(",", "")) >= 2, output
+    assert re.search(r"^\| \d+ \| \d+ \| \d+ \| \d+ \| \d+ \|$", output, re.MULTILINE), output
