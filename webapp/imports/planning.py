@@ -394,10 +394,23 @@ class Comparison:
         if not rows:
             return {}
         table = self._table()
+        converters = [(column.attr, column.field.compared) for column, _ in self.plain]
+        # A field left to its default (an empty cell of a field that cannot be empty) is NULL:
+        # the record keeps its value, as at the apply.
         copy_rows(
             table,
-            table.c.keys(),
-            [(row.row_number, row.object_id, *(self._given(row, column) for column, _ in self.plain)) for row in rows],
+            ["row_number", "object_id", *(target for _, target in self.plain)],
+            [
+                (
+                    row.row_number,
+                    row.object_id,
+                    *[
+                        None if (value := row.values.get(attr)) is None or value is _DEFAULTED else compared(value)
+                        for attr, compared in converters
+                    ],
+                )
+                for row in rows
+            ],
         )
         bits = [(1 << position, column) for position, (column, _) in enumerate(self.plain)]
         found: dict[int, Compared] = {}
@@ -418,21 +431,17 @@ class Comparison:
             drop(self.table)
             self.table = None
 
-    @staticmethod
-    def _given(row: PlannedRow, column: Column) -> Any:
-        """The cell's value as the table holds it; NULL for a field left to its default (an empty
-        cell of a field that cannot be empty: the record keeps its value, as at the apply)."""
-        value = row.values.get(column.attr)
-        return None if value is None or value is _DEFAULTED else column.field.compared(value)
-
     def _table(self) -> SqlTable:
         if self.table is None:
             model = self.spec.model.__table__
+            # Every column of the model's import, whichever the file has: one table per model.
+            targets = [column.target for column in self.spec.columns if column.target]
             self.table = temporary(
-                "import_compared",
+                f"import_compared_{self.spec.name}",
                 SqlColumn("row_number", Integer),
                 SqlColumn("object_id", Integer),
-                *(SqlColumn(target, _as_stored(model.c[target].type)) for _, target in self.plain),
+                *(SqlColumn(target, _as_stored(model.c[target].type)) for target in targets),
+                reuse=True,
             )
             self.statement = self._statement(self.table)
         return self.table

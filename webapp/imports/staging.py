@@ -12,12 +12,17 @@ from webapp.extensions import db
 _TEMPORARY = MetaData()
 
 
-def temporary(name: str, *columns: Column[Any]) -> Table:
-    """A temporary table for this transaction, created now."""
+def temporary(name: str, *columns: Column[Any], reuse: bool = False) -> Table:
+    """A temporary table for this transaction, created now. With ``reuse``, one left on the
+    connection is emptied and used instead: SQLite creates a temporary table outside any
+    transaction when none is open yet (a dry run opens none), so the rollback that ends the work
+    brings back the table its end dropped. Its columns must then depend on ``name`` only."""
     if name in _TEMPORARY.tables:
         _TEMPORARY.remove(_TEMPORARY.tables[name])
     table = Table(name, _TEMPORARY, *columns, prefixes=["TEMPORARY"])
-    table.create(db.session.connection())
+    table.create(db.session.connection(), checkfirst=reuse)
+    if reuse:
+        empty(table)
     return table
 
 
