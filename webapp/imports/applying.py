@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Column, Integer, MetaData, Select, Table, delete, exists, func, insert, select, text, update
+from sqlalchemy import Column, Integer, Select, Table, delete, exists, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
@@ -35,6 +35,7 @@ from webapp.imports.fields import Person
 from webapp.imports.planning import current_values
 from webapp.imports.progress import Progress
 from webapp.imports.specs import ModelSpec, spec_for
+from webapp.imports.staging import drop, empty, temporary
 from webapp.locking import lock_rows, locked_ids
 from webapp.models import AuditAction, ImportBatch, ImportRow, ImportState, RowAction, Tag, User
 from webapp.models.tags import tag_name_key
@@ -160,36 +161,6 @@ def _rows(
 WRITTEN = (RowAction.CREATE, RowAction.UPDATE)
 CREATED = (RowAction.CREATE,)
 UPDATED = (RowAction.UPDATE,)
-
-
-_TEMPORARY = MetaData()
-
-
-def _temporary(name: str, *columns: Column[Any]) -> Table:
-    """A temporary table for this transaction (on a metadata of its own, never migrated)."""
-    if name in _TEMPORARY.tables:
-        _TEMPORARY.remove(_TEMPORARY.tables[name])
-    table = Table(name, _TEMPORARY, *columns, prefixes=["TEMPORARY"])
-    table.create(db.session.connection())
-    return table
-
-
-def _empty(*tables: Table) -> None:
-    """Empty temporary tables between chunks. On PostgreSQL by ``TRUNCATE``, done in place for a
-    table created in the same transaction: a ``DELETE`` leaves its rows behind as dead tuples,
-    which no vacuum reaches in a temporary table, so every later chunk read them all again (a
-    million rows' apply spent more time there than writing its tasks)."""
-    if db.session.get_bind().dialect.name == "postgresql":
-        preparer = db.session.get_bind().dialect.identifier_preparer
-        db.session.execute(text("TRUNCATE " + ", ".join(preparer.format_table(table) for table in tables)))
-        return
-    for table in tables:
-        db.session.execute(delete(table))
-
-
-def _drop(*tables: Table) -> None:
-    for table in tables:
-        table.drop(db.session.connection())
 
 
 def _insert_or_skip(table: Any) -> Any:
@@ -331,8 +302,8 @@ class Writer:
 
     def write(self) -> Outcome:
         outcome = Outcome()
-        created = _temporary("import_created", Column("row_number", Integer), Column("object_id", Integer))
-        links = _temporary("import_links", Column("object_id", Integer), Column("tag_id", Integer))
+        created = temporary("import_created", Column("row_number", Integer), Column("object_id", Integer))
+        links = temporary("import_links", Column("object_id", Integer), Column("tag_id", Integer))
         stage = self._stage_table()
         self.progress.start("writing", self._to_write())
         for chunk in _rows(self.batch.id, CREATED, ("values",), progress=self.progress):
@@ -341,7 +312,7 @@ class Writer:
         for chunk in _rows(self.batch.id, UPDATED, ("object_id", "values"), progress=self.progress):
             outcome.updated += self.write_updates(chunk, stage, links, lambda row: row.values)
             self._audit(AuditAction.UPDATE, self._planned(chunk, RowAction.UPDATE, ImportRow.object_id))
-        _drop(created, links, stage)
+        drop(created, links, stage)
         return outcome
 
     def _planned(self, chunk: list[Any], action: RowAction, object_id: Any) -> Select[Any]:
@@ -375,7 +346,7 @@ class Writer:
             )
             .values(object_id=created.c.object_id)
         )
-        _empty(created, links)
+        empty(created, links)
 
     def write_updates(self, rows: list[Any], stage: Table, links: Table, values_of: Any) -> int:
         """Write one chunk's changed records: staged, one ``UPDATE … FROM``, their links replaced.
@@ -384,7 +355,7 @@ class Writer:
         count = self._stage(rows, stage, links, values_of)
         self._update_from(stage)
         self._relink(stage, links)
-        _empty(stage, links)
+        empty(stage, links)
         return count
 
     def _values(self, values: dict[str, Any]) -> dict[str, Any]:
@@ -430,7 +401,7 @@ class Writer:
         )
         source = select(stage.c.object_id, *(stage.c[name] for name in names))
         db.session.execute(insert(model).from_select(["id", *names], source))
-        _empty(stage)
+        empty(stage)
         return ids
 
     def _stage_table(self) -> Table:
@@ -440,7 +411,7 @@ class Writer:
             Column(name, table.c[name].type)
             for name in self.spec.derived({c.target: "" for c in self.plain if c.target})
         ]
-        return _temporary("import_stage", Column("object_id", Integer, primary_key=True), *columns, *derived)
+        return temporary("import_stage", Column("object_id", Integer, primary_key=True), *columns, *derived)
 
     def _stage(self, chunk: list[Any], stage: Table, links: Table, values_of: Any) -> int:
         names = stage.c.keys()
@@ -574,7 +545,7 @@ def _undo_updates(writer: Writer, outcome: Outcome) -> None:
     missing = [name for name in names if tag_name_key(name) not in writer.tag_ids]
     if missing:
         writer.tag_ids.update(_create_tags(missing, writer.batch.id, writer.summary))
-    links = _temporary("import_links", Column("object_id", Integer), Column("tag_id", Integer))
+    links = temporary("import_links", Column("object_id", Integer), Column("tag_id", Integer))
     stage = writer._stage_table()
     writer.progress.start("undoing", writer._to_write())
     for chunk in _rows(writer.batch.id, UPDATED, UNDONE_UPDATE_COLUMNS, progress=writer.progress):
@@ -589,7 +560,7 @@ def _undo_updates(writer: Writer, outcome: Outcome) -> None:
                 for row in untouched
             ]
             audit.record_rows(model, reverted, writer.batch.id)
-    _drop(links, stage)
+    drop(links, stage)
 
 
 def _others(chunk: list[Any], chosen: list[Any], message: str) -> list[tuple[int, str]]:

@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import func, or_, select
+from sqlalchemy.sql import ColumnElement
 
 from webapp.extensions import db
 from webapp.formatting import joined_names, split_names, unguarded
@@ -36,6 +37,8 @@ class CellError(ValueError):
 
 def cell_text(cell: Any) -> str:
     """The cell as text: sheets give numbers and booleans, CSV only text."""
+    if cell.__class__ is str:
+        return unguarded(cell) if cell[:1] == "'" else cell
     if isinstance(cell, bool):
         return "yes" if cell else "no"
     return unguarded(cell) if isinstance(cell, str) else str(cell)
@@ -67,9 +70,14 @@ class Field:
     def prepare(self, stored_values: Collection[Any]) -> None:
         """Load in one go what :meth:`shown` needs for these values (a lookup's names)."""
 
-    def same(self, new: Any, old: Any) -> bool:
-        """Whether the file's value leaves the record's as it is."""
-        return bool(new == old)
+    def compared(self, stored: Any) -> Any:
+        """What the preview's comparison table holds for a stored value (see
+        ``planning.Comparison``): what the model's column takes."""
+        return self.value(stored)
+
+    def differs(self, given: ColumnElement[Any], current: ColumnElement[Any]) -> ColumnElement[bool]:
+        """Whether the file's value (the comparison table's column) changes the record's, in SQL."""
+        return given.is_distinct_from(current)
 
 
 @dataclass
@@ -78,9 +86,9 @@ class Text(Field):
     nullable: bool = True
     strip: bool = False
 
-    def same(self, new: Any, old: Any) -> bool:
+    def differs(self, given: ColumnElement[Any], current: ColumnElement[Any]) -> ColumnElement[bool]:
         """An empty cell is both an empty text and none (the export writes both as nothing)."""
-        return bool((new or None) == (old or None))
+        return func.nullif(given, "").is_distinct_from(func.nullif(current, ""))
 
     def parse(self, cell: Any) -> str:
         text = cell_text(cell)
@@ -190,12 +198,17 @@ class Choice(Field):
             raise CellError(f"Choose one of {labels}.") from None
 
     def stored(self, value: Any) -> Any:
-        if value is None:
-            return None
-        return value.value if isinstance(value, self.enum) else self.enum(value).value
+        if value is None or value in self.labels:  # a member is equal to its value: both are str
+            return None if value is None else str(value)
+        return self.enum(value).value
 
     def value(self, stored: Any) -> Any:
         return self.enum(stored)
+
+    def compared(self, stored: Any) -> Any:
+        """The value's text: the column is text (a CHECK constraint guards it), and the comparison
+        reads it as text, so no cell becomes a member and back."""
+        return stored
 
     def shown(self, stored: Any) -> Any:
         try:
@@ -214,25 +227,30 @@ class Moment(Field):
     cell of a sheet. Stored as ISO text in UTC."""
 
     timezone: str = "UTC"
+    zone: zoneinfo.ZoneInfo = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.zone = zoneinfo.ZoneInfo(self.timezone)
 
     def parse(self, cell: Any) -> str:
-        zone = zoneinfo.ZoneInfo(self.timezone)
-        moment = self._read(cell, zone)
-        if not FIRST_YEAR <= moment.astimezone(zone).year <= LAST_YEAR:
+        moment = self._read(cell)
+        stored = moment.astimezone(UTC)
+        local = moment if moment.tzinfo is self.zone else stored.astimezone(self.zone)
+        if not FIRST_YEAR <= local.year <= LAST_YEAR:
             raise CellError(f"Enter a date between {FIRST_YEAR} and {LAST_YEAR}.")
-        return moment.astimezone(UTC).isoformat()
+        return stored.isoformat()
 
-    def _read(self, cell: Any, zone: zoneinfo.ZoneInfo) -> datetime:
+    def _read(self, cell: Any) -> datetime:
         if isinstance(cell, datetime):
-            return cell if cell.tzinfo else cell.replace(tzinfo=zone)
+            return cell if cell.tzinfo else cell.replace(tzinfo=self.zone)
         text = cell_text(cell).strip()
         abbreviation = None
-        if re.fullmatch(r".+:\d\d [A-Za-z][A-Za-z0-9+-]{0,9}", text):
+        if ZONED.fullmatch(text):
             text, abbreviation = text.rsplit(" ", 1)
         moment = self._parsed(text)
         if moment.tzinfo is not None:
             return moment
-        return self._localized(moment, zone, abbreviation)
+        return self._localized(moment, abbreviation)
 
     @staticmethod
     def _parsed(text: str) -> datetime:
@@ -247,9 +265,10 @@ class Moment(Field):
                 continue
         raise CellError("Enter a date like 2026-03-01 or 2026-03-01 09:30.")
 
-    def _localized(self, moment: datetime, zone: zoneinfo.ZoneInfo, abbreviation: str | None) -> datetime:
+    def _localized(self, moment: datetime, abbreviation: str | None) -> datetime:
         """The moment of a wall-clock time in the zone; the abbreviation picks between the two
         moments of an hour repeated when clocks go back, and must be the zone's."""
+        zone = self.zone
         local = moment.replace(tzinfo=zone)
         if abbreviation is not None and local.tzname() != abbreviation:
             local = moment.replace(tzinfo=zone, fold=1)
@@ -257,7 +276,10 @@ class Moment(Field):
                 raise CellError(
                     f"The zone “{abbreviation}” is not {self.timezone}'s at that time; dates are read there."
                 )
-        if local.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != moment:
+        back = local.astimezone(UTC).astimezone(zone)
+        # A wall-clock time the clocks skip comes back as another one. Compared field by field:
+        # a naive copy of ``back`` costs more than the rest of the cell's reading.
+        if (back.day, back.hour, back.minute, back.second) != (moment.day, moment.hour, moment.minute, moment.second):
             raise CellError(f"{moment:%Y-%m-%d %H:%M} does not exist in {self.timezone} (the clocks skip it).")
         return local
 
@@ -270,9 +292,13 @@ class Moment(Field):
     def shown(self, stored: Any) -> Any:
         if stored is None:
             return None
-        moment = datetime.fromisoformat(stored).astimezone(zoneinfo.ZoneInfo(self.timezone))
+        moment = datetime.fromisoformat(stored).astimezone(self.zone)
         # As the export writes it; isoformat rather than strftime, which costs ten times more.
         return f"{moment.isoformat(sep=' ', timespec='seconds')[:19]} {moment.tzname()}"
+
+
+# A time followed by a zone's abbreviation, as the export writes it (``09:30:00 CET``).
+ZONED = re.compile(r".+:\d\d [A-Za-z][A-Za-z0-9+-]{0,9}")
 
 
 class Lookup(Field):

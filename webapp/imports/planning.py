@@ -15,14 +15,19 @@ from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Column as SqlColumn
+from sqlalchemy import Enum, Integer, Select, String, and_, case, literal, null, select, type_coerce
+from sqlalchemy import Table as SqlTable
+from sqlalchemy.types import TypeEngine
 
 from webapp import heartbeat
+from webapp.bulk_copy import copy_rows
 from webapp.extensions import db
 from webapp.imports.fields import CellError, Lookup, cell_text, is_empty
 from webapp.imports.files import FileRefused, Table
 from webapp.imports.progress import Progress
 from webapp.imports.specs import ID_HEADER, Column, ModelSpec
+from webapp.imports.staging import drop, empty, temporary
 from webapp.models import RowAction, Tag
 
 CHUNK_ROWS = 1000
@@ -49,6 +54,8 @@ class PlannedRow:
     changes: dict[str, list[Any]] = field(default_factory=dict)
     problems: list[list[str]] = field(default_factory=list)
     cells: list[Any] = field(default_factory=list)
+    # An update's record as the comparison found it (``Compared``), until it is decided.
+    record: Compared | None = None
 
     def refuse(self, column: str, message: str) -> None:
         self.problems.append([column, message])
@@ -132,17 +139,25 @@ class Planner:
         # Per unique column: key -> (row number, record id) of the first row that claimed it.
         self.claimed: dict[str, dict[str, tuple[int, int | None]]] = {key.attr: {} for key in spec.unique}
         self.ids_seen = FirstRows()
+        self.comparison = Comparison(spec, self.layout.columns)
 
     def rows(self, progress: Progress | None = None) -> Iterator[PlannedRow]:
         """Every row planned, in file order; each chunk counts on ``progress`` (or just tells
         gunicorn the worker is busy, not hung)."""
         rows = iter(self.table.rows)
-        while chunk := list(islice(rows, CHUNK_ROWS)):
-            yield from self._plan_chunk(chunk)
-            if progress is not None:
-                progress.advance(len(chunk))
-            else:
-                heartbeat.beat()
+        try:
+            while chunk := list(islice(rows, CHUNK_ROWS)):
+                yield from self._plan_chunk(chunk)
+                if progress is not None:
+                    progress.advance(len(chunk))
+                else:
+                    heartbeat.beat()
+        except FileRefused:
+            # A row the reader refuses ends the preview, not the transaction: leave no table
+            # behind on the connection (a database error rolls back, and the table with it).
+            self.comparison.close()
+            raise
+        self.comparison.close()
 
     def _plan_chunk(self, chunk: list[tuple[int, list[Any]]]) -> list[PlannedRow]:
         planned = [self._converted(number, cells) for number, cells in chunk]
@@ -155,17 +170,22 @@ class Planner:
 
     def _converted(self, number: int, cells: list[Any]) -> PlannedRow:
         row = PlannedRow(number, RowAction.CREATE, cells=cells)
-        if len(cells) > self.layout.width and any(not is_empty(cell) for cell in cells[self.layout.width :]):
-            row.refuse("", f"The row has {len(cells)} cells; the header row names {self.layout.width} columns.")
+        width = self.layout.width
+        if len(cells) > width and any(not is_empty(cell) for cell in cells[width:]):
+            row.refuse("", f"The row has {len(cells)} cells; the header row names {width} columns.")
+        elif len(cells) < width:
+            cells = [*cells, *[""] * (width - len(cells))]  # a short row's last cells are empty
         if self.layout.id_position is not None:
-            row.object_id = self._record_id(row, _cell(cells, self.layout.id_position))
+            row.object_id = self._record_id(row, cells[self.layout.id_position])
+        values = row.values
+        # The loop of every cell of the file: written out, without a call per cell to test it.
         for column, position in self.layout.positions:
-            cell = _cell(cells, position)
-            if is_empty(cell):
+            cell = cells[position]
+            if cell is None or (isinstance(cell, str) and not cell.strip()):
                 self._empty(row, column)
                 continue
             try:
-                row.values[column.attr] = column.field.parse(cell)
+                values[column.attr] = column.field.parse(cell)
             except CellError as error:
                 row.refuse(column.header, str(error))
         return row
@@ -228,32 +248,32 @@ class Planner:
             }
             for found_id, found_key in self._existing_keys(key, list(wanted)):
                 wanted[found_key].object_id = found_id
-        ids = sorted({row.object_id for row in planned if row.object_id is not None})
-        current = self._current(ids)
+        named = []
         for row in planned:
             if row.object_id is None:
                 continue
             first = self.ids_seen.claim(row.object_id, row.row_number)
-            record = current.get(row.object_id)
             if first != row.row_number:
                 row.refuse(ID_HEADER, f"Row {first} already imports this {self.spec.name}: keep one row per record.")
-            elif record is None:
+            else:
+                named.append(row)
+        found = self.comparison.compare(named)
+        for row in named:
+            record = found.get(row.row_number)
+            if record is None:
                 row.refuse(ID_HEADER, f"No {self.spec.name} has the ID {row.object_id}.")
-            elif record.get("deleted_at") is not None:
+            elif record.trashed:
                 row.refuse(ID_HEADER, f"This {self.spec.name} is in the trash: restore it first.")
             else:
                 row.action = RowAction.UPDATE
-                row.expected_version = record.get("version")
-                row.previous = record
+                row.expected_version = record.version
+                row.record = record
 
     def _existing_keys(self, key: Any, keys: list[str]) -> Iterable[tuple[int, str]]:
         expression = key.stored(self.model)
         for start in range(0, len(keys), CHUNK_ROWS):
             chunk = keys[start : start + CHUNK_ROWS]
             yield from db.session.execute(select(self.model.id, expression).where(expression.in_(chunk))).all()
-
-    def _current(self, ids: list[int]) -> dict[int, dict[str, Any]]:
-        return current_values(self.spec, self.layout.columns, ids)
 
     def _check_unique(self, planned: list[PlannedRow]) -> None:
         for key in self.spec.unique:
@@ -274,21 +294,20 @@ class Planner:
         return next(column.header for column in self.spec.columns if column.attr == attr)
 
     def _decide(self, row: PlannedRow) -> None:
+        record, row.record = row.record, None
         if row.problems:
             row.action = RowAction.REFUSED
-            row.values, row.previous = {}, {}
+            row.values = {}
             return
-        if row.action is RowAction.CREATE:
+        if record is None:
             self._creation(row)
             return
-        current, row.previous = row.previous, {}
         for column in self.layout.columns:
             new = row.values.get(column.attr, _DEFAULTED)
             if new is _DEFAULTED:
                 row.values.pop(column.attr, None)
-                continue
-            old = current.get(column.attr)
-            if not column.field.same(new, old):
+            elif column.attr in record.changed:
+                old = record.changed[column.attr]
                 row.previous[column.attr] = old
                 row.changes[column.attr] = [column.field.shown(old), column.field.shown(new)]
         if not row.changes:
@@ -323,10 +342,6 @@ def _given(value: Any) -> bool:
     return value is not None and value is not _DEFAULTED and value != [] and value != ()
 
 
-def _cell(cells: list[Any], position: int) -> Any:
-    return cells[position] if position < len(cells) else ""
-
-
 def current_values(spec: ModelSpec, columns: list[Column], ids: list[int]) -> dict[int, dict[str, Any]]:
     """The records' stored values of ``columns``, by id, with their version and trash mark."""
     if not ids:
@@ -349,6 +364,134 @@ def current_values(spec: ModelSpec, columns: list[Column], ids: list[int]) -> di
         for record in records.values():
             record.setdefault("tags", [])
     return records
+
+
+@dataclass
+class Compared:
+    """A record a row names, as the comparison found it: its version, whether it is in the
+    trash, and the stored values of the fields the row changes (only those)."""
+
+    version: int | None
+    trashed: bool
+    changed: dict[str, Any]
+
+
+class Comparison:
+    """Which fields each row changes, found by the database: a chunk's converted values are
+    copied into a temporary table and compared there with the records they name (``IS DISTINCT
+    FROM``, one statement), so that only the old values of changed fields come to Python. An
+    edited export changes a few cells of many rows; loading and comparing every cell here was
+    most of its preview. A row's tags (links, not a column) are compared by name."""
+
+    def __init__(self, spec: ModelSpec, columns: list[Column]) -> None:
+        self.spec = spec
+        self.plain = [(column, column.target) for column in columns if column.target]
+        self.tagged = [column for column in columns if not column.target]
+        self.table: SqlTable | None = None
+
+    def compare(self, rows: list[PlannedRow]) -> dict[int, Compared]:
+        """The records these rows name, by row number; a row naming no record is absent."""
+        if not rows:
+            return {}
+        table = self._table()
+        converters = [(column.attr, column.field.compared) for column, _ in self.plain]
+        # A field left to its default (an empty cell of a field that cannot be empty) is NULL:
+        # the record keeps its value, as at the apply.
+        copy_rows(
+            table,
+            ["row_number", "object_id", *(target for _, target in self.plain)],
+            [
+                (
+                    row.row_number,
+                    row.object_id,
+                    *[
+                        None if (value := row.values.get(attr)) is None or value is _DEFAULTED else compared(value)
+                        for attr, compared in converters
+                    ],
+                )
+                for row in rows
+            ],
+        )
+        bits = [(1 << position, column) for position, (column, _) in enumerate(self.plain)]
+        found: dict[int, Compared] = {}
+        for number, trashed, version, mask, *olds in db.session.execute(self.statement):
+            changed = {}
+            if mask:
+                for (bit, column), old in zip(bits, olds, strict=True):
+                    if mask & bit:
+                        changed[column.attr] = column.field.stored(old)
+            found[number] = Compared(version, bool(trashed), changed)
+        if self.tagged:
+            self._compare_tags(rows, found)
+        empty(table)
+        return found
+
+    def close(self) -> None:
+        if self.table is not None:
+            drop(self.table)
+            self.table = None
+
+    def _table(self) -> SqlTable:
+        if self.table is None:
+            model = self.spec.model.__table__
+            # Every column of the model's import, whichever the file has: one table per model.
+            targets = [column.target for column in self.spec.columns if column.target]
+            self.table = temporary(
+                f"import_compared_{self.spec.name}",
+                SqlColumn("row_number", Integer),
+                SqlColumn("object_id", Integer),
+                *(SqlColumn(target, _as_stored(model.c[target].type)) for target in targets),
+                reuse=True,
+            )
+            self.statement = self._statement(self.table)
+        return self.table
+
+    def _statement(self, table: SqlTable) -> Select[Any]:
+        model = self.spec.model.__table__
+        changes = []
+        for column, target in self.plain:
+            given, current = table.c[target], model.c[target]
+            differs = column.field.differs(given, current)
+            if not column.field.nullable:
+                differs = and_(given.is_not(None), differs)
+            changes.append((differs, type_coerce(current, _as_stored(current.type))))
+        mask = sum(
+            (case((differs, 1 << position), else_=0) for position, (differs, _) in enumerate(changes)), literal(0)
+        )
+        trashed = model.c.deleted_at.is_not(None) if self.spec.soft_deletes else literal(False)
+        version = model.c.version if self.spec.versioned else null()
+        return select(
+            table.c.row_number, trashed, version, mask, *(case((differs, current)) for differs, current in changes)
+        ).join_from(table, model, model.c.id == table.c.object_id)
+
+    def _compare_tags(self, rows: list[PlannedRow], found: dict[int, Compared]) -> None:
+        """A tag column's old names for the rows whose tags differ, read by joining the
+        comparison table (a chunk's ids are not sent again)."""
+        assert self.table is not None
+        names: dict[int, list[str]] = {}
+        link, owner = self.spec.model.tag_link_table(), self.spec.model.tag_link_column()
+        statement = (
+            select(self.table.c.row_number, Tag.name)
+            .join_from(self.table, link, owner == self.table.c.object_id)
+            .join(Tag, Tag.id == link.c.tag_id)
+        )
+        for number, name in db.session.execute(statement):
+            names.setdefault(number, []).append(name)
+        for row in rows:
+            record = found.get(row.row_number)
+            if record is None:
+                continue
+            old = sorted(names.get(row.row_number, ()))
+            for column in self.tagged:
+                new = row.values.get(column.attr, _DEFAULTED)
+                if new is not _DEFAULTED and new != old:
+                    record.changed[column.attr] = old
+
+
+def _as_stored(column_type: TypeEngine[Any]) -> TypeEngine[Any]:
+    """An enum's column as its text (enums are VARCHAR with a CHECK here): compared and read
+    back without a member made of each value."""
+    return String() if isinstance(column_type, Enum) else column_type
 
 
 def _tag_names(model: type[Any], ids: list[int]) -> dict[int, list[str]]:

@@ -1,0 +1,170 @@
+"""The preview's comparison of a file's rows with the records they name, done by the database:
+for each kind of field, which changes it finds, what it keeps as the old value and what it shows."""
+
+from __future__ import annotations
+
+import io
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from tests import factories
+from webapp.extensions import db
+from webapp.imports.files import FileRefused, read_table
+from webapp.imports.planning import Options, PlannedRow, Planner
+from webapp.imports.specs import spec_for
+from webapp.models import RowAction, TaskPriority, TaskStatus
+
+pytestmark = pytest.mark.usefixtures("app_context")
+
+ZONE = "Europe/Paris"
+
+
+def plan(model: str, *lines: str, zone: str = ZONE) -> list[PlannedRow]:
+    content = ("\r\n".join(lines) + "\r\n").encode()
+    table = read_table(io.BytesIO(content), "file.csv", max_bytes=10**6, max_rows=10_000)
+    planned = list(Planner(spec_for(model, zone), table, Options()).rows())
+    db.session.rollback()
+    return planned
+
+
+def outcome(row: PlannedRow) -> tuple[RowAction, dict[str, Any], dict[str, Any]]:
+    return row.action, row.previous, row.changes
+
+
+def test_each_task_field_is_compared_as_the_export_writes_it() -> None:
+    ada = factories.make_user(email="ada@example.org", username="ada")
+    bob = factories.make_user(email="bob@example.org", username="bob")
+    ops = factories.make_tag(name="ops")
+    factories.make_tag(name="zeta")
+    due = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
+    same = factories.make_task(
+        title="Old", owner=ada, status=TaskStatus.ACTIVE, priority=TaskPriority.LOW, tags=[ops], due_at=due
+    )
+    same.description = ""
+    edited = factories.make_task(
+        title="Two", owner=ada, status=TaskStatus.PENDING, priority=TaskPriority.MEDIUM, description="keep"
+    )
+    db.session.commit()
+    unchanged, changed = plan(
+        "task",
+        "ID,Title,Owner,Status,Priority,Tags,Due,Description",
+        # The owner by username in another case, the status by value, the same moment in the
+        # display zone, an empty description for an empty text: nothing changes.
+        f"{same.id},Old,ADA,active,Low,ops,2030-01-02 04:04:05 CET,",
+        # An empty status keeps the record's (it cannot be empty); an empty description empties it.
+        f'{edited.id},Two!,Bob Builder <BOB@example.org>,,High,"zeta, ops",2030-07-01 09:30,',
+    )
+    assert outcome(unchanged) == (RowAction.UNCHANGED, {}, {})
+    assert unchanged.expected_version == same.version
+    assert outcome(changed) == (
+        RowAction.UPDATE,
+        {"title": "Two", "owner": ada.id, "priority": "medium", "tags": [], "due_at": None, "description": "keep"},
+        {
+            "title": ["Two", "Two!"],
+            "owner": ["ada@example.org", "bob@example.org"],
+            "priority": ["Medium", "High"],
+            "tags": ["", "ops, zeta"],
+            "due_at": [None, "2030-07-01 09:30:00 CEST"],
+            "description": ["keep", None],
+        },
+    )
+    assert changed.values == {
+        "title": "Two!",
+        "owner": bob.id,
+        "priority": "high",
+        "tags": ["ops", "zeta"],
+        "due_at": "2030-07-01T07:30:00+00:00",
+        "description": None,
+    }
+
+
+def test_a_moment_and_tags_emptied_are_changes_and_old_values_are_kept_exactly() -> None:
+    owner = factories.make_user(email="ada@example.org", username="ada")
+    ops = factories.make_tag(name="ops")
+    task = factories.make_task(
+        title="T", owner=owner, tags=[ops], due_at=datetime(2030, 3, 30, 23, 30, 0, 123456, tzinfo=UTC)
+    )
+    (row,) = plan("task", "ID,Title,Owner,Tags,Due", f"{task.id},T,ada,,")
+    assert outcome(row) == (
+        RowAction.UPDATE,
+        {"tags": ["ops"], "due_at": "2030-03-30T23:30:00.123456+00:00"},
+        {"tags": ["ops", ""], "due_at": ["2030-03-31 00:30:00 CET", None]},
+    )
+    # The same moment to the microsecond is no change; to the second, it is one.
+    (same,) = plan("task", "ID,Title,Owner,Due", f"{task.id},T,ada,2030-03-30T23:30:00.123456+00:00")
+    (other,) = plan("task", "ID,Title,Owner,Due", f"{task.id},T,ada,2030-03-31 00:30:00 CET")
+    assert same.action is RowAction.UNCHANGED
+    assert other.changes == {"due_at": ["2030-03-31 00:30:00 CET", "2030-03-31 00:30:00 CET"]}
+
+
+def test_user_fields_compare_texts_booleans_and_defaults() -> None:
+    user = factories.make_user(email="ada@example.org", username="ada", full_name="Ada Lovelace", bio="")
+    (kept, changed) = plan(
+        "user",
+        "ID,Email,Username,Full Name,Active,Bio",
+        # An empty full name keeps the record's (it has a default and cannot be empty).
+        f"{user.id},ada@example.org,ada,,yes,",
+        f"{user.id + 1000},ada2@example.org,ada2,,no,",
+    )
+    assert outcome(kept) == (RowAction.UNCHANGED, {}, {})
+    assert changed.action is RowAction.REFUSED and changed.problems == [["ID", f"No user has the ID {user.id + 1000}."]]
+    (edited,) = plan("user", "ID,Email,Username,Full Name,Active,Bio", f"{user.id},Ada@example.org,ada,Ada L.,no,Hi")
+    assert outcome(edited) == (
+        RowAction.UPDATE,
+        {"email": "ada@example.org", "full_name": "Ada Lovelace", "is_active": True, "bio": ""},
+        {
+            "email": ["ada@example.org", "Ada@example.org"],
+            "full_name": ["Ada Lovelace", "Ada L."],
+            "is_active": ["yes", "no"],
+            "bio": ["", "Hi"],
+        },
+    )
+
+
+def test_posts_and_tags_compare_their_own_fields() -> None:
+    author = factories.make_user(email="ada@example.org", username="ada")
+    post = factories.make_post(title="P", author=author, published_at=datetime(2026, 3, 1, 12, tzinfo=UTC), content="c")
+    tag = factories.make_tag(name="ops", color="#17a2b8")
+    (unchanged,) = plan("post", "ID,Title,Author,Published,Content", f"{post.id},P,ada,2026-03-01 13:00,c")
+    (published,) = plan("post", "ID,Title,Author,Published,Content", f"{post.id},P,ada,2026-03-01 14:00,")
+    assert outcome(unchanged) == (RowAction.UNCHANGED, {}, {})
+    assert outcome(published) == (
+        RowAction.UPDATE,
+        {"published_at": "2026-03-01T12:00:00+00:00"},
+        {"published_at": ["2026-03-01 13:00:00 CET", "2026-03-01 14:00:00 CET"]},
+    )
+    (coloured,) = plan("tag", "ID,Name,Colour", f"{tag.id},ops,#ffffff")
+    assert outcome(coloured) == (RowAction.UPDATE, {"color": "#17a2b8"}, {"color": ["#17a2b8", "#ffffff"]})
+
+
+def test_rows_naming_a_trashed_a_missing_or_an_already_named_record_are_refused() -> None:
+    owner = factories.make_user(email="ada@example.org", username="ada")
+    task, trashed = factories.make_task(title="T", owner=owner), factories.make_task(title="Gone", owner=owner)
+    trashed.deleted_at = datetime.now(UTC)
+    db.session.commit()
+    rows = plan(
+        "task",
+        "ID,Title,Owner",
+        f"{task.id},T,ada",
+        f"{trashed.id},Gone,ada",
+        "999999,New,ada",
+        f"{task.id},Again,ada",
+    )
+    assert [(row.action, row.problems) for row in rows] == [
+        (RowAction.UNCHANGED, []),
+        (RowAction.REFUSED, [["ID", "This task is in the trash: restore it first."]]),
+        (RowAction.REFUSED, [["ID", "No task has the ID 999999."]]),
+        (RowAction.REFUSED, [["ID", "Row 2 already imports this task: keep one row per record."]]),
+    ]
+
+
+def test_a_file_refused_midway_leaves_no_comparison_table_behind() -> None:
+    owner = factories.make_user(email="ada@example.org", username="ada")
+    task = factories.make_task(title="T", owner=owner)
+    lines = ["ID,Title,Owner", f"{task.id},T,ada", *(f",New {n},ada" for n in range(1500))]
+    with pytest.raises(FileRefused, match="NUL"):
+        plan("task", *lines, "\x00,x,ada")
+    (row,) = plan("task", "ID,Title,Owner", f"{task.id},T,ada")
+    assert row.action is RowAction.UNCHANGED
