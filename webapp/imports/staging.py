@@ -1,5 +1,5 @@
 """Temporary tables of one transaction: the preview's comparison table, the apply's and the
-undo's staging tables. On a metadata of their own, never migrated."""
+undo's staging tables. Never migrated."""
 
 from __future__ import annotations
 
@@ -9,17 +9,16 @@ from sqlalchemy import Column, MetaData, Table, delete, text
 
 from webapp.extensions import db
 
-_TEMPORARY = MetaData()
-
 
 def temporary(name: str, *columns: Column[Any], reuse: bool = False) -> Table:
     """A temporary table for this transaction, created now. With ``reuse``, one left on the
     connection is emptied and used instead: SQLite creates a temporary table outside any
     transaction when none is open yet (a dry run opens none), so the rollback that ends the work
-    brings back the table its end dropped. Its columns must then depend on ``name`` only."""
-    if name in _TEMPORARY.tables:
-        _TEMPORARY.remove(_TEMPORARY.tables[name])
-    table = Table(name, _TEMPORARY, *columns, prefixes=["TEMPORARY"])
+    brings back the table its end dropped. Its columns must then depend on ``name`` only.
+
+    Each table is on a metadata of its own: imports in two threads of a worker define tables of
+    the same name at once, which one shared metadata would refuse or mix up."""
+    table = Table(name, MetaData(), *columns, prefixes=["TEMPORARY"])
     table.create(db.session.connection(), checkfirst=reuse)
     if reuse:
         empty(table)
