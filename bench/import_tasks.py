@@ -111,6 +111,8 @@ def main() -> None:
     app = create_app(env={"APP_ENV": "production", "SECRET_KEY": "bench-only", "DATABASE_URL": args.database_url})
     with app.app_context():
         upgrade()
+        if args.profile:  # the statements of each phase (the database's own, not the server's)
+            db.session.execute(text("CREATE EXTENSION IF NOT EXISTS pg_stat_statements"))
         seed_demo(db.session, 0)
         emails = list(db.session.scalars(select(User.email).where(User.live()).order_by(User.id).limit(500)))
         timezone = app.config["DISPLAY_TIMEZONE"]
