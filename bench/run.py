@@ -53,6 +53,13 @@ PLACEHOLDERS = {
     "deep_id": "SELECT id FROM tasks WHERE deleted_at IS NULL "
     "ORDER BY created_at DESC, id DESC LIMIT 1 OFFSET {deep_offset} - 1",
 }
+# The keyset cursors of the users' and posts' second pages ({user_cursor}, {post_cursor}): the sort
+# key of the last row of each list's first page, as its "Next" link carries it.
+SECOND_PAGE_CURSORS = {
+    name: f"SELECT created_at, id FROM (SELECT created_at, id FROM {table} WHERE deleted_at IS NULL "
+    f"ORDER BY created_at DESC, id DESC LIMIT {PAGE_SIZE}) page ORDER BY created_at, id LIMIT 1"
+    for name, table in (("user_cursor", "users"), ("post_cursor", "posts"))
+}
 
 
 def searched(*words: str) -> str:
@@ -71,6 +78,21 @@ LIST_FLOOR = (
 
 def list_floor(where: str = "", offset: str = "0") -> tuple[str, ...]:
     return (LIST_FLOOR.format(where=where, offset=offset),)
+
+
+def plain_floor(table: str, where: str = "") -> tuple[str, ...]:
+    """A list of rows without owners or tags: 50 live rows, newest first."""
+    return (f"SELECT * FROM {table} WHERE deleted_at IS NULL {where} ORDER BY created_at DESC, id DESC LIMIT 50",)
+
+
+# A post list's rows with their authors and tags, as LIST_FLOOR fetches a task list's.
+POST_FLOOR = (
+    "SELECT p.*, u.email, (SELECT array_agg(g.name) FROM post_tags pt JOIN tags g ON g.id = pt.tag_id "
+    "WHERE pt.post_id = p.id) FROM (SELECT t.* FROM posts t WHERE t.deleted_at IS NULL {where} "
+    "ORDER BY t.created_at DESC, t.id DESC LIMIT 50) p JOIN users u ON u.id = p.author_id "
+    "ORDER BY p.created_at DESC, p.id DESC"
+)
+AUDIT_FLOOR = "SELECT * FROM audit_entries {where} ORDER BY created_at DESC, id DESC LIMIT 51 OFFSET {offset}"
 
 
 @dataclass(frozen=True)
@@ -100,7 +122,36 @@ PAGES = [
         "/admin/task/?after={deep_cursor}",
         list_floor("AND (t.created_at, t.id) < ('{deep_created_at}', {deep_id})"),
     ),
+    Page("user list, default sort", "/admin/user/", plain_floor("users")),
+    Page("users filtered by active", "/admin/user/?flt0_active_equals=1", plain_floor("users", "AND is_active")),
+    Page(
+        "users, keyset (next link)",
+        "/admin/user/?after={user_cursor}",
+        plain_floor("users", "AND (created_at, id) < (SELECT created_at, id FROM users WHERE id = {user_cursor_id})"),
+    ),
+    Page("post list, default sort", "/admin/post/", (POST_FLOOR.format(where=""),)),
+    Page(
+        "posts filtered by status",
+        "/admin/post/?flt0_status_is=published",
+        (POST_FLOOR.format(where="AND t.status = 'published'"),),
+    ),
+    Page(
+        "posts, keyset (next link)",
+        "/admin/post/?after={post_cursor}",
+        (
+            POST_FLOOR.format(
+                where="AND (t.created_at, t.id) < (SELECT created_at, id FROM posts WHERE id = {post_cursor_id})"
+            ),
+        ),
+    ),
     Page("tag list (usage counts)", "/admin/tag/", ("SELECT * FROM tags ORDER BY name LIMIT 50",)),
+    Page("audit log", "/admin/audit/", (AUDIT_FLOOR.format(where="", offset="0"),)),
+    Page(
+        "audit log filtered by action",
+        "/admin/audit/?flt0_action_equals=tag",
+        (AUDIT_FLOOR.format(where="WHERE action = 'tag'", offset="0"),),
+    ),
+    Page("audit log, second page", "/admin/audit/?page=1", (AUDIT_FLOOR.format(where="", offset="50"),)),
     Page(
         "edit form (owner picker)",
         "/admin/task/edit/?id={task_id}",
@@ -350,6 +401,12 @@ def resolve_placeholders(db, deep_page: int) -> dict[str, str]:
             values[name] = row[0].isoformat() if hasattr(row[0], "isoformat") else str(row[0])
         cursor.execute(OWN + "SELECT created_at, id FROM tasks WHERE id = %s", (values["deep_id"],))
         values["deep_cursor"] = encode_cursor(cursor.fetchone())
+        for name, sql in SECOND_PAGE_CURSORS.items():
+            cursor.execute(OWN + sql)
+            row = cursor.fetchone()
+            if row is None:
+                raise SystemExit(f"the benchmark database has no data for {{{name}}}: seed it first")
+            values[name], values[f"{name}_id"] = encode_cursor(row), str(row[1])
     return values
 
 

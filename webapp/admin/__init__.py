@@ -30,6 +30,7 @@ from werkzeug.wrappers import Response
 from webapp.admin.compat import UncachedMenuAdmin
 from webapp.admin.features.refusals import shown_messages
 from webapp.admin.features.saved_views import menu_entries
+from webapp.admin.listing.row_urls import static_url
 from webapp.admin.views import (
     AuditLogView,
     DashboardView,
@@ -60,6 +61,7 @@ def to_admin_home() -> Response:
 def init_admin(app: Flask) -> Admin:
     app.add_template_global(shown_messages, "shown_messages")
     app.add_template_global(menu_entries, "saved_views_menu")
+    app.add_template_global(static_url, "static_url")
     app.add_url_rule("/", "root", to_admin_home)
     admin = PrefixSafeAdmin(
         app,

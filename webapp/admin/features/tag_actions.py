@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, ClassVar
 
 from flask import abort, flash, g, redirect, request, url_for
@@ -73,10 +73,17 @@ def tag_badge(tag: Tag, href: str | None = None) -> Markup:
     return Markup(f'<span class="badge tag-badge" style="{style}">{name}</span>')
 
 
-def linked_tag_badge(tag: Tag) -> Markup:
-    """A tag's badge linking to the current list filtered by it, drawn once per request and tag:
-    a list page shows the same few tags dozens of times."""
+def linked_tag_badges(tags: Iterable[Tag]) -> Markup:
+    """A row's tags as badges linking to the current list filtered by each (one lookup of the
+    request's drawn badges per row, not per tag; the badges are markup already, so they are joined
+    as text rather than escaped again one by one by ``Markup.join``)."""
     badges: dict[tuple[Any, ...], Markup] = g.setdefault("linked_tag_badges", {})
+    return Markup(" ".join([linked_tag_badge(tag, badges) for tag in tags]))
+
+
+def linked_tag_badge(tag: Tag, badges: dict[tuple[Any, ...], Markup]) -> Markup:
+    """A tag's badge linking to the current list filtered by it, drawn once per request and tag
+    (``badges``: those drawn so far): a list page shows the same few tags dozens of times."""
     key = (tag.id, tag.name, tag.color)
     badge = badges.get(key)
     if badge is None:
@@ -119,7 +126,7 @@ class TaggableViewMixin(ModelViewMixinBase):
 
     @staticmethod
     def _tags_formatter(view: Any, context: Any, model: Any, name: str) -> Markup:
-        return Markup(" ").join(linked_tag_badge(tag) for tag in model.tags)
+        return linked_tag_badges(model.tags)
 
     @action("add_tag", "Add tag…")
     def action_add_tag(self, ids: list[str]) -> Any:

@@ -9,29 +9,38 @@ from __future__ import annotations
 
 import enum
 import json
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from markupsafe import Markup, escape
 
 from webapp.admin.listing.row_urls import row_url
-from webapp.formatting import format_datetime_full, format_number, formula_guarded, joined_names
+from webapp.formatting import display_zone, format_datetime_full, format_number, formula_guarded, joined_names
 from webapp.models.enums import LabelledEnum
 
 LIST_TEXT_LIMIT = 80
 
 
-def timestamp(value: datetime) -> Markup:
-    # Runs for every date of every row: one strftime (the short form is the start of the full
+def timestamp(value: datetime, zone: ZoneInfo | None = None) -> Markup:
+    # Runs for every date of every row: one formatting (the short form is the start of the full
     # one), and plain string building rather than Markup.format, which costs five times more.
-    full = format_datetime_full(value)
+    full = format_datetime_full(value, zone)
     return Markup(f'<time datetime="{value.isoformat()}" title="{full}">{full[:16]}</time>')
 
 
-def icon(value: bool) -> Markup:
-    name, label = ("fa-check-circle text-success", "Yes") if value else ("fa-minus-circle text-muted", "No")
+def _icon(name: str, label: str) -> Markup:
     # An image role: a plain span may not carry a name (aria-label) that screen readers would read.
     return Markup('<span class="fa {}" title="{}" role="img" aria-label="{}"></span>').format(name, label, label)
+
+
+# Two values, drawn once: a list of active flags would otherwise format the same markup per row.
+ICONS = {True: _icon("fa-check-circle text-success", "Yes"), False: _icon("fa-minus-circle text-muted", "No")}
+
+
+def icon(value: bool) -> Markup:
+    return ICONS[bool(value)]
 
 
 def enum_label(value: enum.Enum) -> str:
@@ -78,6 +87,12 @@ def _view_formatter(function: Any) -> Any:
     return lambda view, value, name: function(value)
 
 
+def _view_timestamp(view: Any, value: datetime, name: str) -> Markup:
+    """A date of a list, in the display zone of the view's app (no lookup of the current app)."""
+    app = getattr(view.admin, "app", None)
+    return timestamp(value, None if app is None else display_zone(app))
+
+
 def _empty(view: Any, value: None, name: str) -> str:
     return ""
 
@@ -98,7 +113,7 @@ LIST_FORMATTERS: dict[type, Any] = {
     type(None): _empty,
     bool: _view_formatter(icon),
     enum.Enum: _view_formatter(enum_label),
-    datetime: _view_formatter(timestamp),
+    datetime: _view_timestamp,
     int: _view_formatter(number),
     float: _view_formatter(number),
     str: _view_formatter(shortened),
@@ -111,6 +126,32 @@ DETAIL_FORMATTERS: dict[type, Any] = {
     str: _view_formatter(paragraphs),
     dict: _view_formatter(pretty_json),
 }
+
+
+class TypeFormatters:
+    """Flask-Admin's type formatter choice (the first entry whose type the value is an instance
+    of), remembered per value type: Flask-Admin walks the formatters with ``isinstance`` for every
+    cell, some 350 times a list page and seven million times for an export of a million rows of
+    seven columns."""
+
+    def __init__(self, view: Any, formatters: Mapping[type, Any]) -> None:
+        self.view = view
+        self.formatters = formatters
+        self.by_type: dict[type, Any] = {}
+
+    def format(self, value: Any, name: str) -> Any:
+        value_type = type(value)
+        try:
+            formatter = self.by_type[value_type]
+        except KeyError:
+            formatter = self.by_type[value_type] = self._first_match(value_type)
+        return value if formatter is None else formatter(self.view, value, name)
+
+    def _first_match(self, value_type: type) -> Any:
+        for formatter_type, formatter in self.formatters.items():
+            if issubclass(value_type, formatter_type):
+                return formatter
+        return None
 
 
 def _guarded(function: Any) -> Any:
