@@ -4,9 +4,9 @@ Running it again tops the data up to the requested size instead of duplicating i
 from Python (at most 10,000). On PostgreSQL, tasks and posts are drawn by the database itself
 (``INSERT … SELECT … FROM generate_series``, its ``random()`` seeded by ``setseed``): ten million
 tasks travel no row through Python, so the command's memory stays flat. A load at least as large
-as the table it fills builds that table's secondary indexes and foreign keys afterwards, in the
-same transaction (one build instead of ten million insertions into each of nine indexes, two of
-them trigram GIN; a failure rolls the dropped ones back with everything else). SQLite (the
+as the table it fills builds that table's indexes and keys afterwards, in the same transaction
+(one build instead of ten million insertions into each of nine indexes, two of them trigram GIN,
+and a foreign key check per row; a failure rolls the dropped ones back with everything else). SQLite (the
 embedded development database, a few hundred rows) gets the same shape from Python in batches of
 multi-row ``INSERT``s. Tag links are one ``INSERT … SELECT`` on both.
 """
@@ -449,12 +449,14 @@ def _seed_records_in_sql(
 
 @contextmanager
 def _indexes_built_after(session: AnySession, tables: Sequence[str]) -> Iterator[None]:
-    """Drop the secondary indexes and foreign keys of ``tables`` (PostgreSQL) for the body, then
-    build them again from their own definitions and analyse the tables.
+    """Drop the indexes and key constraints of ``tables`` (PostgreSQL) for the body, then build
+    them again from their own definitions and analyse the tables.
 
     Everything happens in the caller's transaction, which is also what makes it safe: should the
     load fail, its rollback brings the dropped indexes and constraints back with the table as it
-    was. Primary keys and unique indexes stay: they are what the load itself relies on."""
+    was, and a row that breaks a key fails the rebuild and so the whole seed. A key that a table
+    outside ``tables`` refers to stays (dropping it would take that table's foreign key along),
+    and so do unique indexes that are not constraints."""
     if not tables:
         yield
         return
@@ -464,6 +466,18 @@ def _indexes_built_after(session: AnySession, tables: Sequence[str]) -> Iterator
     session.execute(text("SET LOCAL work_mem = '256MB'"))
     session.execute(text("SET LOCAL maintenance_work_mem = '1GB'"))
     names = {"tables": list(tables)}
+    # Keys first and foreign keys last: the order to add them in (a foreign key needs the key
+    # it refers to); they are dropped the other way round.
+    constraints = session.execute(
+        text(
+            "SELECT c.conrelid::regclass::text, quote_ident(c.conname), pg_get_constraintdef(c.oid) "
+            "FROM pg_constraint c WHERE c.conrelid = ANY(CAST(:tables AS regclass[])) AND (c.contype = 'f' "
+            "OR c.contype IN ('p', 'u') AND NOT EXISTS (SELECT 1 FROM pg_constraint r WHERE r.contype = 'f' "
+            "AND r.confrelid = c.conrelid AND r.conrelid <> ALL(CAST(:tables AS regclass[])))) "
+            "ORDER BY c.contype = 'f', c.conrelid, c.conname"
+        ),
+        names,
+    ).all()
     indexes = session.execute(
         text(
             "SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname), pg_get_indexdef(i.indexrelid) "
@@ -472,21 +486,17 @@ def _indexes_built_after(session: AnySession, tables: Sequence[str]) -> Iterator
         ),
         names,
     ).all()
-    foreign_keys = session.execute(
-        text(
-            "SELECT conrelid::regclass::text, quote_ident(conname), pg_get_constraintdef(oid) FROM pg_constraint "
-            "WHERE conrelid = ANY(CAST(:tables AS regclass[])) AND contype = 'f' ORDER BY conrelid, conname"
-        ),
-        names,
-    ).all()
-    for table, constraint, _definition in foreign_keys:
+    for table, constraint, _definition in reversed(constraints):
         session.execute(text(f"ALTER TABLE {table} DROP CONSTRAINT {constraint}"))
     for index, _definition in indexes:
         session.execute(text(f"DROP INDEX {index}"))
     yield
+    keys = [row for row in constraints if not row[2].startswith("FOREIGN KEY")]
+    for table, constraint, definition in keys:
+        session.execute(text(f"ALTER TABLE {table} ADD CONSTRAINT {constraint} {definition}"))
     for _index, definition in indexes:
         session.execute(text(definition))
-    for table, constraint, definition in foreign_keys:
+    for table, constraint, definition in constraints[len(keys) :]:
         session.execute(text(f"ALTER TABLE {table} ADD CONSTRAINT {constraint} {definition}"))
     for table in tables:
         session.execute(text(f"ANALYZE {table}"))
