@@ -181,6 +181,29 @@ def test_cli_commands_run_without_the_web_limits(make_app: AppFactory) -> None:
     assert result.output.strip() == server_defaults
 
 
+@pytest.mark.postgres
+@pytest.mark.usefixtures("app")
+def test_web_statements_run_without_parallel_workers_and_cli_commands_with_the_servers(make_app: AppFactory) -> None:
+    app = make_app()
+    show = text("SELECT current_setting('max_parallel_workers_per_gather')")
+    seen: dict[str, str] = {}
+
+    @app.route("/parallel")
+    def parallel() -> str:
+        seen["request"] = db.session.scalar(show)
+        return "ok"
+
+    @app.cli.command("show-parallel")
+    def show_parallel() -> None:
+        click.echo(db.session.scalar(show))
+
+    with app.app_context(), db.engine.connect() as connection:
+        server_default = connection.scalar(show)
+    assert signed_in(app).client.get("/parallel").status_code == 200
+    assert seen == {"request": "0"} and server_default != "0"
+    assert app.test_cli_runner().invoke(args=["show-parallel"]).output.strip() == server_default
+
+
 @pytest.mark.usefixtures("app_context")
 def test_on_sqlite_no_limit_is_sent(app: Flask, auth: Auth) -> None:
     if db.engine.dialect.name != "sqlite":

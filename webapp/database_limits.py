@@ -7,7 +7,7 @@ worker caught the same way stops serving. Each transaction of a web request ther
 transaction: that works through PgBouncer in transaction mode, where a session-level ``SET`` at
 connect would apply to whichever client got the server connection next.
 
-Web requests get ``DB_STATEMENT_TIMEOUT`` and ``DB_LOCK_TIMEOUT``; the CSV export
+Web requests get ``DB_STATEMENT_TIMEOUT`` and ``DB_LOCK_TIMEOUT``, and no parallel workers; the CSV export
 ``DB_EXPORT_STATEMENT_TIMEOUT`` per statement (each batch of rows is one); the dashboard's
 introspection at most 2 s (:func:`dashboard_limits`: it must answer when the database is
 struggling, not add to it). CLI commands (``flask db upgrade``, ``seed-demo``) run outside any
@@ -35,8 +35,14 @@ from sqlalchemy.pool import ConnectionPoolEntry
 
 from webapp.extensions import db
 
+# With the limits, no parallel workers: a web statement reads a page, a count's estimate or a
+# stream in the list's order. At ten million tasks the planner gave the tag filter's page (walk
+# the list order until 50 rows carry the tag) two workers over the other created_at index; each
+# ran ahead of the LIMIT and read its own rows from the table: 1.5 s instead of 0.2 s (see
+# docs/performance.md, "Ten million tasks").
 SET_LIMITS = text(
-    "SELECT set_config('statement_timeout', :statement_timeout, true), set_config('lock_timeout', :lock_timeout, true)"
+    "SELECT set_config('statement_timeout', :statement_timeout, true), set_config('lock_timeout', :lock_timeout, true),"
+    " set_config('max_parallel_workers_per_gather', '0', true)"
 )
 # The check-out's own statement, for psycopg2's cursor; without limits (CLI), a plain ping.
 SET_LIMITS_BY_DRIVER = (
