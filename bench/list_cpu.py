@@ -37,10 +37,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import psycopg2
+from flask import Flask
+from flask.testing import FlaskClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.ensure_operator import ensure_operator
-from bench.run import PAGES, Page, fill, print_table, resolve_placeholders
+from bench.run import DEEP_PAGE, PAGES, Page, csrf_token, fill, print_table, resolve_placeholders
 from webapp import create_app
 from webapp.extensions import db
 
@@ -67,12 +69,10 @@ def list_pages(words: Sequence[str] | None) -> list[Page]:
     return [page for page in pages if not words or any(word in page.name for word in words)]
 
 
-def signed_in_client(app, operator: str):
+def signed_in_client(app: Flask, operator: str) -> FlaskClient:
     client = app.test_client()
-    found = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', client.get("/login").get_data(as_text=True))
-    if found is None:
-        raise SystemExit("no CSRF token on the sign-in page")
-    answer = client.post("/login", data={"email": operator, "password": PASSWORD, "csrf_token": found.group(1)})
+    token = csrf_token(client.get("/login").get_data(as_text=True))
+    answer = client.post("/login", data={"email": operator, "password": PASSWORD, "csrf_token": token})
     if answer.status_code != 302:
         raise SystemExit(f"sign-in failed (HTTP {answer.status_code})")
     return client
@@ -86,7 +86,7 @@ def callgrind_counting(on: bool) -> None:
 
 
 def timed(
-    client, path: str, requests: int, counted: bool = False, profiler: cProfile.Profile | None = None
+    client: FlaskClient, path: str, requests: int, counted: bool = False, profiler: cProfile.Profile | None = None
 ) -> tuple[list[float], list[float]]:
     """CPU and wall milliseconds of each of ``requests`` requests, after three to warm up;
     ``counted``: callgrind counts the instructions of those requests only; ``profiler`` profiles
@@ -164,7 +164,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     connection = psycopg2.connect(arguments.database_url.replace("postgresql+psycopg2://", "postgresql://"))
     connection.autocommit = True
-    values = resolve_placeholders(connection, deep_page=10_000)
+    values = resolve_placeholders(connection, DEEP_PAGE)
     connection.close()
     app = create_app(
         env={

@@ -546,6 +546,8 @@ def measure_export(browser: Browser, path: str, pids: Sequence[int]) -> dict[str
 
 
 CONCURRENT_PAGE = "/admin/task/"
+# The page number of "deep page (offset)" unless --deep-page says otherwise: offset 500,000.
+DEEP_PAGE = 10_000
 
 
 @dataclass(frozen=True)
@@ -635,7 +637,9 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--password", required=True)
     parser.add_argument("--database-url", required=True, help="the database the server uses (PostgreSQL)")
     parser.add_argument("--requests", type=int, default=20, help="requests per page (default 20)")
-    parser.add_argument("--deep-page", type=int, default=10_000, help="page number of the deep page (default 10,000)")
+    parser.add_argument(
+        "--deep-page", type=int, default=DEEP_PAGE, help=f"page number of the deep page (default {DEEP_PAGE:,})"
+    )
     parser.add_argument("--pages", nargs="*", help="only the pages whose name contains one of these words")
     parser.add_argument("--bulk-rows", type=int, default=10_000, help="rows selected for bulk actions (0: skip)")
     parser.add_argument("--export", action=argparse.BooleanOptionalAction, default=True, help="measure the CSV export")

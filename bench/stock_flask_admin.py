@@ -28,6 +28,7 @@ from flask_admin.contrib.sqla import ModelView
 # Runnable as ``python bench/stock_flask_admin.py`` from a checkout.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.run import Browser, children_of, load_run, report_concurrency
+from tests.e2e.stack import free_port, stop_process
 from webapp.extensions import db
 from webapp.models import Task
 
@@ -52,13 +53,6 @@ def create_app() -> Flask:
     db.init_app(app)
     Admin(app, name="Stock Flask-Admin").add_view(StockTaskView(Task, db.session))
     return app
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def wait_until_listening(port: int, server: subprocess.Popen, timeout: float = 60) -> None:
@@ -108,8 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         figures = load_run(browsers, TASK_LIST, arguments.seconds)
         report_concurrency(figures, arguments.clients, children_of(server.pid), TASK_LIST)
     finally:
-        server.terminate()
-        server.wait(30)
+        stop_process(server)
     return 0
 
 

@@ -5,7 +5,6 @@ scaled-out end-to-end stack (tests/e2e/topology.py) starts it with."""
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 from collections.abc import Iterator
@@ -16,6 +15,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from tests.e2e.stack import free_port
+from tests.programs import required_program
 from tests.waits import wait_for
 from webapp.config import normalize_database_url
 
@@ -26,12 +26,7 @@ def accepts_connections(port: int) -> bool:
 
 
 def pgbouncer_binary() -> str:
-    binary = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
-    if not Path(binary).exists():
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail("CI=true but pgbouncer is not installed (.ci/run installs it)")
-        pytest.skip("needs pgbouncer (the Debian pgbouncer package)")
-    return binary
+    return required_program("pgbouncer", "pgbouncer", fallback="/usr/sbin/pgbouncer")
 
 
 @contextmanager

@@ -5,8 +5,6 @@ interval are the test's. Started on a free loopback port, stopped by its pid."""
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -15,10 +13,10 @@ from typing import Any
 from urllib.parse import urlencode
 from urllib.request import urlopen
 
-import pytest
 import yaml
 
-from tests.e2e.stack import free_port
+from tests.e2e.stack import free_port, stop_process
+from tests.programs import required_program
 from tests.waits import wait_for
 
 SHIPPED_CONFIG = Path(__file__).resolve().parent.parent / "deploy" / "prometheus" / "prometheus.yml"
@@ -26,12 +24,7 @@ SCRAPE_INTERVAL = "1s"
 
 
 def prometheus_binary() -> str:
-    binary = shutil.which("prometheus")
-    if binary is None:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail("CI=true but prometheus is not installed (.ci/run installs it)")
-        pytest.skip("needs prometheus (the Debian prometheus package)")
-    return binary
+    return required_program("prometheus", "prometheus")
 
 
 def app_job(targets: Sequence[str], token_file: Path) -> dict[str, Any]:
@@ -91,12 +84,7 @@ def running_prometheus(targets: Sequence[str], token: str, directory: Path) -> I
         assert process.poll() is None, (directory / "prometheus.log").read_text()
         yield prometheus
     finally:
-        process.terminate()
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
+        stop_process(process)
 
 
 def _ready(prometheus: Prometheus) -> bool:

@@ -18,6 +18,7 @@ from flask.testing import FlaskClient
 from tests import conftest
 from tests.admin_support import table_missing
 from tests.conftest import Auth
+from tests.programs import required_program
 from tests.waits import wait_for
 from webapp.database import utcnow
 from webapp.extensions import db
@@ -31,10 +32,7 @@ AUTHORIZED = {"Authorization": f"Bearer {METRICS_TOKEN}"}
 
 
 def promtool() -> str:
-    path = shutil.which("promtool")
-    if path is None:
-        pytest.skip("promtool (Debian package prometheus) is not installed")
-    return path
+    return required_program("promtool", "prometheus")
 
 
 @pytest.fixture
