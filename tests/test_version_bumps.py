@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
+from sqlalchemy import select, text
 
 from tests import factories
 from tests.admin_support import post_form, text_of
@@ -103,3 +104,38 @@ def test_every_other_tag_change_makes_an_open_form_conflict(client: FlaskClient,
     db.session.rollback()
     assert [tag.name for tag in task.tags] == left and task.title == "Shared"
     assert (task.version > int(opened["version"])) is (change not in RECORD_UNCHANGED)
+
+
+def pages_of(ids: list[int]) -> dict[int, int]:
+    """Each row's heap page (the block of its current version's ``ctid``)."""
+    rows = db.session.execute(
+        text("SELECT id, (ctid::text::point)[0]::int FROM tasks WHERE id = ANY(:ids)"), {"ids": ids}
+    )
+    return dict(rows.all())
+
+
+@pytest.mark.postgres
+def test_a_bulk_version_bump_leaves_each_row_on_its_page(client: FlaskClient, auth: Auth) -> None:
+    """The room a versioned table keeps on each page (its fill factor) takes a bumped row's new
+    version, which then needs no new entry in any index: on full pages a bulk tag of many rows
+    rewrote every index of the table for each of them."""
+    tasks = factories.make_tasks(600)
+    selected = [task.id for task in tasks[::10]]
+    tag = factories.make_tag(name="bulk")
+    before = pages_of(selected)
+    auth.login()
+
+    response = post_form(
+        client,
+        auth,
+        "/admin/task/bulk-tag/",
+        {"rowid": selected, "mode": "add", "tag": tag.id},
+        token_page="/admin/task/",
+    )
+
+    assert response.status_code == 302, text_of(response)
+    db.session.rollback()
+    moved = {task_id for task_id, page in pages_of(selected).items() if page != before[task_id]}
+    assert moved == set(), f"{len(moved)} of {len(selected)} bumped rows left their page"
+    versions = db.session.scalars(select(Task.version).where(Task.id.in_(selected))).all()
+    assert versions == [2] * len(selected)

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from webapp.extensions import db
 from webapp.models.enums import PostStatus, enum_column_type
 from webapp.models.mixins import (
+    VERSIONED_TABLE_OPTIONS,
     SoftDeleteMixin,
     TaggableMixin,
     TimestampMixin,
@@ -46,6 +47,7 @@ class Post(TimestampMixin, SoftDeleteMixin, TaggableMixin, VersionMixin, db.Mode
         trash_index("ix_posts_deleted_at"),
         trigram_index("ix_posts_live_title_trgm", "title"),
         trigram_index("ix_posts_live_content_trgm", "content"),
+        VERSIONED_TABLE_OPTIONS,
     )
 
     def __str__(self) -> str:

@@ -12,6 +12,7 @@ from webapp.database import JSONDocument
 from webapp.extensions import db
 from webapp.models.enums import TaskPriority, TaskStatus, enum_column_type
 from webapp.models.mixins import (
+    VERSIONED_TABLE_OPTIONS,
     SoftDeleteMixin,
     TaggableMixin,
     TimestampMixin,
@@ -55,6 +56,7 @@ class Task(TimestampMixin, SoftDeleteMixin, TaggableMixin, VersionMixin, db.Mode
         trash_index("ix_tasks_deleted_at"),
         trigram_index("ix_tasks_live_title_trgm", "title"),
         trigram_index("ix_tasks_live_description_trgm", "description"),
+        VERSIONED_TABLE_OPTIONS,
     )
 
     def __str__(self) -> str:

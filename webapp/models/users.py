@@ -11,6 +11,7 @@ from sqlalchemy.sql import ColumnElement
 
 from webapp.extensions import db
 from webapp.models.mixins import (
+    VERSIONED_TABLE_OPTIONS,
     SoftDeleteMixin,
     TimestampMixin,
     VersionMixin,
@@ -54,6 +55,7 @@ class User(TimestampMixin, SoftDeleteMixin, VersionMixin, db.Model):  # type: ig
         trigram_index("ix_users_email_trgm", "email", live_only=False),
         trigram_index("ix_users_username_trgm", "username", live_only=False),
         trigram_index("ix_users_full_name_trgm", "full_name", live_only=False),
+        VERSIONED_TABLE_OPTIONS,
     )
 
     @hybrid_property
