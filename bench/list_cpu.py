@@ -69,6 +69,20 @@ def list_pages(words: Sequence[str] | None) -> list[Page]:
     return [page for page in pages if not words or any(word in page.name for word in words)]
 
 
+def bench_app(database_url: str) -> Flask:
+    """The app as production configures it, on ``database_url``."""
+    return create_app(
+        env={
+            "APP_ENV": "production",
+            "SECRET_KEY": "bench-only",
+            "SESSION_COOKIE_SECURE": "false",
+            "DATABASE_URL": database_url,
+            # No monitoring round during the measured requests: its thread's work is not theirs.
+            "MONITORING_INTERVAL_SECONDS": "86400",
+        }
+    )
+
+
 def signed_in_client(app: Flask, operator: str) -> FlaskClient:
     client = app.test_client()
     token = csrf_token(client.get("/login").get_data(as_text=True))
@@ -166,16 +180,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     connection.autocommit = True
     values = resolve_placeholders(connection, DEEP_PAGE)
     connection.close()
-    app = create_app(
-        env={
-            "APP_ENV": "production",
-            "SECRET_KEY": "bench-only",
-            "SESSION_COOKIE_SECURE": "false",
-            "DATABASE_URL": arguments.database_url,
-            # No monitoring round during the measured requests: its thread's work is not theirs.
-            "MONITORING_INTERVAL_SECONDS": "86400",
-        }
-    )
+    app = bench_app(arguments.database_url)
     with app.app_context():
         ensure_operator(arguments.operator, PASSWORD)
     client = signed_in_client(app, arguments.operator)

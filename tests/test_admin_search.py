@@ -8,16 +8,20 @@ to 64 characters, "contains" words under three characters left out; the page say
 from __future__ import annotations
 
 import re
+from typing import Any
 from urllib.parse import quote
 
 import pytest
 from flask.testing import FlaskClient
+from sqlalchemy import event, insert
 
 from tests import factories
 from tests.admin_support import get_as_deployed, text_of
 from tests.conftest import Auth
+from webapp.admin.inputs.pickers import PICKER_CANDIDATES
 from webapp.admin.inputs.search import MAX_WORD_LENGTH, MAX_WORDS, search_words
-from webapp.models import OperatorRole
+from webapp.extensions import db
+from webapp.models import OperatorRole, User
 
 pytestmark = pytest.mark.usefixtures("app_context")
 
@@ -110,3 +114,47 @@ def test_words_are_parsed_distinct_capped_and_cut() -> None:
     assert len(parsed.words) == MAX_WORDS and parsed.beyond_limit == 20 - (MAX_WORDS - 4)
     assert parsed.too_short == ["xy"] and parsed.shortened
     assert search_words("  ").notice() is None
+
+
+def sorted_rows(plan: dict[str, Any]) -> int:
+    """How many rows the plan's first sort took in (``EXPLAIN ANALYZE``'s actual rows)."""
+    if plan["Node Type"] == "Sort":
+        return int(plan["Plans"][0]["Actual Rows"])
+    return max((sorted_rows(child) for child in plan.get("Plans", [])), default=0)
+
+
+@pytest.mark.postgres
+def test_a_picker_sorts_only_the_first_matches_it_finds(client: FlaskClient, auth: Auth) -> None:
+    """A letter typed into the owner picker matches a good part of a million users: sorting them
+    all for the first ten read the whole table per keystroke. The lookup sorts at most
+    ``PICKER_CANDIDATES`` of them, and what it offers stays sorted."""
+    many = PICKER_CANDIDATES + 30
+    db.session.execute(
+        insert(User),
+        [
+            {"email": f"zed{n:04d}@example.org", "username": f"zed{n:04d}", "full_name": "Zed"}
+            for n in range(many, 0, -1)
+        ],
+    )
+    db.session.commit()
+    auth.login(OperatorRole.EDITOR)
+    sent: list[tuple[str, Any]] = []
+
+    def keep(connection: Any, cursor: Any, statement: str, parameters: Any, *args: Any) -> None:
+        if "FROM users" in statement and "LIMIT" in statement:
+            sent.append((statement, parameters))
+
+    event.listen(db.engine, "before_cursor_execute", keep)
+    try:
+        found = client.get("/admin/task/ajax/lookup/?name=owner&query=zed").get_json()
+    finally:
+        event.remove(db.engine, "before_cursor_execute", keep)
+
+    emails = [label.split("<")[1].rstrip(">") for _, label in found]
+    assert len(emails) == 10 and emails == sorted(emails) and all(email.startswith("zed") for email in emails)
+    statement, parameters = sent[-1]
+    cursor = db.session.connection().connection.cursor()
+    cursor.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) {statement}", parameters)
+    plan = cursor.fetchone()[0][0]["Plan"]
+    cursor.close()
+    assert 10 <= sorted_rows(plan) <= PICKER_CANDIDATES

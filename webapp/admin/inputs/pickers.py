@@ -23,6 +23,11 @@ from webapp.models.tags import tag_name_key
 PICKER_PAGE_SIZE = 10
 # What one lookup answers at most, whatever ``limit`` a hand-made request asks for.
 PICKER_MAX_ROWS = PICKER_PAGE_SIZE * 5
+# The most matching rows a lookup sorts for its page: the first found. A letter or two typed
+# into the owner picker matches a sixteenth of a million users, and sorting all of them for the
+# first ten took a read of the whole table per keystroke (0.2-0.9 s); when more match than this,
+# the operator narrows by typing on, and what is offered stays sorted.
+PICKER_CANDIDATES = 100
 
 
 class LivePicker(QueryAjaxModelLoader):
@@ -64,7 +69,8 @@ class LivePicker(QueryAjaxModelLoader):
         """Flask-Admin passes ``query``, ``offset`` and ``limit`` from the URL as they come (a
         missing query as None, ``limit=-1``, which the database refuses): a sane page instead."""
         rows = min(max(limit or PICKER_PAGE_SIZE, 1), PICKER_MAX_ROWS)
-        query = _where(select(self.model).where(self.matching(term or "")), self._offered())
+        found = _where(select(self.model.id).where(self.matching(term or "")), self._offered())
+        query = select(self.model).where(self.model.id.in_(found.limit(PICKER_CANDIDATES).scalar_subquery()))
         query = query.order_by(self.order_by).offset(max(offset or 0, 0)).limit(rows)
         return list(db.session.scalars(query))
 
