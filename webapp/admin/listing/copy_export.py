@@ -22,6 +22,12 @@ A column this module cannot write in SQL (a Python property, an export formatter
 JSON document, a number with a fraction, a relationship without a ``display_name``) sends the whole
 export through ``ExportPlan`` (:meth:`CopyPlan.for_view` gives None).
 
+A subquery per row for a related record or a tag list gives the first row at once, in the
+order of the list's index, but costs most of the time of a large export; joining them once costs
+a third, but gives nothing before it has sorted everything. A large list is read in two parts
+in one statement (:meth:`CopyPlan.two_part_select`): its first rows the first way, the rest the
+second.
+
 ``copy_expert`` blocks until the COPY ends, so it runs in a thread of its own that hands chunks
 to the response's generator through a short queue: memory stays flat, and a slow client slows
 the COPY down. The COPY is one statement for the whole file, which a statement timeout would cut
