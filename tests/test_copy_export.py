@@ -187,7 +187,8 @@ def copy_text(app: Flask, path: str) -> bytes:
         view = view_at(app, path)
         plan = CopyPlan.for_view(view)
         assert plan is not None
-        statement = plan.copy_statement(db.session.connection(), view.export_query())
+        connection, query = db.session.connection(), view.export_query()
+        statement = plan.copy_statement(connection, query, two_parts=plan.set_up(connection, query))
         db.session.rollback()
     return statement
 

@@ -56,8 +56,8 @@ from sqlalchemy import (
     cast,
     func,
     inspect,
+    literal,
     select,
-    text,
     union_all,
 )
 from sqlalchemy.ext.hybrid import hybrid_property
@@ -79,17 +79,18 @@ GUARD_PATTERN = f"^(?=[{_PREFIXES}]|'[{_PREFIXES}'])"
 # How ``format_datetime_full`` writes a time, but for the zone's name (see the module's docstring).
 TIME_FORMAT = "FMYYYY-MM-DD HH24:MI:SS"
 ZONE_FIELD = 6  # "Sun Mar 01 13:00:00 2026 CET"
-# The COPY's settings, besides the display zone and date style: no statement timeout (see the
-# module's docstring); no JIT compilation, which the export's cost estimate (a subquery per row)
-# would start, costing more than it gains (about 0.2 s before the first row, and a slower COPY on
-# the benchmark's 200,000 tasks); no parallel workers, each of which would build the whole tag
-# lists' aggregate again (twice the time on the 2-core machine), and whose Append could mix the
-# two parts of :meth:`CopyPlan.two_part_select`.
-SET_COPY_SETTINGS = text(
-    "SELECT set_config('TimeZone', :zone, true), set_config('DateStyle', 'Postgres, MDY', true),"
-    " set_config('statement_timeout', '0', true), set_config('jit', 'off', true),"
-    " set_config('max_parallel_workers_per_gather', '0', true)"
-)
+# The COPY's settings, besides the display zone: the date style it reads the zone's abbreviation
+# from; no statement timeout (see the module's docstring); no JIT compilation, which the export's
+# cost estimate (a subquery per row) would start, costing more than it gains (about 0.2 s before
+# the first row, and a slower COPY on the benchmark's 200,000 tasks); no parallel workers, each of
+# which would build the whole tag lists' aggregate again (twice the time on the 2-core machine),
+# and whose Append could mix the two parts of :meth:`CopyPlan.two_part_select`.
+COPY_SETTINGS = {
+    "DateStyle": "Postgres, MDY",
+    "statement_timeout": "0",
+    "jit": "off",
+    "max_parallel_workers_per_gather": "0",
+}
 COPY_OPTIONS = b"FORMAT csv, ENCODING 'UTF8'"
 # What the COPY's thread may get ahead of the client by: QUEUED_CHUNKS chunks of about CHUNK_BYTES.
 CHUNK_BYTES = 1 << 16
@@ -171,21 +172,23 @@ class CopyPlan:
         rest_rows = rest.with_entities(*_nullable(column.joined for column in self.columns)).subquery("export_rest")
         return union_all(select(*list(head_rows.c)[1:]), select(*rest_rows.c))
 
-    def in_two_parts(self, connection: Connection, query: Any) -> bool:
-        """Whether the planner expects the list to hold enough rows for two parts, and few enough.
-        It estimates the list's keys alone: the same rows, planned without the cells' subqueries."""
-        if self.key is None:
-            return False
-        return TWO_PARTS_ABOVE < _planned_rows(connection, query.with_entities(self.key).statement) <= TWO_PARTS_UP_TO
+    def set_up(self, connection: Connection, query: Any) -> bool:
+        """Sets the COPY's settings; whether to read the list in two parts: when it is large
+        enough for the joined part to pay, and small enough for its sort to come in time
+        (:data:`TWO_PARTS_ABOVE`, :data:`TWO_PARTS_UP_TO`). One statement, which also asks the
+        planner for its estimate of the list's keys alone (the same rows, planned without the
+        cells' subqueries)."""
+        rows = literal(0) if self.key is None else planner_rows(connection, query.with_entities(self.key).statement)
+        settings = {"TimeZone": current_app.config["DISPLAY_TIMEZONE"], **COPY_SETTINGS}
+        set_config = (func.set_config(name, value, True) for name, value in settings.items())
+        planned = connection.execute(select(*set_config, rows)).one()[-1]
+        return bool(TWO_PARTS_ABOVE < planned <= TWO_PARTS_UP_TO)
 
-    def copy_statement(self, connection: Connection, query: Any) -> bytes:
+    def copy_statement(self, connection: Connection, query: Any, *, two_parts: bool) -> bytes:
         """``COPY (the list's query) TO STDOUT``, its values inlined by the driver (COPY takes no
-        parameters): as safely quoted as any statement's parameters. In two parts when the list
-        is large enough for the joined part to pay, and small enough for its sort to come in time
-        (:data:`TWO_PARTS_ABOVE`, :data:`TWO_PARTS_UP_TO`)."""
-        statement = self.two_part_select(query) if self.in_two_parts(connection, query) else self.per_row_select(query)
-        select_text = inlined(connection, statement)
-        return b"COPY (" + select_text + b") TO STDOUT WITH (" + COPY_OPTIONS + b")"
+        parameters): as safely quoted as any statement's parameters."""
+        statement = self.two_part_select(query) if two_parts else self.per_row_select(query)
+        return b"COPY (" + inlined(connection, statement) + b") TO STDOUT WITH (" + COPY_OPTIONS + b")"
 
     def chunks(self, session: Session, query: Any) -> Iterator[bytes]:
         """The CSV lines of the query's rows, in chunks of about :data:`CHUNK_BYTES`.
@@ -198,8 +201,7 @@ class CopyPlan:
         connection = session.connection(bind_arguments={"clause": query.statement})
         savepoint = connection.begin_nested()
         try:
-            connection.execute(SET_COPY_SETTINGS, {"zone": current_app.config["DISPLAY_TIMEZONE"]})
-            statement = self.copy_statement(connection, query)
+            statement = self.copy_statement(connection, query, two_parts=self.set_up(connection, query))
             yield from copied(_dbapi_connection(connection), statement, export_limits().statement_timeout or None)
         finally:
             savepoint.rollback()
@@ -212,11 +214,6 @@ def _dbapi_connection(connection: Connection) -> Any:
 def _nullable(cells: Iterable[Cell]) -> list[Cell]:
     """Each cell, NULL when empty: COPY writes NULL as nothing, as Python writes an empty cell."""
     return [func.nullif(cell, "") for cell in cells]
-
-
-def _planned_rows(connection: Connection, statement: Any) -> float:
-    """The planner's estimate of the statement's rows (``planner_rows``, migration 0021)."""
-    return float(connection.scalar(select(planner_rows(connection, statement))) or 0)
 
 
 # -- each column's text ------------------------------------------------------------------------
@@ -305,7 +302,7 @@ def _list_text(relationship: RelationshipProperty[Any], name: Cell) -> ColumnTex
     The aggregate takes the names sorted by a subquery rather than by its own ``ORDER BY``,
     which PostgreSQL 15 runs as one small sort per record (800,000 of them: 1.4 s of its 3 s):
     an aggregate reads its rows in the order they come, and nothing between them sorts again
-    (the subquery's order already groups them; no parallel workers, see SET_COPY_SETTINGS)."""
+    (the subquery's order already groups them; no parallel workers, see COPY_SETTINGS)."""
     assert relationship.secondaryjoin is not None and relationship.order_by
     names = func.string_agg(_quoted_name(name), ", ").aggregate_order_by(*relationship.order_by)
     per_row = select(names).where(and_(relationship.primaryjoin, relationship.secondaryjoin))
