@@ -4,7 +4,8 @@ Every exportable list (tasks, posts, users, tags) is filled with every awkward v
 missing cells, quotes, commas, line breaks, non-ASCII, cells a spreadsheet would run, cells already
 guarded, names a tag list must quote, times at DST changes and in odd zones, trashed tags and
 rows) and exported both ways, called directly and through the export's URL, with the list's
-filters, searches and sorts.
+filters, searches and sorts; and read in two parts (its first rows a row at a time, the rest
+joined once), across many chunks, with equal rows in the sort and records changed meanwhile.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from tests.conftest import AppFactory, Auth
 from tests.e2e.stack import libpq_url
 from tests.monitoring_support import FORGET_STATEMENTS
 from webapp.admin import compat
+from webapp.admin.listing import copy_export
 from webapp.admin.listing.copy_export import CopyPlan
 from webapp.admin.listing.export import ExportPlan, csv_text
 from webapp.admin.views.users import UserView
@@ -167,18 +169,46 @@ def both_exports(app: Flask, path: str) -> tuple[bytes, bytes]:
     return header + python, header + copied
 
 
+def read_in_two_parts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every export read in two parts, its first four rows a row at a time, each row a chunk."""
+    monkeypatch.setattr(copy_export, "HEAD_ROWS", 4)
+    monkeypatch.setattr(copy_export, "TWO_PARTS_ABOVE", -1)
+    monkeypatch.setattr(copy_export, "CHUNK_BYTES", 1)
+
+
+@pytest.fixture
+def in_two_parts(monkeypatch: pytest.MonkeyPatch) -> None:
+    read_in_two_parts(monkeypatch)
+
+
+def copy_text(app: Flask, path: str) -> bytes:
+    """The COPY statement the export at ``path`` runs."""
+    with app.test_request_context(path):
+        view = view_at(app, path)
+        plan = CopyPlan.for_view(view)
+        assert plan is not None
+        connection, query = db.session.connection(), view.export_query()
+        statement = plan.copy_statement(connection, query, two_parts=plan.set_up(connection, query))
+        db.session.rollback()
+    return statement
+
+
 def downloaded(client: FlaskClient, path: str) -> bytes:
     response = client.get(path, buffered=False)
     assert response.status_code == 200 and response.mimetype == "text/csv"
     return response.get_data()
 
 
+@pytest.mark.parametrize("parts", [1, 2])
 @pytest.mark.parametrize("model", PATHS)
 def test_copy_writes_the_python_exports_bytes_in_every_list_state(
-    app: Flask, client: FlaskClient, auth: Auth, model: str
+    app: Flask, client: FlaskClient, auth: Auth, monkeypatch: pytest.MonkeyPatch, model: str, parts: int
 ) -> None:
+    if parts == 2:
+        read_in_two_parts(monkeypatch)
     ids = awkward_records()
     auth.login()
+    assert (b"export_head" in copy_text(app, f"/admin/{model}/export/csv/")) == (parts == 2)
     for arguments in PATHS[model]:
         path = f"/admin/{model}/export/csv/{arguments.format(**ids)}"
         python, copied = both_exports(app, path)
@@ -240,3 +270,38 @@ def test_tag_names_in_sql_are_their_str() -> None:
     assert shown == str(tag)
     nameless = factories.make_user(full_name="")
     assert db.session.scalar(db.select(User.display_name).where(User.id == nameless.id)) == str(nameless)
+
+
+@pytest.mark.usefixtures("in_two_parts")
+def test_equal_rows_in_the_sort_are_each_sent_once_in_the_same_order(app: Flask) -> None:
+    awkward_records()
+    owner = factories.make_user()
+    for n in range(12):  # a dozen equal in status and priority, across the parts' boundary
+        factories.make_task(title=f"Equal {n}", owner=owner, status=TaskStatus.PENDING, priority=TaskPriority.LOW)
+    for arguments in ("?sort=2", "?sort=3&desc=1", "?sort=2&flt0_priority_is=low"):
+        python, copied = both_exports(app, f"/admin/task/export/csv/{arguments}")
+        assert copied == python, arguments
+        lines = copied.split(b"\r\n")
+        assert len(set(lines)) == len(lines), f"{arguments}: no row twice"
+
+
+@pytest.mark.usefixtures("in_two_parts")
+def test_records_changed_during_an_export_in_two_parts_do_not_change_its_file(app: Flask, database_url: str) -> None:
+    awkward_records()
+    path = "/admin/task/export/csv/"
+    before, _copied = both_exports(app, path)
+    with app.test_request_context(path):
+        view = view_at(app, path)
+        plan = CopyPlan.for_view(view)
+        assert plan is not None
+        chunks = plan.chunks(db.session(), view.export_query())
+        first = next(chunks)
+        with closing(psycopg2.connect(libpq_url(database_url))) as other, other.cursor() as cursor:
+            cursor.execute("UPDATE tasks SET title = 'Changed', created_at = now() WHERE title = 'plain'")
+            cursor.execute("DELETE FROM tasks WHERE title = '@me'")
+            cursor.execute("UPDATE tags SET name = 'renamed' WHERE name = 'ops'")
+            other.commit()
+        copied = first + b"".join(chunks)
+        db.session.rollback()
+    header = before.split(b"\r\n", 1)[0] + b"\r\n"
+    assert header + copied == before

@@ -74,7 +74,7 @@ def test_a_copy_that_gives_no_rows_for_the_export_limit_is_cancelled(
     """The export's limit bounds the wait for each chunk, not the whole COPY (which may run for
     as long as it keeps giving rows): a COPY that stalls is cancelled on the server."""
     stalled = b"COPY (SELECT pg_sleep(60)) TO STDOUT WITH (FORMAT csv)"
-    monkeypatch.setattr(copy_export.CopyPlan, "copy_statement", lambda plan, connection, query: stalled)
+    monkeypatch.setattr(copy_export.CopyPlan, "copy_statement", lambda *_arguments, **_options: stalled)
     limited = make_app(DB_EXPORT_STATEMENT_TIMEOUT="0.5")
     auth = Auth(limited, limited.test_client())
     auth.login()

@@ -23,7 +23,7 @@ from __future__ import annotations
 from typing import Any, cast
 
 import psycopg2
-from sqlalchemy import Select, case, func, select
+from sqlalchemy import Connection, Select, case, func, select
 from sqlalchemy.orm import Session
 
 from webapp.database import inlined
@@ -88,15 +88,14 @@ def estimate_then_capped_count(session: Session, statement: Select[Any], exact_l
     """One statement: the planner's estimate of ``statement``, and its rows counted up to
     ``exact_limit + 1`` only when the estimate is at most ``exact_limit`` (else NULL, uncounted)."""
     # A subquery with a volatile function is not flattened: the estimate is made once.
-    estimate = select(_planner_rows(session, statement).label("rows")).subquery("estimate")
+    estimate = select(planner_rows(session.connection(), statement).label("rows")).subquery("estimate")
     capped = _count(statement.limit(exact_limit + 1)).scalar_subquery()
     return select(estimate.c.rows, case((estimate.c.rows <= exact_limit, capped)))
 
 
-def _planner_rows(session: Session, statement: Select[Any]) -> Any:
+def planner_rows(connection: Connection, statement: Select[Any]) -> Any:
     """``planner_rows(…)`` of ``statement`` with its values in place: the function runs the text,
     which cannot carry parameters."""
-    connection = session.connection()
     driver = cast(psycopg2.extensions.connection, connection.connection.dbapi_connection)
     return func.planner_rows(inlined(connection, statement).decode(psycopg2.extensions.encodings[driver.encoding]))
 

@@ -42,10 +42,13 @@ class StreamingExportMixin(ModelViewMixinBase):
 
     def export_query(self) -> Any:
         """The list's query as the request asks for it (search, filters, sort), unpaged, loaded
-        for an export (the list page's ``list_query``)."""
+        for an export (the list page's ``list_query``), its equal rows in primary-key order: the
+        same file from both export paths and every plan (``copy_export`` reads one in two parts)."""
         arguments = compat.list_arguments(self)
         sort = compat.sort_column(self, arguments.sort)
-        return self.list_query(arguments.search, arguments.filters, sort, arguments.sort_desc, for_export=True)
+        query = self.list_query(arguments.search, arguments.filters, sort, arguments.sort_desc, for_export=True)
+        keys = inspect(self.model).primary_key
+        return query.order_by(*(key.desc() if arguments.sort_desc else key for key in keys))
 
     def export_csv_response(self, return_url: str) -> Response:
         plan: CopyPlan | ExportPlan = CopyPlan.for_view(self) or ExportPlan(self)
