@@ -134,12 +134,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = parser.parse_args(argv)
     app = bench_app(arguments.database_url)
     with app.app_context():
-        users = top_up_users(arguments.users)
-        ensure_operator(OPERATOR, PASSWORD)
-        client = signed_in_client(app, OPERATOR)
-        print(f"## Owner picker, {users:,} users ({arguments.requests} requests per keystroke)\n")
-        rows = (row for word in arguments.words for row in keystrokes(client, word, arguments.requests))
-        print_table(["typed", "rows", "p50 ms", "CPU ms", "SQL ms", "plan"], rows)
+        try:
+            users = top_up_users(arguments.users)
+            ensure_operator(OPERATOR, PASSWORD)
+            client = signed_in_client(app, OPERATOR)
+            print(f"## Owner picker, {users:,} users ({arguments.requests} requests per keystroke)\n")
+            rows = (row for word in arguments.words for row in keystrokes(client, word, arguments.requests))
+            print_table(["typed", "rows", "p50 ms", "CPU ms", "SQL ms", "plan"], rows)
+        finally:
+            app.extensions["monitoring"].publisher.stop()  # started by the first request
+            db.session.remove()
+            db.engine.dispose()
     return 0
 
 

@@ -12,6 +12,7 @@ from flask import Flask
 from sqlalchemy import func, select
 from werkzeug.serving import make_server
 
+from bench import pickers
 from bench import run as bench
 from bench import stock_flask_admin as stock
 from tests.conftest import TEST_PASSWORD, Auth
@@ -109,3 +110,18 @@ def test_the_stock_flask_admin_reference_serves_the_task_list_under_load(
     load = re.search(rf"^\| ([\d,]+) \| {FIGURE} \| {FIGURE} \| {FIGURE} \| 0 \|$", output, re.MULTILINE)
     assert load and int(load.group(1).replace(",", "")) >= 2, output
     assert re.search(r"^\| \d+ \| \d+ \| \d+ \| \d+ \| \d+ \|$", output, re.MULTILINE), output
+
+
+def test_the_picker_benchmark_types_each_word_a_letter_at_a_time(
+    app: Flask, database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert (
+        pickers.main(["--database-url", database_url, "--users", "400", "--requests", "2", "--words", "ada", "zq"]) == 0
+    )
+    output = capsys.readouterr().out
+    assert "## Owner picker, 400 users" in output, output
+    rows = re.findall(rf"^\| (\w+) \| (\d+) \| {FIGURE} \| {FIGURE} \| {FIGURE} \| (.+) \|$", output, re.MULTILINE)
+    assert [typed for typed, _found, _plan in rows] == ["a", "ad", "ada", "z", "zq"], output
+    found = {typed: int(count) for typed, count, _plan in rows}
+    assert found["ada"] == 10 and found["zq"] == 0  # one user in sixteen is an Ada; nobody a "zq…"
+    assert all("Scan" in plan for _typed, _found, plan in rows), output
