@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from sqlalchemy import Unicode, cast, create_engine, insert, or_, select, text
 
 from tests import factories
 from tests.conftest import vacuum_analyze
-from webapp.admin.inputs.pickers import picker_pattern
+from webapp.admin.inputs.pickers import user_picker
 from webapp.admin.inputs.search import like_pattern, matches
 from webapp.extensions import db
 from webapp.models import Task, User
@@ -77,17 +79,18 @@ def test_bounded_search_words_in_their_escaped_shape_use_the_trigram_index(word:
 
 
 @pytest.mark.postgres
-def test_a_pickers_short_text_is_looked_up_in_the_trigram_index() -> None:
+@pytest.mark.parametrize(
+    ("typed", "indexes"),
+    [
+        ("ho", {"ix_users_email_prefix", "ix_users_username_prefix", "ix_users_full_name_prefix"}),
+        ("hopper", TRIGRAM_INDEXES["users"]),
+    ],
+    ids=["two letters: the prefix indexes", "longer: the trigram indexes"],
+)
+def test_the_user_pickers_own_condition_is_served_by_an_index_on_each_field(typed: str, indexes: set[str]) -> None:
     fill_with_analyzed_rows(3000)
-    plan = plan_of(select(User.id).where(matches(User.email, picker_pattern("ho"))))
-    assert "ix_users_email_trgm" in plan
-
-
-@pytest.mark.postgres
-def test_picker_search_over_every_user_uses_the_trigram_index() -> None:
-    fill_with_analyzed_rows(3000)
-    plan = plan_of(select(User.id).where(cast(User.email, Unicode).ilike("%hopper%")))
-    assert "ix_users_email_trgm" in plan
+    plan = plan_of(select(User.id).where(user_picker("owner").matching(typed)))
+    assert indexes <= set(re.findall(r"ix_users_\w+", plan)), plan
 
 
 def test_create_all_on_sqlite_builds_no_trigram_index() -> None:

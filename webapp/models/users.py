@@ -16,6 +16,7 @@ from webapp.models.mixins import (
     TimestampMixin,
     VersionMixin,
     live_rows_index,
+    prefix_index,
     trash_index,
     trigram_index,
 )
@@ -55,6 +56,9 @@ class User(TimestampMixin, SoftDeleteMixin, VersionMixin, db.Model):  # type: ig
         trigram_index("ix_users_email_trgm", "email", live_only=False),
         trigram_index("ix_users_username_trgm", "username", live_only=False),
         trigram_index("ix_users_full_name_trgm", "full_name", live_only=False),
+        prefix_index("ix_users_email_prefix", "email"),
+        prefix_index("ix_users_username_prefix", "username"),
+        prefix_index("ix_users_full_name_prefix", "full_name"),
         VERSIONED_TABLE_OPTIONS,
     )
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask_admin.contrib.sqla.ajax import QueryAjaxModelLoader
-from sqlalchemy import Select, or_, select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.sql import ColumnElement
 
 from webapp.admin import compat
@@ -31,7 +31,7 @@ PICKER_CANDIDATES = 100
 
 
 class LivePicker(QueryAjaxModelLoader):
-    """Matches the typed text in ``fields`` (see :func:`picker_pattern`), in any letter case,
+    """Matches the typed text in ``fields`` (see :meth:`matching`), in any letter case,
     among live rows only."""
 
     def __init__(self, name: str, model: type[Any], fields: tuple[str, ...], order_by: Any) -> None:
@@ -62,8 +62,16 @@ class LivePicker(QueryAjaxModelLoader):
             return db.session.scalars(query).first()
 
     def matching(self, term: str) -> ColumnElement[bool]:
-        """Rows whose fields contain the typed text, in the shape the trigram indexes serve."""
-        return or_(*(matches(field, picker_pattern(term)) for field in compat.loader_fields(self)))
+        """Rows whose fields contain the typed text, in the shape the trigram indexes serve; one
+        or two letters (too short for a trigram) at the start of a field, in the shape its
+        prefix index serves (``prefix_index``), which is what a person typing the first letters
+        of a name means. Cut like a search word."""
+        typed = term.strip()[:MAX_WORD_LENGTH]
+        fields = compat.loader_fields(self)
+        if len(typed) >= MIN_WORD_LENGTH:
+            return or_(*(matches(field, like_pattern(typed)) for field in fields))
+        start = escape_like(typed.lower()) + "%"
+        return or_(*(func.lower(field).like(start, escape=LIKE_ESCAPE) for field in fields))
 
     def get_list(self, term: str | None, offset: int | None = 0, limit: int | None = PICKER_PAGE_SIZE) -> list[Any]:
         """Flask-Admin passes ``query``, ``offset`` and ``limit`` from the URL as they come (a
@@ -83,14 +91,6 @@ class TagPicker(LivePicker):
     def matching(self, term: str) -> ColumnElement[bool]:
         typed = tag_name_key(term)[:MAX_WORD_LENGTH]
         return Tag.name_key.like(f"%{escape_like(typed)}%", escape=LIKE_ESCAPE)
-
-
-def picker_pattern(term: str) -> str:
-    """Typed text matched anywhere in a value; one or two letters (too short for the trigram
-    index to look up) at the start of it, which the index serves and is what a person typing
-    the first letters of a name means. Cut like a search word."""
-    text = term.strip()[:MAX_WORD_LENGTH]
-    return like_pattern(text if len(text) >= MIN_WORD_LENGTH else f"^{text}")
 
 
 def _where(query: Select[Any], condition: Any) -> Select[Any]:
