@@ -46,14 +46,15 @@ TOP_UP = text("""
            now() - make_interval(secs => n % 31536000),
            now() - make_interval(secs => n % 31536000),
            1
-    FROM generate_series((SELECT coalesce(max(id), 0) + 1 FROM users), :target) n
+    FROM generate_series((SELECT coalesce(max(id), 0) + 1 FROM users),
+                         (SELECT coalesce(max(id), 0) + :target - count(*) FROM users)) n
     CROSS JOIN LATERAL (SELECT (:firsts)[1 + n % cardinality(:firsts)] AS name) f
     CROSS JOIN LATERAL (SELECT (:lasts)[1 + (n / cardinality(:firsts)) % cardinality(:lasts)] AS name) l
 """)
 
 
 def top_up_users(target: int) -> int:
-    """Add users until there are ``target`` (ids up to ``target``); their count afterwards."""
+    """Add users until there are ``target``; their count afterwards."""
     values = {"domain": DEMO_EMAIL_DOMAIN, "target": target, "firsts": FIRST_NAMES, "lasts": LAST_NAMES}
     before = db.session.scalar(text("SELECT count(*) FROM users"))
     if before < target:

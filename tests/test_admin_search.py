@@ -158,3 +158,14 @@ def test_a_picker_sorts_only_the_first_matches_it_finds(client: FlaskClient, aut
     plan = cursor.fetchone()[0][0]["Plan"]
     cursor.close()
     assert 10 <= sorted_rows(plan) <= PICKER_CANDIDATES
+    past = client.get(f"/admin/task/ajax/lookup/?name=owner&query=zed&offset={PICKER_CANDIDATES}").get_json()
+    assert past == []  # every candidate offered: no page beyond them
+
+
+@pytest.mark.postgres  # SQLite folds the case of ASCII letters only (its lower() and LIKE)
+def test_two_letters_match_the_start_in_any_letter_case_beyond_ascii(client: FlaskClient, auth: Auth) -> None:
+    factories.make_user(email="aerzte@example.org", username="aerzte", full_name="Ärzte Team")
+    auth.login(OperatorRole.EDITOR)
+    for typed in ("ä", "Ä", "är", "ÄR"):
+        found = client.get(f"/admin/task/ajax/lookup/?name=owner&query={quote(typed)}").get_json()
+        assert [label for _, label in found] == ["Ärzte Team <aerzte@example.org>"], typed

@@ -119,8 +119,8 @@ def test_a_bulk_version_bump_leaves_each_row_on_its_page(client: FlaskClient, au
     """The room a versioned table keeps on each page (its fill factor) takes a bumped row's new
     version, which then needs no new entry in any index: on full pages a bulk tag of many rows
     rewrote every index of the table for each of them."""
-    tasks = factories.make_tasks(600)
-    selected = [task.id for task in tasks[::10]]
+    tasks = factories.make_tasks(1200)
+    selected = [task.id for task in tasks[::20]]
     tag = factories.make_tag(name="bulk")
     before = pages_of(selected)
     auth.login()

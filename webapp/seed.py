@@ -489,7 +489,7 @@ def _indexes_built_after(session: AnySession, tables: Sequence[str]) -> Iterator
     if not tables:
         yield
         return
-    # Hash joins of millions of rows (the tag counters' trigger, the foreign keys' validation)
+    # Hash joins of millions of rows (the tag counters' count, the foreign keys' validation)
     # stay in memory with this much, and a b-tree build sorts in it (split among its parallel
     # workers); a GIN build collects its entries in it before writing them out.
     session.execute(text("SET LOCAL work_mem = '256MB'"))

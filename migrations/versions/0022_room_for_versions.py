@@ -17,8 +17,9 @@ the transition table to the records. With 100,000 links against ten million task
 took a hash join over the whole table (8–14 s per statement), where probing the records' key for
 each link costs a fraction of a second. The functions now run with hash and merge joins priced
 out (``enable_hashjoin``/``enable_mergejoin`` off for the function alone), so the planner probes
-the key. Priced out, not forbidden: where no index exists (the demo seed drops the keys while it
-loads millions of links), the hash join still wins over a scan of the table per link.
+the key. Priced out, not forbidden: with a small enough table and no index the planner may
+still take a hash join; the demo seed, which drops the keys while it loads millions of links,
+turns these triggers off for its load and counts the tags once after it.
 
 PostgreSQL only: SQLite has no fill factor and counts with row triggers.
 """

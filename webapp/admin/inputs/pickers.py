@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask_admin.contrib.sqla.ajax import QueryAjaxModelLoader
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, Unicode, func, literal, or_, select
 from sqlalchemy.sql import ColumnElement
 
 from webapp.admin import compat
@@ -33,6 +33,8 @@ PICKER_CANDIDATES = 100
 class LivePicker(QueryAjaxModelLoader):
     """Matches the typed text in ``fields`` (see :meth:`matching`), in any letter case,
     among live rows only."""
+
+    candidates: int | None = PICKER_CANDIDATES  # how many matches a lookup sorts at most
 
     def __init__(self, name: str, model: type[Any], fields: tuple[str, ...], order_by: Any) -> None:
         placeholder = f"Type to search {model.__name__.lower()}s by {', '.join(fields).replace('_', ' ')}"
@@ -70,23 +72,30 @@ class LivePicker(QueryAjaxModelLoader):
         fields = compat.loader_fields(self)
         if len(typed) >= MIN_WORD_LENGTH:
             return or_(*(matches(field, like_pattern(typed)) for field in fields))
-        start = escape_like(typed.lower()) + "%"
+        # Lowered by the database, as it lowers the column (Python's and SQLite's rules differ).
+        start = func.lower(literal(escape_like(typed) + "%", Unicode))
         return or_(*(func.lower(field).like(start, escape=LIKE_ESCAPE) for field in fields))
 
     def get_list(self, term: str | None, offset: int | None = 0, limit: int | None = PICKER_PAGE_SIZE) -> list[Any]:
         """Flask-Admin passes ``query``, ``offset`` and ``limit`` from the URL as they come (a
         missing query as None, ``limit=-1``, which the database refuses): a sane page instead."""
-        rows = min(max(limit or PICKER_PAGE_SIZE, 1), PICKER_MAX_ROWS)
+        rows, skipped = min(max(limit or PICKER_PAGE_SIZE, 1), PICKER_MAX_ROWS), max(offset or 0, 0)
+        if self.candidates is not None and skipped >= self.candidates:
+            return []  # every candidate offered: the operator types on
         found = _where(select(self.model.id).where(self.matching(term or "")), self._offered())
-        query = select(self.model).where(self.model.id.in_(found.limit(PICKER_CANDIDATES).scalar_subquery()))
-        query = query.order_by(self.order_by).offset(max(offset or 0, 0)).limit(rows)
-        return list(db.session.scalars(query))
+        if self.candidates is not None:
+            found = found.limit(self.candidates)
+        query = select(self.model).where(self.model.id.in_(found.scalar_subquery()))
+        return list(db.session.scalars(query.order_by(self.order_by).offset(skipped).limit(rows)))
 
 
 class TagPicker(LivePicker):
     """Tags by name, compared as tag names are (``Tag.name_key``): "äp" finds "Äpfel" on SQLite
     too, and so does text pasted with an invisible character in it. Any typed text matches
-    anywhere: tags are an operator-made vocabulary of a few hundred names, not a table to index."""
+    anywhere: tags are an operator-made vocabulary of a few hundred names, not a table to index,
+    and every match is sorted: the first names in order, not the first found."""
+
+    candidates = None
 
     def matching(self, term: str) -> ColumnElement[bool]:
         typed = tag_name_key(term)[:MAX_WORD_LENGTH]

@@ -102,7 +102,10 @@ QUEUED_CHUNKS = 8
 # chunk (``DB_EXPORT_STATEMENT_TIMEOUT``, 25 s); a larger list is read a row at a time throughout.
 HEAD_ROWS = 5_000
 TWO_PARTS_ABOVE = 50_000
-TWO_PARTS_UP_TO = 2_000_000
+TWO_PARTS_UP_TO = 1_200_000
+# ... and is at least this share of its table: the joined part aggregates every link of the
+# table, which for a filtered tenth of ten million tasks would take longer than that wait.
+TWO_PARTS_SHARE = 0.25
 
 Cell = ColumnElement[str]
 
@@ -173,16 +176,27 @@ class CopyPlan:
         return union_all(select(*list(head_rows.c)[1:]), select(*rest_rows.c))
 
     def set_up(self, connection: Connection, query: Any) -> bool:
-        """Sets the COPY's settings; whether to read the list in two parts: when it is large
-        enough for the joined part to pay, and small enough for its sort to come in time
-        (:data:`TWO_PARTS_ABOVE`, :data:`TWO_PARTS_UP_TO`). One statement, which also asks the
-        planner for its estimate of the list's keys alone (the same rows, planned without the
-        cells' subqueries)."""
-        rows = literal(0) if self.key is None else planner_rows(connection, query.with_entities(self.key).statement)
+        """Sets the COPY's settings; whether to read the list in two parts: when it joins
+        anything, is large enough for the joined part to pay and small enough for its sort to
+        come in time (:data:`TWO_PARTS_ABOVE`, :data:`TWO_PARTS_UP_TO`), and is a good share of
+        its table (:data:`TWO_PARTS_SHARE`: the joined part aggregates the tag lists of the whole
+        table, whatever the list's filter). One statement, which also asks the planner for its
+        estimates of the list's keys alone (the same rows, planned without the cells'
+        subqueries) and of the table's."""
+        key, joined = self.key, any(column.joins for column in self.columns)
+        listed = in_table = literal(0)
+        if key is not None and joined:
+            listed = planner_rows(connection, query.with_entities(key).statement)
+            in_table = planner_rows(connection, select(key))
         settings = {"TimeZone": current_app.config["DISPLAY_TIMEZONE"], **COPY_SETTINGS}
         set_config = (func.set_config(name, value, True) for name, value in settings.items())
-        planned = connection.execute(select(*set_config, rows)).one()[-1]
-        return bool(TWO_PARTS_ABOVE < planned <= TWO_PARTS_UP_TO)
+        planned, whole = connection.execute(select(*set_config, listed, in_table)).one()[-2:]
+        return bool(
+            key is not None
+            and joined
+            and TWO_PARTS_ABOVE < planned <= TWO_PARTS_UP_TO
+            and planned >= TWO_PARTS_SHARE * whole
+        )
 
     def copy_statement(self, connection: Connection, query: Any, *, two_parts: bool) -> bytes:
         """``COPY (the list's query) TO STDOUT``, its values inlined by the driver (COPY takes no
