@@ -58,7 +58,9 @@ def _copy_text(value: Any) -> str:
     if written is not None:
         return written(value)
     if isinstance(value, enum.Enum):
-        return _escaped(str(value.value))
+        # Written by its value; its type then found at the first lookup, as the common ones.
+        _BY_TYPE[type(value)] = _enum_text
+        return _enum_text(value)
     if isinstance(value, bool):
         return "t" if value else "f"
     if isinstance(value, (int, float)):
@@ -68,6 +70,10 @@ def _copy_text(value: Any) -> str:
     if isinstance(value, (dict, list, tuple)):
         return _document(value)
     return _escaped(str(value))
+
+
+def _enum_text(value: enum.Enum) -> str:
+    return _escaped(str(value.value))
 
 
 def _escaped(text: str) -> str:

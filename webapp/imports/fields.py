@@ -48,6 +48,21 @@ def is_empty(cell: Any) -> bool:
     return cell is None or (isinstance(cell, str) and not cell.strip())
 
 
+class Memo(dict[Any, Any]):
+    """What a pure conversion gave for the values met lately, to give it again without converting:
+    a column's cells repeat (a due date, a status), and reading a date costs some fifteen
+    microseconds. Bounded: emptied when full, so a column of all-different cells costs a lookup
+    each and a few hundred kilobytes. A dict itself: its ``get`` is the C one."""
+
+    SIZE = 4096
+
+    def keep(self, key: Any, value: Any) -> Any:
+        if len(self) >= self.SIZE:
+            self.clear()
+        self[key] = value
+        return value
+
+
 class Field:
     """A column's conversions. ``parse`` takes a non-empty cell and returns the stored form;
     ``stored`` turns a value read from the model into it; ``value`` turns it into what the
@@ -228,11 +243,21 @@ class Moment(Field):
 
     timezone: str = "UTC"
     zone: zoneinfo.ZoneInfo = field(init=False, repr=False)
+    # Each conversion by the value met (a refused cell is read again: its error is raised anew).
+    parsed: Memo = field(init=False, repr=False, default_factory=Memo)
+    shown_forms: Memo = field(init=False, repr=False, default_factory=Memo)
+    moments: Memo = field(init=False, repr=False, default_factory=Memo)
+    stored_forms: Memo = field(init=False, repr=False, default_factory=Memo)
 
     def __post_init__(self) -> None:
         self.zone = zoneinfo.ZoneInfo(self.timezone)
 
     def parse(self, cell: Any) -> str:
+        if cell.__class__ is not str:  # a sheet's date cell (text only: 1 == True as a key)
+            return self._parse(cell)
+        return self.parsed.get(cell) or self.parsed.keep(cell, self._parse(cell))
+
+    def _parse(self, cell: Any) -> str:
         moment = self._read(cell)
         stored = moment.astimezone(UTC)
         local = moment if moment.tzinfo is self.zone else stored.astimezone(self.zone)
@@ -284,14 +309,21 @@ class Moment(Field):
         return local
 
     def stored(self, value: Any) -> Any:
-        return None if value is None else value.astimezone(UTC).isoformat()
+        if value is None:
+            return None
+        return self.stored_forms.get(value) or self.stored_forms.keep(value, value.astimezone(UTC).isoformat())
 
     def value(self, stored: Any) -> Any:
-        return None if stored is None else datetime.fromisoformat(stored)
+        if stored is None:
+            return None
+        return self.moments.get(stored) or self.moments.keep(stored, datetime.fromisoformat(stored))
 
     def shown(self, stored: Any) -> Any:
         if stored is None:
             return None
+        return self.shown_forms.get(stored) or self.shown_forms.keep(stored, self._shown(stored))
+
+    def _shown(self, stored: str) -> str:
         moment = datetime.fromisoformat(stored).astimezone(self.zone)
         # As the export writes it; isoformat rather than strftime, which costs ten times more.
         return f"{moment.isoformat(sep=' ', timespec='seconds')[:19]} {moment.tzname()}"
