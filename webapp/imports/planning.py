@@ -10,7 +10,7 @@ for one record), whatever the file's length.
 from __future__ import annotations
 
 from array import array
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
@@ -73,10 +73,11 @@ class Layout:
     id_position: int | None
     positions: list[tuple[Column, int]]
     width: int
+    # The columns in the file's order: read for every row (made once, not a list each time).
+    columns: list[Column] = field(init=False)
 
-    @property
-    def columns(self) -> list[Column]:
-        return [column for column, _ in self.positions]
+    def __post_init__(self) -> None:
+        self.columns = [column for column, _ in self.positions]
 
 
 def layout(spec: ModelSpec, header: list[str]) -> Layout:
@@ -141,13 +142,17 @@ class Planner:
         self.ids_seen = FirstRows()
         self.comparison = Comparison(spec, self.layout.columns)
 
-    def rows(self, progress: Progress | None = None) -> Iterator[PlannedRow]:
+    def rows(
+        self, progress: Progress | None = None, before_statements: Callable[[], object] = lambda: None
+    ) -> Iterator[PlannedRow]:
         """Every row planned, in file order; each chunk counts on ``progress`` (or just tells
-        gunicorn the worker is busy, not hung)."""
+        gunicorn the worker is busy, not hung). Each chunk's cells are read and converted first,
+        then ``before_statements`` is called, then the chunk's statements run: the caller may
+        keep the session's connection busy until then (``bulk_copy.CopyBehind``)."""
         rows = iter(self.table.rows)
         try:
             while chunk := list(islice(rows, CHUNK_ROWS)):
-                yield from self._plan_chunk(chunk)
+                yield from self._plan_chunk(chunk, before_statements)
                 if progress is not None:
                     progress.advance(len(chunk))
                 else:
@@ -155,12 +160,17 @@ class Planner:
         except FileRefused:
             # A row the reader refuses ends the preview, not the transaction: leave no table
             # behind on the connection (a database error rolls back, and the table with it).
+            before_statements()
             self.comparison.close()
             raise
+        before_statements()
         self.comparison.close()
 
-    def _plan_chunk(self, chunk: list[tuple[int, list[Any]]]) -> list[PlannedRow]:
+    def _plan_chunk(
+        self, chunk: list[tuple[int, list[Any]]], before_statements: Callable[[], object]
+    ) -> list[PlannedRow]:
         planned = [self._converted(number, cells) for number, cells in chunk]
+        before_statements()
         self._resolve_lookups(planned)
         self._identify(planned)
         self._check_unique(planned)
