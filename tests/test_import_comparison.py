@@ -172,7 +172,8 @@ def test_a_file_refused_midway_leaves_no_comparison_table_behind() -> None:
 
 
 def test_repeated_dates_read_alike_and_a_refused_one_is_refused_on_each_row(monkeypatch: pytest.MonkeyPatch) -> None:
-    # A date column remembers its readings; emptied when full, here after every two.
+    # The planner remembers what each date was read as (and the field its shown forms); emptied
+    # when full, here after every two.
     monkeypatch.setattr(Memo, "SIZE", 2)
     factories.make_user(email="ada@example.org", username="ada")
     db.session.commit()

@@ -50,9 +50,10 @@ def is_empty(cell: Any) -> bool:
 
 class Memo(dict[Any, Any]):
     """What a pure conversion gave for the values met lately, to give it again without converting:
-    a column's cells repeat (a due date, a status), and reading a date costs some fifteen
-    microseconds. Bounded: emptied when full, so a column of all-different cells costs a lookup
-    each and a few hundred kilobytes. A dict itself: its ``get`` is the C one."""
+    a column's cells repeat (an owner, a status, a due date), and reading a date costs some
+    fifteen microseconds where a lookup costs a tenth of one. Bounded: emptied when full, so a
+    column of all-different cells costs a lookup each and a few hundred kilobytes. A dict itself:
+    its ``get`` is the C one."""
 
     SIZE = 4096
 
@@ -69,6 +70,9 @@ class Field:
     model's column takes; ``shown`` into what a person reads (preview, audit trail)."""
 
     nullable: bool = True
+    # Whether the same cells come again and again down a column (an owner, a status, a date):
+    # the planner then remembers what each was read as (``Memo``), parsing it once.
+    repeats: ClassVar[bool] = False
 
     def parse(self, cell: Any) -> Any:
         raise NotImplementedError
@@ -158,6 +162,7 @@ class TagName(Text):
 
 class Colour(Field):
     nullable = False
+    repeats = True
     pattern = re.compile(COLOR_PATTERN)
 
     def parse(self, cell: Any) -> str:
@@ -169,6 +174,7 @@ class Colour(Field):
 
 class Boolean(Field):
     nullable = False
+    repeats = True
     words: ClassVar[dict[str, bool]] = {
         word: meaning
         for meaning, spelled in ((True, ("yes", "y", "true", "1")), (False, ("no", "n", "false", "0")))
@@ -193,6 +199,7 @@ class Choice(Field):
 
     enum: type[LabelledEnum]
     nullable: bool = False
+    repeats: ClassVar[bool] = True
     # Each member's value and label, in lower case, and each value's label: one lookup per cell
     # of a long file, not a walk through the enum.
     spellings: dict[str, str] = field(init=False, repr=False)
@@ -243,8 +250,8 @@ class Moment(Field):
 
     timezone: str = "UTC"
     zone: zoneinfo.ZoneInfo = field(init=False, repr=False)
-    # Each conversion by the value met (a refused cell is read again: its error is raised anew).
-    parsed: Memo = field(init=False, repr=False, default_factory=Memo)
+    repeats: ClassVar[bool] = True
+    # Each conversion by the value met.
     shown_forms: Memo = field(init=False, repr=False, default_factory=Memo)
     moments: Memo = field(init=False, repr=False, default_factory=Memo)
     stored_forms: Memo = field(init=False, repr=False, default_factory=Memo)
@@ -253,11 +260,6 @@ class Moment(Field):
         self.zone = zoneinfo.ZoneInfo(self.timezone)
 
     def parse(self, cell: Any) -> str:
-        if cell.__class__ is not str:  # a sheet's date cell (text only: 1 == True as a key)
-            return self._parse(cell)
-        return self.parsed.get(cell) or self.parsed.keep(cell, self._parse(cell))
-
-    def _parse(self, cell: Any) -> str:
         moment = self._read(cell)
         stored = moment.astimezone(UTC)
         local = moment if moment.tzinfo is self.zone else stored.astimezone(self.zone)
@@ -350,6 +352,7 @@ class Person(Lookup):
     export writes it, ``Full Name <email>``. Stored as the user's id; shown as the email."""
 
     nullable = False
+    repeats = True
 
     def __init__(self) -> None:
         self.emails: dict[int, str] = {}
@@ -391,6 +394,7 @@ class Tags(Lookup):
     operator asks for it."""
 
     nullable = True
+    repeats = True
 
     def parse(self, cell: Any) -> tuple[str, ...]:
         names: dict[str, str] = {}

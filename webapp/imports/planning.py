@@ -23,7 +23,7 @@ from sqlalchemy.types import TypeEngine
 from webapp import heartbeat
 from webapp.bulk_copy import copy_rows
 from webapp.extensions import db
-from webapp.imports.fields import CellError, Lookup, cell_text, is_empty
+from webapp.imports.fields import CellError, Lookup, Memo, cell_text, is_empty
 from webapp.imports.files import FileRefused, Table
 from webapp.imports.progress import Progress
 from webapp.imports.specs import ID_HEADER, Column, ModelSpec
@@ -141,6 +141,11 @@ class Planner:
         self.claimed: dict[str, dict[str, tuple[int, int | None]]] = {key.attr: {} for key in spec.unique}
         self.ids_seen = FirstRows()
         self.comparison = Comparison(spec, self.layout.columns)
+        # Each column's place, with what its cells were read as, for a field whose cells repeat
+        # down the file (a refused cell is read again: its error is raised anew).
+        self.readings = [
+            (column, position, Memo() if column.field.repeats else None) for column, position in self.layout.positions
+        ]
 
     def rows(
         self, progress: Progress | None = None, before_statements: Callable[[], object] = lambda: None
@@ -189,13 +194,18 @@ class Planner:
             row.object_id = self._record_id(row, cells[self.layout.id_position])
         values = row.values
         # The loop of every cell of the file: written out, without a call per cell to test it.
-        for column, position in self.layout.positions:
+        for column, position, readings in self.readings:
             cell = cells[position]
             if cell is None or (isinstance(cell, str) and not cell.strip()):
                 self._empty(row, column)
                 continue
             try:
-                values[column.attr] = column.field.parse(cell)
+                if readings is None or cell.__class__ is not str:  # text only: 1 == True as a key
+                    values[column.attr] = column.field.parse(cell)
+                elif (value := readings.get(cell)) is not None:
+                    values[column.attr] = value
+                else:
+                    values[column.attr] = readings.keep(cell, column.field.parse(cell))
             except CellError as error:
                 row.refuse(column.header, str(error))
         return row
