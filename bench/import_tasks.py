@@ -5,7 +5,8 @@ every one of them (the round trip of an edited export), then the undo of that up
 
 Migrates the database and tops it up with the demo users and tags (``seed-demo``'s, no tasks);
 each run adds ``--rows`` tasks. Each phase runs as the app does it (the same functions, one
-transaction each), in this process, without HTTP: the figures are the import's own. Peak memory
+transaction each), in this process, without HTTP, with the garbage collector set as in a gunicorn
+worker (``bench/worker_gc.py``): the figures are the import's own. Peak memory
 is the process's resident high-water mark after each phase (it only grows).
 
 ``--profile`` also prints, for each preview and apply, its twelve costliest functions in this process
@@ -20,6 +21,7 @@ import cProfile
 import csv
 import pstats
 import resource
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable
@@ -29,6 +31,8 @@ from typing import Any
 from flask_migrate import upgrade
 from sqlalchemy import func, select, text
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.worker_gc import collect_as_a_worker
 from webapp import create_app
 from webapp.extensions import db
 from webapp.imports.applying import apply_batch, undo_batch
@@ -118,6 +122,7 @@ def main() -> None:
         timezone = app.config["DISPLAY_TIMEZONE"]
         first_id = (db.session.scalar(select(func.max(Task.id))) or 0) + 1
         print(f"{args.rows:,} task rows, {len(emails)} owners, baseline peak RSS {peak_mb():.0f} MB", flush=True)
+        collect_as_a_worker()
         with tempfile.TemporaryDirectory() as directory:
             created = Path(directory, "tasks-new.csv")
             write_file(

@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import gc
-import importlib.util
 import io
 import os
 import pstats
@@ -43,6 +41,7 @@ from flask.testing import FlaskClient
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.ensure_operator import ensure_operator
 from bench.run import DEEP_PAGE, PAGES, Page, csrf_token, fill, print_table, resolve_placeholders
+from bench.worker_gc import collect_as_a_worker
 from webapp import create_app
 from webapp.extensions import db
 
@@ -52,16 +51,6 @@ OPERATOR = "bench-cpu@example.org"
 PASSWORD = "bench-cpu-password-2026"
 # Pages of run.PAGES that are not lists, or whose time is the database's.
 NOT_MEASURED = ("edit form", "title search", "deep page (offset)")
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def worker_gc_threshold() -> int:
-    """The youngest generation's threshold a gunicorn worker runs with (gunicorn.conf.py)."""
-    spec = importlib.util.spec_from_file_location("gunicorn_conf", ROOT / "gunicorn.conf.py")
-    assert spec is not None and spec.loader is not None
-    settings = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(settings)
-    return int(settings.GC_YOUNG_THRESHOLD)
 
 
 def list_pages(words: Sequence[str] | None) -> list[Page]:
@@ -184,10 +173,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with app.app_context():
         ensure_operator(arguments.operator, PASSWORD)
     client = signed_in_client(app, arguments.operator)
-    gc.collect()
-    gc.freeze()
-    _young, *older = gc.get_threshold()
-    gc.set_threshold(worker_gc_threshold(), *older)
+    collect_as_a_worker()
 
     pages = [page for page in PAGES if page.name == arguments.counted_page] or list_pages(arguments.pages)
     profiler = cProfile.Profile() if arguments.profile else None

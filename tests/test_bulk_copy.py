@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from typing import Any
 
+import psycopg2.errors
 import pytest
 from sqlalchemy import (
     JSON,
@@ -26,7 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
-from webapp.bulk_copy import copy_rows
+from webapp.bulk_copy import CopyBehind, copy_rows
 from webapp.extensions import db
 
 pytestmark = pytest.mark.usefixtures("app_context")
@@ -108,3 +109,29 @@ def test_rows_read_back_as_written(table: Table) -> None:
 def test_no_rows_write_nothing(table: Table) -> None:
     copy_rows(table, COLUMNS, [])
     assert db.session.execute(select(table)).all() == []
+
+
+def test_rows_copied_behind_are_in_the_table_once_waited_for(table: Table) -> None:
+    with CopyBehind(table, COLUMNS) as behind:
+        for row in ROWS:
+            behind.send([row])
+        behind.send([])
+    numbers = db.session.scalars(select(table.c.number)).all()
+    assert sorted(numbers, key=lambda number: number or 0) == [-7, None, 1]
+
+
+@pytest.mark.postgres
+def test_a_batch_refused_behind_is_raised_at_the_next_wait(table: Table) -> None:
+    behind = CopyBehind(table, ["number"])
+    behind.send([("not a number",)])
+    with pytest.raises(psycopg2.errors.InvalidTextRepresentation):
+        behind.wait()
+    behind.wait()  # raised once
+
+
+@pytest.mark.postgres
+def test_an_error_of_the_work_is_raised_once_the_copy_behind_ended(table: Table) -> None:
+    with pytest.raises(LookupError), CopyBehind(table, ["number"]) as behind:
+        behind.send([("not a number",)])
+        raise LookupError("the work's own")
+    assert behind.thread is None and behind.error is None

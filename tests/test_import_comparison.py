@@ -11,6 +11,7 @@ import pytest
 
 from tests import factories
 from webapp.extensions import db
+from webapp.imports.fields import Memo
 from webapp.imports.files import FileRefused, read_table
 from webapp.imports.planning import Options, PlannedRow, Planner
 from webapp.imports.specs import spec_for
@@ -168,3 +169,31 @@ def test_a_file_refused_midway_leaves_no_comparison_table_behind() -> None:
         plan("task", *lines, "\x00,x,ada")
     (row,) = plan("task", "ID,Title,Owner", f"{task.id},T,ada")
     assert row.action is RowAction.UNCHANGED
+
+
+def test_repeated_dates_read_alike_and_a_refused_one_is_refused_on_each_row(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The planner remembers what each date was read as (and the field its shown forms); emptied
+    # when full, here after every two.
+    monkeypatch.setattr(Memo, "SIZE", 2)
+    factories.make_user(email="ada@example.org", username="ada")
+    db.session.commit()
+    cells = [
+        "2030-03-29 09:30",
+        "2030-03-31 02:30",  # the clocks skip it
+        "2030-03-29 09:30",
+        "2030-10-27 02:30 CET",
+        "2030-03-31 02:30",
+        "2030-10-27 02:30 CEST",
+        "2030-03-29 09:30",
+        "2030-10-27 02:30 CET",
+    ]
+    rows = plan("task", "Title,Owner,Due", *(f"Task {n},ada,{cell}" for n, cell in enumerate(cells)))
+    read = [
+        (row.values["due_at"], row.changes["due_at"][1]) if row.action is RowAction.CREATE else row.problems
+        for row in rows
+    ]
+    spring = ("2030-03-29T08:30:00+00:00", "2030-03-29 09:30:00 CET")
+    skipped = [["Due", "2030-03-31 02:30 does not exist in Europe/Paris (the clocks skip it)."]]
+    winter = ("2030-10-27T01:30:00+00:00", "2030-10-27 02:30:00 CET")
+    summer = ("2030-10-27T00:30:00+00:00", "2030-10-27 02:30:00 CEST")
+    assert read == [spring, skipped, spring, winter, skipped, summer, spring, winter]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import enum
 import io
 import json
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime
 from typing import Any
@@ -28,25 +29,106 @@ def copy_rows(table: Table, columns: Sequence[str], rows: Iterable[Sequence[Any]
     """Insert ``rows`` (values in ``columns``' order) in the session's transaction."""
     connection = db.session.connection()
     if connection.dialect.name != "postgresql":
-        parameters = [dict(zip(columns, row, strict=True)) for row in rows]
-        if parameters:
-            db.session.execute(insert(table), parameters)
+        _insert_rows(table, columns, rows)
         return
+    buffer = _copy_text_of(rows)
+    if buffer is None:
+        return
+    cursor = connection.connection.cursor()
+    try:
+        cursor.copy_expert(_copy_statement(connection, table, columns), buffer)
+    finally:
+        cursor.close()
+
+
+class CopyBehind:
+    """Batches of rows copied into one table, each batch's ``COPY`` running in a thread while the
+    caller goes on to make the next one: the server parses, checks and indexes the rows on the
+    other core meanwhile (psycopg2 lets go of the GIL while it sends and waits). The text of a
+    batch is made in the caller's thread, which holds the GIL anyway.
+
+    The session's connection is the COPY's until it ends: call :meth:`wait` before any other
+    statement on it. Used as a context manager, which waits at its end (a failed batch's error
+    is raised there, or at the next :meth:`send` or :meth:`wait`), so that no COPY outlives the
+    work, and no rollback runs beside one. Elsewhere than on PostgreSQL (SQLite) each batch is
+    written at once."""
+
+    def __init__(self, table: Table, columns: Sequence[str]) -> None:
+        self.table = table
+        self.columns = columns
+        self.thread: threading.Thread | None = None
+        self.error: BaseException | None = None
+
+    def __enter__(self) -> CopyBehind:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *exception: object) -> None:
+        if kind is None:
+            self.wait()
+            return
+        self._join()  # the work's own error is the one to raise
+        self.error = None
+
+    def send(self, rows: Iterable[Sequence[Any]]) -> None:
+        self.wait()
+        connection = db.session.connection()
+        if connection.dialect.name != "postgresql":
+            _insert_rows(self.table, self.columns, rows)
+            return
+        buffer = _copy_text_of(rows)
+        if buffer is None:
+            return
+        statement = _copy_statement(connection, self.table, self.columns)
+        cursor = connection.connection.cursor()
+        self.thread = threading.Thread(target=self._copy, args=(cursor, statement, buffer), daemon=True)
+        self.thread.start()
+
+    def wait(self) -> None:
+        """Until the last batch is in the table; its error, if it failed."""
+        self._join()
+        if self.error is not None:
+            error, self.error = self.error, None
+            raise error
+
+    def _join(self) -> None:
+        if self.thread is not None:
+            self.thread.join()
+            self.thread = None
+
+    def _copy(self, cursor: Any, statement: str, buffer: io.StringIO) -> None:
+        try:
+            # Read in one go: each read takes the GIL back from the caller's thread, which
+            # holds it for up to 5 ms at a time (8 KB reads made a batch's COPY wait seconds).
+            cursor.copy_expert(statement, buffer, size=len(buffer.getvalue()) + 1)
+        except BaseException as error:  # raised in the caller's thread, by wait()
+            self.error = error
+        finally:
+            cursor.close()
+
+
+def _insert_rows(table: Table, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    parameters = [dict(zip(columns, row, strict=True)) for row in rows]
+    if parameters:
+        db.session.execute(insert(table), parameters)
+
+
+def _copy_text_of(rows: Iterable[Sequence[Any]]) -> io.StringIO | None:
+    """The rows in COPY's text format, ready to read; None for no rows."""
     buffer = io.StringIO()
     for row in rows:
         # The common types' writer straight from the table: an import writes millions of values.
         buffer.write("\t".join([(_BY_TYPE.get(value.__class__) or _copy_text)(value) for value in row]))
         buffer.write("\n")
     if not buffer.tell():
-        return
+        return None
     buffer.seek(0)
-    quoted = ", ".join(connection.dialect.identifier_preparer.quote(name) for name in columns)
-    name = connection.dialect.identifier_preparer.format_table(table)
-    cursor = connection.connection.cursor()
-    try:
-        cursor.copy_expert(f"COPY {name} ({quoted}) FROM STDIN", buffer)
-    finally:
-        cursor.close()
+    return buffer
+
+
+def _copy_statement(connection: Any, table: Table, columns: Sequence[str]) -> str:
+    preparer = connection.dialect.identifier_preparer
+    quoted = ", ".join(preparer.quote(name) for name in columns)
+    return f"COPY {preparer.format_table(table)} ({quoted}) FROM STDIN"
 
 
 def _copy_text(value: Any) -> str:
@@ -58,7 +140,9 @@ def _copy_text(value: Any) -> str:
     if written is not None:
         return written(value)
     if isinstance(value, enum.Enum):
-        return _escaped(str(value.value))
+        # Written by its value; its type then found at the first lookup, as the common ones.
+        _BY_TYPE[type(value)] = _enum_text
+        return _enum_text(value)
     if isinstance(value, bool):
         return "t" if value else "f"
     if isinstance(value, (int, float)):
@@ -68,6 +152,10 @@ def _copy_text(value: Any) -> str:
     if isinstance(value, (dict, list, tuple)):
         return _document(value)
     return _escaped(str(value))
+
+
+def _enum_text(value: enum.Enum) -> str:
+    return _escaped(str(value.value))
 
 
 def _escaped(text: str) -> str:
@@ -94,7 +182,8 @@ def _document(value: Any) -> str:
     if not value:  # most of an import's rows have no problems, no cells kept, nothing previous
         return "[]" if isinstance(value, (list, tuple)) else "{}"
     text = _JSON.encode(value) if _C_ENCODER is None else "".join(_C_ENCODER(value, 0))
-    return _escaped(text)
+    # JSON writes a tab or a line end inside a string as an escape: only its backslashes need one.
+    return text.replace("\\", "\\\\") if "\\" in text else text
 
 
 def _bytea(value: bytes) -> str:

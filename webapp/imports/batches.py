@@ -17,7 +17,7 @@ from flask import current_app, has_request_context
 from flask_login import current_user
 from sqlalchemy import delete, select
 
-from webapp.bulk_copy import copy_rows
+from webapp.bulk_copy import CopyBehind
 from webapp.database import utcnow
 from webapp.extensions import db
 from webapp.formatting import formula_guarded
@@ -94,15 +94,18 @@ def store_preview(planner: Planner, filename: str, options: Options, batch_id: s
     db.session.flush()
     summary = Summary()
     pending: list[tuple[Any, ...]] = []
-    with progress.Progress(batch.id, "reading") as tracked:
+    # Each batch of planned rows goes in while the next is read and converted: the planner waits
+    # for it before its own statements.
+    with progress.Progress(batch.id, "reading") as tracked, CopyBehind(ImportRow.__table__, STORED_COLUMNS) as stored:
         tracked.start("reading", None)
-        for row in planner.rows(tracked):
+        for row in planner.rows(tracked, before_statements=stored.wait):
             summary.add(row)
             pending.append(_stored_row(batch.id, row))
             if len(pending) == ROWS_PER_INSERT:
-                copy_rows(ImportRow.__table__, STORED_COLUMNS, pending)
+                stored.send(pending)
                 pending = []
-        copy_rows(ImportRow.__table__, STORED_COLUMNS, pending)
+        stored.send(pending)
+        stored.wait()
         batch.counts = summary.as_counts()
         tracked.finish()
     return batch

@@ -10,7 +10,7 @@ for one record), whatever the file's length.
 from __future__ import annotations
 
 from array import array
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
@@ -23,7 +23,7 @@ from sqlalchemy.types import TypeEngine
 from webapp import heartbeat
 from webapp.bulk_copy import copy_rows
 from webapp.extensions import db
-from webapp.imports.fields import CellError, Lookup, cell_text, is_empty
+from webapp.imports.fields import CellError, Lookup, Memo, cell_text, is_empty
 from webapp.imports.files import FileRefused, Table
 from webapp.imports.progress import Progress
 from webapp.imports.specs import ID_HEADER, Column, ModelSpec
@@ -73,10 +73,11 @@ class Layout:
     id_position: int | None
     positions: list[tuple[Column, int]]
     width: int
+    # The columns in the file's order: read for every row (made once, not a list each time).
+    columns: list[Column] = field(init=False)
 
-    @property
-    def columns(self) -> list[Column]:
-        return [column for column, _ in self.positions]
+    def __post_init__(self) -> None:
+        self.columns = [column for column, _ in self.positions]
 
 
 def layout(spec: ModelSpec, header: list[str]) -> Layout:
@@ -140,14 +141,23 @@ class Planner:
         self.claimed: dict[str, dict[str, tuple[int, int | None]]] = {key.attr: {} for key in spec.unique}
         self.ids_seen = FirstRows()
         self.comparison = Comparison(spec, self.layout.columns)
+        # Each column's place, with what its cells were read as, for a field whose cells repeat
+        # down the file (a refused cell is read again: its error is raised anew).
+        self.readings = [
+            (column, position, Memo() if column.field.repeats else None) for column, position in self.layout.positions
+        ]
 
-    def rows(self, progress: Progress | None = None) -> Iterator[PlannedRow]:
+    def rows(
+        self, progress: Progress | None = None, before_statements: Callable[[], object] = lambda: None
+    ) -> Iterator[PlannedRow]:
         """Every row planned, in file order; each chunk counts on ``progress`` (or just tells
-        gunicorn the worker is busy, not hung)."""
+        gunicorn the worker is busy, not hung). Each chunk's cells are read and converted first,
+        then ``before_statements`` is called, then the chunk's statements run: the caller may
+        keep the session's connection busy until then (``bulk_copy.CopyBehind``)."""
         rows = iter(self.table.rows)
         try:
             while chunk := list(islice(rows, CHUNK_ROWS)):
-                yield from self._plan_chunk(chunk)
+                yield from self._plan_chunk(chunk, before_statements)
                 if progress is not None:
                     progress.advance(len(chunk))
                 else:
@@ -155,12 +165,17 @@ class Planner:
         except FileRefused:
             # A row the reader refuses ends the preview, not the transaction: leave no table
             # behind on the connection (a database error rolls back, and the table with it).
+            before_statements()
             self.comparison.close()
             raise
+        before_statements()
         self.comparison.close()
 
-    def _plan_chunk(self, chunk: list[tuple[int, list[Any]]]) -> list[PlannedRow]:
+    def _plan_chunk(
+        self, chunk: list[tuple[int, list[Any]]], before_statements: Callable[[], object]
+    ) -> list[PlannedRow]:
         planned = [self._converted(number, cells) for number, cells in chunk]
+        before_statements()
         self._resolve_lookups(planned)
         self._identify(planned)
         self._check_unique(planned)
@@ -179,13 +194,18 @@ class Planner:
             row.object_id = self._record_id(row, cells[self.layout.id_position])
         values = row.values
         # The loop of every cell of the file: written out, without a call per cell to test it.
-        for column, position in self.layout.positions:
+        for column, position, readings in self.readings:
             cell = cells[position]
             if cell is None or (isinstance(cell, str) and not cell.strip()):
                 self._empty(row, column)
                 continue
             try:
-                values[column.attr] = column.field.parse(cell)
+                if readings is None or cell.__class__ is not str:  # text only: 1 == True as a key
+                    values[column.attr] = column.field.parse(cell)
+                elif (value := readings.get(cell)) is not None:
+                    values[column.attr] = value
+                else:
+                    values[column.attr] = readings.keep(cell, column.field.parse(cell))
             except CellError as error:
                 row.refuse(column.header, str(error))
         return row

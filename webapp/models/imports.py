@@ -8,7 +8,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, String
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from webapp.database import JSONDocument, utcnow
@@ -80,11 +80,12 @@ class ImportRow(db.Model):  # type: ignore[name-defined]
     action: Mapped[RowAction] = mapped_column(enum_column_type(RowAction, "import_row_action"), nullable=False)
     object_id: Mapped[int | None] = mapped_column(default=None)
     expected_version: Mapped[int | None] = mapped_column(default=None)
-    values: Mapped[dict[str, Any]] = mapped_column(JSONDocument, nullable=False, default=dict)
-    previous: Mapped[dict[str, Any]] = mapped_column(JSONDocument, nullable=False, default=dict)
-    changes: Mapped[dict[str, Any]] = mapped_column(JSONDocument, nullable=False, default=dict)
-    problems: Mapped[list[Any]] = mapped_column(JSONDocument, nullable=False, default=list)
-    cells: Mapped[list[Any]] = mapped_column(JSONDocument, nullable=False, default=list)
+    # json, not jsonb (migration 0024): written by the hundred thousand, read only whole.
+    values: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
+    previous: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
+    changes: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
+    problems: Mapped[list[Any]] = mapped_column(JSON, nullable=False, default=list)
+    cells: Mapped[list[Any]] = mapped_column(JSON, nullable=False, default=list)
 
     # An apply reads a batch's rows by action, a chunk at a time in row order: one range each.
     __table_args__ = (Index("ix_import_rows_batch_id_action_row_number", "batch_id", "action", "row_number"),)
