@@ -28,6 +28,7 @@ from webapp.admin.listing import copy_export
 from webapp.admin.listing.copy_export import CopyPlan
 from webapp.admin.listing.export import ExportPlan, csv_text
 from webapp.admin.views.users import UserView
+from webapp.database import inlined
 from webapp.extensions import db
 from webapp.models import PostStatus, Tag, TaskPriority, TaskStatus, User
 
@@ -325,3 +326,30 @@ def test_a_list_is_read_in_two_parts_only_when_it_is_a_good_share_of_its_table(
 
     assert b"export_head" in copy_text(app, "/admin/task/export/csv/")
     assert b"export_head" not in copy_text(app, "/admin/task/export/csv/?flt0_status_is=active")
+
+
+def plan_nodes(node: dict[str, Any]) -> list[str]:
+    return [node["Node Type"], *(name for child in node.get("Plans", []) for name in plan_nodes(child))]
+
+
+@pytest.mark.usefixtures("in_two_parts")
+def test_the_two_parts_come_from_one_plain_append_in_turn(app: Flask) -> None:
+    """What the order of an export in two parts rests on: PostgreSQL's ``Append`` reads its parts
+    one after the other, each in its own order, with no parallel worker to mix them and no
+    ``Merge Append`` to interleave them. A plan of another shape fails here before a file does."""
+    awkward_records()
+    path = "/admin/task/export/csv/?sort=2"
+    with app.test_request_context(path):
+        view = view_at(app, path)
+        plan = CopyPlan.for_view(view)
+        assert plan is not None
+        connection, query = db.session.connection(), view.export_query()
+        assert plan.set_up(connection, query), "read in two parts"
+        select_text = inlined(connection, plan.two_part_select(query)).decode()
+        explained = connection.exec_driver_sql(f"EXPLAIN (FORMAT JSON) {select_text}").scalar_one()
+        db.session.rollback()
+    top = explained[0]["Plan"]
+    nodes = plan_nodes(top)
+    members = [child for child in top.get("Plans", []) if child.get("Parent Relationship") == "Member"]
+    assert top["Node Type"] == "Append" and len(members) == 2, nodes
+    assert not {"Gather", "Gather Merge", "Merge Append"} & set(nodes), nodes
