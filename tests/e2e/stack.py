@@ -82,6 +82,11 @@ class Reply:
     elapsed: float
     error: str = ""
 
+    @property
+    def cut_short(self) -> bool:
+        """Its head came and its body did not: the server went away while answering."""
+        return self.status is None and self.headers is not None
+
     def header(self, name: str) -> str:
         return self.headers.get(name, "") if self.headers is not None else ""
 
@@ -141,7 +146,10 @@ class Browser:
         except (URLError, OSError) as error:
             return Reply(None, None, "", started, time.monotonic() - started, error=repr(error))
         with response:
-            text = response.read().decode("utf-8", "replace")
+            try:
+                text = response.read().decode("utf-8", "replace")
+            except (http.client.HTTPException, OSError) as error:  # the server died mid-body
+                return Reply(None, response.headers, "", started, time.monotonic() - started, error=repr(error))
         return Reply(response.status, response.headers, text, started, time.monotonic() - started)
 
     def get(self, path: str, **kwargs: Any) -> Reply:
