@@ -22,23 +22,35 @@ from sqlalchemy import Table, insert
 
 from webapp.extensions import db
 
+# A cursor of the session's connection, the COPY statement, and the rows as its text.
+_Copy = tuple[Any, str, io.StringIO]
+
 _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
 def copy_rows(table: Table, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
     """Insert ``rows`` (values in ``columns``' order) in the session's transaction."""
+    copy = _copy_of(table, columns, rows)
+    if copy is not None:
+        cursor, statement, buffer = copy
+        try:
+            cursor.copy_expert(statement, buffer)
+        finally:
+            cursor.close()
+
+
+def _copy_of(table: Table, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> _Copy | None:
+    """What a ``COPY`` of ``rows`` needs: a cursor of the session's connection, the statement
+    and the text. None when there is nothing to copy, or when the rows were written already
+    because the database is not PostgreSQL."""
     connection = db.session.connection()
     if connection.dialect.name != "postgresql":
         _insert_rows(table, columns, rows)
-        return
+        return None
     buffer = _copy_text_of(rows)
     if buffer is None:
-        return
-    cursor = connection.connection.cursor()
-    try:
-        cursor.copy_expert(_copy_statement(connection, table, columns), buffer)
-    finally:
-        cursor.close()
+        return None
+    return connection.connection.cursor(), _copy_statement(connection, table, columns), buffer
 
 
 class CopyBehind:
@@ -71,17 +83,10 @@ class CopyBehind:
 
     def send(self, rows: Iterable[Sequence[Any]]) -> None:
         self.wait()
-        connection = db.session.connection()
-        if connection.dialect.name != "postgresql":
-            _insert_rows(self.table, self.columns, rows)
-            return
-        buffer = _copy_text_of(rows)
-        if buffer is None:
-            return
-        statement = _copy_statement(connection, self.table, self.columns)
-        cursor = connection.connection.cursor()
-        self.thread = threading.Thread(target=self._copy, args=(cursor, statement, buffer), daemon=True)
-        self.thread.start()
+        copy = _copy_of(self.table, self.columns, rows)
+        if copy is not None:
+            self.thread = threading.Thread(target=self._copy, args=copy, daemon=True)
+            self.thread.start()
 
     def wait(self) -> None:
         """Until the last batch is in the table; its error, if it failed."""
