@@ -1,9 +1,10 @@
 """Applying a previewed import, and undoing an applied one: each one transaction, set-based.
 
-The planned rows wait in ``import_rows``. The apply reads them a chunk at a time: new records go
-in with multi-row ``INSERT … RETURNING``; changed ones are copied into a temporary table, then
-written by one ``UPDATE … FROM`` that bumps their versions; tags by one ``DELETE`` and one
-``INSERT … SELECT`` from a temporary table of links; audit entries by multi-row ``INSERT`` statements,
+The planned rows wait in ``import_rows``. The apply reads them a chunk at a time: new records
+take their ids from the table's sequence, are streamed (``COPY``) into a temporary table and go in
+by one ``INSERT … SELECT``; changed ones are copied into a temporary table, then written by one
+``UPDATE … FROM`` that bumps their versions; tags by one ``DELETE`` and one ``INSERT … SELECT``
+from a temporary table of links; audit entries by one ``INSERT … SELECT`` from the planned rows,
 all under the batch's id. Nothing is committed here: the caller commits once, so a worker killed
 mid-way leaves nothing behind.
 
@@ -480,7 +481,6 @@ def _tag_ids(keys: list[str], *, live_only: bool = True) -> dict[str, int]:
 
 
 def _create_tags(names: list[str], batch_id: str, summary: str) -> dict[str, int]:
-    """Create the tags a row names and no tag has, audited under the batch."""
     """Create the tags a row names and no tag has, audited under the batch; a name a trashed tag
     keeps (or one created meanwhile) is skipped, and stays missing."""
     rows = [{"name": name, "name_key": tag_name_key(name)} for name in names]
