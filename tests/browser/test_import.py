@@ -1,10 +1,13 @@
 """Journeys: import a CSV of tasks: preview, a refused row, apply the valid rows, fix the refused
-row from the downloaded CSV, import it, then undo that import; and a long import's progress bar."""
+row from the downloaded CSV, import it, then undo that import; the same for users, posts and tags;
+and a long import's progress bar."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 from flask import Flask
 from playwright.sync_api import Page, expect
 from sqlalchemy import create_engine, select, text
@@ -73,6 +76,99 @@ def test_upload_preview_fix_a_refused_row_apply_and_undo(
     page.goto("/admin/task/")
     expect(admin_ui.row(page, NEW)).to_have_count(0)
     expect(admin_ui.row(page, RENAMED)).to_have_count(1)
+
+
+@dataclass(frozen=True)
+class ImportCase:
+    """A file of one model with a good row (``kept``) and one refused for ``refusal``, which
+    ``typo`` → ``fix`` in the downloaded refusals mends (its row then reads ``fixed``)."""
+
+    model: str
+    column: str  # the list column that names a record
+    header: str
+    kept: str
+    refused: str
+    refusal: str
+    typo: str
+    fix: str
+    fixed: str
+
+
+OTHER_MODELS = [
+    ImportCase(
+        "user",
+        "email",
+        "Email,Username,Full Name,Active",
+        "ada@new.example,ada.new,Ada Lovelace,yes",
+        "grace@new,grace.new,Grace Hopper,yes",
+        "Enter an email address like name@example.org.",
+        "grace@new,",
+        "grace@new.example,",
+        "grace@new.example",
+    ),
+    ImportCase(
+        "post",
+        "title",
+        "Title,Author,Status,Tags,Content",
+        "Our on-call handbook,kenji@ops.example,Published,docs,How we share the pager.",
+        "Certificates without surprises,kenji@ops.exmaple,Draft,ops,Renew early.",
+        "No user has this email or username.",
+        "kenji@ops.exmaple",
+        "kenji@ops.example",
+        "Certificates without surprises",
+    ),
+    ImportCase(
+        "tag",
+        "name",
+        "Name,Colour",
+        "runbooks,#336699",
+        "oncall,#33669",
+        "Enter a colour as #RRGGBB, for example #17a2b8.",
+        "#33669,",
+        "#336699,",
+        "oncall",
+    ),
+]
+
+
+@pytest.mark.parametrize("case", OTHER_MODELS, ids=[case.model for case in OTHER_MODELS])
+def test_each_other_model_imports_fixes_a_refused_row_and_undoes(
+    page: Page, sign_in: SignIn, scenario: Scenario, case: ImportCase
+) -> None:
+    kept = case.kept.split(",")[0]
+    sign_in(page)
+    page.goto(f"/admin/{case.model}/")
+    page.get_by_role("link", name="Import").click()
+    choose_file(page, f"{case.model}s.csv", f"{case.header}\r\n{case.kept}\r\n{case.refused}\r\n".encode())
+    page.get_by_role("button", name="Preview").click()
+    expect(page.locator("#import-counts")).to_contain_text("1 to create")
+    expect(page.locator("#import-counts")).to_contain_text("1 refused")
+    expect(page.locator("#refusals")).to_contain_text(case.refusal)
+
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Download the refused rows as CSV").click()
+    refused = Path(download.value.path()).read_text()
+    assert case.typo in refused and case.refusal in refused
+    page.get_by_label("Import the valid rows").check()
+    page.get_by_role("button", name="Apply the import").click()
+    expect(admin_ui.flash(page)).to_contain_text(f"Imported {case.model}s.csv: 1 created, 0 updated")
+
+    page.get_by_role("link", name="Import", exact=True).click()
+    choose_file(page, "fixed.csv", refused.replace(case.typo, case.fix).encode())
+    page.get_by_role("button", name="Preview").click()
+    expect(page.locator("#import-counts")).to_contain_text("1 to create")
+    expect(page.locator("#import-counts")).to_contain_text("0 refused")
+    page.get_by_role("button", name="Apply the import").click()
+    expect(admin_ui.flash(page)).to_contain_text("Imported fixed.csv: 1 created, 0 updated")
+    page.goto(f"/admin/{case.model}/")
+    expect(admin_ui.row(page, case.fixed, case.column)).to_have_count(1)
+
+    page.go_back()
+    page.get_by_role("button", name="Undo this import").click()
+    expect(admin_ui.flash(page)).to_contain_text("1 moved away, 0 restored")
+    page.goto(f"/admin/{case.model}/")
+    expect(admin_ui.row(page, case.fixed, case.column)).to_have_count(0)
+    expect(admin_ui.row(page, kept, case.column)).to_have_count(1)
 
 
 def test_a_long_import_shows_its_progress_and_then_its_result(page: Page, app: Flask, sign_in: SignIn) -> None:
