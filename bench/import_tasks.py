@@ -9,7 +9,7 @@ transaction each), in this process, without HTTP, with the garbage collector set
 worker (``bench/worker_gc.py``): the figures are the import's own. Peak memory
 is the process's resident high-water mark after each phase (it only grows).
 
-``--profile`` also prints, for each preview and apply, its twelve costliest functions in this process
+``--profile`` also prints, for each preview, apply and undo, its twelve costliest functions in this process
 (cProfile) and its five costliest statements in the database (pg_stat_statements, which must be
 installed there), to find the work worth cutting.
 """
@@ -110,7 +110,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("database_url")
     parser.add_argument("--rows", type=int, default=100_000)
-    parser.add_argument("--profile", action="store_true", help="profile each apply (cProfile, pg_stat_statements)")
+    parser.add_argument("--profile", action="store_true", help="profile each phase (cProfile, pg_stat_statements)")
     args = parser.parse_args()
     app = create_app(env={"APP_ENV": "production", "SECRET_KEY": "bench-only", "DATABASE_URL": args.database_url})
     with app.app_context():
@@ -144,7 +144,7 @@ def main() -> None:
                 ),
             )
             batch_id = import_file(updated, timezone, args.profile)
-        timed("undo tasks-edited.csv", lambda: undo_batch(batch_id, timezone))
+        phase("undo tasks-edited.csv", lambda: undo_batch(batch_id, timezone), args.profile)
         db.session.commit()
         db.engine.dispose()
 

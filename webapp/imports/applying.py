@@ -35,6 +35,7 @@ from webapp.extensions import db
 from webapp.imports.fields import Person
 from webapp.imports.planning import current_values
 from webapp.imports.progress import Progress
+from webapp.imports.specs import Column as ImportColumn
 from webapp.imports.specs import ModelSpec, spec_for
 from webapp.imports.staging import drop, empty, temporary
 from webapp.locking import lock_rows, locked_ids
@@ -550,7 +551,7 @@ def _undo_updates(writer: Writer, outcome: Outcome) -> None:
     writer.progress.start("undoing", writer._to_write())
     for chunk in _rows(writer.batch.id, UPDATED, UNDONE_UPDATE_COLUMNS, progress=writer.progress):
         ids = locked_ids(model, model.id.in_([row.object_id for row in chunk]))
-        current = current_values(spec, writer.columns, ids)
+        current = current_values(spec, _compared_columns(writer), ids)
         untouched = [row for row in chunk if _untouched(spec, row, current.get(row.object_id))]
         outcome.left_alone += _others(chunk, untouched, _left_alone(spec))
         if untouched:
@@ -567,6 +568,13 @@ def _others(chunk: list[Any], chosen: list[Any], message: str) -> list[tuple[int
     """The rows of ``chunk`` not among ``chosen``, each with ``message``."""
     numbers = {row.row_number for row in chosen}
     return [(row.row_number, message) for row in chunk if row.row_number not in numbers]
+
+
+def _compared_columns(writer: Writer) -> list[ImportColumn]:
+    """The fields the undo reads of each record to see whether someone changed it since: none
+    for a versioned model, whose version tells (reading every field of a hundred thousand
+    records was a third of an undo's time), else the import's."""
+    return [] if writer.spec.versioned else writer.columns
 
 
 def _untouched(spec: ModelSpec, row: Any, now: dict[str, Any] | None) -> bool:
@@ -591,7 +599,7 @@ def _undo_creations(writer: Writer, outcome: Outcome) -> None:
     spec, model = writer.spec, writer.model
     for chunk in _rows(writer.batch.id, CREATED, ("object_id", "values"), progress=writer.progress):
         ids = [row.object_id for row in chunk if row.object_id is not None]
-        current = current_values(spec, writer.columns, ids)
+        current = current_values(spec, _compared_columns(writer), ids)
         fresh = [row for row in chunk if _fresh(spec, row, current.get(row.object_id))]
         outcome.left_alone += _others(chunk, fresh, _left_alone(spec))
         fresh_ids = [row.object_id for row in fresh]
