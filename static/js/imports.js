@@ -73,6 +73,9 @@
         fetch(statusUrl, { headers: { Accept: "application/json" }, credentials: "same-origin" })
           .then(function (response) { return response.json(); })
           .then(function (status) {
+            if (answered) {
+              return; // the step's own answer is shown: a late poll must not draw over it
+            }
             draw(form, status);
             if (lost && !status.running) {
               go(status.url || window.location.href);

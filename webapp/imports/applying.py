@@ -188,8 +188,8 @@ class Writer:
     def __enter__(self) -> Writer:
         return self
 
-    def __exit__(self, *exception: object) -> None:
-        self.progress.__exit__(*exception)
+    def __exit__(self, kind: type[BaseException] | None, *exception: object) -> None:
+        self.progress.__exit__(kind, *exception)
 
     # Conflicts -----------------------------------------------------------------------------
 
@@ -259,17 +259,19 @@ class Writer:
         return [(number, message) for number in db.session.scalars(statement)]
 
     def _changed_unversioned(self) -> list[tuple[int, str]]:
-        """Tags have no version: a tag whose changed fields no longer hold what the preview read
-        was changed since."""
+        """Tags have no version: a tag whose fields no longer hold what the preview read (the old
+        value of a field the file changes, the file's own of one it leaves as it was), or that
+        went to the trash, was changed since. Every field the file sets is written, so every one
+        is checked."""
         found: list[tuple[int, str]] = []
-        for chunk in _rows(self.batch.id, UPDATED, ("object_id", "previous")):
+        message = f"This {self.spec.name} was changed (or moved to the trash) since the preview."
+        for chunk in _rows(self.batch.id, UPDATED, ("object_id", "values", "previous")):
             ids = [row.object_id for row in chunk]
             locked_ids(self.model, self.model.id.in_(ids))
             current = current_values(self.spec, self.columns, ids)
             for row in chunk:
-                now = current.get(row.object_id)
-                if now is None or any(now.get(attr) != old for attr, old in row.previous.items()):
-                    found.append((row.row_number, f"This {self.spec.name} was changed since the preview."))
+                if not _holds(current.get(row.object_id), {**row.values, **row.previous}):
+                    found.append((row.row_number, message))
         return found
 
     def _missing_tags(self, names: dict[str, str]) -> list[tuple[int, str]]:
@@ -458,7 +460,9 @@ class Writer:
         link, owner = self.model.tag_link_table(), self.model.tag_link_column()
         marked = select(links.c.object_id).where(links.c.tag_id == 0, links.c.object_id.in_(select(stage.c.object_id)))
         kept = exists().where(links.c.object_id == owner, links.c.tag_id == link.c.tag_id)
-        db.session.execute(delete(link).where(owner.in_(marked), ~kept))
+        # A trashed tag's links wait for its restore: the file (an export) never names it.
+        live = link.c.tag_id.in_(select(Tag.id).where(Tag.live()))
+        db.session.execute(delete(link).where(owner.in_(marked), live, ~kept))
         self._insert_links(links, stage.c.object_id)
 
     def _insert_links(self, links: Table, objects: Any) -> None:
@@ -540,8 +544,8 @@ UNDONE_UPDATE_COLUMNS = ("object_id", "expected_version", "values", "previous", 
 def _undo_updates(writer: Writer, outcome: Outcome) -> None:
     spec, model = writer.spec, writer.model
     names: set[str] = set()
-    for chunk in _rows(writer.batch.id, UPDATED, ("previous",)):
-        names.update(name for row in chunk for name in row.previous.get("tags", ()))
+    for chunk in _rows(writer.batch.id, UPDATED, ("values", "previous")):
+        names.update(name for row in chunk for name in _undone(row).get("tags", ()))
     writer.tag_ids = _tag_ids([tag_name_key(name) for name in names], live_only=False)
     missing = [name for name in names if tag_name_key(name) not in writer.tag_ids]
     if missing:
@@ -555,13 +559,19 @@ def _undo_updates(writer: Writer, outcome: Outcome) -> None:
         untouched = [row for row in chunk if _untouched(spec, row, current.get(row.object_id))]
         outcome.left_alone += _others(chunk, untouched, _left_alone(spec))
         if untouched:
-            outcome.updated += writer.write_updates(untouched, stage, links, lambda row: {**row.values, **row.previous})
+            outcome.updated += writer.write_updates(untouched, stage, links, _undone)
             reverted = [
                 RowChange(AuditAction.UPDATE, row.object_id, writer.summary, _reversed(row.changes))
                 for row in untouched
             ]
             audit.record_rows(model, reverted, writer.batch.id)
     drop(links, stage)
+
+
+def _undone(row: Any) -> dict[str, Any]:
+    """What the undo writes back: the old value of each field the import changed, the file's
+    (which the record held before too) of each other field it set."""
+    return {**row.values, **row.previous}
 
 
 def _others(chunk: list[Any], chosen: list[Any], message: str) -> list[tuple[int, str]]:
@@ -580,11 +590,22 @@ def _compared_columns(writer: Writer) -> list[ImportColumn]:
 def _untouched(spec: ModelSpec, row: Any, now: dict[str, Any] | None) -> bool:
     """Whether the record still holds what the import wrote: its version is the import's (the
     one the preview saw, plus one), or, for tags, its fields are the file's."""
+    if not spec.versioned:
+        return _holds(now, row.values)
+    return _live_at(now, (row.expected_version or 0) + 1)
+
+
+def _live_at(now: dict[str, Any] | None, version: int) -> bool:
+    """Whether a versioned record, as read now, is live at ``version``."""
+    return now is not None and now.get("deleted_at") is None and now.get("version") == version
+
+
+def _holds(now: dict[str, Any] | None, expected: dict[str, Any]) -> bool:
+    """Whether a record of a model without versions, as read now, is live and holds ``expected``
+    in each of its fields."""
     if now is None or now.get("deleted_at") is not None:
         return False
-    if spec.versioned:
-        return bool(now.get("version") == (row.expected_version or 0) + 1)
-    return all(now.get(attr) == row.values.get(attr) for attr in row.changes)
+    return all(now.get(attr) == value for attr, value in expected.items())
 
 
 def _left_alone(spec: ModelSpec) -> str:
@@ -611,8 +632,4 @@ def _undo_creations(writer: Writer, outcome: Outcome) -> None:
 def _fresh(spec: ModelSpec, row: Any, now: dict[str, Any] | None) -> bool:
     """A created record nobody changed since: still at its first version (or, for tags, with
     the file's values)."""
-    if now is None or now.get("deleted_at") is not None:
-        return False
-    if spec.versioned:
-        return bool(now.get("version") == 1)
-    return all(now.get(attr) == value for attr, value in row.values.items() if attr in now)
+    return _live_at(now, 1) if spec.versioned else _holds(now, row.values)

@@ -494,6 +494,7 @@ class Comparison:
             select(self.table.c.row_number, Tag.name)
             .join_from(self.table, link, owner == self.table.c.object_id)
             .join(Tag, Tag.id == link.c.tag_id)
+            .where(Tag.live())  # as the export lists them: a trashed tag's links are kept aside
         )
         for number, name in db.session.execute(statement):
             names.setdefault(number, []).append(name)
@@ -518,7 +519,7 @@ def _tag_names(model: type[Any], ids: list[int]) -> dict[int, list[str]]:
     link = model.tag_link_table()
     owner = model.tag_link_column()
     names: dict[int, list[str]] = {}
-    statement = select(owner, Tag.name).join(Tag, Tag.id == link.c.tag_id).where(owner.in_(ids))
+    statement = select(owner, Tag.name).join(Tag, Tag.id == link.c.tag_id).where(owner.in_(ids), Tag.live())
     for record_id, name in db.session.execute(statement):
         names.setdefault(record_id, []).append(name)
     return {record_id: sorted(found) for record_id, found in names.items()}

@@ -60,10 +60,23 @@ class Progress:
     def __enter__(self) -> Progress:
         return self
 
-    def __exit__(self, *exception: object) -> None:
-        if self.connection is not None:
-            self.connection.close()
-            self.connection = None
+    def __exit__(self, kind: type[BaseException] | None = None, *exception: object) -> None:
+        if self.connection is None:
+            return
+        if kind is not None:
+            self._forget()
+        self.connection.close()
+        self.connection = None
+
+    def _forget(self) -> None:
+        """The step failed, whatever the error, and its transaction rolls back: its progress goes
+        too, or the page would show a step still running, then one stopped by its worker."""
+        assert self.connection is not None
+        mine = delete(ImportProgress).where(ImportProgress.batch_id == self.batch_id, ImportProgress.step == self.step)
+        try:
+            _commit_alone(self.connection, mine)
+        except SQLAlchemyError as error:
+            logger.warning("import progress not removed: %s", type(error).__name__)
 
     def start(self, phase: str, total: int | None) -> None:
         self.phase, self.total, self.done = phase, total, 0

@@ -1,0 +1,122 @@
+"""What an import must never do to data it does not mean to change: overwrite an edit made since
+its preview, revert one made since its apply, write into a record moved to the trash meanwhile,
+or drop the links a trashed tag keeps for its restore; and an undo of any import goes through."""
+
+from __future__ import annotations
+
+import pytest
+from flask.testing import FlaskClient
+from sqlalchemy import select
+
+from tests import factories
+from tests.conftest import Auth, require_postgres
+from tests.test_imports import counts, csv_bytes, post_step, preview, task_file
+from webapp import trash
+from webapp.extensions import db
+from webapp.imports.progress import Progress, current
+from webapp.models import Tag, Task
+
+pytestmark = pytest.mark.usefixtures("app_context")
+
+
+def tag_names(task_id: int) -> list[str]:
+    """Every tag the task is linked to, trashed ones too (its ``tags`` shows live ones only)."""
+    db.session.expire_all()
+    link = Task.tag_link_table()
+    linked = select(Tag.name).join(link, link.c.tag_id == Tag.id).where(Task.tag_link_column() == task_id)
+    return sorted(db.session.scalars(linked))
+
+
+def test_undoing_an_import_that_changed_a_tagged_tasks_title_restores_it(client: FlaskClient, auth: Auth) -> None:
+    ada = factories.make_user(email="ada@example.org", username="ada")
+    ops, docs = factories.make_tag(name="ops"), factories.make_tag(name="docs")
+    task = factories.make_task(title="Before", owner=ada, tags=[ops, docs])
+    auth.login()
+    # The file names the task's tags as they are: only the title changes.
+    batch_id, _ = preview(client, auth, "task", task_file(f'{task.id},After,ada,,,"docs, ops",'))
+    assert counts(batch_id)["update"] == 1
+    assert "1 created" not in post_step(client, auth, "task", batch_id, "apply")
+    page = post_step(client, auth, "task", batch_id, "undo")
+    assert "0 moved away, 1 restored" in page
+    db.session.expire_all()
+    assert db.session.get(Task, task.id).title == "Before"
+    assert tag_names(task.id) == ["docs", "ops"]
+
+
+def tag_file(tag: Tag, name: str, colour: str) -> bytes:
+    return csv_bytes("ID,Name,Colour", f"{tag.id},{name},{colour}")
+
+
+def test_a_tag_edited_between_the_preview_and_the_apply_is_a_conflict(client: FlaskClient, auth: Auth) -> None:
+    tag = factories.make_tag(name="frontend", color="#111111")
+    auth.login()
+    batch_id, _ = preview(client, auth, "tag", tag_file(tag, "frontend", "#abcdef"))  # the colour changes
+    tag.name = "frontend-edited"  # someone renames it meanwhile: a field the file leaves as it was
+    db.session.commit()
+    page = post_step(client, auth, "tag", batch_id, "apply")
+    assert "changed since the preview, so nothing was imported" in page
+    db.session.expire_all()
+    assert (tag.name, tag.color) == ("frontend-edited", "#111111")
+
+
+def test_a_tag_moved_to_the_trash_between_the_preview_and_the_apply_is_a_conflict(
+    client: FlaskClient, auth: Auth
+) -> None:
+    tag = factories.make_tag(name="legacy", color="#111111")
+    auth.login()
+    batch_id, _ = preview(client, auth, "tag", tag_file(tag, "legacy", "#abcdef"))
+    trash.soft_delete(Tag, [tag.id], None)
+    db.session.commit()
+    page = post_step(client, auth, "tag", batch_id, "apply", mode="valid_rows")
+    assert "0 created, 0 updated" in page and "moved to the trash) since the preview" in page
+    db.session.expire_all()
+    assert tag.color == "#111111"
+
+
+def test_undoing_a_tag_import_leaves_a_tag_renamed_since_as_it_is(client: FlaskClient, auth: Auth) -> None:
+    tag = factories.make_tag(name="database", color="#111111")
+    auth.login()
+    batch_id, _ = preview(client, auth, "tag", tag_file(tag, "database", "#abcdef"))
+    post_step(client, auth, "tag", batch_id, "apply")
+    db.session.expire_all()
+    tag.name = "database-x"  # renamed after the import: a field the import wrote, and did not change
+    db.session.commit()
+    page = post_step(client, auth, "tag", batch_id, "undo")
+    assert "0 restored" in page and "left alone" in page.lower()
+    db.session.expire_all()
+    assert (tag.name, tag.color) == ("database-x", "#abcdef")
+
+
+def test_an_export_re_imported_keeps_a_trashed_tags_links_and_does_not_show_it(client: FlaskClient, auth: Auth) -> None:
+    ada = factories.make_user(email="ada@example.org", username="ada")
+    ops, secret = factories.make_tag(name="ops"), factories.make_tag(name="secret-project")
+    factories.make_tag(name="docs")
+    task = factories.make_task(title="Tagged", owner=ada, tags=[ops, secret])
+    trash.soft_delete(Tag, [secret.id], None)
+    db.session.commit()
+    auth.login()
+    exported = client.get("/admin/task/export/csv/").get_data()
+    batch_id, page = preview(client, auth, "task", exported)
+    assert counts(batch_id) == {"create": 0, "update": 0, "unchanged": 1, "refused": 0}, page
+    assert "secret-project" not in page
+
+    # A change of the task's tags replaces its live ones; the trashed tag's link waits for its restore.
+    batch_id, page = preview(client, auth, "task", task_file(f"{task.id},Tagged,ada,,,docs,"))
+    assert "secret-project" not in page
+    post_step(client, auth, "task", batch_id, "apply")
+    assert tag_names(task.id) == ["docs", "secret-project"]
+    post_step(client, auth, "task", batch_id, "undo")
+    assert tag_names(task.id) == ["ops", "secret-project"]
+    assert db.session.scalars(select(Tag.deleted_at).where(Tag.id == secret.id)).one() is not None
+
+
+def test_a_step_that_fails_with_any_error_leaves_no_progress_behind() -> None:
+    """Not only a refusal or a database error: a step stopped by a bug rolls back, and its
+    progress goes with it (the page would show it running, then stopped by its worker)."""
+    require_postgres()
+    batch_id = "5b0c3f0e-7d1a-4c1e-9a57-0d6a3c2b9e41"
+    with pytest.raises(RuntimeError), Progress(batch_id, "writing") as tracked:
+        tracked.start("writing", 10)
+        assert current(batch_id) is not None
+        raise RuntimeError("a step's own bug")
+    assert current(batch_id) is None
