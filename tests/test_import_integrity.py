@@ -14,7 +14,7 @@ from tests.test_imports import counts, csv_bytes, post_step, preview, task_file
 from webapp import trash
 from webapp.extensions import db
 from webapp.imports.progress import Progress, current
-from webapp.models import Tag, Task
+from webapp.models import Tag, Task, User
 
 pytestmark = pytest.mark.usefixtures("app_context")
 
@@ -120,3 +120,34 @@ def test_a_step_that_fails_with_any_error_leaves_no_progress_behind() -> None:
         assert current(batch_id) is not None
         raise RuntimeError("a step's own bug")
     assert current(batch_id) is None
+
+
+def test_undoing_a_user_import_leaves_a_user_who_owns_tasks_since(client: FlaskClient, auth: Auth) -> None:
+    auth.login()
+    batch_id, _ = preview(
+        client, auth, "user", csv_bytes("Email,Username", "new@example.org,new", "idle@example.org,idle")
+    )
+    post_step(client, auth, "user", batch_id, "apply")
+    owner = db.session.scalars(select(User).where(User.username == "new")).one()
+    task = factories.make_task(title="Given to the new user", owner=owner)  # someone else's work since
+    page = post_step(client, auth, "user", batch_id, "undo")
+    assert "1 moved away" in page and "Records were added to this user since the import" in page
+    db.session.expire_all()
+    assert owner.deleted_at is None and db.session.get(Task, task.id).deleted_at is None
+    idle = db.session.scalars(select(User).where(User.username == "idle")).one()
+    assert idle.deleted_at is not None
+
+
+def test_undoing_an_import_trashes_the_tags_it_created_unless_used_since(client: FlaskClient, auth: Auth) -> None:
+    factories.make_user(email="ada@example.org", username="ada")
+    auth.login()
+    content = task_file(",First,ada,,,fresh-tag,", ",Second,ada,,,kept-tag,")
+    batch_id, _ = preview(client, auth, "task", content, create_missing_tags="y")
+    post_step(client, auth, "task", batch_id, "apply")
+    kept = db.session.scalars(select(Tag).where(Tag.name == "kept-tag")).one()
+    factories.make_task(title="Tagged since", tags=[kept])
+    page = post_step(client, auth, "task", batch_id, "undo")
+    assert "3 moved away" in page  # two tasks and the unused tag
+    db.session.expire_all()
+    live = set(db.session.scalars(select(Tag.name).where(Tag.live())))
+    assert "kept-tag" in live and "fresh-tag" not in live

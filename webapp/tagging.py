@@ -40,6 +40,21 @@ def taggable_models() -> list[type[Any]]:
     )
 
 
+def carried(tag_ids: Sequence[int]) -> set[int]:
+    """The tags among ``tag_ids`` that some live record carries."""
+    found: set[int] = set()
+    for model in taggable_models():
+        link = model.tag_link_table()
+        carrying = (
+            select(link.c.tag_id)
+            .join(model, model.id == model.tag_link_column())
+            .where(link.c.tag_id.in_(tag_ids), _live(model))
+            .distinct()
+        )
+        found.update(db.session.scalars(carrying))
+    return found
+
+
 def _live(model: type[Any]) -> ColumnElement[bool]:
     return model.live() if issubclass(model, SoftDeleteMixin) else model.id.is_not(None)
 

@@ -26,7 +26,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from webapp import audit, heartbeat, trash
+from webapp import audit, heartbeat, tagging, trash
 from webapp.audit import RowChange
 from webapp.bulk_copy import copy_rows
 from webapp.database import utcnow
@@ -39,7 +39,7 @@ from webapp.imports.specs import Column as ImportColumn
 from webapp.imports.specs import ModelSpec, spec_for
 from webapp.imports.staging import drop, empty, temporary
 from webapp.locking import lock_rows, locked_ids
-from webapp.models import AuditAction, ImportBatch, ImportRow, ImportState, RowAction, Tag, User
+from webapp.models import AuditAction, AuditEntry, ImportBatch, ImportRow, ImportState, RowAction, Tag, User
 from webapp.models.tags import tag_name_key
 
 CHUNK_ROWS = 1000
@@ -519,8 +519,10 @@ def undo_batch(batch_id: str, timezone: str) -> Outcome:
     outcome = Outcome()
     with Writer(spec, batch) as writer, audit.in_batch(batch.id):
         writer.summary = f"Undid the import from {batch.filename}"
+        created_tags = _tags_created_by(writer)
         _undo_updates(writer, outcome)
         _undo_creations(writer, outcome)
+        _undo_created_tags(writer, created_tags, outcome)
         writer.progress.finish()
     outcome.seconds = round(time.monotonic() - started, 2)
     batch.state = ImportState.UNDONE
@@ -617,16 +619,51 @@ def _reversed(changes: dict[str, list[Any]]) -> dict[str, list[Any]]:
 
 
 def _undo_creations(writer: Writer, outcome: Outcome) -> None:
+    """Created records go to the trash, except those changed since, and those live records
+    point to since (a new user who owns tasks now): the trash would take those records along."""
     spec, model = writer.spec, writer.model
     for chunk in _rows(writer.batch.id, CREATED, ("object_id", "values"), progress=writer.progress):
-        ids = [row.object_id for row in chunk if row.object_id is not None]
+        # Locked first: a record that would point to one of them waits for the undo's end.
+        ids = locked_ids(model, model.id.in_([row.object_id for row in chunk if row.object_id is not None]))
         current = current_values(spec, _compared_columns(writer), ids)
         fresh = [row for row in chunk if _fresh(spec, row, current.get(row.object_id))]
         outcome.left_alone += _others(chunk, fresh, _left_alone(spec))
-        fresh_ids = [row.object_id for row in fresh]
-        if not fresh_ids:
-            continue
-        outcome.created += trash.soft_delete(model, fresh_ids, writer.batch.operator_id).affected
+        pointed_to = _pointed_to(model, [row.object_id for row in fresh])
+        unused = [row for row in fresh if row.object_id not in pointed_to]
+        message = f"Records were added to this {spec.name} since the import, so it was left as it is."
+        outcome.left_alone += _others(fresh, unused, message)
+        if unused:
+            ids = [row.object_id for row in unused]
+            outcome.created += trash.soft_delete(model, ids, writer.batch.operator_id).affected
+
+
+def _pointed_to(model: type[Any], ids: list[int]) -> set[int]:
+    """The records among ``ids`` that live records of another table point to."""
+    found: set[int] = set()
+    for cascade in trash.cascades(model) if ids else ():
+        pointing = select(cascade.foreign_key).where(cascade.foreign_key.in_(ids), cascade.child.live()).distinct()
+        found.update(db.session.scalars(pointing))
+    return found
+
+
+def _tags_created_by(writer: Writer) -> list[int]:
+    """The tags an import of tasks or posts created for its rows ("create missing tags")."""
+    if writer.model is Tag:
+        return []
+    created = select(AuditEntry.object_id).where(
+        AuditEntry.batch_id == writer.batch.id,
+        AuditEntry.model == audit.model_name(Tag),
+        AuditEntry.action == AuditAction.CREATE,
+    )
+    return [int(tag_id) for tag_id in db.session.scalars(created)]
+
+
+def _undo_created_tags(writer: Writer, tag_ids: list[int], outcome: Outcome) -> None:
+    """The tags the import created go to the trash after its records, unless a live record
+    carries one since (then it stays)."""
+    unused = sorted(set(tag_ids) - tagging.carried(tag_ids)) if tag_ids else []
+    if unused:
+        outcome.created += trash.soft_delete(Tag, unused, writer.batch.operator_id).affected
 
 
 def _fresh(spec: ModelSpec, row: Any, now: dict[str, Any] | None) -> bool:
