@@ -23,6 +23,7 @@ from tests.browser.conftest import PageProblems, Screenshot, SignIn
 from tests.browser.crawl import crawl
 from tests.browser.scenario import Scenario
 from tests.browser.test_content_security_policy import InlineCode, after
+from tests.browser.test_import import preview
 from webapp import audit
 from webapp.extensions import db
 from webapp.models import AuditAction, OperatorRole, SavedView, Task, TaskPriority
@@ -30,6 +31,8 @@ from webapp.monitoring import Monitoring
 
 WCAG_AA = {"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]}}
 AXE = Axe()
+PHONE = {"width": 390, "height": 844}
+SCROLLS_SIDEWAYS = "document.documentElement.scrollWidth > document.documentElement.clientWidth"
 
 
 def violations(page: Page) -> list[str]:
@@ -218,3 +221,54 @@ def test_the_keyboard_skips_the_menu_and_always_shows_where_it_is(page: Page, si
         }"""
     )
     assert focused["inMain"] and focused["outline"] != "none" and focused["width"] != "0px", focused
+
+
+def previewed(page: Page, scenario: Scenario) -> None:
+    """The user import's preview of a file with one changed user (to a long email address, which
+    no line break shortens) and one refused row: its counts, its refused rows (and the link to
+    download them) and its changes."""
+    page.goto("/admin/user/import/")
+    content = (
+        "ID,Email,Username,Full Name,Active\r\n"
+        f"{scenario.users['kenji']},kenji.watanabe@operations.northwind.example,kenji,Kenji Watanabe,yes\r\n"
+        ",grace@new,grace.new,Grace Hopper,yes\r\n"
+    ).encode()
+    preview(page, "people.csv", content)
+    expect(page.locator("#import-counts")).to_contain_text("1 refused")
+    expect(page.locator("#changes")).to_contain_text("kenji.watanabe@operations.northwind.example")
+    expect(page.locator("#refusals")).to_contain_text("Enter an email address like name@example.org.")
+    expect(page.get_by_role("link", name="Download the refused rows as CSV")).to_be_visible()
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_an_import_preview_with_changes_and_refused_rows_has_no_wcag_a_or_aa_violation(
+    page: Page, sign_in: SignIn, scenario: Scenario, screenshot: Screenshot, scheme: str
+) -> None:
+    """The link in the refusals' sentence is told from the text around it by more than its colour."""
+    page.emulate_media(color_scheme=scheme)
+    sign_in(page)
+    previewed(page, scenario)
+    assert violations(page) == [], f"an import's preview, {scheme}"
+    screenshot(page, f"import-preview-{scheme}", full_page=True)
+    page.goto("/admin/user/import/")
+    expect(page.get_by_role("heading", name="Recent imports")).to_be_visible()
+    assert violations(page) == [], f"the upload page with its recent imports, {scheme}"
+
+
+def test_the_import_pages_do_not_scroll_sideways_on_a_phone(
+    page: Page, sign_in: SignIn, scenario: Scenario, screenshot: Screenshot
+) -> None:
+    """At 390 px the tables (refusals, changes, recent imports) scroll inside their own box, as the
+    list pages' tables do; the page itself stays as wide as the screen."""
+    page.set_viewport_size(PHONE)
+    sign_in(page)
+    previewed(page, scenario)
+    assert not page.evaluate(SCROLLS_SIDEWAYS), "an import's preview"
+    changes = page.locator("#changes").locator("xpath=..")
+    assert changes.evaluate("box => box.scrollWidth > box.clientWidth"), "the changes scroll in their own box"
+    assert violations(page) == [], "an import's preview on a phone"  # its scrolling boxes too
+    screenshot(page, "import-preview-phone", full_page=True)
+    page.goto("/admin/user/import/")
+    expect(page.get_by_role("heading", name="Recent imports")).to_be_visible()
+    assert not page.evaluate(SCROLLS_SIDEWAYS), "the upload page with its recent imports"
+    assert violations(page) == [], "the upload page on a phone"

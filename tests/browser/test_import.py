@@ -23,8 +23,10 @@ RENAMED = "Renew the TLS certificate of the API gateway before Friday"
 NEW = "Write the runbook for certificate renewals"
 
 
-def choose_file(page: Page, name: str, content: bytes) -> None:
+def preview(page: Page, name: str, content: bytes) -> None:
+    """On an upload page: choose the CSV file ``name`` holding ``content``, and ask for its preview."""
     page.get_by_label("File", exact=True).set_input_files({"name": name, "mimeType": "text/csv", "buffer": content})
+    page.get_by_role("button", name="Preview").click()
 
 
 def test_upload_preview_fix_a_refused_row_apply_and_undo(
@@ -41,8 +43,7 @@ def test_upload_preview_fix_a_refused_row_apply_and_undo(
         f'{task_id},{RENAMED},kenji@ops.example,Active,Critical,"ops, urgent",\r\n'
         f",{NEW},kenji@ops.exmaple,Pending,Medium,docs,2030-01-15 09:00\r\n"
     ).encode()
-    choose_file(page, "tasks.csv", content)
-    page.get_by_role("button", name="Preview").click()
+    preview(page, "tasks.csv", content)
 
     expect(page.locator("#import-counts")).to_contain_text("1 to update")
     expect(page.locator("#import-counts")).to_contain_text("1 refused")
@@ -60,8 +61,7 @@ def test_upload_preview_fix_a_refused_row_apply_and_undo(
     expect(admin_ui.flash(page)).to_contain_text("Imported tasks.csv: 0 created, 1 updated")
 
     page.get_by_role("link", name="Import", exact=True).click()
-    choose_file(page, "tasks-refused.csv", refused.replace("kenji@ops.exmaple", "kenji@ops.example").encode())
-    page.get_by_role("button", name="Preview").click()
+    preview(page, "tasks-refused.csv", refused.replace("kenji@ops.exmaple", "kenji@ops.example").encode())
     expect(page.locator("#import-counts")).to_contain_text("1 to create")
     expect(page.locator("#import-counts")).to_contain_text("0 refused")
     page.get_by_role("button", name="Apply the import").click()
@@ -139,8 +139,7 @@ def test_each_other_model_imports_fixes_a_refused_row_and_undoes(
     sign_in(page)
     page.goto(f"/admin/{case.model}/")
     page.get_by_role("link", name="Import").click()
-    choose_file(page, f"{case.model}s.csv", f"{case.header}\r\n{case.kept}\r\n{case.refused}\r\n".encode())
-    page.get_by_role("button", name="Preview").click()
+    preview(page, f"{case.model}s.csv", f"{case.header}\r\n{case.kept}\r\n{case.refused}\r\n".encode())
     expect(page.locator("#import-counts")).to_contain_text("1 to create")
     expect(page.locator("#import-counts")).to_contain_text("1 refused")
     expect(page.locator("#refusals")).to_contain_text(case.refusal)
@@ -154,8 +153,7 @@ def test_each_other_model_imports_fixes_a_refused_row_and_undoes(
     expect(admin_ui.flash(page)).to_contain_text(f"Imported {case.model}s.csv: 1 created, 0 updated")
 
     page.get_by_role("link", name="Import", exact=True).click()
-    choose_file(page, "fixed.csv", refused.replace(case.typo, case.fix).encode())
-    page.get_by_role("button", name="Preview").click()
+    preview(page, "fixed.csv", refused.replace(case.typo, case.fix).encode())
     expect(page.locator("#import-counts")).to_contain_text("1 to create")
     expect(page.locator("#import-counts")).to_contain_text("0 refused")
     page.get_by_role("button", name="Apply the import").click()
@@ -178,8 +176,7 @@ def test_a_long_import_shows_its_progress_and_then_its_result(page: Page, app: F
     rows = "".join(f"bulk{n}@people.example,bulk{n}\r\n" for n in range(2500))
     sign_in(page)
     page.goto("/admin/user/import/")
-    choose_file(page, "people.csv", f"Email,Username\r\n{rows}".encode())
-    page.get_by_role("button", name="Preview").click()
+    preview(page, "people.csv", f"Email,Username\r\n{rows}".encode())
     expect(page.locator("#import-counts")).to_contain_text("2,500 to create")
 
     with app.app_context():
