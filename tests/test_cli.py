@@ -1,5 +1,7 @@
 """The command-line tools, run through Flask's CLI runner against the test database."""
 
+from pathlib import Path
+
 import pytest
 from flask import Flask
 from flask.testing import FlaskCliRunner
@@ -96,3 +98,14 @@ def test_seed_demo_creates_the_demo_operator_outside_production(app: Flask, runn
     assert result.exit_code == 0, result.output
     assert "Sign in as demo@example.com" in result.output
     assert count(app, Operator) == 1
+
+
+def test_an_import_dry_run_fails_where_the_import_would(app: Flask, runner: FlaskCliRunner, tmp_path: Path) -> None:
+    path = tmp_path / "users.csv"
+    path.write_bytes(b"Email,Username\r\nada@example.org,ada\r\nnot an email,bob\r\n")
+    refused = runner.invoke(args=["import", "user", str(path), "--dry-run"])
+    assert refused.exit_code == 1, refused.output
+    assert "1 row is refused: the import would write nothing (fix them, or add --valid-rows)." in refused.output
+    assert "1 create, 0 update, 0 unchanged, 1 refused" in refused.output
+    assert runner.invoke(args=["import", "user", str(path), "--dry-run", "--valid-rows"]).exit_code == 0
+    assert count(app, User) == 0

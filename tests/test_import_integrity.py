@@ -151,3 +151,44 @@ def test_undoing_an_import_trashes_the_tags_it_created_unless_used_since(client:
     db.session.expire_all()
     live = set(db.session.scalars(select(Tag.name).where(Tag.live())))
     assert "kept-tag" in live and "fresh-tag" not in live
+
+
+def refusal(client: FlaskClient, auth: Auth, model: str, content: bytes, **options: str) -> str:
+    """The page of a preview whose one refused row's reason is asked for."""
+    batch_id, page = preview(client, auth, model, content, **options)
+    assert counts(batch_id)["refused"] >= 1, page
+    return page
+
+
+def test_a_key_held_by_another_row_or_a_trashed_record_says_which_and_what_to_do(
+    client: FlaskClient, auth: Auth
+) -> None:
+    kept = factories.make_user(email="kept@example.org", username="kept")
+    gone = factories.make_user(email="gone@example.org", username="gone")
+    trash.soft_delete(User, [gone.id], None)
+    db.session.commit()
+    auth.login()
+    # Row 3 gives another record the username row 2's keeps: two users cannot share it.
+    page = refusal(
+        client,
+        auth,
+        "user",
+        csv_bytes("ID,Email,Username", f"{kept.id},kept@example.org,kept", ",new@example.org,kept"),
+    )
+    assert "Row 2 has the same username: no two users can share one." in page
+    # A trashed user still holds its email: ticking "update matching" would not help.
+    page = refusal(client, auth, "user", csv_bytes("Email,Username", "gone@example.org,other"))
+    assert f"A user in the trash (ID {gone.id}) has this email: restore it (or purge it) first." in page
+    assert "update matching" not in page.split("Refused rows")[-1]
+    # Only the natural key is matched by "update matching": a taken username gets no such hint.
+    page = refusal(client, auth, "user", csv_bytes("Email,Username", "third@example.org,kept"))
+    assert f"Another user (ID {kept.id}) has this username." in page
+    page = refusal(client, auth, "user", csv_bytes("Email,Username", "kept@example.org,fourth"))
+    assert "has this email (tick “update matching records” to update it)." in page
+
+
+def test_an_id_too_large_for_any_record_is_no_record_not_a_bad_number(client: FlaskClient, auth: Auth) -> None:
+    factories.make_user(email="ada@example.org", username="ada")
+    auth.login()
+    page = refusal(client, auth, "task", task_file("99999999999999999999,Tea,ada,,,,"))
+    assert "No record has this ID." in page and "An ID is a whole number" not in page

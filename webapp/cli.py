@@ -110,6 +110,7 @@ def import_command(
             if dry_run:
                 summary = summarize(planner)
                 _echo_summary(summary.as_counts(), [problem_text(r.row_number, r.problems) for r in summary.refusals])
+                _exit_as_the_import_would(summary.as_counts(), valid_rows)
                 return
             batch = store_preview(planner, path.name, options)
         refusals = [problem_text(row.row_number, row.problems) for row in sample_rows(batch, RowAction.REFUSED)]
@@ -123,6 +124,15 @@ def import_command(
         db.session.rollback()
         raise click.ClickException(database_refusal(error)) from None
     click.echo(f"Imported: {outcome.created:,} created, {outcome.updated:,} updated (batch {batch.id}).")
+
+
+def _exit_as_the_import_would(counts: dict[str, int], valid_rows: bool) -> None:
+    """A dry run fails where the import would (refused rows, all or nothing): a script that
+    checks a file first learns it from the exit code, not only from the text."""
+    refused = counts.get(RowAction.REFUSED.value, 0)
+    if refused and not valid_rows:
+        rows = f"{refused:,} row{'s are' if refused != 1 else ' is'} refused"
+        raise click.ClickException(f"{rows}: the import would write nothing (fix them, or add --valid-rows).")
 
 
 def _echo_summary(counts: dict[str, int], refusals: list[str]) -> None:

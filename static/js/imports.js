@@ -9,7 +9,7 @@
 
   var PLACEHOLDER = "00000000-0000-0000-0000-000000000000";
   var POLL_MS = 1000;
-  var PHASES = { reading: "Reading the file", checking: "Checking the rows", writing: "Writing", undoing: "Undoing" };
+  var PHASES = { reading: "Reading the file", checking: "Checking the rows", writing: "Writing", undoing: "Putting the records back" };
 
   function newId() {
     var bytes = new Uint8Array(16);

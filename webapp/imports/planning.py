@@ -216,8 +216,8 @@ class Planner:
         text = cell_text(cell).strip()
         if isinstance(cell, int) and not isinstance(cell, bool):
             number = cell
-        elif text.isascii() and text.isdigit() and len(text) < 10:
-            number = int(text)
+        elif text.isascii() and text.isdigit():
+            number = int(text) if len(text) < 10 else 2**31  # past every id: "no record has this ID"
         else:
             row.refuse(ID_HEADER, "An ID is a whole number (leave it empty to create a record).")
             return None
@@ -290,25 +290,45 @@ class Planner:
                 row.record = record
 
     def _existing_keys(self, key: Any, keys: list[str]) -> Iterable[tuple[int, str]]:
-        expression = key.stored(self.model)
-        for start in range(0, len(keys), CHUNK_ROWS):
-            chunk = keys[start : start + CHUNK_ROWS]
-            yield from db.session.execute(select(self.model.id, expression).where(expression.in_(chunk))).all()
+        return ((found_id, found_key) for found_id, found_key, _ in self._holders(key, keys))
 
     def _check_unique(self, planned: list[PlannedRow]) -> None:
         for key in self.spec.unique:
             given = [row for row in planned if _given(row.values.get(key.attr)) and not row.problems]
             keys = [key.key(row.values[key.attr]) for row in given]
-            taken = dict((found_key, found_id) for found_id, found_key in self._existing_keys(key, sorted(set(keys))))
+            taken = {
+                found_key: (found_id, trashed) for found_id, found_key, trashed in self._holders(key, sorted(set(keys)))
+            }
             claimed = self.claimed[key.attr]
             for row, value in zip(given, keys, strict=True):
                 first = claimed.setdefault(value, (row.row_number, row.object_id))
                 header = self._header(key.attr)
                 if first[0] != row.row_number:
-                    row.refuse(header, f"Row {first[0]} has the same {header.lower()}: keep one row per record.")
-                elif value in taken and taken[value] != row.object_id:
-                    hint = "" if self.options.update_matching else " (tick “update matching records” to update it)"
-                    row.refuse(header, f"Another {self.spec.name} (ID {taken[value]}) has this {header.lower()}{hint}.")
+                    row.refuse(
+                        header, f"Row {first[0]} has the same {header.lower()}: no two {self.spec.name}s can share one."
+                    )
+                elif value in taken and taken[value][0] != row.object_id:
+                    row.refuse(header, self._taken_message(key, header, *taken[value]))
+
+    def _holders(self, key: Any, keys: list[str]) -> Iterable[tuple[int, str, bool]]:
+        """The records holding these keys, with whether each is in the trash (where it still
+        holds its key, until it is purged)."""
+        expression = key.stored(self.model)
+        trashed = self.model.deleted_at.is_not(None) if self.spec.soft_deletes else literal(False)
+        for start in range(0, len(keys), CHUNK_ROWS):
+            chunk = keys[start : start + CHUNK_ROWS]
+            statement = select(self.model.id, expression, trashed).where(expression.in_(chunk))
+            yield from (
+                (found_id, found_key, bool(trashed)) for found_id, found_key, trashed in db.session.execute(statement)
+            )
+
+    def _taken_message(self, key: Any, header: str, holder: int, trashed: bool) -> str:
+        name, field = self.spec.name, header.lower()
+        if trashed:
+            return f"A {name} in the trash (ID {holder}) has this {field}: restore it (or purge it) first."
+        matching = key is self.spec.natural_key and not self.options.update_matching
+        hint = " (tick “update matching records” to update it)" if matching else ""
+        return f"Another {name} (ID {holder}) has this {field}{hint}."
 
     def _header(self, attr: str) -> str:
         return next(column.header for column in self.spec.columns if column.attr == attr)
