@@ -11,11 +11,11 @@ from datetime import UTC, datetime
 
 import pytest
 from flask.testing import FlaskClient
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, select, text, update
 
 from tests import factories
 from tests.admin_support import post_form, recorded_statements, text_of
-from tests.conftest import Auth
+from tests.conftest import Auth, vacuum_analyze
 from tests.test_imports import post_step, preview, task_file
 from webapp.extensions import db
 from webapp.models import OperatorRole, Post, Tag, Task
@@ -159,3 +159,54 @@ def test_the_tag_list_reads_the_counts_with_its_rows(client: FlaskClient, auth: 
         html = text_of(client.get("/admin/tag/"))
     assert f'href="/admin/task/?flt0_tag_is={tags[0].id}">1</a>' in html
     assert not any("task_tags" in statement or "post_tags" in statement for statement in statements), statements
+
+
+# The columns a copy of a seed record needs (the others have defaults).
+COPIED_COLUMNS = {Task: "owner_id, title, status, priority, metadata", Post: "author_id, title, content, status"}
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("model", [Task, Post], ids=["task", "post"])
+@pytest.mark.parametrize("moved", ["added", "removed"])
+def test_link_counters_probe_records_by_key_whatever_the_plan_was_made_for(
+    model: type[Task] | type[Post], moved: str
+) -> None:
+    """Migration 0025: a link trigger's function keeps its plan for the session (plpgsql caches
+    it). Made while the records' table was a page, 0022's plan compared every added or removed
+    link with every live record once the table had grown: 38 million rows for 2,000 links, as
+    an import's later chunks paid. However old the plan or the statistics, the counters must
+    look each link's record up by its key: the statement moving 2,000 links reads none of the
+    records' table through a sequential scan (0022's read it 2,000 times over)."""
+    tag, other = factories.make_tag(), factories.make_tag()
+    seed = factories.make_task(tags=[other]) if model is Task else factories.make_post(tags=[other])
+    records, link, record_id = model.__tablename__, model.tag_link_table().name, model.tag_link_column().name
+    vacuum_analyze(records)  # the planner now knows the table as one page of one record
+    session = db.session
+
+    def run(statement: str, **values: object) -> int:
+        """Run ``statement``; the rows of the records' table it read by sequential scans."""
+        read = text("SELECT pg_stat_get_xact_tuples_returned(CAST(:table AS regclass))")
+        before = session.scalar(read, {"table": records})
+        session.execute(text(statement), {"seed": seed.id, "tag": tag.id, **values})
+        return session.scalar(read, {"table": records}) - before
+
+    # From here to the end one transaction: no commit, so no autovacuum analyze makes the
+    # functions plan again, and the counters read are this transaction's. While the table is
+    # small, the function under test plans (the seed's link added, or removed), and keeps it.
+    if moved == "added":
+        run(f"INSERT INTO {link} ({record_id}, tag_id) VALUES (:seed, :tag)")
+    else:
+        run(f"DELETE FROM {link} WHERE {record_id} = :seed")
+    columns = COPIED_COLUMNS[model]
+    run(
+        f"INSERT INTO {records} ({columns}) SELECT {columns} FROM {records}, generate_series(1, 20000) WHERE id = :seed"
+    )
+    rows = session.scalar(text(f"SELECT count(*) FROM {records}"))
+    newest = list(session.scalars(text(f"SELECT id FROM {records} ORDER BY id DESC LIMIT 2000")))
+    read = {"added": run(f"INSERT INTO {link} ({record_id}, tag_id) SELECT unnest(:ids), :tag", ids=newest)}
+    assert kept_counts() == fresh_counts(), "2,000 links added"
+    read["removed"] = run(f"DELETE FROM {link} WHERE tag_id = :tag AND {record_id} <> :seed")
+    assert kept_counts() == fresh_counts(), "2,000 links removed"
+
+    # Probing by key reads no row sequentially; a scan per link reads up to the whole table.
+    assert read[moved] < rows, (read, rows)

@@ -40,6 +40,12 @@ LINK_TRIGGERS = (("{links}_counted_added", "added", 1), ("{links}_counted_remove
 
 # Set on the link triggers' functions (``CREATE FUNCTION … SET``), for their statements alone.
 PROBING = "SET enable_hashjoin = off SET enable_mergejoin = off"
+# The live records' links a statement added or removed, per tag (0019's join). Migration 0025
+# passes its own query of the same columns.
+LIVE_LINKS = """
+    SELECT l.tag_id, {sign} * count(*)::int AS n FROM {rows} l
+    JOIN {records} r ON r.id = l.{record_id} AND r.deleted_at IS NULL GROUP BY l.tag_id
+"""
 
 
 def upgrade():
@@ -58,20 +64,19 @@ def downgrade():
         op.execute(f"ALTER TABLE {table} RESET (fillfactor)")
 
 
-def _replace_link_counters(settings: str) -> None:
-    """Each link trigger's function again, as migration 0019 made it, with ``settings``."""
+def _replace_link_counters(settings: str, live_links: str = LIVE_LINKS) -> None:
+    """Each link trigger's function again, as migration 0019 made it, with ``settings``, counting
+    with ``live_links`` (formatted with ``sign``, ``rows``, ``records`` and ``record_id``)."""
     for records, links, record_id, counter in TAGGED:
         for pattern, rows, sign in LINK_TRIGGERS:
+            moves = live_links.format(sign=sign, rows=rows, records=records, record_id=record_id)
             op.execute(f"""
                 CREATE OR REPLACE FUNCTION {pattern.format(links=links)}() RETURNS trigger LANGUAGE plpgsql
                 {settings} AS $$
                 DECLARE tag_ids int[]; changes int[];
                 BEGIN
                     SELECT array_agg(tag_id ORDER BY tag_id), array_agg(n ORDER BY tag_id) INTO tag_ids, changes
-                    FROM (
-                        SELECT l.tag_id, {sign} * count(*)::int AS n FROM {rows} l
-                        JOIN {records} r ON r.id = l.{record_id} AND r.deleted_at IS NULL GROUP BY l.tag_id
-                    ) moves WHERE n <> 0;
+                    FROM ({moves}) moves WHERE n <> 0;
                     PERFORM tags_move_counts('{counter}', tag_ids, changes);
                     RETURN NULL;
                 END $$
