@@ -93,11 +93,37 @@ def test_a_moment_and_tags_emptied_are_changes_and_old_values_are_kept_exactly()
         {"tags": ["ops"], "due_at": "2030-03-30T23:30:00.123456+00:00"},
         {"tags": ["ops", ""], "due_at": ["2030-03-31 00:30:00 CET", None]},
     )
-    # The same moment to the microsecond is no change; to the second, it is one.
+    # The same moment to the microsecond is no change; another fraction typed is one.
     (same,) = plan("task", "ID,Title,Owner,Due", f"{task.id},T,ada,2030-03-30T23:30:00.123456+00:00")
-    (other,) = plan("task", "ID,Title,Owner,Due", f"{task.id},T,ada,2030-03-31 00:30:00 CET")
+    (other,) = plan("task", "ID,Title,Owner,Due", f"{task.id},T,ada,2030-03-30T23:30:00.5+00:00")
     assert same.action is RowAction.UNCHANGED
     assert other.changes == {"due_at": ["2030-03-31 00:30:00 CET", "2030-03-31 00:30:00 CET"]}
+
+
+def test_a_moment_without_a_fraction_is_the_stored_one_of_the_same_second_and_keeps_its_fraction() -> None:
+    owner = factories.make_user(email="ada@example.org", username="ada")
+    stored = datetime(2030, 3, 30, 23, 30, 0, 123456, tzinfo=UTC)
+    task = factories.make_task(title="T", owner=owner, due_at=stored)
+    whole = factories.make_task(title="W", owner=owner, due_at=stored.replace(microsecond=0))
+    header = "ID,Title,Owner,Due"
+    # As the export writes it (whole seconds), in ISO form, without seconds: the same second.
+    for cell in ("2030-03-31 00:30:00 CET", "2030-03-30T23:30:00+00:00", "2030-03-31 00:30"):
+        (row,) = plan("task", header, f"{task.id},T,ada,{cell}")
+        assert outcome(row) == (RowAction.UNCHANGED, {}, {}), cell
+    # Another second is a change; the old value is kept to the microsecond.
+    (later,) = plan("task", header, f"{task.id},T,ada,2030-03-31 00:30:01 CET")
+    assert outcome(later) == (
+        RowAction.UPDATE,
+        {"due_at": "2030-03-30T23:30:00.123456+00:00"},
+        {"due_at": ["2030-03-31 00:30:00 CET", "2030-03-31 00:30:01 CET"]},
+    )
+    # A row that changes another field writes the record's own moment back, fraction and all.
+    (retitled,) = plan("task", header, f"{task.id},T2,ada,2030-03-31 00:30:00 CET")
+    assert outcome(retitled) == (RowAction.UPDATE, {"title": "T"}, {"title": ["T", "T2"]})
+    assert retitled.values["due_at"] == "2030-03-30T23:30:00.123456+00:00"
+    # A fraction typed against a whole second is compared exactly: a change.
+    (fraction,) = plan("task", header, f"{whole.id},W,ada,2030-03-30T23:30:00.123456+00:00")
+    assert fraction.changes == {"due_at": ["2030-03-31 00:30:00 CET", "2030-03-31 00:30:00 CET"]}
 
 
 def test_user_fields_compare_texts_booleans_and_defaults() -> None:

@@ -330,6 +330,8 @@ class Planner:
                 old = record.changed[column.attr]
                 row.previous[column.attr] = old
                 row.changes[column.attr] = [column.field.shown(old), column.field.shown(new)]
+            elif column.attr in record.kept:
+                row.values[column.attr] = record.kept[column.attr]
         if not row.changes:
             row.action = RowAction.UNCHANGED
 
@@ -389,11 +391,13 @@ def current_values(spec: ModelSpec, columns: list[Column], ids: list[int]) -> di
 @dataclass
 class Compared:
     """A record a row names, as the comparison found it: its version, whether it is in the
-    trash, and the stored values of the fields the row changes (only those)."""
+    trash, and the stored values of the fields the row changes (only those; and ``kept``)."""
 
     version: int | None
     trashed: bool
     changed: dict[str, Any]
+    # The stored values of fields the row gives the same, but not to the letter: written back.
+    kept: dict[str, Any] = field(default_factory=dict)
 
 
 class Comparison:
@@ -435,12 +439,14 @@ class Comparison:
         bits = [(1 << position, column) for position, (column, _) in enumerate(self.plain)]
         found: dict[int, Compared] = {}
         for number, trashed, version, mask, *olds in db.session.execute(self.statement):
-            changed = {}
-            if mask:
+            changed, kept = {}, {}
+            if mask or olds.count(None) < len(olds):
                 for (bit, column), old in zip(bits, olds, strict=True):
                     if mask & bit:
                         changed[column.attr] = column.field.stored(old)
-            found[number] = Compared(version, bool(trashed), changed)
+                    elif old is not None:  # the same, though not to the letter (``Field.read_back``)
+                        kept[column.attr] = column.field.stored(old)
+            found[number] = Compared(version, bool(trashed), changed, kept)
         if self.tagged:
             self._compare_tags(rows, found)
         empty(table)
@@ -474,14 +480,15 @@ class Comparison:
             differs = column.field.differs(given, current)
             if not column.field.nullable:
                 differs = and_(given.is_not(None), differs)
-            changes.append((differs, type_coerce(current, _as_stored(current.type))))
+            read = column.field.read_back(given, current, differs)
+            changes.append((differs, read, type_coerce(current, _as_stored(current.type))))
         mask = sum(
-            (case((differs, 1 << position), else_=0) for position, (differs, _) in enumerate(changes)), literal(0)
+            (case((differs, 1 << position), else_=0) for position, (differs, _, _) in enumerate(changes)), literal(0)
         )
         trashed = model.c.deleted_at.is_not(None) if self.spec.soft_deletes else literal(False)
         version = model.c.version if self.spec.versioned else null()
         return select(
-            table.c.row_number, trashed, version, mask, *(case((differs, current)) for differs, current in changes)
+            table.c.row_number, trashed, version, mask, *(case((read, current)) for _, read, current in changes)
         ).join_from(table, model, model.c.id == table.c.object_id)
 
     def _compare_tags(self, rows: list[PlannedRow], found: dict[int, Compared]) -> None:
