@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from tests import factories
+from tests.admin_support import recorded_statements
 from webapp.extensions import db
 from webapp.imports.fields import Memo
 from webapp.imports.files import FileRefused, read_table
@@ -223,3 +224,18 @@ def test_repeated_dates_read_alike_and_a_refused_one_is_refused_on_each_row(monk
     winter = ("2030-10-27T01:30:00+00:00", "2030-10-27 02:30:00 CET")
     summer = ("2030-10-27T00:30:00+00:00", "2030-10-27 02:30:00 CEST")
     assert read == [spring, skipped, spring, winter, skipped, summer, spring, winter]
+
+
+def test_an_old_owner_or_author_not_named_in_the_file_is_shown_by_email_read_in_one_statement() -> None:
+    factories.make_user(email="Bob@example.org", username="bob")
+    olds = [factories.make_user(email=f"old{n}@example.org", username=f"old{n}") for n in range(3)]
+    tasks = [factories.make_task(title=f"T{n}", owner=old) for n, old in enumerate(olds)]
+    post = factories.make_post(title="P", author=olds[0])
+    db.session.commit()
+    with recorded_statements() as statements:
+        rows = plan("task", "ID,Title,Owner", *(f"{task.id},{task.title},bob" for task in tasks))
+    assert [row.changes for row in rows] == [{"owner": [old.email, "Bob@example.org"]} for old in olds]
+    users_read = [sql for sql in statements if "FROM users" in sql]
+    assert len(users_read) == 2, users_read  # the file's names, then the old owners: one statement each
+    (row,) = plan("post", "ID,Title,Author", f"{post.id},P,Bob Builder <BOB@example.org>")
+    assert row.changes == {"author": ["old0@example.org", "Bob@example.org"]}

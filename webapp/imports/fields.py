@@ -399,7 +399,9 @@ PERSON = re.compile(r"^.*<([^<>]+)>\s*$")
 
 class Person(Lookup):
     """A task's owner or a post's author: by email or username (any letter case), or as the
-    export writes it, ``Full Name <email>``. Stored as the user's id; shown as the email."""
+    export writes it, ``Full Name <email>``. Stored as the user's id; shown as the email (as the
+    user has it), the new user's as the old one's: :meth:`prepare` reads the old ones of a chunk
+    in one statement."""
 
     nullable = False
     repeats = True
@@ -416,12 +418,12 @@ class Person(Lookup):
         found: dict[Any, Any] = {}
         for chunk in _chunks(sorted(names), 1000):
             rows = db.session.execute(
-                select(User.id, func.lower(User.email), func.lower(User.username), User.deleted_at).where(
+                select(User.id, User.email, func.lower(User.email), func.lower(User.username), User.deleted_at).where(
                     or_(func.lower(User.email).in_(chunk), func.lower(User.username).in_(chunk))
                 )
             )
-            for user_id, email, username, deleted_at in rows:
-                self.emails[user_id] = email
+            for user_id, shown, email, username, deleted_at in rows:
+                self.emails[user_id] = shown
                 outcome: Any = user_id if deleted_at is None else CellError("That user is in the trash.")
                 for key in (email, username):
                     if key in names and not isinstance(found.get(key), int):

@@ -411,6 +411,7 @@ class Comparison:
         self.spec = spec
         self.plain = [(column, column.target) for column in columns if column.target]
         self.tagged = [column for column in columns if not column.target]
+        self.lookups = [column for column, _ in self.plain if isinstance(column.field, Lookup)]
         self.table: SqlTable | None = None
 
     def compare(self, rows: list[PlannedRow]) -> dict[int, Compared]:
@@ -447,6 +448,10 @@ class Comparison:
                     elif old is not None:  # the same, though not to the letter (``Field.read_back``)
                         kept[column.attr] = column.field.stored(old)
             found[number] = Compared(version, bool(trashed), changed, kept)
+        for column in self.lookups:  # what the old values are shown as (an owner's email), in one go
+            column.field.prepare(
+                {record.changed[column.attr] for record in found.values() if column.attr in record.changed}
+            )
         if self.tagged:
             self._compare_tags(rows, found)
         empty(table)
