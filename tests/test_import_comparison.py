@@ -132,11 +132,15 @@ def test_user_fields_compare_texts_booleans_and_defaults() -> None:
     (kept, changed) = plan(
         "user",
         "ID,Email,Username,Full Name,Active,Bio",
-        # An empty full name keeps the record's (it has a default and cannot be empty).
-        f"{user.id},ada@example.org,ada,,yes,",
+        f"{user.id},ada@example.org,ada,Ada Lovelace,yes,",
         f"{user.id + 1000},ada2@example.org,ada2,,no,",
     )
     assert outcome(kept) == (RowAction.UNCHANGED, {}, {})
+    # An empty full name empties it (to an empty text: the column is NOT NULL), as the form may;
+    # an empty Active (a boolean, which cannot be empty) keeps the record's.
+    (emptied,) = plan("user", "ID,Email,Username,Full Name,Active,Bio", f"{user.id},ada@example.org,ada,,,")
+    assert outcome(emptied) == (RowAction.UPDATE, {"full_name": "Ada Lovelace"}, {"full_name": ["Ada Lovelace", ""]})
+    assert emptied.values == {"email": "ada@example.org", "username": "ada", "full_name": "", "bio": None}
     assert changed.action is RowAction.REFUSED and changed.problems == [["ID", f"No user has the ID {user.id + 1000}."]]
     (edited,) = plan("user", "ID,Email,Username,Full Name,Active,Bio", f"{user.id},Ada@example.org,ada,Ada L.,no,Hi")
     assert outcome(edited) == (
@@ -156,13 +160,17 @@ def test_posts_and_tags_compare_their_own_fields() -> None:
     post = factories.make_post(title="P", author=author, published_at=datetime(2026, 3, 1, 12, tzinfo=UTC), content="c")
     tag = factories.make_tag(name="ops", color="#17a2b8")
     (unchanged,) = plan("post", "ID,Title,Author,Published,Content", f"{post.id},P,ada,2026-03-01 13:00,c")
-    (published,) = plan("post", "ID,Title,Author,Published,Content", f"{post.id},P,ada,2026-03-01 14:00,")
+    (published,) = plan("post", "ID,Title,Author,Published,Content", f"{post.id},P,ada,2026-03-01 14:00,c")
     assert outcome(unchanged) == (RowAction.UNCHANGED, {}, {})
     assert outcome(published) == (
         RowAction.UPDATE,
         {"published_at": "2026-03-01T12:00:00+00:00"},
         {"published_at": ["2026-03-01 13:00:00 CET", "2026-03-01 14:00:00 CET"]},
     )
+    # An empty content empties it (the column is NOT NULL: to an empty text); an empty status keeps it.
+    (emptied,) = plan("post", "ID,Title,Author,Status,Content", f"{post.id},P,ada,,")
+    assert outcome(emptied) == (RowAction.UPDATE, {"content": "c"}, {"content": ["c", ""]})
+    assert emptied.values == {"title": "P", "author": author.id, "content": ""}
     (coloured,) = plan("tag", "ID,Name,Colour", f"{tag.id},ops,#ffffff")
     assert outcome(coloured) == (RowAction.UPDATE, {"color": "#17a2b8"}, {"color": ["#17a2b8", "#ffffff"]})
 

@@ -368,3 +368,21 @@ def test_dates_with_fractions_of_a_second_exported_and_imported_again_change_not
     assert (retitled.due_at if model == "task" else retitled.published_at) == moment
     entry = db.session.scalars(select(AuditEntry).where(AuditEntry.batch_id == batch_id)).one()
     assert entry.changes == {"title": ["Fraction 1", "Retitled"]}
+
+
+def test_an_empty_cell_empties_a_text_that_may_be_empty_and_keeps_a_status(client: FlaskClient, auth: Auth) -> None:
+    ada = factories.make_user(email="ada@example.org", username="ada", full_name="Ada Lovelace", bio="A bio")
+    post = factories.make_post(title="P", author=ada, status=PostStatus.PUBLISHED, content="Some content")
+    auth.login()
+    batch_id, page = preview(client, auth, "post", csv_bytes("ID,Title,Author,Status,Content", f"{post.id},P,ada,,"))
+    assert counts(batch_id)["update"] == 1, page
+    post_step(client, auth, "post", batch_id, "apply")
+    users = csv_bytes("ID,Email,Username,Full Name,Active,Bio", f"{ada.id},ada@example.org,ada,,,")
+    batch_id, page = preview(client, auth, "user", users)
+    assert counts(batch_id)["update"] == 1, page
+    post_step(client, auth, "user", batch_id, "apply")
+    db.session.expire_all()
+    emptied = db.session.get(Post, post.id)
+    assert (emptied.content, emptied.status) == ("", PostStatus.PUBLISHED)
+    user = db.session.get(User, ada.id)
+    assert (user.full_name, user.bio, user.is_active) == ("", None, True)

@@ -72,7 +72,10 @@ class Field:
     ``stored`` turns a value read from the model into it; ``value`` turns it into what the
     model's column takes; ``shown`` into what a person reads (preview, audit trail)."""
 
+    # Whether an empty cell empties the field (else it keeps the record's value, or is refused),
+    # and to what: ``empty``, None but for a text that is NOT NULL (a post's content), emptied to "".
     nullable: bool = True
+    empty: Any = None
     # Whether the same cells come again and again down a column (an owner, a status, a date):
     # the planner then remembers what each was read as (``Memo``), parsing it once.
     repeats: ClassVar[bool] = False
@@ -116,6 +119,7 @@ class Text(Field):
     max_length: int | None = None
     nullable: bool = True
     strip: bool = False
+    empty: str | None = None
 
     def differs(self, given: ColumnElement[Any], current: ColumnElement[Any]) -> ColumnElement[bool]:
         """An empty cell is both an empty text and none (the export writes both as nothing)."""

@@ -230,7 +230,7 @@ class Planner:
         """An empty cell empties a field that may be empty; one that may not is refused, unless
         the record is new and the field has a default (which then applies)."""
         if column.field.nullable:
-            row.values[column.attr] = [] if column.target is None else None
+            row.values[column.attr] = [] if column.target is None else column.field.empty
         elif column.has_default:
             row.values[column.attr] = _DEFAULTED
         else:
@@ -342,7 +342,7 @@ class Planner:
                 row.values.pop(column.attr, None)
                 if column.required:
                     row.refuse(column.header, f"A new {self.spec.name} needs a {column.header.lower()}.")
-            elif value not in (None, [], ()):
+            elif value not in (None, "", [], ()):
                 row.changes[column.attr] = [None, column.field.shown(value)]
         if row.problems:
             row.action = RowAction.REFUSED
