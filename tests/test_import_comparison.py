@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from tests import factories
+from tests.admin_support import recorded_statements
 from webapp.extensions import db
 from webapp.imports.fields import Memo
 from webapp.imports.files import FileRefused, read_table
@@ -93,11 +94,37 @@ def test_a_moment_and_tags_emptied_are_changes_and_old_values_are_kept_exactly()
         {"tags": ["ops"], "due_at": "2030-03-30T23:30:00.123456+00:00"},
         {"tags": ["ops", ""], "due_at": ["2030-03-31 00:30:00 CET", None]},
     )
-    # The same moment to the microsecond is no change; to the second, it is one.
+    # The same moment to the microsecond is no change; another fraction typed is one.
     (same,) = plan("task", "ID,Title,Owner,Due", f"{task.id},T,ada,2030-03-30T23:30:00.123456+00:00")
-    (other,) = plan("task", "ID,Title,Owner,Due", f"{task.id},T,ada,2030-03-31 00:30:00 CET")
+    (other,) = plan("task", "ID,Title,Owner,Due", f"{task.id},T,ada,2030-03-30T23:30:00.5+00:00")
     assert same.action is RowAction.UNCHANGED
     assert other.changes == {"due_at": ["2030-03-31 00:30:00 CET", "2030-03-31 00:30:00 CET"]}
+
+
+def test_a_moment_without_a_fraction_is_the_stored_one_of_the_same_second_and_keeps_its_fraction() -> None:
+    owner = factories.make_user(email="ada@example.org", username="ada")
+    stored = datetime(2030, 3, 30, 23, 30, 0, 123456, tzinfo=UTC)
+    task = factories.make_task(title="T", owner=owner, due_at=stored)
+    whole = factories.make_task(title="W", owner=owner, due_at=stored.replace(microsecond=0))
+    header = "ID,Title,Owner,Due"
+    # As the export writes it (whole seconds), in ISO form, without seconds: the same second.
+    for cell in ("2030-03-31 00:30:00 CET", "2030-03-30T23:30:00+00:00", "2030-03-31 00:30"):
+        (row,) = plan("task", header, f"{task.id},T,ada,{cell}")
+        assert outcome(row) == (RowAction.UNCHANGED, {}, {}), cell
+    # Another second is a change; the old value is kept to the microsecond.
+    (later,) = plan("task", header, f"{task.id},T,ada,2030-03-31 00:30:01 CET")
+    assert outcome(later) == (
+        RowAction.UPDATE,
+        {"due_at": "2030-03-30T23:30:00.123456+00:00"},
+        {"due_at": ["2030-03-31 00:30:00 CET", "2030-03-31 00:30:01 CET"]},
+    )
+    # A row that changes another field writes the record's own moment back, fraction and all.
+    (retitled,) = plan("task", header, f"{task.id},T2,ada,2030-03-31 00:30:00 CET")
+    assert outcome(retitled) == (RowAction.UPDATE, {"title": "T"}, {"title": ["T", "T2"]})
+    assert retitled.values["due_at"] == "2030-03-30T23:30:00.123456+00:00"
+    # A fraction typed against a whole second is compared exactly: a change.
+    (fraction,) = plan("task", header, f"{whole.id},W,ada,2030-03-30T23:30:00.123456+00:00")
+    assert fraction.changes == {"due_at": ["2030-03-31 00:30:00 CET", "2030-03-31 00:30:00 CET"]}
 
 
 def test_user_fields_compare_texts_booleans_and_defaults() -> None:
@@ -105,11 +132,15 @@ def test_user_fields_compare_texts_booleans_and_defaults() -> None:
     (kept, changed) = plan(
         "user",
         "ID,Email,Username,Full Name,Active,Bio",
-        # An empty full name keeps the record's (it has a default and cannot be empty).
-        f"{user.id},ada@example.org,ada,,yes,",
+        f"{user.id},ada@example.org,ada,Ada Lovelace,yes,",
         f"{user.id + 1000},ada2@example.org,ada2,,no,",
     )
     assert outcome(kept) == (RowAction.UNCHANGED, {}, {})
+    # An empty full name empties it (to an empty text: the column is NOT NULL), as the form may;
+    # an empty Active (a boolean, which cannot be empty) keeps the record's.
+    (emptied,) = plan("user", "ID,Email,Username,Full Name,Active,Bio", f"{user.id},ada@example.org,ada,,,")
+    assert outcome(emptied) == (RowAction.UPDATE, {"full_name": "Ada Lovelace"}, {"full_name": ["Ada Lovelace", ""]})
+    assert emptied.values == {"email": "ada@example.org", "username": "ada", "full_name": "", "bio": None}
     assert changed.action is RowAction.REFUSED and changed.problems == [["ID", f"No user has the ID {user.id + 1000}."]]
     (edited,) = plan("user", "ID,Email,Username,Full Name,Active,Bio", f"{user.id},Ada@example.org,ada,Ada L.,no,Hi")
     assert outcome(edited) == (
@@ -129,13 +160,17 @@ def test_posts_and_tags_compare_their_own_fields() -> None:
     post = factories.make_post(title="P", author=author, published_at=datetime(2026, 3, 1, 12, tzinfo=UTC), content="c")
     tag = factories.make_tag(name="ops", color="#17a2b8")
     (unchanged,) = plan("post", "ID,Title,Author,Published,Content", f"{post.id},P,ada,2026-03-01 13:00,c")
-    (published,) = plan("post", "ID,Title,Author,Published,Content", f"{post.id},P,ada,2026-03-01 14:00,")
+    (published,) = plan("post", "ID,Title,Author,Published,Content", f"{post.id},P,ada,2026-03-01 14:00,c")
     assert outcome(unchanged) == (RowAction.UNCHANGED, {}, {})
     assert outcome(published) == (
         RowAction.UPDATE,
         {"published_at": "2026-03-01T12:00:00+00:00"},
         {"published_at": ["2026-03-01 13:00:00 CET", "2026-03-01 14:00:00 CET"]},
     )
+    # An empty content empties it (the column is NOT NULL: to an empty text); an empty status keeps it.
+    (emptied,) = plan("post", "ID,Title,Author,Status,Content", f"{post.id},P,ada,,")
+    assert outcome(emptied) == (RowAction.UPDATE, {"content": "c"}, {"content": ["c", ""]})
+    assert emptied.values == {"title": "P", "author": author.id, "content": ""}
     (coloured,) = plan("tag", "ID,Name,Colour", f"{tag.id},ops,#ffffff")
     assert outcome(coloured) == (RowAction.UPDATE, {"color": "#17a2b8"}, {"color": ["#17a2b8", "#ffffff"]})
 
@@ -197,3 +232,18 @@ def test_repeated_dates_read_alike_and_a_refused_one_is_refused_on_each_row(monk
     winter = ("2030-10-27T01:30:00+00:00", "2030-10-27 02:30:00 CET")
     summer = ("2030-10-27T00:30:00+00:00", "2030-10-27 02:30:00 CEST")
     assert read == [spring, skipped, spring, winter, skipped, summer, spring, winter]
+
+
+def test_an_old_owner_or_author_not_named_in_the_file_is_shown_by_email_read_in_one_statement() -> None:
+    factories.make_user(email="Bob@example.org", username="bob")
+    olds = [factories.make_user(email=f"old{n}@example.org", username=f"old{n}") for n in range(3)]
+    tasks = [factories.make_task(title=f"T{n}", owner=old) for n, old in enumerate(olds)]
+    post = factories.make_post(title="P", author=olds[0])
+    db.session.commit()
+    with recorded_statements() as statements:
+        rows = plan("task", "ID,Title,Owner", *(f"{task.id},{task.title},bob" for task in tasks))
+    assert [row.changes for row in rows] == [{"owner": [old.email, "Bob@example.org"]} for old in olds]
+    users_read = [sql for sql in statements if "FROM users" in sql]
+    assert len(users_read) == 2, users_read  # the file's names, then the old owners: one statement each
+    (row,) = plan("post", "ID,Title,Author", f"{post.id},P,Bob Builder <BOB@example.org>")
+    assert row.changes == {"author": ["old0@example.org", "Bob@example.org"]}

@@ -336,3 +336,53 @@ def test_a_preview_left_unapplied_for_days_is_forgotten_at_the_next_upload(clien
     db.session.expire_all()
     assert db.session.get(ImportBatch, stale) is None and db.session.get(ImportBatch, fresh) is not None
     assert count_rows(ImportRow, ImportRow.batch_id == stale) == 0
+
+
+@pytest.mark.parametrize("model", ["task", "post"])
+def test_dates_with_fractions_of_a_second_exported_and_imported_again_change_nothing(
+    client: FlaskClient, auth: Auth, model: str
+) -> None:
+    ada = factories.make_user(email="ada@example.org", username="ada")
+    moment = datetime(2026, 12, 4, 13, 16, 52, 123456, tzinfo=UTC)
+    if model == "task":
+        records = [factories.make_task(title=f"Fraction {n}", owner=ada, due_at=moment) for n in range(3)]
+    else:
+        records = [factories.make_post(title=f"Fraction {n}", author=ada, published_at=moment) for n in range(3)]
+    auth.login()
+    before = snapshot(MODELS[model])
+    audit_before = count_rows(AuditEntry)
+    exported = client.get(f"/admin/{model}/export/csv/").get_data()
+    assert b".123456" not in exported  # the export writes whole seconds
+    batch_id, page = preview(client, auth, model, exported)
+    assert counts(batch_id) == {"create": 0, "update": 0, "unchanged": 3, "refused": 0}, page
+    post_step(client, auth, model, batch_id, "apply")
+    db.session.expire_all()
+    assert snapshot(MODELS[model]) == before and count_rows(AuditEntry) == audit_before
+    # A row changing another field leaves the date as it was, to the microsecond.
+    batch_id, page = preview(client, auth, model, exported.replace(b"Fraction 1", b"Retitled"))
+    assert counts(batch_id) == {"create": 0, "update": 1, "unchanged": 2, "refused": 0}, page
+    post_step(client, auth, model, batch_id, "apply")
+    db.session.expire_all()
+    retitled = db.session.get(MODELS[model], records[1].id)
+    assert retitled.title == "Retitled"
+    assert (retitled.due_at if model == "task" else retitled.published_at) == moment
+    entry = db.session.scalars(select(AuditEntry).where(AuditEntry.batch_id == batch_id)).one()
+    assert entry.changes == {"title": ["Fraction 1", "Retitled"]}
+
+
+def test_an_empty_cell_empties_a_text_that_may_be_empty_and_keeps_a_status(client: FlaskClient, auth: Auth) -> None:
+    ada = factories.make_user(email="ada@example.org", username="ada", full_name="Ada Lovelace", bio="A bio")
+    post = factories.make_post(title="P", author=ada, status=PostStatus.PUBLISHED, content="Some content")
+    auth.login()
+    batch_id, page = preview(client, auth, "post", csv_bytes("ID,Title,Author,Status,Content", f"{post.id},P,ada,,"))
+    assert counts(batch_id)["update"] == 1, page
+    post_step(client, auth, "post", batch_id, "apply")
+    users = csv_bytes("ID,Email,Username,Full Name,Active,Bio", f"{ada.id},ada@example.org,ada,,,")
+    batch_id, page = preview(client, auth, "user", users)
+    assert counts(batch_id)["update"] == 1, page
+    post_step(client, auth, "user", batch_id, "apply")
+    db.session.expire_all()
+    emptied = db.session.get(Post, post.id)
+    assert (emptied.content, emptied.status) == ("", PostStatus.PUBLISHED)
+    user = db.session.get(User, ada.id)
+    assert (user.full_name, user.bio, user.is_active) == ("", None, True)

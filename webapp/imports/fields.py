@@ -19,8 +19,11 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import func, or_, select
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql import ColumnElement
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 
 from webapp.extensions import db
 from webapp.formatting import joined_names, split_names, unguarded
@@ -69,7 +72,10 @@ class Field:
     ``stored`` turns a value read from the model into it; ``value`` turns it into what the
     model's column takes; ``shown`` into what a person reads (preview, audit trail)."""
 
+    # Whether an empty cell empties the field (else it keeps the record's value, or is refused),
+    # and to what: ``empty``, None but for a text that is NOT NULL (a post's content), emptied to "".
     nullable: bool = True
+    empty: Any = None
     # Whether the same cells come again and again down a column (an owner, a status, a date):
     # the planner then remembers what each was read as (``Memo``), parsing it once.
     repeats: ClassVar[bool] = False
@@ -98,12 +104,22 @@ class Field:
         """Whether the file's value (the comparison table's column) changes the record's, in SQL."""
         return given.is_distinct_from(current)
 
+    def read_back(
+        self, given: ColumnElement[Any], current: ColumnElement[Any], differs: ColumnElement[bool]
+    ) -> ColumnElement[bool]:
+        """When the comparison reads the record's value: when the file's changes it (``differs``),
+        and, for a field the file may give coarser than the record keeps it (a moment to the
+        second), also when it is the same without being equal to the letter: the row then writes
+        the record's own value back, which changes nothing."""
+        return differs
+
 
 @dataclass
 class Text(Field):
     max_length: int | None = None
     nullable: bool = True
     strip: bool = False
+    empty: str | None = None
 
     def differs(self, given: ColumnElement[Any], current: ColumnElement[Any]) -> ColumnElement[bool]:
         """An empty cell is both an empty text and none (the export writes both as nothing)."""
@@ -310,6 +326,21 @@ class Moment(Field):
             raise CellError(f"{moment:%Y-%m-%d %H:%M} does not exist in {self.timezone} (the clocks skip it).")
         return local
 
+    def differs(self, given: ColumnElement[Any], current: ColumnElement[Any]) -> ColumnElement[bool]:
+        """A moment given to the second (as the export writes it, or typed without seconds) is the
+        record's when in the same second, whatever the record's fraction (``utcnow()`` keeps
+        microseconds); one given with a fraction is compared exactly. A moment without a fraction
+        is never equal to one with a fraction: it differs from the record's when it differs both
+        from it and from it cut to the second."""
+        return and_(given.is_distinct_from(current), given.is_distinct_from(WholeSecond(current)))
+
+    def read_back(
+        self, given: ColumnElement[Any], current: ColumnElement[Any], differs: ColumnElement[bool]
+    ) -> ColumnElement[bool]:
+        """Whenever the record's moment is not the file's to the microsecond: an unchanged one is
+        then written back with its fraction, not cut to the second."""
+        return given.is_distinct_from(current)
+
     def stored(self, value: Any) -> Any:
         if value is None:
             return None
@@ -331,6 +362,29 @@ class Moment(Field):
         return f"{moment.isoformat(sep=' ', timespec='seconds')[:19]} {moment.tzname()}"
 
 
+class WholeSecond(FunctionElement[datetime]):
+    """A timestamp column's value cut to the second, in the column's own form: PostgreSQL's
+    ``date_trunc``; on SQLite, which keeps timestamps as text (``2026-03-01 09:30:00.123456``), the
+    text up to the seconds with a zero fraction, as SQLAlchemy writes a whole second there."""
+
+    name = "whole_second"
+    inherit_cache = True
+
+    def __init__(self, moment: ColumnElement[Any]) -> None:
+        super().__init__(moment)
+        self.type = moment.type
+
+
+@compiles(WholeSecond)
+def _whole_second(element: WholeSecond, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"date_trunc('second', {compiler.process(element.clauses, **kw)})"
+
+
+@compiles(WholeSecond, "sqlite")
+def _whole_second_sqlite(element: WholeSecond, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"(substr({compiler.process(element.clauses, **kw)}, 1, 19) || '.000000')"
+
+
 # A time followed by a zone's abbreviation, as the export writes it (``09:30:00 CET``).
 ZONED = re.compile(r".+:\d\d [A-Za-z][A-Za-z0-9+-]{0,9}")
 
@@ -349,7 +403,9 @@ PERSON = re.compile(r"^.*<([^<>]+)>\s*$")
 
 class Person(Lookup):
     """A task's owner or a post's author: by email or username (any letter case), or as the
-    export writes it, ``Full Name <email>``. Stored as the user's id; shown as the email."""
+    export writes it, ``Full Name <email>``. Stored as the user's id; shown as the email (as the
+    user has it), the new user's as the old one's: :meth:`prepare` reads the old ones of a chunk
+    in one statement."""
 
     nullable = False
     repeats = True
@@ -366,12 +422,12 @@ class Person(Lookup):
         found: dict[Any, Any] = {}
         for chunk in _chunks(sorted(names), 1000):
             rows = db.session.execute(
-                select(User.id, func.lower(User.email), func.lower(User.username), User.deleted_at).where(
+                select(User.id, User.email, func.lower(User.email), func.lower(User.username), User.deleted_at).where(
                     or_(func.lower(User.email).in_(chunk), func.lower(User.username).in_(chunk))
                 )
             )
-            for user_id, email, username, deleted_at in rows:
-                self.emails[user_id] = email
+            for user_id, shown, email, username, deleted_at in rows:
+                self.emails[user_id] = shown
                 outcome: Any = user_id if deleted_at is None else CellError("That user is in the trash.")
                 for key in (email, username):
                     if key in names and not isinstance(found.get(key), int):

@@ -230,7 +230,7 @@ class Planner:
         """An empty cell empties a field that may be empty; one that may not is refused, unless
         the record is new and the field has a default (which then applies)."""
         if column.field.nullable:
-            row.values[column.attr] = [] if column.target is None else None
+            row.values[column.attr] = [] if column.target is None else column.field.empty
         elif column.has_default:
             row.values[column.attr] = _DEFAULTED
         else:
@@ -350,6 +350,8 @@ class Planner:
                 old = record.changed[column.attr]
                 row.previous[column.attr] = old
                 row.changes[column.attr] = [column.field.shown(old), column.field.shown(new)]
+            elif column.attr in record.kept:
+                row.values[column.attr] = record.kept[column.attr]
         if not row.changes:
             row.action = RowAction.UNCHANGED
 
@@ -360,7 +362,7 @@ class Planner:
                 row.values.pop(column.attr, None)
                 if column.required:
                     row.refuse(column.header, f"A new {self.spec.name} needs a {column.header.lower()}.")
-            elif value not in (None, [], ()):
+            elif value not in (None, "", [], ()):
                 row.changes[column.attr] = [None, column.field.shown(value)]
         if row.problems:
             row.action = RowAction.REFUSED
@@ -409,11 +411,13 @@ def current_values(spec: ModelSpec, columns: list[Column], ids: list[int]) -> di
 @dataclass
 class Compared:
     """A record a row names, as the comparison found it: its version, whether it is in the
-    trash, and the stored values of the fields the row changes (only those)."""
+    trash, and the stored values of the fields the row changes (only those; and ``kept``)."""
 
     version: int | None
     trashed: bool
     changed: dict[str, Any]
+    # The stored values of fields the row gives the same, but not to the letter: written back.
+    kept: dict[str, Any] = field(default_factory=dict)
 
 
 class Comparison:
@@ -427,6 +431,7 @@ class Comparison:
         self.spec = spec
         self.plain = [(column, column.target) for column in columns if column.target]
         self.tagged = [column for column in columns if not column.target]
+        self.lookups = [column for column, _ in self.plain if isinstance(column.field, Lookup)]
         self.table: SqlTable | None = None
 
     def compare(self, rows: list[PlannedRow]) -> dict[int, Compared]:
@@ -455,12 +460,18 @@ class Comparison:
         bits = [(1 << position, column) for position, (column, _) in enumerate(self.plain)]
         found: dict[int, Compared] = {}
         for number, trashed, version, mask, *olds in db.session.execute(self.statement):
-            changed = {}
-            if mask:
+            changed, kept = {}, {}
+            if mask or olds.count(None) < len(olds):
                 for (bit, column), old in zip(bits, olds, strict=True):
                     if mask & bit:
                         changed[column.attr] = column.field.stored(old)
-            found[number] = Compared(version, bool(trashed), changed)
+                    elif old is not None:  # the same, though not to the letter (``Field.read_back``)
+                        kept[column.attr] = column.field.stored(old)
+            found[number] = Compared(version, bool(trashed), changed, kept)
+        for column in self.lookups:  # what the old values are shown as (an owner's email), in one go
+            column.field.prepare(
+                {record.changed[column.attr] for record in found.values() if column.attr in record.changed}
+            )
         if self.tagged:
             self._compare_tags(rows, found)
         empty(table)
@@ -494,14 +505,15 @@ class Comparison:
             differs = column.field.differs(given, current)
             if not column.field.nullable:
                 differs = and_(given.is_not(None), differs)
-            changes.append((differs, type_coerce(current, _as_stored(current.type))))
+            read = column.field.read_back(given, current, differs)
+            changes.append((differs, read, type_coerce(current, _as_stored(current.type))))
         mask = sum(
-            (case((differs, 1 << position), else_=0) for position, (differs, _) in enumerate(changes)), literal(0)
+            (case((differs, 1 << position), else_=0) for position, (differs, _, _) in enumerate(changes)), literal(0)
         )
         trashed = model.c.deleted_at.is_not(None) if self.spec.soft_deletes else literal(False)
         version = model.c.version if self.spec.versioned else null()
         return select(
-            table.c.row_number, trashed, version, mask, *(case((differs, current)) for differs, current in changes)
+            table.c.row_number, trashed, version, mask, *(case((read, current)) for _, read, current in changes)
         ).join_from(table, model, model.c.id == table.c.object_id)
 
     def _compare_tags(self, rows: list[PlannedRow], found: dict[int, Compared]) -> None:

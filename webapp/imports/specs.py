@@ -101,7 +101,8 @@ def _users(timezone: str) -> ModelSpec:
         [
             Column("Email", "email", fields.Email(), "email", required=True),
             Column("Username", "username", fields.Username(), "username", required=True),
-            Column("Full Name", "full_name", fields.Text(200, nullable=False), "full_name", has_default=True),
+            # An empty text, not NULL, for an empty cell (the forms may empty it): no default kept.
+            Column("Full Name", "full_name", fields.Text(200, empty=""), "full_name"),
             Column("Active", "is_active", fields.Boolean(), "is_active", has_default=True),
             Column("Bio", "bio", fields.Text(), "bio"),
         ],
@@ -140,7 +141,7 @@ def _posts(timezone: str) -> ModelSpec:
             *_owned("author", PostStatus),
             Column("Tags", "tags", fields.Tags(), None),
             Column("Published", "published_at", fields.Moment(timezone), "published_at"),
-            Column("Content", "content", fields.Text(nullable=False), "content", has_default=True),
+            Column("Content", "content", fields.Text(empty=""), "content"),
         ],
     )
 
