@@ -192,3 +192,13 @@ def test_an_id_too_large_for_any_record_is_no_record_not_a_bad_number(client: Fl
     auth.login()
     page = refusal(client, auth, "task", task_file("99999999999999999999,Tea,ada,,,,"))
     assert "No record has this ID." in page and "An ID is a whole number" not in page
+
+
+def test_the_preview_names_each_changed_field_by_the_files_header(client: FlaskClient, auth: Auth) -> None:
+    ada = factories.make_user(email="ada@example.org", username="ada", is_active=True)
+    auth.login()
+    content = csv_bytes("ID,Email,Username,Full Name,Active", f"{ada.id},ada@example.org,ada,Ada L.,no")
+    batch_id, _ = preview(client, auth, "user", content)
+    page = client.get(f"/admin/user/import/{batch_id}/").get_data(as_text=True)
+    assert "<td>Full Name</td>" in page and "<td>Active</td>" in page
+    assert "full name" not in page and "is active" not in page

@@ -302,7 +302,7 @@ class Planner:
             claimed = self.claimed[key.attr]
             for row, value in zip(given, keys, strict=True):
                 first = claimed.setdefault(value, (row.row_number, row.object_id))
-                header = self._header(key.attr)
+                header = self.spec.header_of(key.attr)
                 if first[0] != row.row_number:
                     row.refuse(
                         header, f"Row {first[0]} has the same {header.lower()}: no two {self.spec.name}s can share one."
@@ -329,9 +329,6 @@ class Planner:
         matching = key is self.spec.natural_key and not self.options.update_matching
         hint = " (tick “update matching records” to update it)" if matching else ""
         return f"Another {name} (ID {holder}) has this {field}{hint}."
-
-    def _header(self, attr: str) -> str:
-        return next(column.header for column in self.spec.columns if column.attr == attr)
 
     def _decide(self, row: PlannedRow) -> None:
         record, row.record = row.record, None

@@ -69,6 +69,10 @@ class ModelSpec:
     def headers(self) -> list[str]:
         return [ID_HEADER, *(column.header for column in self.columns), "Created"]
 
+    def header_of(self, attr: str) -> str:
+        """The file's name of a field (``due_at`` is "Due"), as refusals and changes name it."""
+        return next((column.header for column in self.columns if column.attr == attr), attr.replace("_", " "))
+
     @property
     def natural_key(self) -> UniqueKey | None:
         return self.unique[0] if self.unique else None
