@@ -4,7 +4,8 @@ every one of them (the round trip of an edited export), then the undo of that up
     python bench/import_tasks.py postgresql://postgres@127.0.0.1:5432/webapp_bench --rows 100000
 
 Migrates the database and tops it up with the demo users and tags (``seed-demo``'s, no tasks);
-each run adds ``--rows`` tasks. Each phase runs as the app does it (the same functions, one
+each run adds ``--rows`` tasks, with two tags each under ``--tagged`` (the edit keeps them, as an
+edited export does). Each phase runs as the app does it (the same functions, one
 transaction each), in this process, without HTTP, with the garbage collector set as in a gunicorn
 worker (``bench/worker_gc.py``): the figures are the import's own. Peak memory
 is the process's resident high-water mark after each phase (it only grows).
@@ -38,7 +39,7 @@ from webapp.extensions import db
 from webapp.imports.applying import apply_batch, undo_batch
 from webapp.imports.batches import planner_for, store_preview
 from webapp.imports.planning import Options
-from webapp.models import Task, User
+from webapp.models import Tag, Task, User
 from webapp.seed import seed_demo
 
 HEADER = ["ID", "Title", "Owner", "Status", "Priority", "Tags", "Due"]
@@ -111,6 +112,9 @@ def main() -> None:
     parser.add_argument("database_url")
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--profile", action="store_true", help="profile each phase (cProfile, pg_stat_statements)")
+    parser.add_argument(
+        "--tagged", action="store_true", help="two tags on every row, kept in the edit (link triggers, tag lookups)"
+    )
     args = parser.parse_args()
     app = create_app(env={"APP_ENV": "production", "SECRET_KEY": "bench-only", "DATABASE_URL": args.database_url})
     with app.app_context():
@@ -119,6 +123,11 @@ def main() -> None:
             db.session.execute(text("CREATE EXTENSION IF NOT EXISTS pg_stat_statements"))
         seed_demo(db.session, 0)
         emails = list(db.session.scalars(select(User.email).where(User.live()).order_by(User.id).limit(500)))
+        names = list(db.session.scalars(select(Tag.name).where(Tag.live()).order_by(Tag.id).limit(20)))
+
+        def tags(n: int) -> str:
+            return f'"{names[n % len(names)]}", "{names[(n + 7) % len(names)]}"' if args.tagged else ""
+
         timezone = app.config["DISPLAY_TIMEZONE"]
         first_id = (db.session.scalar(select(func.max(Task.id))) or 0) + 1
         print(f"{args.rows:,} task rows, {len(emails)} owners, baseline peak RSS {peak_mb():.0f} MB", flush=True)
@@ -128,7 +137,15 @@ def main() -> None:
             write_file(
                 created,
                 (
-                    ["", f"Imported task {n}", emails[n % len(emails)], "Pending", "Medium", "", "2030-01-01 09:00"]
+                    [
+                        "",
+                        f"Imported task {n}",
+                        emails[n % len(emails)],
+                        "Pending",
+                        "Medium",
+                        tags(n),
+                        "2030-01-01 09:00",
+                    ]
                     for n in range(args.rows)
                 ),
             )
@@ -139,7 +156,15 @@ def main() -> None:
             write_file(
                 updated,
                 (
-                    [task_id, f"Edited task {n}", emails[n % len(emails)], "Active", "High", "", "2030-02-01 09:00"]
+                    [
+                        task_id,
+                        f"Edited task {n}",
+                        emails[n % len(emails)],
+                        "Active",
+                        "High",
+                        tags(n),
+                        "2030-02-01 09:00",
+                    ]
                     for n, task_id in enumerate(ids)
                 ),
             )

@@ -13,9 +13,10 @@ pytestmark = pytest.mark.postgres
 
 
 @pytest.mark.usefixtures("app")  # the schema; the benchmark tops up users and tags itself
-def test_the_import_benchmark_reports_every_phase(database_url: str, project_root: Path) -> None:
+@pytest.mark.parametrize("tagged", [[], ["--tagged"]], ids=["untagged", "tagged"])
+def test_the_import_benchmark_reports_every_phase(database_url: str, project_root: Path, tagged: list[str]) -> None:
     result = subprocess.run(
-        [sys.executable, "bench/import_tasks.py", database_url, "--rows", "30"],
+        [sys.executable, "bench/import_tasks.py", database_url, "--rows", "30", *tagged],
         cwd=project_root,
         capture_output=True,
         text=True,

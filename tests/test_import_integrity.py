@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import pytest
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from tests import factories
 from tests.conftest import Auth, require_postgres
 from tests.test_imports import counts, csv_bytes, post_step, preview, task_file
 from webapp import trash
 from webapp.extensions import db
+from webapp.imports import applying
 from webapp.imports.progress import Progress, current
 from webapp.models import Tag, Task, User
 
@@ -202,3 +203,24 @@ def test_the_preview_names_each_changed_field_by_the_files_header(client: FlaskC
     page = client.get(f"/admin/user/import/{batch_id}/").get_data(as_text=True)
     assert "<td>Full Name</td>" in page and "<td>Active</td>" in page
     assert "full name" not in page and "is active" not in page
+
+
+def test_a_large_apply_leaves_the_planner_statistics_of_what_it_wrote(
+    client: FlaskClient, auth: Auth, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The next preview plans its joins on them: with the tables' statistics from before the
+    import, each chunk's tag comparison read every link."""
+    require_postgres()
+    monkeypatch.setattr(applying, "ANALYZE_AFTER_ROWS", 5)  # "large": at the scale of this test
+    factories.make_user(email="ada@example.org", username="ada")
+    factories.make_tag(name="ops")
+    factories.make_tag(name="docs")
+    auth.login()
+    batch_id, _ = preview(client, auth, "task", task_file(*(f',Task {n},ada,,,"ops, docs",' for n in range(6))))
+    post_step(client, auth, "task", batch_id, "apply")
+    planned = dict(
+        db.session.execute(
+            text("SELECT relname, reltuples FROM pg_class WHERE relname IN ('tasks', 'task_tags')")
+        ).all()
+    )
+    assert planned == {"tasks": 6, "task_tags": 12}

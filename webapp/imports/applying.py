@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Column, Integer, Select, Table, delete, exists, func, insert, select, update
+from sqlalchemy import Column, Index, Integer, Select, Table, delete, exists, func, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
@@ -44,6 +44,8 @@ from webapp.models.tags import tag_name_key
 
 CHUNK_ROWS = 1000
 SHOWN_CONFLICTS = 100
+# An apply or undo writing this many records refreshes the planner's statistics of what it wrote.
+ANALYZE_AFTER_ROWS = 10_000
 
 
 class ImportRefused(Exception):
@@ -117,6 +119,7 @@ def _apply(writer: Writer, valid_only: bool, refused: int, started: float) -> Ou
     writer.refuse_rows(conflicts)
     with audit.in_batch(batch.id):
         outcome = writer.write()
+    writer.refresh_statistics(outcome.created + outcome.updated)
     outcome.refused = conflicts
     outcome.seconds = round(time.monotonic() - started, 2)
     batch.state = ImportState.APPLIED
@@ -298,6 +301,20 @@ class Writer:
                 .values(action=RowAction.REFUSED, problems=[["", message]])
             )
 
+    def refresh_statistics(self, written: int) -> None:
+        """``ANALYZE`` the records' table and its links after a large write, in the same
+        transaction (it counts the transaction's own rows, and rolls back with it).
+
+        The planner's statistics would otherwise lag until autovacuum comes round (a minute at
+        best, never where it is off), and the next import's preview plans its joins for the
+        tables as they were: 100,000 tasks just imported made each chunk's tag comparison a
+        merge join over every link (120–290 ms a chunk, 2 ms once analyzed)."""
+        if written < ANALYZE_AFTER_ROWS or db.session.get_bind().dialect.name != "postgresql":
+            return
+        tables = [self.model.__table__, *([self.model.tag_link_table()] if self.spec.taggable else [])]
+        preparer = db.session.get_bind().dialect.identifier_preparer
+        db.session.execute(text("ANALYZE " + ", ".join(preparer.format_table(table) for table in tables)))
+
     # Writes --------------------------------------------------------------------------------
 
     def _to_write(self) -> int:
@@ -307,7 +324,7 @@ class Writer:
     def write(self) -> Outcome:
         outcome = Outcome()
         created = temporary("import_created", Column("row_number", Integer), Column("object_id", Integer))
-        links = temporary("import_links", Column("object_id", Integer), Column("tag_id", Integer))
+        links = _link_stage()
         stage = self._stage_table()
         self.progress.start("writing", self._to_write())
         for chunk in _rows(self.batch.id, CREATED, ("values",), progress=self.progress):
@@ -474,6 +491,19 @@ class Writer:
         db.session.execute(statement)
 
 
+def _link_stage() -> Table:
+    """The links a chunk's records should have (tag 0 marks a record whose tags the file sets),
+    indexed as the relink's anti-join looks them up. The planner has no statistics of a temporary
+    table: without the index it guessed the chunk small and compared every link with every other
+    (4 million comparisons, 0.4 s a chunk of 1,000 tagged records)."""
+    return temporary(
+        "import_links",
+        Column("object_id", Integer),
+        Column("tag_id", Integer),
+        Index("ix_import_links", "object_id", "tag_id"),
+    )
+
+
 def _tag_ids(keys: list[str], *, live_only: bool = True) -> dict[str, int]:
     """The ids of the tags with these keys: live ones for an apply (a tag trashed since the
     preview is missing); for an undo, which puts back the links the import replaced, any."""
@@ -523,6 +553,7 @@ def undo_batch(batch_id: str, timezone: str) -> Outcome:
         _undo_updates(writer, outcome)
         _undo_creations(writer, outcome)
         _undo_created_tags(writer, created_tags, outcome)
+        writer.refresh_statistics(outcome.created + outcome.updated)
         writer.progress.finish()
     outcome.seconds = round(time.monotonic() - started, 2)
     batch.state = ImportState.UNDONE
@@ -552,7 +583,7 @@ def _undo_updates(writer: Writer, outcome: Outcome) -> None:
     missing = [name for name in names if tag_name_key(name) not in writer.tag_ids]
     if missing:
         writer.tag_ids.update(_create_tags(missing, writer.batch.id, writer.summary))
-    links = temporary("import_links", Column("object_id", Integer), Column("tag_id", Integer))
+    links = _link_stage()
     stage = writer._stage_table()
     writer.progress.start("undoing", writer._to_write())
     for chunk in _rows(writer.batch.id, UPDATED, UNDONE_UPDATE_COLUMNS, progress=writer.progress):

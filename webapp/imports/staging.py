@@ -5,16 +5,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Column, MetaData, Table, delete, text
+from sqlalchemy import Column, Index, MetaData, Table, delete, text
 
 from webapp.extensions import db
 
 
-def temporary(name: str, *columns: Column[Any], reuse: bool = False) -> Table:
+def temporary(name: str, *columns: Column[Any] | Index, reuse: bool = False) -> Table:
     """A temporary table for this transaction, created now. With ``reuse``, one left on the
     connection is emptied and used instead: SQLite creates a temporary table outside any
     transaction when none is open yet (a dry run opens none), so the rollback that ends the work
-    brings back the table its end dropped. Its columns must then depend on ``name`` only.
+    brings back the table its end dropped. Its columns must then depend on ``name`` only. An
+    ``Index`` among the columns is created with the table.
 
     Each table is on a metadata of its own: imports in two threads of a worker define tables of
     the same name at once, which one shared metadata would refuse or mix up."""
