@@ -88,13 +88,20 @@ def test_undoing_a_tag_import_leaves_a_tag_renamed_since_as_it_is(client: FlaskC
     assert (tag.name, tag.color) == ("database-x", "#abcdef")
 
 
-def test_an_export_re_imported_keeps_a_trashed_tags_links_and_does_not_show_it(client: FlaskClient, auth: Auth) -> None:
+def tagged_with_a_trashed_tag() -> tuple[Task, Tag]:
+    """A task of ada's tagged ops and secret-project, the latter in the trash (its link kept);
+    a tag docs besides."""
     ada = factories.make_user(email="ada@example.org", username="ada")
     ops, secret = factories.make_tag(name="ops"), factories.make_tag(name="secret-project")
     factories.make_tag(name="docs")
     task = factories.make_task(title="Tagged", owner=ada, tags=[ops, secret])
     trash.soft_delete(Tag, [secret.id], None)
     db.session.commit()
+    return task, secret
+
+
+def test_an_export_re_imported_keeps_a_trashed_tags_links_and_does_not_show_it(client: FlaskClient, auth: Auth) -> None:
+    task, secret = tagged_with_a_trashed_tag()
     auth.login()
     exported = client.get("/admin/task/export/csv/").get_data()
     batch_id, page = preview(client, auth, "task", exported)
@@ -224,3 +231,38 @@ def test_a_large_apply_leaves_the_planner_statistics_of_what_it_wrote(
         ).all()
     )
     assert planned == {"tasks": 6, "task_tags": 12}
+
+
+def test_a_tag_restored_between_the_steps_keeps_its_links(client: FlaskClient, auth: Auth) -> None:
+    """Only the tags the preview saw on a record are replaced: one in the trash then, restored
+    since, keeps its link through the apply and the undo."""
+    task, secret = tagged_with_a_trashed_tag()
+    auth.login()
+    batch_id, _ = preview(client, auth, "task", task_file(f"{task.id},Tagged,ada,,,docs,"))
+    trash.restore(Tag, [secret.id])
+    db.session.commit()
+    post_step(client, auth, "task", batch_id, "apply")
+    assert tag_names(task.id) == ["docs", "secret-project"]
+    post_step(client, auth, "task", batch_id, "undo")
+    assert tag_names(task.id) == ["ops", "secret-project"]
+
+
+def test_undoing_a_tag_import_leaves_a_new_tag_that_records_carry_since(client: FlaskClient, auth: Auth) -> None:
+    auth.login()
+    batch_id, _ = preview(client, auth, "tag", csv_bytes("Name,Colour", "brand-new,#336699"))
+    post_step(client, auth, "tag", batch_id, "apply")
+    tag = db.session.scalars(select(Tag).where(Tag.name == "brand-new")).one()
+    factories.make_task(title="Tagged since", tags=[tag])
+    page = post_step(client, auth, "tag", batch_id, "undo")
+    assert "0 moved away" in page and "Records were added to this tag since the import" in page
+    db.session.expire_all()
+    assert tag.deleted_at is None
+
+
+def test_an_id_of_ten_digits_or_zero_padded_is_read_as_its_number(client: FlaskClient, auth: Auth) -> None:
+    ada = factories.make_user(email="ada@example.org", username="ada")
+    task = factories.make_task(title="Before", owner=ada)
+    auth.login()
+    batch_id, page = preview(client, auth, "task", task_file(f"{task.id:010d},After,ada,,,,", "2147483647,Tea,ada,,,,"))
+    assert counts(batch_id)["update"] == 1, page
+    assert "No task has the ID 2147483647." in page

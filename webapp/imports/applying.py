@@ -16,12 +16,27 @@ rest go in.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Column, Index, Integer, Select, Table, delete, exists, func, insert, select, text, update
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Index,
+    Integer,
+    Select,
+    Table,
+    delete,
+    exists,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
@@ -41,6 +56,8 @@ from webapp.imports.staging import drop, empty, temporary
 from webapp.locking import lock_rows, locked_ids
 from webapp.models import AuditAction, AuditEntry, ImportBatch, ImportRow, ImportState, RowAction, Tag, User
 from webapp.models.tags import tag_name_key
+
+logger = logging.getLogger(__name__)
 
 CHUNK_ROWS = 1000
 SHOWN_CONFLICTS = 100
@@ -185,6 +202,9 @@ class Writer:
         self.plain = [column for column in self.columns if column.target is not None]
         self.people = [column for column in self.plain if isinstance(column.field, Person)]
         self.tag_ids: dict[str, int] = {}
+        # Live tags by key, for the links a write removes (a trashed tag keeps its links).
+        self.live_tag_ids: dict[str, int] = {}
+        self.sets_tags = any(column.target is None for column in self.columns)
         self.summary = f"Imported from {batch.filename}"
         self.progress = Progress(batch.id, "checking")
 
@@ -303,7 +323,10 @@ class Writer:
 
     def refresh_statistics(self, written: int) -> None:
         """``ANALYZE`` the records' table and its links after a large write, in the same
-        transaction (it counts the transaction's own rows, and rolls back with it).
+        transaction (it counts the transaction's own rows), without waiting for a lock
+        (``SKIP_LOCKED``: a vacuum under way skips it) and in a savepoint: statistics are worth
+        having, never worth the import itself, which a timeout or error here must not undo. A
+        role that does not own the tables gets PostgreSQL's warning and no statistics.
 
         The planner's statistics would otherwise lag until autovacuum comes round (a minute at
         best, never where it is off), and the next import's preview plans its joins for the
@@ -313,7 +336,12 @@ class Writer:
             return
         tables = [self.model.__table__, *([self.model.tag_link_table()] if self.spec.taggable else [])]
         preparer = db.session.get_bind().dialect.identifier_preparer
-        db.session.execute(text("ANALYZE " + ", ".join(preparer.format_table(table) for table in tables)))
+        analyze = text("ANALYZE (SKIP_LOCKED) " + ", ".join(preparer.format_table(table) for table in tables))
+        try:
+            with db.session.begin_nested():
+                db.session.execute(analyze)
+        except SQLAlchemyError as error:
+            logger.warning("statistics not refreshed after an import: %s", type(error).__name__)
 
     # Writes --------------------------------------------------------------------------------
 
@@ -330,8 +358,11 @@ class Writer:
         for chunk in _rows(self.batch.id, CREATED, ("values",), progress=self.progress):
             outcome.created += self._create(chunk, stage, created, links)
             self._finish_creations(chunk, created, links)
-        for chunk in _rows(self.batch.id, UPDATED, ("object_id", "values"), progress=self.progress):
-            outcome.updated += self.write_updates(chunk, stage, links, lambda row: row.values)
+        # A row's old tags (``previous``) say which links it replaces: read only where tags are set.
+        read = ("object_id", "values", "previous") if self.sets_tags else ("object_id", "values")
+        for chunk in _rows(self.batch.id, UPDATED, read, progress=self.progress):
+            replaced = (lambda row: row.previous.get("tags")) if self.sets_tags else (lambda row: None)
+            outcome.updated += self.write_updates(chunk, stage, links, lambda row: row.values, replaced)
             self._audit(AuditAction.UPDATE, self._planned(chunk, RowAction.UPDATE, ImportRow.object_id))
         drop(created, links, stage)
         return outcome
@@ -369,11 +400,12 @@ class Writer:
         )
         empty(created, links)
 
-    def write_updates(self, rows: list[Any], stage: Table, links: Table, values_of: Any) -> int:
-        """Write one chunk's changed records: staged, one ``UPDATE … FROM``, their links replaced.
-        A chunk at a time, so that no statement runs long (the request's statement timeout) and
-        the worker reports progress between them."""
-        count = self._stage(rows, stage, links, values_of)
+    def write_updates(self, rows: list[Any], stage: Table, links: Table, values_of: Any, replaced_of: Any) -> int:
+        """Write one chunk's changed records: staged, one ``UPDATE … FROM``, their links replaced
+        (``replaced_of(row)``: the tag names the write replaces, None for none). A chunk at a
+        time, so that no statement runs long (the request's statement timeout) and the worker
+        reports progress between them."""
+        count = self._stage(rows, stage, links, values_of, replaced_of)
         self._update_from(stage)
         self._relink(stage, links)
         empty(stage, links)
@@ -397,7 +429,9 @@ class Writer:
                 ("row_number", "object_id"),
                 [(row.row_number, id_) for (row, _), id_ in zip(group, ids, strict=True)],
             )
-            self._stage_links(links, [(id_, row.values.get("tags")) for (row, _), id_ in zip(group, ids, strict=True)])
+            self._stage_links(
+                links, [(id_, row.values.get("tags"), None) for (row, _), id_ in zip(group, ids, strict=True)]
+            )
         return len(chunk)
 
     def _insert_records(self, records: list[dict[str, Any]], stage: Table) -> list[int]:
@@ -434,27 +468,36 @@ class Writer:
         ]
         return temporary("import_stage", Column("object_id", Integer, primary_key=True), *columns, *derived)
 
-    def _stage(self, chunk: list[Any], stage: Table, links: Table, values_of: Any) -> int:
+    def _stage(self, chunk: list[Any], stage: Table, links: Table, values_of: Any, replaced_of: Any) -> int:
         names = stage.c.keys()
         staged = []
         for row in chunk:
             values = self._values(values_of(row))
             staged.append((row.object_id, *(values.get(name) for name in names[1:])))
         copy_rows(stage, names, staged)
-        self._stage_links(links, [(row.object_id, values_of(row).get("tags")) for row in chunk])
+        self._stage_links(links, [(row.object_id, values_of(row).get("tags"), replaced_of(row)) for row in chunk])
         return len(chunk)
 
-    def _stage_links(self, links: Table, rows: list[tuple[int, Any]]) -> None:
-        """The links a row's tags should be, for the rows whose tags the file sets (``None``: the
-        row leaves them)."""
-        pairs = [
-            (object_id, self.tag_ids[tag_name_key(name)])
-            for object_id, names in rows
-            if names is not None
-            for name in names
-        ]
-        marks = [(object_id, 0) for object_id, names in rows if names is not None]  # tag 0: "its tags are set"
-        copy_rows(links, ("object_id", "tag_id"), pairs + marks)
+    def _stage_links(self, links: Table, rows: list[tuple[int, Any, Any]]) -> None:
+        """Each record's links to add (its ``names``; None: the row leaves its tags) and to remove:
+        the ``replaced`` tags (as the preview read them) it no longer names, live ones only.
+        Nothing else goes: a tag in the trash at the preview, restored since, keeps its links."""
+        replaced_keys = {tag_name_key(name) for _, names, old in rows if names is not None for name in old or ()}
+        self._look_up_live(replaced_keys)
+        staged = []
+        for object_id, names, old in rows:
+            if names is None:
+                continue
+            keys = {tag_name_key(name) for name in names}
+            staged += [(object_id, self.tag_ids[key], False) for key in keys]
+            gone = {tag_name_key(name) for name in old or ()} - keys
+            staged += [(object_id, self.live_tag_ids[key], True) for key in gone if key in self.live_tag_ids]
+        copy_rows(links, ("object_id", "tag_id", "removed"), staged)
+
+    def _look_up_live(self, keys: set[str]) -> None:
+        unknown = [key for key in keys if key not in self.live_tag_ids]
+        if unknown:
+            self.live_tag_ids.update(_tag_ids(unknown))
 
     def _update_from(self, stage: Table) -> None:
         """One ``UPDATE … FROM`` for every staged record. A field the row left to its default
@@ -471,35 +514,33 @@ class Writer:
         db.session.execute(statement, execution_options={"synchronize_session": False})
 
     def _relink(self, stage: Table, links: Table) -> None:
-        """Replace the links of the staged records whose tags the file sets."""
+        """Remove and add the staged records' links, as staged."""
         if not self.spec.taggable:
             return
         link, owner = self.model.tag_link_table(), self.model.tag_link_column()
-        marked = select(links.c.object_id).where(links.c.tag_id == 0, links.c.object_id.in_(select(stage.c.object_id)))
-        kept = exists().where(links.c.object_id == owner, links.c.tag_id == link.c.tag_id)
-        # A trashed tag's links wait for its restore: the file (an export) never names it.
-        live = link.c.tag_id.in_(select(Tag.id).where(Tag.live()))
-        db.session.execute(delete(link).where(owner.in_(marked), live, ~kept))
+        removed = exists().where(links.c.object_id == owner, links.c.tag_id == link.c.tag_id, links.c.removed)
+        db.session.execute(delete(link).where(removed))
         self._insert_links(links, stage.c.object_id)
 
     def _insert_links(self, links: Table, objects: Any) -> None:
         link, owner = self.model.tag_link_table(), self.model.tag_link_column()
         rows = select(links.c.object_id, links.c.tag_id).where(
-            links.c.tag_id != 0, links.c.object_id.in_(select(objects))
+            links.c.removed.is_(False), links.c.object_id.in_(select(objects))
         )
         statement = _insert_or_skip(link).from_select([owner.name, "tag_id"], rows.distinct()).on_conflict_do_nothing()
         db.session.execute(statement)
 
 
 def _link_stage() -> Table:
-    """The links a chunk's records should have (tag 0 marks a record whose tags the file sets),
-    indexed as the relink's anti-join looks them up. The planner has no statistics of a temporary
-    table: without the index it guessed the chunk small and compared every link with every other
-    (4 million comparisons, 0.4 s a chunk of 1,000 tagged records)."""
+    """The links a chunk's records should gain, and lose (``removed``), indexed as the relink
+    looks them up. The planner has no statistics of a temporary table: without the index it
+    guessed the chunk small and compared every link with every other (4 million comparisons,
+    0.4 s a chunk of 1,000 tagged records)."""
     return temporary(
         "import_links",
         Column("object_id", Integer),
         Column("tag_id", Integer),
+        Column("removed", Boolean),
         Index("ix_import_links", "object_id", "tag_id"),
     )
 
@@ -592,13 +633,18 @@ def _undo_updates(writer: Writer, outcome: Outcome) -> None:
         untouched = [row for row in chunk if _untouched(spec, row, current.get(row.object_id))]
         outcome.left_alone += _others(chunk, untouched, _left_alone(spec))
         if untouched:
-            outcome.updated += writer.write_updates(untouched, stage, links, _undone)
+            outcome.updated += writer.write_updates(untouched, stage, links, _undone, _undone_replaces)
             reverted = [
                 RowChange(AuditAction.UPDATE, row.object_id, writer.summary, _reversed(row.changes))
                 for row in untouched
             ]
             audit.record_rows(model, reverted, writer.batch.id)
     drop(links, stage)
+
+
+def _undone_replaces(row: Any) -> list[str] | None:
+    """The tags the undo takes off: the import's, where it changed them."""
+    return row.values.get("tags") if "tags" in row.previous else None
 
 
 def _undone(row: Any) -> dict[str, Any]:
@@ -669,9 +715,11 @@ def _undo_creations(writer: Writer, outcome: Outcome) -> None:
 
 
 def _pointed_to(model: type[Any], ids: list[int]) -> set[int]:
-    """The records among ``ids`` that live records of another table point to."""
-    found: set[int] = set()
-    for cascade in trash.cascades(model) if ids else ():
+    """The records among ``ids`` that live records point to (by a foreign key; a tag, by a link)."""
+    if not ids:
+        return set()
+    found: set[int] = tagging.carried(ids) if model is Tag else set()
+    for cascade in trash.cascades(model):
         pointing = select(cascade.foreign_key).where(cascade.foreign_key.in_(ids), cascade.child.live()).distinct()
         found.update(db.session.scalars(pointing))
     return found

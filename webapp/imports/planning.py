@@ -217,7 +217,8 @@ class Planner:
         if isinstance(cell, int) and not isinstance(cell, bool):
             number = cell
         elif text.isascii() and text.isdigit():
-            number = int(text) if len(text) < 10 else 2**31  # past every id: "no record has this ID"
+            digits = text.lstrip("0") or "0"
+            number = int(digits) if len(digits) <= 10 else 2**31  # past every id: "no record has this ID"
         else:
             row.refuse(ID_HEADER, "An ID is a whole number (leave it empty to create a record).")
             return None
@@ -308,7 +309,7 @@ class Planner:
                         header, f"Row {first[0]} has the same {header.lower()}: no two {self.spec.name}s can share one."
                     )
                 elif value in taken and taken[value][0] != row.object_id:
-                    row.refuse(header, self._taken_message(key, header, *taken[value]))
+                    row.refuse(header, self._taken_message(key, row, header, *taken[value]))
 
     def _holders(self, key: Any, keys: list[str]) -> Iterable[tuple[int, str, bool]]:
         """The records holding these keys, with whether each is in the trash (where it still
@@ -322,11 +323,11 @@ class Planner:
                 (found_id, found_key, bool(trashed)) for found_id, found_key, trashed in db.session.execute(statement)
             )
 
-    def _taken_message(self, key: Any, header: str, holder: int, trashed: bool) -> str:
+    def _taken_message(self, key: Any, row: PlannedRow, header: str, holder: int, trashed: bool) -> str:
         name, field = self.spec.name, header.lower()
         if trashed:
             return f"A {name} in the trash (ID {holder}) has this {field}: restore it (or purge it) first."
-        matching = key is self.spec.natural_key and not self.options.update_matching
+        matching = key is self.spec.natural_key and row.object_id is None and not self.options.update_matching
         hint = " (tick “update matching records” to update it)" if matching else ""
         return f"Another {name} (ID {holder}) has this {field}{hint}."
 
