@@ -726,8 +726,9 @@ def _pointed_to(model: type[Any], ids: list[int]) -> set[int]:
 
 
 def _tags_created_by(writer: Writer) -> list[int]:
-    """The tags an import of tasks or posts created for its rows ("create missing tags")."""
-    if writer.model is Tag:
+    """The tags an import of tasks or posts created for its rows ("create missing tags"): none
+    without a Tags column (an import of users or tags, say), so no audit entry is read then."""
+    if not writer.sets_tags:
         return []
     created = select(AuditEntry.object_id).where(
         AuditEntry.batch_id == writer.batch.id,
@@ -740,9 +741,11 @@ def _tags_created_by(writer: Writer) -> list[int]:
 def _undo_created_tags(writer: Writer, tag_ids: list[int], outcome: Outcome) -> None:
     """The tags the import created go to the trash after its records, unless a live record
     carries one since (then it stays)."""
-    unused = sorted(set(tag_ids) - tagging.carried(tag_ids)) if tag_ids else []
-    if unused:
-        outcome.created += trash.soft_delete(Tag, unused, writer.batch.operator_id).affected
+    for start in range(0, len(tag_ids), CHUNK_ROWS):  # a list of ids per statement, of bounded length
+        part = tag_ids[start : start + CHUNK_ROWS]
+        unused = sorted(set(part) - tagging.carried(part))
+        if unused:
+            outcome.created += trash.soft_delete(Tag, unused, writer.batch.operator_id).affected
 
 
 def _fresh(spec: ModelSpec, row: Any, now: dict[str, Any] | None) -> bool:
