@@ -28,7 +28,8 @@ timeout = 30
 # On SIGTERM (deploy, scale down) workers finish their requests for up to this long; it stays
 # below the 30 s most platforms wait before they send SIGKILL.
 graceful_timeout = 25
-# Behind nginx, upstream connections are reused (keepalive in the upstream block).
+# Behind nginx, upstream connections are reused (keepalive in the upstream block, whose
+# keepalive_timeout must stay below this: deploy/nginx/ops-admin.conf).
 keepalive = 5
 
 # The app writes the access log itself (webapp/request_logging.py): one line per request with

@@ -318,6 +318,7 @@ def _nginx_server(directory: Path, port: int, upstream: str, hosts: Sequence[Hos
     return f"""
     upstream {upstream} {{
 {members}        keepalive 8;
+        keepalive_timeout 4s;  # as deploy/nginx/ops-admin.conf: before gunicorn's 5 s
     }}
     server {{
         listen 127.0.0.1:{port} ssl;
