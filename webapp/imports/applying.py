@@ -228,7 +228,7 @@ class Writer:
         """The users and the tag names the rows to write name, in one pass over them."""
         users: set[int] = set()
         names: dict[str, str] = {}
-        tagged = any(column.target is None for column in self.columns)
+        tagged = self.sets_tags
         if not self.people and not tagged:
             return users, names
         self.progress.start("checking", self._to_write())
